@@ -1,0 +1,84 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use driftd::cli::{self, Cli, Command, ConfigCommand};
+use driftd::config::Settings;
+
+/// Exit codes of `driftd check` (and of every command on bad input).
+const EXIT_DRIFT: u8 = 1;
+const EXIT_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(EXIT_INPUT);
+            }
+            // One line naming the flag at fault, as for every other input error.
+            let rendered = e.render().to_string();
+            let line = rendered.lines().next().unwrap_or("error: invalid usage");
+            eprintln!("{line}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    init_tracing(&cli.log_level);
+    match &cli.command {
+        Command::Analyze(args) => match cli::run_analyze(args) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => input_error(e),
+        },
+        Command::Check(args) => match cli::run_analyze(args) {
+            Ok(report) if report.dataset_drift => ExitCode::from(EXIT_DRIFT),
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => input_error(e),
+        },
+        Command::Baseline(args) => match cli::run_baseline(args) {
+            Ok(p) => {
+                eprintln!(
+                    "wrote {} ({} features from {} rows)",
+                    args.out.display(),
+                    p.features.len(),
+                    p.rows
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => input_error(e),
+        },
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match Settings::load(file) {
+            Ok(settings) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&settings).expect("settings serialize")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_INPUT)
+            }
+        },
+    }
+}
+
+fn input_error(e: driftd::error::InputError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_INPUT)
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
