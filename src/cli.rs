@@ -125,19 +125,19 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "COLUMN=NAME")]
     pub per_feature_stattest: Vec<String>,
     /// Threshold for every feature (default: the test's own, 0.05 for p-values, 0.1 for distances).
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub threshold: Option<f64>,
     /// Threshold for numerical features.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub num_threshold: Option<f64>,
     /// Threshold for categorical features.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub cat_threshold: Option<f64>,
     /// Threshold for one feature, as COLUMN=X (repeatable).
     #[arg(long, value_name = "COLUMN=X")]
     pub per_feature_threshold: Vec<String>,
     /// Dataset drift when at least this share of features drifted.
-    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+    #[arg(long, default_value_t = 0.5, value_name = "SHARE", allow_negative_numbers = true)]
     pub drift_share: f64,
     /// Native mode: quantile bins per numerical feature.
     #[arg(long, default_value_t = DEFAULT_BINS, value_name = "N")]

@@ -23,8 +23,12 @@ fn main() -> ExitCode {
             }
             // One line naming the flag at fault, as for every other input error.
             let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("error: invalid usage");
-            eprintln!("{line}");
+            let line: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            eprintln!("{}", line.join(" "));
             return ExitCode::from(EXIT_INPUT);
         }
     };
