@@ -10,8 +10,7 @@ use crate::error::InputError;
 use crate::profile::{FeatureProfile, NumericSummary, Profile};
 use crate::report::{FeatureReport, Report, Skipped, Source};
 use crate::stats::binning::{
-    align_sorted, histogram_sorted, n_unique_union_sorted, native_counts_sorted, sturges_edges,
-    value_counts_sorted,
+    align_sorted, histogram_sorted, n_unique_union_sorted, native_counts_sorted, sturges_edges, value_counts_sorted,
 };
 use crate::stats::{self, Aligned, Kind, Outcome, StatTest};
 
@@ -95,19 +94,13 @@ impl Selection {
     }
 
     fn named(&self, name: &str) -> bool {
-        self.columns
-            .as_ref()
-            .is_some_and(|c| c.iter().any(|n| n == name))
-            || self.forced_kind(name).is_some()
+        self.columns.as_ref().is_some_and(|c| c.iter().any(|n| n == name)) || self.forced_kind(name).is_some()
     }
 
     /// Rejects contradictory flags before any file is read.
     pub fn validate(&self) -> Result<(), InputError> {
         if let Some(both) = self.numerical.iter().find(|n| self.categorical.contains(n)) {
-            return Err(InputError::flag(
-                "--numerical/--categorical",
-                format!("column '{both}' is named in both"),
-            ));
+            return Err(InputError::flag("--numerical/--categorical", format!("column '{both}' is named in both")));
         }
         Ok(())
     }
@@ -172,10 +165,7 @@ pub fn default_test(kind: Kind, n_reference: usize, n_values: usize) -> StatTest
 }
 
 /// Loads the reference (dataset or profile) reading only the columns the selection needs.
-pub fn load_reference(
-    path: &std::path::Path,
-    opts: &AnalyzeOptions,
-) -> Result<Reference, InputError> {
+pub fn load_reference(path: &std::path::Path, opts: &AnalyzeOptions) -> Result<Reference, InputError> {
     if Profile::is_profile_path(path) {
         if opts.mode == Mode::Evidently {
             return Err(InputError::flag(
@@ -192,19 +182,12 @@ pub fn load_reference(
 }
 
 /// Compares `current` with `reference` and builds the report.
-pub fn analyze(
-    reference: &Reference,
-    current: &Dataset,
-    opts: &AnalyzeOptions,
-) -> Result<Report, InputError> {
+pub fn analyze(reference: &Reference, current: &Dataset, opts: &AnalyzeOptions) -> Result<Report, InputError> {
     opts.selection.validate()?;
     if !(opts.drift_share > 0.0 && opts.drift_share <= 1.0) {
         return Err(InputError::flag(
             "--drift-share",
-            format!(
-                "{} is out of range (expected a share in (0, 1])",
-                opts.drift_share
-            ),
+            format!("{} is out of range (expected a share in (0, 1])", opts.drift_share),
         ));
     }
     let (plan, skipped, ref_source) = match reference {
@@ -214,18 +197,12 @@ pub fn analyze(
         }
         Reference::Profile(p, path) => {
             let plan = plan_from_profile(p, path, current, opts)?;
-            let source = Source {
-                path: path.display().to_string(),
-                rows: p.rows,
-            };
+            let source = Source { path: path.display().to_string(), rows: p.rows };
             (plan, Vec::new(), source)
         }
     };
     if plan.is_empty() {
-        return Err(InputError::flag(
-            "--columns",
-            "no feature columns left to compare (check --columns / --exclude)",
-        ));
+        return Err(InputError::flag("--columns", "no feature columns left to compare (check --columns / --exclude)"));
     }
     let features = match (opts.mode, reference) {
         (Mode::Evidently, Reference::Dataset(ds)) => plan
@@ -252,27 +229,16 @@ pub fn analyze(
             };
             plan.par_iter()
                 .map(|(name, kind)| {
-                    let fp = profile.feature(name).ok_or_else(|| {
-                        InputError::column(
-                            &ref_path,
-                            name,
-                            "is empty after dropping missing values",
-                        )
-                    })?;
+                    let fp = profile
+                        .feature(name)
+                        .ok_or_else(|| InputError::column(&ref_path, name, "is empty after dropping missing values"))?;
                     let c = current.column(name).expect("planned column is present");
                     native_feature(fp, *kind, c, current, opts)
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
-    Ok(Report::new(
-        opts.mode,
-        ref_source,
-        Source::of(current),
-        features,
-        skipped,
-        opts.drift_share,
-    ))
+    Ok(Report::new(opts.mode, ref_source, Source::of(current), features, skipped, opts.drift_share))
 }
 
 type Plan = Vec<(String, Kind)>;
@@ -322,18 +288,10 @@ fn plan_from_datasets(
                 return Err(InputError::column(
                     &current.path,
                     &name,
-                    format!(
-                        "is missing here but present in {}",
-                        reference.path.display()
-                    ),
+                    format!("is missing here but present in {}", reference.path.display()),
                 ))
             }
-            (None, None) => {
-                return Err(InputError::flag(
-                    "--columns",
-                    format!("column '{name}' is in neither file"),
-                ))
-            }
+            (None, None) => return Err(InputError::flag("--columns", format!("column '{name}' is in neither file"))),
         };
         if let Some(dtype) = unsupported(r).or(unsupported(c)) {
             if sel.named(&name) {
@@ -343,10 +301,7 @@ fn plan_from_datasets(
                     format!("has dtype {dtype}, which drift is not computed on"),
                 ));
             }
-            skipped.push(Skipped {
-                name,
-                reason: format!("dtype {dtype} is not analyzed"),
-            });
+            skipped.push(Skipped { name, reason: format!("dtype {dtype} is not analyzed") });
             continue;
         }
         let kind = match sel.forced_kind(&name) {
@@ -406,9 +361,7 @@ fn plan_from_profile(
     }
     let mut plan = Vec::new();
     for f in &profile.features {
-        if sel.exclude.contains(&f.name)
-            || sel.columns.as_ref().is_some_and(|c| !c.contains(&f.name))
-        {
+        if sel.exclude.contains(&f.name) || sel.columns.as_ref().is_some_and(|c| !c.contains(&f.name)) {
             continue;
         }
         if let Some(k) = sel.forced_kind(&f.name) {
@@ -428,10 +381,7 @@ fn plan_from_profile(
             InputError::column(
                 &current.path,
                 &f.name,
-                format!(
-                    "is missing here but present in the profile {}",
-                    path.display()
-                ),
+                format!("is missing here but present in the profile {}", path.display()),
             )
         })?;
         if let Some(dtype) = unsupported(c) {
@@ -467,11 +417,7 @@ fn ensure_not_empty(col: &Column, path: &std::path::Path) -> Result<(), InputErr
         Values::Unsupported { .. } => false,
     };
     if empty {
-        Err(InputError::column(
-            path,
-            &col.name,
-            "is empty after dropping missing values",
-        ))
+        Err(InputError::column(path, &col.name, "is empty after dropping missing values"))
     } else {
         Ok(())
     }
@@ -491,44 +437,26 @@ fn choose(
                 return Err(InputError::column(
                     path,
                     name,
-                    format!(
-                        "stattest {} does not apply to a {} feature",
-                        t.name(),
-                        kind.as_str()
-                    ),
+                    format!("stattest {} does not apply to a {} feature", t.name(), kind.as_str()),
                 ));
             }
             t
         }
         None => default_test(kind, n_reference, n_values()),
     };
-    let threshold = opts
-        .tests
-        .threshold(name, kind)
-        .unwrap_or(test.default_threshold());
-    test.check_threshold(threshold)
-        .map_err(|e| InputError::flag("--threshold", format!("feature '{name}': {e}")))?;
+    let threshold = opts.tests.threshold(name, kind).unwrap_or(test.default_threshold());
+    test.check_threshold(threshold).map_err(|e| InputError::flag("--threshold", format!("feature '{name}': {e}")))?;
     Ok((test, threshold))
 }
 
 fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> Aligned {
     let (_, r, c) = align_sorted(a, b);
-    Aligned {
-        n_reference: r.iter().sum(),
-        n_current: c.iter().sum(),
-        reference: r,
-        current: c,
-    }
+    Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
 }
 
 fn aligned_values(a: &[(f64, u64)], b: &[(f64, u64)]) -> Aligned {
     let (_, r, c) = align_sorted(a, b);
-    Aligned {
-        n_reference: r.iter().sum(),
-        n_current: c.iter().sum(),
-        reference: r,
-        current: c,
-    }
+    Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
 }
 
 fn discrete(test: StatTest, a: &Aligned) -> Outcome {
@@ -546,29 +474,18 @@ fn discrete(test: StatTest, a: &Aligned) -> Outcome {
 fn current_sorted<'a>(c: &'a Column, current: &Dataset) -> Result<(&'a [f64], bool), InputError> {
     match &c.values {
         Values::Numeric { sorted, integer } if !sorted.is_empty() => Ok((sorted, *integer)),
-        Values::Numeric { .. } => Err(InputError::column(
-            &current.path,
-            &c.name,
-            "is empty after dropping missing values",
-        )),
-        _ => Err(InputError::column(
-            &current.path,
-            &c.name,
-            "holds no numbers",
-        )),
+        Values::Numeric { .. } => {
+            Err(InputError::column(&current.path, &c.name, "is empty after dropping missing values"))
+        }
+        _ => Err(InputError::column(&current.path, &c.name, "holds no numbers")),
     }
 }
 
 fn current_counts(c: &Column, current: &Dataset) -> Result<Vec<(Key, u64)>, InputError> {
-    let counts = c.to_categorical().ok_or_else(|| {
-        InputError::column(&current.path, &c.name, "cannot be read as categories")
-    })?;
+    let counts =
+        c.to_categorical().ok_or_else(|| InputError::column(&current.path, &c.name, "cannot be read as categories"))?;
     if counts.is_empty() {
-        return Err(InputError::column(
-            &current.path,
-            &c.name,
-            "is empty after dropping missing values",
-        ));
+        return Err(InputError::column(&current.path, &c.name, "is empty after dropping missing values"));
     }
     Ok(counts)
 }
@@ -586,22 +503,11 @@ fn compat_feature(
     ensure_not_empty(r, ref_path)?;
     let (test, threshold, outcome, n_ref, n_cur) = match kind {
         Kind::Numerical => {
-            let Values::Numeric {
-                sorted: rs,
-                integer: ri,
-            } = &r.values
-            else {
+            let Values::Numeric { sorted: rs, integer: ri } = &r.values else {
                 return Err(InputError::column(ref_path, name, "holds no numbers"));
             };
             let (cs, ci) = current_sorted(c, current)?;
-            let (test, threshold) = choose(
-                name,
-                kind,
-                rs.len(),
-                || n_unique_union_sorted(rs, cs),
-                opts,
-                ref_path,
-            )?;
+            let (test, threshold) = choose(name, kind, rs.len(), || n_unique_union_sorted(rs, cs), opts, ref_path)?;
             let integer = *ri && ci;
             let outcome = match test {
                 StatTest::Ks => stats::ks(rs, rs.len(), cs),
@@ -610,15 +516,10 @@ fn compat_feature(
                     let keys = n_unique_union_sorted(rs, cs);
                     let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
                     let edges = sturges_edges(min, max, keys, integer);
-                    stats::hellinger_density(
-                        &histogram_sorted(rs, &edges),
-                        &histogram_sorted(cs, &edges),
-                        &edges,
-                    )
+                    stats::hellinger_density(&histogram_sorted(rs, &edges), &histogram_sorted(cs, &edges), &edges)
                 }
                 StatTest::Psi | StatTest::KlDiv | StatTest::JensenShannon
-                    if crate::stats::binning::n_unique_sorted(rs)
-                        > crate::profile::DISCRETE_MAX =>
+                    if crate::stats::binning::n_unique_sorted(rs) > crate::profile::DISCRETE_MAX =>
                 {
                     let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
                     let edges = sturges_edges(min, max, rs.len() + cs.len(), integer);
@@ -630,42 +531,21 @@ fn compat_feature(
                     };
                     discrete(test, &a)
                 }
-                _ => discrete(
-                    test,
-                    &aligned_values(&value_counts_sorted(rs), &value_counts_sorted(cs)),
-                ),
+                _ => discrete(test, &aligned_values(&value_counts_sorted(rs), &value_counts_sorted(cs))),
             };
             (test, threshold, outcome, rs.len(), cs.len())
         }
         Kind::Categorical => {
-            let rc = r.to_categorical().ok_or_else(|| {
-                InputError::column(ref_path, name, "cannot be read as categories")
-            })?;
+            let rc =
+                r.to_categorical().ok_or_else(|| InputError::column(ref_path, name, "cannot be read as categories"))?;
             let cc = current_counts(c, current)?;
             let a = aligned_counts(&rc, &cc);
             let n_ref = a.n_reference as usize;
-            let (test, threshold) =
-                choose(name, kind, n_ref, || a.reference.len(), opts, ref_path)?;
-            (
-                test,
-                threshold,
-                discrete(test, &a),
-                n_ref,
-                a.n_current as usize,
-            )
+            let (test, threshold) = choose(name, kind, n_ref, || a.reference.len(), opts, ref_path)?;
+            (test, threshold, discrete(test, &a), n_ref, a.n_current as usize)
         }
     };
-    Ok(FeatureReport::new(
-        name,
-        kind,
-        test,
-        threshold,
-        outcome,
-        r.missing_share(),
-        c.missing_share(),
-        n_ref,
-        n_cur,
-    ))
+    Ok(FeatureReport::new(name, kind, test, threshold, outcome, r.missing_share(), c.missing_share(), n_ref, n_cur))
 }
 
 /// One feature in native mode, against the reference profile.
@@ -711,47 +591,21 @@ fn native_feature(
             let rc = fp.categories.as_deref().unwrap_or_default();
             let cc = current_counts(c, current)?;
             let a = aligned_counts(rc, &cc);
-            let (test, threshold) = choose(
-                name,
-                kind,
-                fp.count,
-                || a.reference.len(),
-                opts,
-                &current.path,
-            )?;
+            let (test, threshold) = choose(name, kind, fp.count, || a.reference.len(), opts, &current.path)?;
             (test, threshold, discrete(test, &a), a.n_current as usize)
         }
     };
-    Ok(FeatureReport::new(
-        name,
-        kind,
-        test,
-        threshold,
-        outcome,
-        fp.missing_share,
-        c.missing_share(),
-        fp.count,
-        n_cur,
-    ))
+    Ok(FeatureReport::new(name, kind, test, threshold, outcome, fp.missing_share, c.missing_share(), fp.count, n_cur))
 }
 
 /// Selection and kinds for one dataset on its own (what `driftd baseline` profiles).
-pub fn plan_single(
-    data: &Dataset,
-    opts: &AnalyzeOptions,
-) -> Result<(Vec<(String, Kind)>, Vec<Skipped>), InputError> {
+pub fn plan_single(data: &Dataset, opts: &AnalyzeOptions) -> Result<(Vec<(String, Kind)>, Vec<Skipped>), InputError> {
     let (plan, skipped) = plan_from_datasets(data, data, opts)?;
     for (name, _) in &plan {
-        ensure_not_empty(
-            data.column(name).expect("planned column is present"),
-            &data.path,
-        )?;
+        ensure_not_empty(data.column(name).expect("planned column is present"), &data.path)?;
     }
     if plan.is_empty() {
-        return Err(InputError::flag(
-            "--columns",
-            "no feature columns left to profile",
-        ));
+        return Err(InputError::flag("--columns", "no feature columns left to profile"));
     }
     Ok((plan, skipped))
 }

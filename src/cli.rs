@@ -162,9 +162,7 @@ pub struct BaselineArgs {
 }
 
 fn parse_test(flag: &str, v: &Option<String>) -> Result<Option<StatTest>, InputError> {
-    v.as_deref()
-        .map(|s| StatTest::parse(s).map_err(|e| InputError::flag(flag, e)))
-        .transpose()
+    v.as_deref().map(|s| StatTest::parse(s).map_err(|e| InputError::flag(flag, e))).transpose()
 }
 
 fn parse_pairs<T>(
@@ -175,9 +173,8 @@ fn parse_pairs<T>(
     items
         .iter()
         .map(|item| {
-            let (col, value) = item
-                .split_once('=')
-                .ok_or_else(|| InputError::flag(flag, format!("'{item}' is not COLUMN=VALUE")))?;
+            let (col, value) =
+                item.split_once('=').ok_or_else(|| InputError::flag(flag, format!("'{item}' is not COLUMN=VALUE")))?;
             let v = parse(value).map_err(|e| InputError::flag(flag, e))?;
             Ok((col.to_string(), v))
         })
@@ -190,22 +187,13 @@ impl AnalyzeArgs {
             stattest: parse_test("--stattest", &self.stattest)?,
             num_stattest: parse_test("--num-stattest", &self.num_stattest)?,
             cat_stattest: parse_test("--cat-stattest", &self.cat_stattest)?,
-            per_feature_stattest: parse_pairs(
-                "--per-feature-stattest",
-                &self.per_feature_stattest,
-                StatTest::parse,
-            )?,
+            per_feature_stattest: parse_pairs("--per-feature-stattest", &self.per_feature_stattest, StatTest::parse)?,
             threshold: self.threshold,
             num_threshold: self.num_threshold,
             cat_threshold: self.cat_threshold,
-            per_feature_threshold: parse_pairs(
-                "--per-feature-threshold",
-                &self.per_feature_threshold,
-                |s| {
-                    s.parse::<f64>()
-                        .map_err(|_| format!("'{s}' is not a number"))
-                },
-            )?,
+            per_feature_threshold: parse_pairs("--per-feature-threshold", &self.per_feature_threshold, |s| {
+                s.parse::<f64>().map_err(|_| format!("'{s}' is not a number"))
+            })?,
         };
         for (flag, t) in [
             ("--threshold", self.threshold),
@@ -214,10 +202,7 @@ impl AnalyzeArgs {
         ] {
             if let Some(t) = t {
                 if !(t > 0.0 && t.is_finite()) {
-                    return Err(InputError::flag(
-                        flag,
-                        format!("{t} is out of range (expected a positive number)"),
-                    ));
+                    return Err(InputError::flag(flag, format!("{t} is out of range (expected a positive number)")));
                 }
             }
         }
@@ -239,10 +224,8 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Report, InputError> {
     let opts = args.options()?;
     opts.selection.validate()?;
     let started = Instant::now();
-    let (reference, current) = rayon::join(
-        || analyze::load_reference(&args.reference, &opts),
-        || Dataset::load(&args.current, None),
-    );
+    let (reference, current) =
+        rayon::join(|| analyze::load_reference(&args.reference, &opts), || Dataset::load(&args.current, None));
     let (reference, current) = (reference?, current?);
     let loaded = started.elapsed();
     let report = analyze::analyze(&reference, &current, &opts)?;
@@ -262,8 +245,7 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<Report, InputError> {
 
 fn write_output(path: Option<&Path>, text: &str) -> Result<(), InputError> {
     match path {
-        Some(p) => std::fs::write(p, text)
-            .map_err(|e| InputError::file(p, format!("cannot write the report: {e}"))),
+        Some(p) => std::fs::write(p, text).map_err(|e| InputError::file(p, format!("cannot write the report: {e}"))),
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`driftd analyze | head`) is not an input error.
@@ -281,12 +263,7 @@ pub fn run_baseline(args: &BaselineArgs) -> Result<Profile, InputError> {
     let selection = args.cols.selection();
     selection.validate()?;
     let data = Dataset::load(&args.data, None)?;
-    let opts = AnalyzeOptions {
-        mode: Mode::Native,
-        selection,
-        bins: args.bins,
-        ..AnalyzeOptions::default()
-    };
+    let opts = AnalyzeOptions { mode: Mode::Native, selection, bins: args.bins, ..AnalyzeOptions::default() };
     let (plan, skipped) = analyze::plan_single(&data, &opts)?;
     for s in &skipped {
         tracing::warn!(column = %s.name, reason = %s.reason, "column left out of the profile");

@@ -23,10 +23,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(key: impl Into<String>, reason: impl fmt::Display) -> Self {
-        ConfigError {
-            key: key.into(),
-            reason: reason.to_string(),
-        }
+        ConfigError { key: key.into(), reason: reason.to_string() }
     }
 }
 
@@ -108,9 +105,7 @@ fn default_listen() -> String {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings {
-            listen: default_listen(),
-        }
+        ServerSettings { listen: default_listen() }
     }
 }
 
@@ -134,10 +129,7 @@ fn default_log_level() -> String {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings {
-            format: default_log_format(),
-            level: default_log_level(),
-        }
+        LogSettings { format: default_log_format(), level: default_log_level() }
     }
 }
 
@@ -155,9 +147,7 @@ fn default_state_dir() -> PathBuf {
 
 impl Default for StateSettings {
     fn default() -> Self {
-        StateSettings {
-            dir: default_state_dir(),
-        }
+        StateSettings { dir: default_state_dir() }
     }
 }
 
@@ -187,9 +177,7 @@ impl WindowSettings {
         match (&self.size, &self.slide, self.events) {
             (None, None, Some(0)) => Err("events must be at least 1".into()),
             (None, None, Some(events)) => Ok(WindowSpec::Count { events }),
-            (Some(size), None, None) => Ok(WindowSpec::Tumbling {
-                size: parse_duration(size)?,
-            }),
+            (Some(size), None, None) => Ok(WindowSpec::Tumbling { size: parse_duration(size)? }),
             (Some(size), Some(slide), None) => {
                 let (size, slide) = (parse_duration(size)?, parse_duration(slide)?);
                 if slide > size || size.as_nanos() % slide.as_nanos() != 0 {
@@ -207,9 +195,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (expected e.g. 30s, 15m, 1h)"))?;
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration (expected e.g. 30s, 15m, 1h)"))?;
     let secs = match unit {
         "ms" => return non_zero(Duration::from_millis(n), s),
         "s" => n,
@@ -298,11 +284,7 @@ pub struct Secret(pub Option<String>);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Secret(***)"
-        } else {
-            "Secret(None)"
-        })
+        f.write_str(if self.0.is_some() { "Secret(***)" } else { "Secret(None)" })
     }
 }
 
@@ -344,9 +326,7 @@ impl SecretSource {
             return Ok(Some(s.clone()));
         }
         if let Some(var) = &self.secret_env {
-            return std::env::var(var)
-                .map(Some)
-                .map_err(|_| format!("environment variable {var} is not set"));
+            return std::env::var(var).map(Some).map_err(|_| format!("environment variable {var} is not set"));
         }
         if let Some(path) = &self.secret_file {
             return std::fs::read_to_string(path)
@@ -413,10 +393,7 @@ impl Settings {
     /// Reads `path`, applies `DRIFTD__SECTION__KEY` overrides, and validates.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         if !path.is_file() {
-            return Err(ConfigError::new(
-                path.display().to_string(),
-                "no such config file",
-            ));
+            return Err(ConfigError::new(path.display().to_string(), "no such config file"));
         }
         let cfg = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
@@ -430,9 +407,8 @@ impl Settings {
             )
             .build()
             .map_err(|e| ConfigError::new(path.display().to_string(), one_line(&e)))?;
-        let settings: Settings = cfg
-            .try_deserialize()
-            .map_err(|e| ConfigError::new(path.display().to_string(), one_line(&e)))?;
+        let settings: Settings =
+            cfg.try_deserialize().map_err(|e| ConfigError::new(path.display().to_string(), one_line(&e)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -445,10 +421,7 @@ impl Settings {
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new(
                 "server.listen",
-                format!(
-                    "'{}' is not an address like 127.0.0.1:9464",
-                    self.server.listen
-                ),
+                format!("'{}' is not an address like 127.0.0.1:9464", self.server.listen),
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
@@ -462,19 +435,13 @@ impl Settings {
                 return Err(ConfigError::new(format!("{key}.name"), "must not be empty"));
             }
             if !names.insert(m.name.as_str()) {
-                return Err(ConfigError::new(
-                    format!("{key}.name"),
-                    format!("model '{}' is defined twice", m.name),
-                ));
+                return Err(ConfigError::new(format!("{key}.name"), format!("model '{}' is defined twice", m.name)));
             }
             validate_policy(&key, &m.policy)?;
             for (feature, o) in &m.per_feature {
                 let fkey = format!("{key}.per_feature.{feature}");
                 let test = match &o.stattest {
-                    Some(t) => Some(
-                        StatTest::parse(t)
-                            .map_err(|e| ConfigError::new(format!("{fkey}.stattest"), e))?,
-                    ),
+                    Some(t) => Some(StatTest::parse(t).map_err(|e| ConfigError::new(format!("{fkey}.stattest"), e))?),
                     None => None,
                 };
                 if let Some(th) = o.threshold {
@@ -490,10 +457,7 @@ impl Settings {
         if let Some(r) = &self.retrain {
             validate_url("retrain.url", &r.url)?;
             if r.credential.given() > 1 {
-                return Err(ConfigError::new(
-                    "retrain.secret",
-                    "give only one of secret, secret_env, secret_file",
-                ));
+                return Err(ConfigError::new("retrain.secret", "give only one of secret, secret_env, secret_file"));
             }
             if let Some(c) = &r.cooldown {
                 parse_duration(c).map_err(|e| ConfigError::new("retrain.cooldown", e))?;
@@ -531,13 +495,9 @@ impl Settings {
 
 fn validate_policy(key: &str, p: &ModelPolicy) -> Result<(), ConfigError> {
     if let Some(w) = &p.window {
-        w.spec()
-            .map_err(|e| ConfigError::new(format!("{key}.window"), e))?;
+        w.spec().map_err(|e| ConfigError::new(format!("{key}.window"), e))?;
     }
-    for (field, v) in [
-        ("num_stattest", &p.num_stattest),
-        ("cat_stattest", &p.cat_stattest),
-    ] {
+    for (field, v) in [("num_stattest", &p.num_stattest), ("cat_stattest", &p.cat_stattest)] {
         if let Some(t) = v {
             StatTest::parse(t).map_err(|e| ConfigError::new(format!("{key}.{field}"), e))?;
         }
@@ -550,15 +510,9 @@ fn validate_policy(key: &str, p: &ModelPolicy) -> Result<(), ConfigError> {
             ));
         }
     }
-    for (field, v) in [
-        ("fire_after", p.fire_after),
-        ("resolve_after", p.resolve_after),
-    ] {
+    for (field, v) in [("fire_after", p.fire_after), ("resolve_after", p.resolve_after)] {
         if v == Some(0) {
-            return Err(ConfigError::new(
-                format!("{key}.{field}"),
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new(format!("{key}.{field}"), "must be at least 1"));
         }
     }
     if let Some(c) = &p.cooldown {
@@ -571,19 +525,12 @@ fn validate_url(key: &str, url: &str) -> Result<(), ConfigError> {
     if url.starts_with("http://") || url.starts_with("https://") {
         Ok(())
     } else {
-        Err(ConfigError::new(
-            key,
-            format!("'{url}' is not an http(s) URL"),
-        ))
+        Err(ConfigError::new(key, format!("'{url}' is not an http(s) URL")))
     }
 }
 
 fn one_line(e: &impl fmt::Display) -> String {
-    e.to_string()
-        .lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ")
+    e.to_string().lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -606,28 +553,16 @@ mod tests {
             slide: slide.map(String::from),
             events,
         };
-        assert!(matches!(
-            w(Some("1h"), None, None).spec(),
-            Ok(WindowSpec::Tumbling { .. })
-        ));
-        assert!(matches!(
-            w(Some("1h"), Some("15m"), None).spec(),
-            Ok(WindowSpec::Sliding { .. })
-        ));
-        assert!(matches!(
-            w(None, None, Some(100)).spec(),
-            Ok(WindowSpec::Count { events: 100 })
-        ));
+        assert!(matches!(w(Some("1h"), None, None).spec(), Ok(WindowSpec::Tumbling { .. })));
+        assert!(matches!(w(Some("1h"), Some("15m"), None).spec(), Ok(WindowSpec::Sliding { .. })));
+        assert!(matches!(w(None, None, Some(100)).spec(), Ok(WindowSpec::Count { events: 100 })));
         assert!(w(Some("1h"), Some("7m"), None).spec().is_err());
         assert!(w(Some("1h"), None, Some(5)).spec().is_err());
     }
 
     #[test]
     fn secrets_never_print() {
-        let s = SecretSource {
-            secret: Secret(Some("hunter2".into())),
-            ..Default::default()
-        };
+        let s = SecretSource { secret: Secret(Some("hunter2".into())), ..Default::default() };
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
     }

@@ -84,12 +84,9 @@ impl Column {
     /// The column as category counts (numbers become numeric keys).
     pub fn to_categorical(&self) -> Option<Vec<(Key, u64)>> {
         match &self.values {
-            Values::Numeric { sorted, .. } => Some(
-                value_counts_sorted(sorted)
-                    .into_iter()
-                    .map(|(v, c)| (Key::Num(v), c))
-                    .collect(),
-            ),
+            Values::Numeric { sorted, .. } => {
+                Some(value_counts_sorted(sorted).into_iter().map(|(v, c)| (Key::Num(v), c)).collect())
+            }
             Values::Categorical { counts } => Some(counts.clone()),
             Values::Unsupported { .. } => None,
         }
@@ -116,11 +113,7 @@ impl Dataset {
         Dataset::from_frame(path, &df, wanted)
     }
 
-    pub fn from_frame(
-        path: &Path,
-        df: &DataFrame,
-        wanted: Option<&[String]>,
-    ) -> Result<Dataset, InputError> {
+    pub fn from_frame(path: &Path, df: &DataFrame, wanted: Option<&[String]>) -> Result<Dataset, InputError> {
         let names: Vec<String> = df
             .get_column_names()
             .iter()
@@ -130,26 +123,20 @@ impl Dataset {
         let columns = names
             .par_iter()
             .map(|name| {
-                let col = df
-                    .column(name)
-                    .map_err(|e| InputError::file(path, e.to_string()))?;
+                let col = df.column(name).map_err(|e| InputError::file(path, e.to_string()))?;
                 clean_column(col.as_materialized_series())
                     .map_err(|e| InputError::column(path, name, format!("cannot read values: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Dataset {
-            path: path.to_path_buf(),
-            rows: df.height(),
-            columns,
-        })
+        Ok(Dataset { path: path.to_path_buf(), rows: df.height(), columns })
     }
 }
 
 /// Values pandas reads as missing by default; driftd reads them as missing too, so that
 /// the same CSV gives the same numbers in both.
 const CSV_NULL_VALUES: &[&str] = &[
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
 ];
 
 /// The file formats driftd reads, by extension.
@@ -175,10 +162,7 @@ impl Format {
 /// Reads a file into a polars DataFrame, or says what is wrong with it.
 pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     let format = Format::of(path).ok_or_else(|| {
-        InputError::file(
-            path,
-            "unknown file extension (expected .csv, .tsv, .parquet, .jsonl or .ndjson)",
-        )
+        InputError::file(path, "unknown file extension (expected .csv, .tsv, .parquet, .jsonl or .ndjson)")
     })?;
     let meta = std::fs::metadata(path).map_err(|e| InputError::file(path, io_reason(&e)))?;
     if meta.is_dir() {
@@ -191,12 +175,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     let result = std::panic::catch_unwind(|| read_frame_unchecked(path, format));
     let df = match result {
         Ok(r) => r.map_err(|e| InputError::file(path, polars_reason(&e)))?,
-        Err(_) => {
-            return Err(InputError::file(
-                path,
-                "cannot parse the file (malformed content)",
-            ))
-        }
+        Err(_) => return Err(InputError::file(path, "cannot parse the file (malformed content)")),
     };
     if df.width() == 0 {
         return Err(InputError::file(path, "file has no columns"));
@@ -210,16 +189,11 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
 fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> {
     match format {
         Format::Csv => {
-            let tsv = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let tsv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
             let read = |infer: Option<usize>| {
-                let parse = CsvParseOptions::default()
-                    .with_separator(if tsv { b'\t' } else { b',' })
-                    .with_null_values(Some(NullValues::AllColumns(
-                        CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect(),
-                    )));
+                let parse = CsvParseOptions::default().with_separator(if tsv { b'\t' } else { b',' }).with_null_values(
+                    Some(NullValues::AllColumns(CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect())),
+                );
                 CsvReadOptions::default()
                     .with_has_header(true)
                     .with_infer_schema_length(infer)
@@ -231,9 +205,7 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
             // integer column with a decimal far down) makes us infer from every row.
             match read(Some(10_000)) {
                 Ok(df) => Ok(df),
-                Err(PolarsError::ComputeError(_)) | Err(PolarsError::SchemaMismatch(_)) => {
-                    read(None)
-                }
+                Err(PolarsError::ComputeError(_)) | Err(PolarsError::SchemaMismatch(_)) => read(None),
                 Err(e) => Err(e),
             }
         }
@@ -243,10 +215,7 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
         }
         Format::JsonLines => {
             let file = std::fs::File::open(path)?;
-            JsonReader::new(file)
-                .with_json_format(JsonFormat::JsonLines)
-                .infer_schema_len(None)
-                .finish()
+            JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish()
         }
     }
 }
@@ -273,25 +242,12 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
     let column = match dtype {
         DataType::Float32 | DataType::Float64 => {
             let (sorted, missing) = finite_sorted(s)?;
-            Column {
-                name,
-                rows,
-                missing,
-                values: Values::Numeric {
-                    sorted,
-                    integer: false,
-                },
-            }
+            Column { name, rows, missing, values: Values::Numeric { sorted, integer: false } }
         }
         ref d if d.is_integer() => {
             let integer = s.null_count() == 0;
             let (sorted, missing) = finite_sorted(s)?;
-            Column {
-                name,
-                rows,
-                missing,
-                values: Values::Numeric { sorted, integer },
-            }
+            Column { name, rows, missing, values: Values::Numeric { sorted, integer } }
         }
         DataType::Boolean => {
             let ca = s.bool()?;
@@ -310,12 +266,7 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
             if t > 0 {
                 counts.push((Key::Str("true".into()), t));
             }
-            Column {
-                name,
-                rows,
-                missing: s.null_count(),
-                values: Values::Categorical { counts },
-            }
+            Column { name, rows, missing: s.null_count(), values: Values::Categorical { counts } }
         }
         DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
             let strings = s.cast(&DataType::String)?;
@@ -324,32 +275,14 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
             for v in ca.downcast_iter().flat_map(|a| a.iter()).flatten() {
                 *map.entry(v).or_insert(0) += 1;
             }
-            let mut counts: Vec<(Key, u64)> = map
-                .into_iter()
-                .map(|(k, c)| (Key::Str(k.to_string()), c))
-                .collect();
+            let mut counts: Vec<(Key, u64)> = map.into_iter().map(|(k, c)| (Key::Str(k.to_string()), c)).collect();
             counts.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-            Column {
-                name,
-                rows,
-                missing: strings.null_count(),
-                values: Values::Categorical { counts },
-            }
+            Column { name, rows, missing: strings.null_count(), values: Values::Categorical { counts } }
         }
-        DataType::Null => Column {
-            name,
-            rows,
-            missing: rows,
-            values: Values::Categorical { counts: Vec::new() },
-        },
-        other => Column {
-            name,
-            rows,
-            missing: s.null_count(),
-            values: Values::Unsupported {
-                dtype: other.to_string(),
-            },
-        },
+        DataType::Null => Column { name, rows, missing: rows, values: Values::Categorical { counts: Vec::new() } },
+        other => {
+            Column { name, rows, missing: s.null_count(), values: Values::Unsupported { dtype: other.to_string() } }
+        }
     };
     Ok(column)
 }
@@ -371,7 +304,89 @@ fn finite_sorted(s: &Series) -> PolarsResult<(Vec<f64>, usize)> {
     Ok((out, missing))
 }
 
-/// Sorts finite floats ascending.
+/// Sorts floats ascending (in `f64::total_cmp` order). Large inputs take an LSD radix sort
+/// on the order-preserving bit pattern: several times faster than a comparison sort on
+/// the million-row columns `analyze` meets, and the sort dominates its statistics.
 pub fn sort_floats(v: &mut [f64]) {
-    v.sort_unstable_by(f64::total_cmp);
+    const RADIX_MIN: usize = 4096;
+    if v.len() < RADIX_MIN {
+        v.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    let key = |x: f64| {
+        let b = x.to_bits();
+        if b >> 63 == 1 {
+            !b
+        } else {
+            b | (1 << 63)
+        }
+    };
+    let unkey = |k: u64| {
+        if k >> 63 == 1 {
+            f64::from_bits(k & !(1 << 63))
+        } else {
+            f64::from_bits(!k)
+        }
+    };
+    let mut keys: Vec<u64> = v.iter().map(|x| key(*x)).collect();
+    let mut buf = vec![0u64; keys.len()];
+    // One pass over the data counts all eight byte histograms.
+    let mut counts = vec![[0usize; 256]; 8];
+    for k in &keys {
+        for (byte, c) in counts.iter_mut().enumerate() {
+            c[((k >> (byte * 8)) & 0xff) as usize] += 1;
+        }
+    }
+    for (byte, c) in counts.iter().enumerate() {
+        if c.iter().any(|n| *n == keys.len()) {
+            continue; // every key has the same byte here: the pass would not move anything
+        }
+        let mut offsets = [0usize; 256];
+        let mut total = 0;
+        for (o, n) in offsets.iter_mut().zip(c.iter()) {
+            *o = total;
+            total += n;
+        }
+        for k in &keys {
+            let b = ((k >> (byte * 8)) & 0xff) as usize;
+            buf[offsets[b]] = *k;
+            offsets[b] += 1;
+        }
+        std::mem::swap(&mut keys, &mut buf);
+    }
+    for (x, k) in v.iter_mut().zip(&keys) {
+        *x = unkey(*k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_floats;
+
+    #[test]
+    fn radix_sort_agrees_with_total_cmp() {
+        let mut s: u64 = 12345;
+        let mut v: Vec<f64> = (0..50_000)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                match i % 7 {
+                    0 => -((s % 1000) as f64),
+                    1 => 0.0,
+                    2 => -0.0,
+                    3 => f64::from_bits(s) % 1e300,
+                    _ => (s as f64 / u64::MAX as f64 - 0.5) * 1e6,
+                }
+            })
+            .filter(|x: &f64| x.is_finite())
+            .collect();
+        let mut expected = v.clone();
+        expected.sort_unstable_by(f64::total_cmp);
+        sort_floats(&mut v);
+        assert_eq!(
+            v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            expected.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+    }
 }

@@ -11,11 +11,7 @@ pub enum InputError {
     File { path: PathBuf, reason: String },
     /// A problem with one column of a file.
     #[error("{path}: column '{column}': {reason}", path = .path.display())]
-    Column {
-        path: PathBuf,
-        column: String,
-        reason: String,
-    },
+    Column { path: PathBuf, column: String, reason: String },
     /// A problem with a flag or config key.
     #[error("{flag}: {reason}")]
     Flag { flag: String, reason: String },
@@ -23,24 +19,14 @@ pub enum InputError {
 
 impl InputError {
     pub fn file(path: &Path, reason: impl fmt::Display) -> Self {
-        InputError::File {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
-        }
+        InputError::File { path: path.to_path_buf(), reason: reason.to_string() }
     }
 
     pub fn column(path: &Path, column: &str, reason: impl fmt::Display) -> Self {
-        InputError::Column {
-            path: path.to_path_buf(),
-            column: column.to_string(),
-            reason: reason.to_string(),
-        }
+        InputError::Column { path: path.to_path_buf(), column: column.to_string(), reason: reason.to_string() }
     }
 
     pub fn flag(flag: &str, reason: impl fmt::Display) -> Self {
-        InputError::Flag {
-            flag: flag.to_string(),
-            reason: reason.to_string(),
-        }
+        InputError::Flag { flag: flag.to_string(), reason: reason.to_string() }
     }
 }

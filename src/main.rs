@@ -23,11 +23,8 @@ fn main() -> ExitCode {
             }
             // One line naming the flag at fault, as for every other input error.
             let rendered = e.render().to_string();
-            let line: Vec<&str> = rendered
-                .lines()
-                .map(str::trim)
-                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
-                .collect();
+            let line: Vec<&str> =
+                rendered.lines().map(str::trim).take_while(|l| !l.is_empty() && !l.starts_with("Usage:")).collect();
             eprintln!("{}", line.join(" "));
             return ExitCode::from(EXIT_INPUT);
         }
@@ -45,24 +42,14 @@ fn main() -> ExitCode {
         },
         Command::Baseline(args) => match cli::run_baseline(args) {
             Ok(p) => {
-                eprintln!(
-                    "wrote {} ({} features from {} rows)",
-                    args.out.display(),
-                    p.features.len(),
-                    p.rows
-                );
+                eprintln!("wrote {} ({} features from {} rows)", args.out.display(), p.features.len(), p.rows);
                 ExitCode::SUCCESS
             }
             Err(e) => input_error(e),
         },
-        Command::Config {
-            command: ConfigCommand::Check { file },
-        } => match Settings::load(file) {
+        Command::Config { command: ConfigCommand::Check { file } } => match Settings::load(file) {
             Ok(settings) => {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&settings).expect("settings serialize")
-                );
+                println!("{}", serde_json::to_string_pretty(&settings).expect("settings serialize"));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -79,10 +66,7 @@ fn input_error(e: driftd::error::InputError) -> ExitCode {
 }
 
 fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Column, Dataset, Key, Values};
 use crate::error::InputError;
-use crate::stats::binning::{
-    n_unique_sorted, native_counts_sorted, quantiles_sorted, value_counts_sorted,
-};
+use crate::stats::binning::{n_unique_sorted, native_counts_sorted, quantiles_sorted, value_counts_sorted};
 use crate::stats::{mean_std, Kind};
 
 /// Format tag written into every profile.
@@ -83,15 +81,9 @@ impl NumericSummary {
         let (mean, std) = mean_std(sorted);
         let mut edges = quantiles_sorted(sorted, bins.max(1) + 1);
         edges.dedup();
-        let bin_counts = native_counts_sorted(sorted, &edges)
-            .into_iter()
-            .map(|c| c as u64)
-            .collect();
-        let quantiles = if sorted.len() <= SKETCH_POINTS {
-            sorted.to_vec()
-        } else {
-            quantiles_sorted(sorted, SKETCH_POINTS)
-        };
+        let bin_counts = native_counts_sorted(sorted, &edges).into_iter().map(|c| c as u64).collect();
+        let quantiles =
+            if sorted.len() <= SKETCH_POINTS { sorted.to_vec() } else { quantiles_sorted(sorted, SKETCH_POINTS) };
         let values = (n_unique <= DISCRETE_MAX).then(|| value_counts_sorted(sorted));
         NumericSummary {
             integer,
@@ -112,18 +104,12 @@ impl FeatureProfile {
     /// Summarises one cleaned column as the given kind.
     pub fn build(column: &Column, kind: Kind, bins: usize) -> Option<FeatureProfile> {
         let (count, numeric, categories) = match (kind, &column.values) {
-            (Kind::Numerical, Values::Numeric { sorted, integer }) => (
-                sorted.len(),
-                Some(NumericSummary::from_sorted(sorted, *integer, bins)),
-                None,
-            ),
+            (Kind::Numerical, Values::Numeric { sorted, integer }) => {
+                (sorted.len(), Some(NumericSummary::from_sorted(sorted, *integer, bins)), None)
+            }
             (Kind::Categorical, _) => {
                 let counts = column.to_categorical()?;
-                (
-                    counts.iter().map(|(_, c)| *c as usize).sum(),
-                    None,
-                    Some(counts),
-                )
+                (counts.iter().map(|(_, c)| *c as usize).sum(), None, Some(counts))
             }
             _ => return None,
         };
@@ -143,11 +129,7 @@ impl Profile {
     pub fn build(dataset: &Dataset, kinds: &[(String, Kind)], bins: usize) -> Profile {
         let features = kinds
             .iter()
-            .filter_map(|(name, kind)| {
-                dataset
-                    .column(name)
-                    .and_then(|c| FeatureProfile::build(c, *kind, bins))
-            })
+            .filter_map(|(name, kind)| dataset.column(name).and_then(|c| FeatureProfile::build(c, *kind, bins)))
             .collect();
         Profile {
             format: PROFILE_FORMAT.to_string(),
@@ -169,21 +151,17 @@ impl Profile {
 
     /// Reads a profile written by `driftd baseline`.
     pub fn load(path: &Path) -> Result<Profile, InputError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
         Profile::from_slice(path, &bytes)
     }
 
     pub fn from_slice(path: &Path, bytes: &[u8]) -> Result<Profile, InputError> {
-        let profile: Profile = serde_json::from_slice(bytes)
-            .map_err(|e| InputError::file(path, format!("not a driftd profile: {e}")))?;
+        let profile: Profile =
+            serde_json::from_slice(bytes).map_err(|e| InputError::file(path, format!("not a driftd profile: {e}")))?;
         if profile.format != PROFILE_FORMAT {
             return Err(InputError::file(
                 path,
-                format!(
-                    "unsupported profile format '{}' (expected '{PROFILE_FORMAT}')",
-                    profile.format
-                ),
+                format!("unsupported profile format '{}' (expected '{PROFILE_FORMAT}')", profile.format),
             ));
         }
         for f in &profile.features {
@@ -196,11 +174,7 @@ impl Profile {
                 Kind::Categorical => f.categories.is_some(),
             };
             if !ok || f.count == 0 {
-                return Err(InputError::column(
-                    path,
-                    &f.name,
-                    "profile entry is incomplete or inconsistent",
-                ));
+                return Err(InputError::column(path, &f.name, "profile entry is incomplete or inconsistent"));
             }
         }
         Ok(profile)
@@ -208,8 +182,6 @@ impl Profile {
 
     /// True when `path` holds a driftd profile rather than a dataset.
     pub fn is_profile_path(path: &Path) -> bool {
-        path.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"))
     }
 }

@@ -16,10 +16,7 @@ pub struct Source {
 
 impl Source {
     pub fn of(ds: &Dataset) -> Source {
-        Source {
-            path: ds.path.display().to_string(),
-            rows: ds.rows,
-        }
+        Source { path: ds.path.display().to_string(), rows: ds.rows }
     }
 }
 
@@ -107,11 +104,7 @@ impl Report {
     ) -> Report {
         let drifted = features.iter().filter(|f| f.drifted).count();
         let total = features.len();
-        let share = if total == 0 {
-            0.0
-        } else {
-            drifted as f64 / total as f64
-        };
+        let share = if total == 0 { 0.0 } else { drifted as f64 / total as f64 };
         Report {
             dataset_drift: total > 0 && share >= drift_share,
             drifted_features: drifted,
@@ -133,11 +126,7 @@ impl Report {
     /// A table for people: the verdict, then drifted features first.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let verdict = if self.dataset_drift {
-            "DRIFT"
-        } else {
-            "no drift"
-        };
+        let verdict = if self.dataset_drift { "DRIFT" } else { "no drift" };
         let _ = writeln!(
             out,
             "Dataset: {verdict} — {} of {} features drifted (share {:.3}, threshold {:.3}; {} mode)",
@@ -154,12 +143,7 @@ impl Report {
         );
         let mut rows: Vec<&FeatureReport> = self.features.iter().filter(|f| f.drifted).collect();
         rows.extend(self.features.iter().filter(|f| !f.drifted));
-        let width = rows
-            .iter()
-            .map(|f| f.name.chars().count())
-            .max()
-            .unwrap_or(7)
-            .max(7);
+        let width = rows.iter().map(|f| f.name.chars().count()).max().unwrap_or(7).max(7);
         let _ = writeln!(
             out,
             "{:<width$}  {:<11}  {:<13}  {:>12}  {:>9}  {:<7}  {:>13}",
@@ -175,11 +159,7 @@ impl Report {
                 format_number(f.score),
                 format_number(f.threshold),
                 if f.drifted { "YES" } else { "no" },
-                format!(
-                    "{:.1}%/{:.1}%",
-                    f.reference_missing_share * 100.0,
-                    f.current_missing_share * 100.0
-                ),
+                format!("{:.1}%/{:.1}%", f.reference_missing_share * 100.0, f.current_missing_share * 100.0),
             );
         }
         for s in &self.skipped {

@@ -54,7 +54,16 @@ fn check_exits_0_when_a_dataset_is_compared_with_itself() {
 #[test]
 fn json_report_follows_the_schema() {
     let o = driftd(&[
-        "analyze", "--reference", REF, "--current", CUR, "--exclude", NOT_FEATURES, "--format", "json", "--compat",
+        "analyze",
+        "--reference",
+        REF,
+        "--current",
+        CUR,
+        "--exclude",
+        NOT_FEATURES,
+        "--format",
+        "json",
+        "--compat",
         "evidently",
     ]);
     assert_eq!(o.status.code(), Some(0), "analyze exits 0 even on drift: {}", stderr(&o));
@@ -102,7 +111,14 @@ fn output_flag_writes_the_report_to_a_file() {
     let dir = tmp();
     let out = dir.path().join("report.json");
     let o = driftd(&[
-        "analyze", "--reference", SAME_A, "--current", SAME_A, "--format", "json", "--output",
+        "analyze",
+        "--reference",
+        SAME_A,
+        "--current",
+        SAME_A,
+        "--format",
+        "json",
+        "--output",
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0));
@@ -125,7 +141,15 @@ fn a_profile_gives_the_same_report_as_its_dataset() {
     }
     let run = |reference: &str| {
         let o = driftd(&[
-            "analyze", "--reference", reference, "--current", CUR, "--format", "json", "--exclude", NOT_FEATURES,
+            "analyze",
+            "--reference",
+            reference,
+            "--current",
+            CUR,
+            "--format",
+            "json",
+            "--exclude",
+            NOT_FEATURES,
         ]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -169,10 +193,19 @@ fn bad_input_exits_2_with_one_line_naming_the_culprit() {
     expect_input_error(&["check", "--reference", "no/such.csv", "--current", SAME_A], &["no/such.csv", "no such file"]);
     expect_input_error(&["check", "--reference", &d("empty.csv"), "--current", SAME_A], &["empty.csv", "empty"]);
     expect_input_error(&["check", "--reference", &d("header.csv"), "--current", SAME_A], &["header.csv", "no rows"]);
-    expect_input_error(&["check", "--reference", &d("data.unknown"), "--current", SAME_A], &["data.unknown", "extension"]);
+    expect_input_error(
+        &["check", "--reference", &d("data.unknown"), "--current", SAME_A],
+        &["data.unknown", "extension"],
+    );
     expect_input_error(&["check", "--reference", &d("a.csv"), "--current", &d("b.csv")], &["column 'y'", "missing"]);
-    expect_input_error(&["check", "--reference", &d("a.csv"), "--current", &d("kind.csv")], &["column 'x'", "kind differs"]);
-    expect_input_error(&["check", "--reference", &d("a.csv"), "--current", &d("nan.csv")], &["column 'x'", "empty after"]);
+    expect_input_error(
+        &["check", "--reference", &d("a.csv"), "--current", &d("kind.csv")],
+        &["column 'x'", "kind differs"],
+    );
+    expect_input_error(
+        &["check", "--reference", &d("a.csv"), "--current", &d("nan.csv")],
+        &["column 'x'", "empty after"],
+    );
     expect_input_error(
         &["check", "--reference", &d("a.csv"), "--current", &d("a.csv"), "--stattest", "kolmogorov"],
         &["--stattest", "unknown stattest 'kolmogorov'"],
@@ -183,7 +216,10 @@ fn bad_input_exits_2_with_one_line_naming_the_culprit() {
     );
     expect_input_error(&["check", "--reference", SAME_A, "--current", SAME_A, "--threshold", "-1"], &["--threshold"]);
     expect_input_error(&["check", "--reference", SAME_A, "--current", SAME_A, "--threshold", "abc"], &["--threshold"]);
-    expect_input_error(&["check", "--reference", SAME_A, "--current", SAME_A, "--drift-share", "0"], &["--drift-share"]);
+    expect_input_error(
+        &["check", "--reference", SAME_A, "--current", SAME_A, "--drift-share", "0"],
+        &["--drift-share"],
+    );
     expect_input_error(
         &["check", "--reference", SAME_A, "--current", SAME_A, "--cat-stattest", "ks"],
         &["column 's'", "does not apply"],

@@ -28,17 +28,9 @@ fn close(actual: f64, expected: f64) -> bool {
 
 fn options(case: &Value) -> AnalyzeOptions {
     let o = &case["options"];
-    let test = |k: &str| {
-        o.get(k)
-            .and_then(Value::as_str)
-            .map(|s| StatTest::parse(s).unwrap())
-    };
+    let test = |k: &str| o.get(k).and_then(Value::as_str).map(|s| StatTest::parse(s).unwrap());
     AnalyzeOptions {
-        mode: if case["mode"] == "evidently" {
-            Mode::Evidently
-        } else {
-            Mode::Native
-        },
+        mode: if case["mode"] == "evidently" { Mode::Evidently } else { Mode::Native },
         tests: TestChoice {
             stattest: test("stattest"),
             num_stattest: test("num_stattest"),
@@ -61,8 +53,7 @@ fn every_fixture_number_matches_its_independent_implementation() {
     let mut checked = 0usize;
     for case in cases {
         let id = case["id"].as_str().unwrap();
-        let reference =
-            Dataset::load(&dir.join(case["reference"].as_str().unwrap()), None).unwrap();
+        let reference = Dataset::load(&dir.join(case["reference"].as_str().unwrap()), None).unwrap();
         let current = Dataset::load(&dir.join(case["current"].as_str().unwrap()), None).unwrap();
         let report = match analyze(&Reference::Dataset(reference), &current, &options(case)) {
             Ok(r) => r,
@@ -85,49 +76,17 @@ fn every_fixture_number_matches_its_independent_implementation() {
             checked += 1;
             let mut check = |what: &str, ok: bool, actual: String, expected: &Value| {
                 if !ok {
-                    failures.push(format!(
-                        "{id}: {name}.{what} = {actual}, expected {expected}"
-                    ));
+                    failures.push(format!("{id}: {name}.{what} = {actual}, expected {expected}"));
                 }
             };
-            check(
-                "kind",
-                exp["kind"] == f.kind.as_str(),
-                f.kind.as_str().into(),
-                &exp["kind"],
-            );
-            check(
-                "stattest",
-                exp["stattest"] == f.stattest.name(),
-                f.stattest.name().into(),
-                &exp["stattest"],
-            );
+            check("kind", exp["kind"] == f.kind.as_str(), f.kind.as_str().into(), &exp["kind"]);
+            check("stattest", exp["stattest"] == f.stattest.name(), f.stattest.name().into(), &exp["stattest"]);
             let num = |k: &str| exp[k].as_f64().unwrap_or(f64::NAN);
-            check(
-                "score",
-                close(f.score, num("score")),
-                f.score.to_string(),
-                &exp["score"],
-            );
-            check(
-                "threshold",
-                close(f.threshold, num("threshold")),
-                f.threshold.to_string(),
-                &exp["threshold"],
-            );
-            check(
-                "drifted",
-                exp["drifted"] == f.drifted,
-                f.drifted.to_string(),
-                &exp["drifted"],
-            );
+            check("score", close(f.score, num("score")), f.score.to_string(), &exp["score"]);
+            check("threshold", close(f.threshold, num("threshold")), f.threshold.to_string(), &exp["threshold"]);
+            check("drifted", exp["drifted"] == f.drifted, f.drifted.to_string(), &exp["drifted"]);
             if exp.get("statistic").is_some() {
-                check(
-                    "statistic",
-                    close(f.statistic, num("statistic")),
-                    f.statistic.to_string(),
-                    &exp["statistic"],
-                );
+                check("statistic", close(f.statistic, num("statistic")), f.statistic.to_string(), &exp["statistic"]);
             }
             for (k, v) in [
                 ("reference_missing_share", f.reference_missing_share),
@@ -137,12 +96,7 @@ fn every_fixture_number_matches_its_independent_implementation() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
     assert!(checked > 300, "checked {checked} features");
 }
 
@@ -151,11 +105,7 @@ fn kolmogorov_distribution_matches_scipy_in_every_regime() {
     let (_, fx) = fixtures();
     let mut failures = Vec::new();
     for p in fx["kolmogorov"]["kstwo_sf"].as_array().unwrap() {
-        let (n, x, sf) = (
-            p["n"].as_i64().unwrap(),
-            p["x"].as_f64().unwrap(),
-            p["sf"].as_f64().unwrap(),
-        );
+        let (n, x, sf) = (p["n"].as_i64().unwrap(), p["x"].as_f64().unwrap(), p["sf"].as_f64().unwrap());
         let ours = kolmogn_sf(n, x);
         if !close(ours, sf) {
             failures.push(format!("kstwo.sf({x}, {n}) = {ours}, scipy {sf}"));
@@ -167,9 +117,7 @@ fn kolmogorov_distribution_matches_scipy_in_every_regime() {
         let (d, expected) = (p["d"].as_f64().unwrap(), p["p"].as_f64().unwrap());
         let (_, ours) = ks_2samp_pvalue(n1, n2, d);
         if !close(ours, expected) {
-            failures.push(format!(
-                "ks_2samp p({n1}, {n2}, {d}) = {ours}, scipy {expected}"
-            ));
+            failures.push(format!("ks_2samp p({n1}, {n2}, {d}) = {ours}, scipy {expected}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

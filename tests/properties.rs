@@ -20,12 +20,7 @@ fn counts() -> impl Strategy<Value = (Vec<f64>, Vec<f64>)> {
 }
 
 fn aligned(a: &[f64], b: &[f64]) -> Aligned {
-    Aligned {
-        reference: a.to_vec(),
-        current: b.to_vec(),
-        n_reference: a.iter().sum(),
-        n_current: b.iter().sum(),
-    }
+    Aligned { reference: a.to_vec(), current: b.to_vec(), n_reference: a.iter().sum(), n_current: b.iter().sum() }
 }
 
 proptest! {

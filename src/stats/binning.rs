@@ -13,15 +13,8 @@ pub fn linspace(first: f64, last: f64, num: usize) -> Vec<f64> {
     let div = (num - 1) as f64;
     let delta = last - first;
     let step = delta / div;
-    let mut out: Vec<f64> = (0..num)
-        .map(|i| {
-            if step == 0.0 {
-                i as f64 / div * delta + first
-            } else {
-                i as f64 * step + first
-            }
-        })
-        .collect();
+    let mut out: Vec<f64> =
+        (0..num).map(|i| if step == 0.0 { i as f64 / div * delta + first } else { i as f64 * step + first }).collect();
     out[num - 1] = last;
     out
 }
@@ -61,13 +54,7 @@ pub fn histogram_sorted(sorted: &[f64], edges: &[f64]) -> Vec<f64> {
     let cum: Vec<usize> = edges
         .iter()
         .enumerate()
-        .map(|(i, e)| {
-            if i == last {
-                sorted.partition_point(|x| x <= e)
-            } else {
-                sorted.partition_point(|x| x < e)
-            }
-        })
+        .map(|(i, e)| if i == last { sorted.partition_point(|x| x <= e) } else { sorted.partition_point(|x| x < e) })
         .collect();
     cum.windows(2).map(|w| (w[1] - w[0]) as f64).collect()
 }
@@ -97,10 +84,7 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 
 /// Quantiles at `count` evenly spaced probabilities from 0 to 1 (`np.linspace(0, 1, count)`).
 pub fn quantiles_sorted(sorted: &[f64], count: usize) -> Vec<f64> {
-    linspace(0.0, 1.0, count)
-        .into_iter()
-        .map(|q| quantile_sorted(sorted, q))
-        .collect()
+    linspace(0.0, 1.0, count).into_iter().map(|q| quantile_sorted(sorted, q)).collect()
 }
 
 /// Native-mode bin index for `x` over reference edges `e_0 < … < e_k`: 0 is the underflow
@@ -140,11 +124,7 @@ pub fn native_counts_sorted(sorted: &[f64], edges: &[f64]) -> Vec<f64> {
     counts[0] = below as f64;
     let mut prev = below;
     for (i, e) in edges.iter().enumerate().skip(1) {
-        let upto = if i == k - 1 {
-            sorted.partition_point(|x| x <= e)
-        } else {
-            sorted.partition_point(|x| x < e)
-        };
+        let upto = if i == k - 1 { sorted.partition_point(|x| x <= e) } else { sorted.partition_point(|x| x < e) };
         counts[i] = (upto - prev) as f64;
         prev = upto;
     }
@@ -205,10 +185,7 @@ pub fn n_unique_union_sorted(a: &[f64], b: &[f64]) -> usize {
 }
 
 /// Aligns two lists of (key, count), each sorted by key, over the union of their keys.
-pub fn align_sorted<K: PartialOrd + Clone>(
-    a: &[(K, u64)],
-    b: &[(K, u64)],
-) -> (Vec<K>, Vec<f64>, Vec<f64>) {
+pub fn align_sorted<K: PartialOrd + Clone>(a: &[(K, u64)], b: &[(K, u64)]) -> (Vec<K>, Vec<f64>, Vec<f64>) {
     let (mut i, mut j) = (0, 0);
     let (mut keys, mut ca, mut cb) = (Vec::new(), Vec::new(), Vec::new());
     while i < a.len() || j < b.len() {

@@ -23,11 +23,7 @@ pub fn ks_2samp_pvalue(n1: usize, n2: usize, d: f64) -> (f64, f64) {
         prob = p;
     }
     if !exact_ok {
-        let (m, n) = if n1 >= n2 {
-            (n1 as f64, n2 as f64)
-        } else {
-            (n2 as f64, n1 as f64)
-        };
+        let (m, n) = if n1 >= n2 { (n1 as f64, n2 as f64) } else { (n2 as f64, n1 as f64) };
         let en = m * n / (m + n);
         prob = kolmogn_sf(en.round_ties_even() as i64, d);
     }
@@ -49,11 +45,7 @@ fn attempt_exact(n1: i64, n2: i64, d: f64) -> (bool, f64, f64) {
     if h == 0 {
         return (true, d, 1.0);
     }
-    let prob = if n1 == n2 {
-        prob_outside_square(n1, h)
-    } else {
-        outer_prob_inside_method(n1, n2, g, h)
-    };
+    let prob = if n1 == n2 { prob_outside_square(n1, h) } else { outer_prob_inside_method(n1, n2, g, h) };
     if !prob.is_finite() || !(0.0..=1.0).contains(&prob) {
         return (false, d, prob);
     }
@@ -135,9 +127,7 @@ pub fn kolmogn_sf(n: i64, x: f64) -> f64 {
             return 1.0;
         }
         let prob = if n <= 140 {
-            (1..=n).fold(1.0, |acc, i| {
-                acc * (i as f64 * (1.0 / nf) * (2.0 * t - 1.0))
-            })
+            (1..=n).fold(1.0, |acc, i| acc * (i as f64 * (1.0 / nf) * (2.0 * t - 1.0)))
         } else {
             (log_nfactorial_div_n_pow_n(nf) + nf * (2.0 * t - 1.0).ln()).exp()
         };
@@ -349,10 +339,7 @@ fn kolmogn_pomeranz_cdf(n: i64, x: f64) -> f64 {
             let conv = convolve(seg, &pwrs[..ln2u.min(pwrs.len())]);
             let conv_start = (j1 - k1) as usize;
             let conv_len = (j2 - j1 + 1).max(0) as usize;
-            for (dst, src) in v1
-                .iter_mut()
-                .zip(conv.iter().skip(conv_start).take(conv_len))
-            {
+            for (dst, src) in v1.iter_mut().zip(conv.iter().skip(conv_start).take(conv_len)) {
                 *dst = *src;
             }
             let vmax = v1.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -424,12 +411,7 @@ fn kolmogn_pelz_good_cdf(n: i64, x: f64) -> f64 {
         let m = (2 * kk - 1) as f64;
         let (m2, m4, m6) = (m * m, m.powi(4), m.powi(6));
         let qpower = q.powf(8.0 * kk as f64);
-        let coeffs = [
-            1.0,
-            k1a + k1b * m2,
-            k2a + k2b * m2 + k2c * m4,
-            k3a + k3b * m2 + k3c * m4 + k3d * m6,
-        ];
+        let coeffs = [1.0, k1a + k1b * m2, k2a + k2b * m2 + k2c * m4, k3a + k3b * m2 + k3c * m4 + k3d * m6];
         for (kv, c) in k.iter_mut().zip(coeffs) {
             *kv = *kv * qpower + c;
         }
@@ -494,11 +476,7 @@ pub fn smirnov_sf(n: i64, x: f64) -> f64 {
     if n > 1_000_000 {
         let logp = -(6.0 * nf * x + 1.0).powi(2) / 18.0 / nf;
         // Maximise precision for a small p, as xsf does.
-        return clip(if logp < -std::f64::consts::LN_2 {
-            logp.exp()
-        } else {
-            1.0 + logp.exp_m1()
-        });
+        return clip(if logp < -std::f64::consts::LN_2 { logp.exp() } else { 1.0 + logp.exp_m1() });
     }
     // sf = x * sum_{v=0}^{n1mxfl} C(n,v) (1 - x - v/n)^(n-v) (x + v/n)^(v-1)
     let n_terms = n1mxfl + 1;

@@ -68,13 +68,10 @@ impl StatTest {
 
     /// Parses a stattest name; the error lists the names that exist.
     pub fn parse(name: &str) -> Result<StatTest, String> {
-        StatTest::ALL
-            .into_iter()
-            .find(|t| t.name() == name.trim())
-            .ok_or_else(|| {
-                let names: Vec<_> = StatTest::ALL.iter().map(|t| t.name()).collect();
-                format!("unknown stattest '{name}' (known: {})", names.join(", "))
-            })
+        StatTest::ALL.into_iter().find(|t| t.name() == name.trim()).ok_or_else(|| {
+            let names: Vec<_> = StatTest::ALL.iter().map(|t| t.name()).collect();
+            format!("unknown stattest '{name}' (known: {})", names.join(", "))
+        })
     }
 
     /// True when the score is a p-value (drift when it is small), false for distances
@@ -152,10 +149,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn distance(d: f64) -> Self {
-        Outcome {
-            statistic: d,
-            p_value: None,
-        }
+        Outcome { statistic: d, p_value: None }
     }
 
     /// The number held against the threshold: the p-value for a test, else the distance.
@@ -202,10 +196,7 @@ pub fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
 pub fn ks(reference: &[f64], n_ref: usize, current: &[f64]) -> Outcome {
     let d = ks_statistic(reference, current);
     let (d, p) = kolmogorov::ks_2samp_pvalue(n_ref, current.len(), d);
-    Outcome {
-        statistic: d,
-        p_value: Some(p),
-    }
+    Outcome { statistic: d, p_value: Some(p) }
 }
 
 /// First Wasserstein distance between two sorted samples (scipy's `wasserstein_distance`).
@@ -272,10 +263,7 @@ pub struct Aligned {
 impl Aligned {
     pub fn shares(&self) -> (Vec<f64>, Vec<f64>) {
         (
-            self.reference
-                .iter()
-                .map(|c| c / self.n_reference)
-                .collect(),
+            self.reference.iter().map(|c| c / self.n_reference).collect(),
             self.current.iter().map(|c| c / self.n_current).collect(),
         )
     }
@@ -291,19 +279,11 @@ impl Aligned {
 }
 
 fn fill_zeroes(p: &mut [f64]) {
-    let min_nonzero = p
-        .iter()
-        .copied()
-        .filter(|x| *x != 0.0)
-        .fold(f64::INFINITY, f64::min);
+    let min_nonzero = p.iter().copied().filter(|x| *x != 0.0).fold(f64::INFINITY, f64::min);
     if !min_nonzero.is_finite() {
         return;
     }
-    let fill = if min_nonzero <= 0.0001 {
-        min_nonzero / 1e6
-    } else {
-        0.0001
-    };
+    let fill = if min_nonzero <= 0.0001 { min_nonzero / 1e6 } else { 0.0001 };
     for x in p.iter_mut().filter(|x| **x == 0.0) {
         *x = fill;
     }
@@ -367,21 +347,13 @@ pub fn hellinger(a: &Aligned) -> Outcome {
 pub fn hellinger_density(ref_counts: &[f64], cur_counts: &[f64], edges: &[f64]) -> Outcome {
     let density = |counts: &[f64]| -> Vec<f64> {
         let total: f64 = counts.iter().sum();
-        counts
-            .iter()
-            .zip(edges.windows(2))
-            .map(|(c, w)| c / (w[1] - w[0]) / total)
-            .collect()
+        counts.iter().zip(edges.windows(2)).map(|(c, w)| c / (w[1] - w[0]) / total).collect()
     };
     let (h1, h2) = (density(ref_counts), density(cur_counts));
     let first = edges.iter().copied().fold(f64::INFINITY, f64::min);
     let last = edges.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let bin_width = (last - first) / (edges.len() - 1) as f64;
-    let bc: f64 = h1
-        .iter()
-        .zip(&h2)
-        .map(|(p, q)| (p * q).sqrt() * bin_width)
-        .sum();
+    let bc: f64 = h1.iter().zip(&h2).map(|(p, q)| (p * q).sqrt() * bin_width).sum();
     Outcome::distance((1.0 - bc.clamp(0.0, 1.0)).sqrt())
 }
 
@@ -404,14 +376,9 @@ pub fn chisquare(a: &Aligned) -> Outcome {
     } else if stat.is_infinite() {
         0.0
     } else {
-        ChiSquared::new(dof as f64)
-            .map(|d| d.sf(stat))
-            .unwrap_or(f64::NAN)
+        ChiSquared::new(dof as f64).map(|d| d.sf(stat)).unwrap_or(f64::NAN)
     };
-    Outcome {
-        statistic: stat,
-        p_value: Some(p),
-    }
+    Outcome { statistic: stat, p_value: Some(p) }
 }
 
 /// Two-proportion z-test of the share of values other than the first key (keys sorted
@@ -423,10 +390,7 @@ pub fn z_test(a: &Aligned) -> Outcome {
         && cur_present == 1
         && a.reference.iter().position(|c| *c > 0.0) == a.current.iter().position(|c| *c > 0.0)
     {
-        return Outcome {
-            statistic: 0.0,
-            p_value: Some(1.0),
-        };
+        return Outcome { statistic: 0.0, p_value: Some(1.0) };
     }
     let (n1, n2) = (a.n_reference, a.n_current);
     let first_ref = a.reference.first().copied().unwrap_or(0.0);
@@ -437,10 +401,7 @@ pub fn z_test(a: &Aligned) -> Outcome {
     let z = (p1 - p2) / (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
     let normal = Normal::standard();
     let p = 2.0 * (1.0 - normal.cdf(z.abs()));
-    Outcome {
-        statistic: z,
-        p_value: Some(p),
-    }
+    Outcome { statistic: z, p_value: Some(p) }
 }
 
 #[cfg(test)]
