@@ -241,7 +241,8 @@ pub fn analyze(reference: &Reference, current: &Dataset, opts: &AnalyzeOptions) 
     Ok(Report::new(opts.mode, ref_source, Source::of(current), features, skipped, opts.drift_share))
 }
 
-type Plan = Vec<(String, Kind)>;
+/// The features to compare, with their kinds, in report order.
+pub type Plan = Vec<(String, Kind)>;
 
 fn plan_from_datasets(
     reference: &Dataset,
@@ -599,7 +600,7 @@ fn native_feature(
 }
 
 /// Selection and kinds for one dataset on its own (what `driftd baseline` profiles).
-pub fn plan_single(data: &Dataset, opts: &AnalyzeOptions) -> Result<(Vec<(String, Kind)>, Vec<Skipped>), InputError> {
+pub fn plan_single(data: &Dataset, opts: &AnalyzeOptions) -> Result<(Plan, Vec<Skipped>), InputError> {
     let (plan, skipped) = plan_from_datasets(data, data, opts)?;
     for (name, _) in &plan {
         ensure_not_empty(data.column(name).expect("planned column is present"), &data.path)?;

@@ -1,7 +1,6 @@
 //! Datasets read with polars (CSV, Parquet, JSON Lines, chosen by extension) and turned
 //! into clean per-column samples: finite numbers, sorted, or category counts.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -109,8 +108,17 @@ impl Dataset {
 
     /// Reads a dataset and cleans the columns named by `wanted` (all when `None`).
     pub fn load(path: &Path, wanted: Option<&[String]>) -> Result<Dataset, InputError> {
+        let started = std::time::Instant::now();
         let df = read_frame(path)?;
-        Dataset::from_frame(path, &df, wanted)
+        let read = started.elapsed();
+        let ds = Dataset::from_frame(path, &df, wanted)?;
+        tracing::debug!(
+            path = %path.display(),
+            read_ms = read.as_millis() as u64,
+            clean_ms = (started.elapsed() - read).as_millis() as u64,
+            "dataset loaded"
+        );
+        Ok(ds)
     }
 
     pub fn from_frame(path: &Path, df: &DataFrame, wanted: Option<&[String]>) -> Result<Dataset, InputError> {
@@ -271,7 +279,7 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
         DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
             let strings = s.cast(&DataType::String)?;
             let ca = strings.str()?;
-            let mut map: HashMap<&str, u64> = HashMap::new();
+            let mut map: PlHashMap<&str, u64> = PlHashMap::new();
             for v in ca.downcast_iter().flat_map(|a| a.iter()).flatten() {
                 *map.entry(v).or_insert(0) += 1;
             }
@@ -328,29 +336,32 @@ pub fn sort_floats(v: &mut [f64]) {
             f64::from_bits(!k)
         }
     };
+    const BITS: usize = 11;
+    const BUCKETS: usize = 1 << BITS;
+    const PASSES: usize = 64usize.div_ceil(BITS);
     let mut keys: Vec<u64> = v.iter().map(|x| key(*x)).collect();
     let mut buf = vec![0u64; keys.len()];
-    // One pass over the data counts all eight byte histograms.
-    let mut counts = vec![[0usize; 256]; 8];
+    // One pass over the data counts every digit's histogram.
+    let mut counts = vec![[0usize; BUCKETS]; PASSES];
     for k in &keys {
-        for (byte, c) in counts.iter_mut().enumerate() {
-            c[((k >> (byte * 8)) & 0xff) as usize] += 1;
+        for (pass, c) in counts.iter_mut().enumerate() {
+            c[((k >> (pass * BITS)) as usize) & (BUCKETS - 1)] += 1;
         }
     }
-    for (byte, c) in counts.iter().enumerate() {
-        if c.iter().any(|n| *n == keys.len()) {
-            continue; // every key has the same byte here: the pass would not move anything
+    for (pass, c) in counts.iter().enumerate() {
+        if c.contains(&keys.len()) {
+            continue; // every key has the same digit here: the pass would not move anything
         }
-        let mut offsets = [0usize; 256];
+        let mut offsets = [0usize; BUCKETS];
         let mut total = 0;
         for (o, n) in offsets.iter_mut().zip(c.iter()) {
             *o = total;
             total += n;
         }
         for k in &keys {
-            let b = ((k >> (byte * 8)) & 0xff) as usize;
-            buf[offsets[b]] = *k;
-            offsets[b] += 1;
+            let d = ((k >> (pass * BITS)) as usize) & (BUCKETS - 1);
+            buf[offsets[d]] = *k;
+            offsets[d] += 1;
         }
         std::mem::swap(&mut keys, &mut buf);
     }
