@@ -10,8 +10,12 @@ use crate::error::InputError;
 use crate::profile::{FeatureProfile, NumericSummary, Profile};
 use crate::report::{FeatureReport, Report, Skipped, Source};
 use crate::stats::binning::{
-    align_sorted, histogram_sorted, n_unique_union_sorted, native_counts_sorted, sturges_edges, value_counts_sorted,
+    align_sorted, histogram_sorted, more_distinct_than, n_unique_union_sorted, n_unique_union_sorted_capped,
+    native_counts_sorted, sturges_edges, value_counts_sorted,
 };
+
+/// The default test selection only asks whether a feature has more than 5 distinct values.
+const SELECTION_CAP: usize = 6;
 use crate::stats::{self, Aligned, Kind, Outcome, StatTest};
 
 /// How the statistics are computed.
@@ -508,7 +512,8 @@ fn compat_feature(
                 return Err(InputError::column(ref_path, name, "holds no numbers"));
             };
             let (cs, ci) = current_sorted(c, current)?;
-            let (test, threshold) = choose(name, kind, rs.len(), || n_unique_union_sorted(rs, cs), opts, ref_path)?;
+            let (test, threshold) =
+                choose(name, kind, rs.len(), || n_unique_union_sorted_capped(rs, cs, SELECTION_CAP), opts, ref_path)?;
             let integer = *ri && ci;
             let outcome = match test {
                 StatTest::Ks => stats::ks(rs, rs.len(), cs),
@@ -520,7 +525,7 @@ fn compat_feature(
                     stats::hellinger_density(&histogram_sorted(rs, &edges), &histogram_sorted(cs, &edges), &edges)
                 }
                 StatTest::Psi | StatTest::KlDiv | StatTest::JensenShannon
-                    if crate::stats::binning::n_unique_sorted(rs) > crate::profile::DISCRETE_MAX =>
+                    if more_distinct_than(rs, crate::profile::DISCRETE_MAX) =>
                 {
                     let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
                     let edges = sturges_edges(min, max, rs.len() + cs.len(), integer);
@@ -565,7 +570,7 @@ fn native_feature(
             let n_values = || match &p.values {
                 Some(v) => {
                     let keys: Vec<f64> = v.iter().map(|(x, _)| *x).collect();
-                    n_unique_union_sorted(&keys, cs)
+                    n_unique_union_sorted_capped(&keys, cs, SELECTION_CAP)
                 }
                 None => p.n_unique,
             };

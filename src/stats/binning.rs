@@ -152,8 +152,28 @@ pub fn n_unique_sorted(sorted: &[f64]) -> usize {
     1 + sorted.windows(2).filter(|w| w[0] != w[1]).count()
 }
 
+/// True when a sorted sample has more than `limit` distinct values; stops early.
+pub fn more_distinct_than(sorted: &[f64], limit: usize) -> bool {
+    let mut n = usize::from(!sorted.is_empty());
+    for w in sorted.windows(2) {
+        if w[0] != w[1] {
+            n += 1;
+            if n > limit {
+                return true;
+            }
+        }
+    }
+    n > limit
+}
+
 /// Number of distinct values in the union of two sorted samples.
 pub fn n_unique_union_sorted(a: &[f64], b: &[f64]) -> usize {
+    n_unique_union_sorted_capped(a, b, usize::MAX)
+}
+
+/// Like [`n_unique_union_sorted`], but stops counting at `cap` (the test selection only
+/// asks whether there are more than 5).
+pub fn n_unique_union_sorted_capped(a: &[f64], b: &[f64], cap: usize) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     let mut last: Option<f64> = None;
     while i < a.len() || j < b.len() {
@@ -178,6 +198,9 @@ pub fn n_unique_union_sorted(a: &[f64], b: &[f64]) -> usize {
         };
         if last != Some(x) {
             n += 1;
+            if n >= cap {
+                return n;
+            }
             last = Some(x);
         }
     }
