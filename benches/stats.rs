@@ -43,8 +43,11 @@ fn benches(c: &mut Criterion) {
     };
 
     let mut g = c.benchmark_group("stat_100k");
-    g.bench_function("sort_100k", |b| {
+    g.bench_function("sort_100k_pdqsort", |b| {
         b.iter_batched(|| normal(N, 0.0, 3), |mut v| v.sort_unstable_by(f64::total_cmp), BatchSize::LargeInput)
+    });
+    g.bench_function("sort_100k_radix", |b| {
+        b.iter_batched(|| normal(N, 0.0, 3), |mut v| driftd::dataset::sort_floats(&mut v), BatchSize::LargeInput)
     });
     g.bench_function("ks_exact_path", |b| {
         b.iter(|| stats::ks(black_box(&reference[..10_000]), 10_000, &current[..10_000]))
@@ -87,7 +90,7 @@ fn benches(c: &mut Criterion) {
                     .into_par_iter()
                     .zip(features.par_iter())
                     .map(|(mut w, (p, _))| {
-                        w.sort_unstable_by(f64::total_cmp);
+                        driftd::dataset::sort_floats(&mut w);
                         let counts = native_counts_sorted(&w, &p.edges);
                         let a = Aligned {
                             reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
