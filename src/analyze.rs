@@ -137,7 +137,7 @@ impl Default for AnalyzeOptions {
 #[derive(Debug, Clone)]
 pub enum Reference {
     Dataset(Dataset),
-    Profile(Profile, std::path::PathBuf),
+    Profile(std::sync::Arc<Profile>, std::path::PathBuf),
 }
 
 /// A column's kind from its dtype, as Evidently's legacy data-drift table reads it: numbers
@@ -180,7 +180,7 @@ pub fn load_reference(path: &std::path::Path, opts: &AnalyzeOptions) -> Result<R
                 ),
             ));
         }
-        return Ok(Reference::Profile(Profile::load(path)?, path.to_path_buf()));
+        return Ok(Reference::Profile(std::sync::Arc::new(Profile::load(path)?), path.to_path_buf()));
     }
     Ok(Reference::Dataset(Dataset::load(path, None)?))
 }
@@ -221,7 +221,7 @@ pub fn analyze(reference: &Reference, current: &Dataset, opts: &AnalyzeOptions) 
         (Mode::Native, _) => {
             let built;
             let (profile, ref_path) = match reference {
-                Reference::Profile(p, path) => (p, path.clone()),
+                Reference::Profile(p, path) => (p.as_ref(), path.clone()),
                 Reference::Dataset(ds) => {
                     for (name, _) in &plan {
                         let col = ds.column(name).expect("planned column is present");

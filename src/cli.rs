@@ -44,6 +44,10 @@ pub enum Command {
     /// instead of the dataset: per feature its kind, bin edges and counts, quantiles,
     /// categories with counts, missing share and row counts.
     Baseline(BaselineArgs),
+    /// Run the streaming pipeline over a JSON Lines file of inference logs instead of
+    /// Kafka: one window report per line on stdout (or --output), deterministic. Windows
+    /// still open at the end of the file are closed and reported.
+    Replay(ReplayArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -144,6 +148,19 @@ pub struct AnalyzeArgs {
     pub bins: usize,
     #[command(flatten)]
     pub cols: ColumnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The TOML config (models, references, windows, thresholds).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Inference logs, one JSON message per line.
+    #[arg(long, value_name = "LOGS.jsonl")]
+    pub input: PathBuf,
+    /// Write the window reports to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -271,4 +288,26 @@ pub fn run_baseline(args: &BaselineArgs) -> Result<Profile, InputError> {
     let profile = Profile::build(&data, &plan, args.bins);
     profile.save(&args.out)?;
     Ok(profile)
+}
+
+/// Runs `replay`; the summary (events, windows, bad messages by reason) goes to stderr.
+pub fn run_replay(args: &ReplayArgs) -> Result<crate::stream::ReplaySummary, InputError> {
+    let settings = crate::config::Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
+    let summary = match &args.output {
+        Some(p) => {
+            let file = std::fs::File::create(p).map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
+            let mut w = std::io::BufWriter::new(file);
+            let s = crate::stream::replay(&settings, &args.input, &mut w)?;
+            w.flush().map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
+            s
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            let s = crate::stream::replay(&settings, &args.input, &mut w)?;
+            let _ = w.flush();
+            s
+        }
+    };
+    Ok(summary)
 }

@@ -42,6 +42,9 @@ pub struct Settings {
     /// Durable state: checkpoints and the retrain outbox.
     #[serde(default)]
     pub state: StateSettings,
+    /// Window report sinks.
+    #[serde(default)]
+    pub reports: ReportSettings,
     /// Keys every model inherits unless it sets its own.
     #[serde(default)]
     pub defaults: ModelPolicy,
@@ -71,6 +74,78 @@ pub struct KafkaSettings {
     /// Passed to librdkafka as they are (SASL, SSL, timeouts, ...).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Where the message keeps each part, for layouts other than the default.
+    #[serde(default)]
+    pub mapping: MappingSettings,
+    /// The model of messages that name none, by topic.
+    #[serde(default)]
+    pub topic_models: BTreeMap<String, String>,
+    /// Larger messages are refused as `oversized`.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Bad messages are produced here, with the reason in a `driftd-reason` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+}
+
+fn default_max_message_bytes() -> usize {
+    1 << 20
+}
+
+/// Field names or JSON pointers (starting with `/`) of the parts of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSettings {
+    #[serde(default = "default_model_field")]
+    pub model: String,
+    #[serde(default = "default_timestamp_field")]
+    pub timestamp: String,
+    #[serde(default = "default_features_field")]
+    pub features: String,
+    #[serde(default = "default_prediction_field")]
+    pub prediction: String,
+}
+
+fn default_model_field() -> String {
+    "model".into()
+}
+fn default_timestamp_field() -> String {
+    "timestamp".into()
+}
+fn default_features_field() -> String {
+    "features".into()
+}
+fn default_prediction_field() -> String {
+    "prediction".into()
+}
+
+impl Default for MappingSettings {
+    fn default() -> Self {
+        MappingSettings {
+            model: default_model_field(),
+            timestamp: default_timestamp_field(),
+            features: default_features_field(),
+            prediction: default_prediction_field(),
+        }
+    }
+}
+
+impl MappingSettings {
+    pub fn is_default(&self) -> bool {
+        *self == MappingSettings::default()
+    }
+}
+
+/// Where window reports go besides the HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Append each window report as a JSON line to this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Produce each window report to this Kafka topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 fn default_brokers() -> String {
@@ -87,6 +162,10 @@ impl Default for KafkaSettings {
             topics: Vec::new(),
             group_id: default_group_id(),
             options: BTreeMap::new(),
+            mapping: MappingSettings::default(),
+            topic_models: BTreeMap::new(),
+            max_message_bytes: default_max_message_bytes(),
+            dead_letter_topic: None,
         }
     }
 }
@@ -221,6 +300,13 @@ fn non_zero(d: Duration, s: &str) -> Result<Duration, String> {
 pub struct ModelPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowSettings>,
+    /// How far behind the newest event time an event may arrive and still count
+    /// (event-time windows); later ones are counted as late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_lateness: Option<String>,
+    /// Processing time without events after which a model's open windows close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
     /// Test for numerical features (default: Evidently's selection rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_stattest: Option<String>,
@@ -418,6 +504,9 @@ impl Settings {
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::new("kafka.brokers", "must not be empty"));
         }
+        if self.kafka.max_message_bytes == 0 {
+            return Err(ConfigError::new("kafka.max_message_bytes", "must be at least 1"));
+        }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new(
                 "server.listen",
@@ -481,6 +570,8 @@ impl Settings {
         let m = &model.policy;
         ModelPolicy {
             window: m.window.clone().or_else(|| d.window.clone()),
+            allowed_lateness: m.allowed_lateness.clone().or_else(|| d.allowed_lateness.clone()),
+            idle_timeout: m.idle_timeout.clone().or_else(|| d.idle_timeout.clone()),
             num_stattest: m.num_stattest.clone().or_else(|| d.num_stattest.clone()),
             cat_stattest: m.cat_stattest.clone().or_else(|| d.cat_stattest.clone()),
             drift_share: m.drift_share.or(d.drift_share),
@@ -515,8 +606,12 @@ fn validate_policy(key: &str, p: &ModelPolicy) -> Result<(), ConfigError> {
             return Err(ConfigError::new(format!("{key}.{field}"), "must be at least 1"));
         }
     }
-    if let Some(c) = &p.cooldown {
-        parse_duration(c).map_err(|e| ConfigError::new(format!("{key}.cooldown"), e))?;
+    for (field, v) in
+        [("cooldown", &p.cooldown), ("allowed_lateness", &p.allowed_lateness), ("idle_timeout", &p.idle_timeout)]
+    {
+        if let Some(c) = v {
+            parse_duration(c).map_err(|e| ConfigError::new(format!("{key}.{field}"), e))?;
+        }
     }
     Ok(())
 }

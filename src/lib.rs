@@ -12,3 +12,4 @@ pub mod error;
 pub mod profile;
 pub mod report;
 pub mod stats;
+pub mod stream;

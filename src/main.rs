@@ -47,6 +47,13 @@ fn main() -> ExitCode {
             }
             Err(e) => input_error(e),
         },
+        Command::Replay(args) => match cli::run_replay(args) {
+            Ok(summary) => {
+                eprintln!("replay: {}", serde_json::to_string(&summary).expect("summary serializes"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => input_error(e),
+        },
         Command::Config { command: ConfigCommand::Check { file } } => match Settings::load(file) {
             Ok(settings) => {
                 println!("{}", serde_json::to_string_pretty(&settings).expect("settings serialize"));

@@ -1,0 +1,165 @@
+//! The streaming pipeline driven from a file by the real binary (`driftd replay`): each
+//! window's report equals `driftd analyze` on the same rows, and poison messages are
+//! counted by reason without changing any window.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const FEATURES: [&str; 8] =
+    ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn driftd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_driftd")).args(args).current_dir(root()).output().unwrap()
+}
+
+struct Row {
+    ts: String,
+    values: Vec<String>,
+}
+
+fn analysis_rows() -> Vec<Row> {
+    let text = std::fs::read_to_string(root().join("datasets/california_housing_analysis.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let idx: Vec<usize> = FEATURES.iter().map(|f| header.iter().position(|h| h == f).unwrap()).collect();
+    let ts = header.iter().position(|h| *h == "timestamp").unwrap();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            Row { ts: cells[ts].replace(' ', "T") + "Z", values: idx.iter().map(|i| cells[*i].to_string()).collect() }
+        })
+        .collect()
+}
+
+fn event(r: &Row) -> String {
+    let feats: Vec<String> = FEATURES.iter().zip(&r.values).map(|(f, v)| format!("\"{f}\": {v}")).collect();
+    format!("{{\"model\": \"housing\", \"timestamp\": \"{}\", \"features\": {{{}}}}}", r.ts, feats.join(", "))
+}
+
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("driftd.toml");
+    let feats: Vec<String> = FEATURES.iter().map(|f| format!("\"{f}\"")).collect();
+    std::fs::write(
+        &path,
+        format!(
+            "{extra}\n[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [{}]\nwindow = {{ size = \"30d\" }}\n",
+            root().join("datasets/california_housing_reference.csv").display(),
+            feats.join(", ")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn replay(cfg: &Path, input: &Path) -> (Vec<Value>, Value) {
+    let o = driftd(&["replay", "--config", cfg.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let reports = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let summary = err.lines().find_map(|l| l.strip_prefix("replay: ")).expect("summary line");
+    (reports, serde_json::from_str(summary).unwrap())
+}
+
+#[test]
+fn every_window_equals_analyze_on_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = analysis_rows();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, rows.iter().map(event).collect::<Vec<_>>().join("\n")).unwrap();
+    let (reports, summary) = replay(&config(dir.path(), ""), &input);
+    assert_eq!(summary["events"], 8232);
+    assert!(reports.len() >= 12, "{} windows", reports.len());
+    let total: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(total, 8232, "every event in exactly one tumbling window");
+    for (i, r) in reports.iter().enumerate() {
+        let (start, end) = (r["window_start"].as_str().unwrap(), r["window_end"].as_str().unwrap());
+        // RFC 3339 UTC strings of one format compare as times
+        let in_window: Vec<&Row> =
+            rows.iter().filter(|row| row.ts.as_str() >= start && row.ts.as_str() < end).collect();
+        assert_eq!(in_window.len() as u64, r["events"].as_u64().unwrap(), "window {start}");
+        let csv = dir.path().join(format!("w{i}.csv"));
+        let mut text = FEATURES.join(",") + "\n";
+        for row in &in_window {
+            text += &(row.values.join(",") + "\n");
+        }
+        std::fs::write(&csv, text).unwrap();
+        let o = driftd(&[
+            "analyze",
+            "--reference",
+            "datasets/california_housing_reference.csv",
+            "--current",
+            csv.to_str().unwrap(),
+            "--columns",
+            &FEATURES.join(","),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let batch: Value = serde_json::from_slice(&o.stdout).unwrap();
+        for key in ["dataset_drift", "drifted_features", "features_total", "share_of_drifted_features"] {
+            assert_eq!(r[key], batch[key], "window {start}: {key}");
+        }
+        for (a, b) in r["features"].as_array().unwrap().iter().zip(batch["features"].as_array().unwrap()) {
+            for key in ["name", "kind", "stattest", "score", "statistic", "p_value", "threshold", "drifted"] {
+                assert_eq!(a[key], b[key], "window {start}, feature {}: {key}", a["name"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn poison_messages_are_counted_by_reason_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = analysis_rows();
+    let clean: Vec<String> = rows.iter().map(event).collect();
+    let clean_path = dir.path().join("clean.jsonl");
+    std::fs::write(&clean_path, clean.join("\n")).unwrap();
+    let poison = [
+        ("not_json", "this is not json".to_string()),
+        ("not_json", "{\"model\": \"housing\", \"features\": {".to_string()),
+        (
+            "unknown_model",
+            "{\"model\": \"other\", \"timestamp\": \"2021-06-01T00:00:00Z\", \"features\": {}}".to_string(),
+        ),
+        ("missing_model", "{\"timestamp\": \"2021-06-01T00:00:00Z\", \"features\": {\"MedInc\": 1}}".to_string()),
+        (
+            "wrong_type",
+            "{\"model\": \"housing\", \"timestamp\": \"2021-06-01T00:00:00Z\", \"features\": {\"MedInc\": {\"x\": 1}}}"
+                .to_string(),
+        ),
+        ("wrong_type", "{\"model\": [1, 2]}".to_string()),
+        ("bad_timestamp", "{\"model\": \"housing\", \"timestamp\": \"last tuesday\", \"features\": {}}".to_string()),
+        ("missing_timestamp", "{\"model\": \"housing\", \"features\": {\"MedInc\": 1.0}}".to_string()),
+        ("oversized", format!("{{\"model\": \"housing\", \"pad\": \"{}\"}}", "x".repeat(5000))),
+    ];
+    let mut mixed = Vec::new();
+    for (i, line) in clean.iter().enumerate() {
+        mixed.push(line.clone());
+        if i % 900 == 0 {
+            for (_, p) in &poison {
+                mixed.push(p.clone());
+            }
+        }
+    }
+    let mixed_path = dir.path().join("mixed.jsonl");
+    std::fs::write(&mixed_path, mixed.join("\n")).unwrap();
+    let cfg = config(dir.path(), "[kafka]\nmax_message_bytes = 4096\n");
+    let (clean_reports, _) = replay(&cfg, &clean_path);
+    let (mixed_reports, summary) = replay(&cfg, &mixed_path);
+    assert_eq!(clean_reports, mixed_reports, "poison changes no window");
+    let rounds = clean.len().div_ceil(900) as u64;
+    assert_eq!(summary["events"], 8232);
+    assert_eq!(summary["messages"], 8232 + rounds * poison.len() as u64);
+    for reason in
+        ["not_json", "unknown_model", "missing_model", "wrong_type", "bad_timestamp", "missing_timestamp", "oversized"]
+    {
+        let expected = poison.iter().filter(|(r, _)| *r == reason).count() as u64 * rounds;
+        assert_eq!(summary["decode_errors"][reason], expected, "{reason}: {summary}");
+    }
+}
