@@ -44,6 +44,14 @@ pub enum Command {
     /// instead of the dataset: per feature its kind, bin edges and counts, quantiles,
     /// categories with counts, missing share and row counts.
     Baseline(BaselineArgs),
+    /// Run the daemon: consume inference logs from Kafka, window them per model, compute
+    /// drift against each model's reference, serve /metrics and the JSON API. SIGHUP or
+    /// `POST /api/v1/reload` reloads the config; SIGINT / SIGTERM stop it in order.
+    Run(RunArgs),
+    /// The main job on an embedded default: an in-process Kafka cluster (librdkafka's mock),
+    /// inference logs built from datasets/ (stable, then drifting), the real consumer path,
+    /// /metrics on a printed address, and a line per window.
+    Demo(DemoArgs),
     /// Run the streaming pipeline over a JSON Lines file of inference logs instead of
     /// Kafka: one window report per line on stdout (or --output), deterministic. Windows
     /// still open at the end of the file are closed and reported.
@@ -148,6 +156,26 @@ pub struct AnalyzeArgs {
     pub bins: usize,
     #[command(flatten)]
     pub cols: ColumnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The TOML config.
+    #[arg(long, value_name = "FILE", default_value = "config/driftd.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the California housing pair lives.
+    #[arg(long, value_name = "DIR", default_value = "datasets")]
+    pub datasets: PathBuf,
+    /// Address for /metrics and the API (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Keep serving after the scenario ends, until Ctrl-C.
+    #[arg(long)]
+    pub forever: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,9 +7,13 @@
 pub mod analyze;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod dataset;
+pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod profile;
 pub mod report;
+pub mod server;
 pub mod stats;
 pub mod stream;

@@ -47,6 +47,33 @@ fn main() -> ExitCode {
             }
             Err(e) => input_error(e),
         },
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let result =
+                runtime.block_on(driftd::daemon::run(args.config.clone(), shutdown_signal(), Default::default()));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(EXIT_INPUT)
+                }
+            }
+        }
+        Command::Demo(args) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let opts = driftd::demo::DemoOptions {
+                datasets: args.datasets.clone(),
+                listen: args.listen.clone(),
+                forever: args.forever,
+            };
+            match runtime.block_on(driftd::demo::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Replay(args) => match cli::run_replay(args) {
             Ok(summary) => {
                 eprintln!("replay: {}", serde_json::to_string(&summary).expect("summary serializes"));
@@ -64,6 +91,16 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INPUT)
             }
         },
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

@@ -147,6 +147,9 @@ pub struct WindowAccum {
     categorical: Vec<CatAcc>,
     min_ts: i64,
     max_ts: i64,
+    /// Lowest source offset per partition among the window's events: a partition's offset
+    /// may be committed only below every open window's.
+    min_offsets: Vec<(u32, i64)>,
 }
 
 impl WindowAccum {
@@ -161,10 +164,30 @@ impl WindowAccum {
             categorical: (0..spec.categorical.len()).map(|_| CatAcc::default()).collect(),
             min_ts: i64::MAX,
             max_ts: i64::MIN,
+            min_offsets: Vec::new(),
         }
     }
 
-    fn add(&mut self, spec: &ModelSpec, msg: &Message<'_>, ts: i64) -> Result<(), DecodeError> {
+    fn note_position(&mut self, position: Option<(u32, i64)>) {
+        let Some((pid, offset)) = position else { return };
+        match self.min_offsets.iter_mut().find(|(p, _)| *p == pid) {
+            Some((_, o)) => *o = (*o).min(offset),
+            None => self.min_offsets.push((pid, offset)),
+        }
+    }
+
+    fn holds_partition(&self, pid: u32) -> bool {
+        self.min_offsets.iter().any(|(p, _)| *p == pid)
+    }
+
+    fn add(
+        &mut self,
+        spec: &ModelSpec,
+        msg: &Message<'_>,
+        ts: i64,
+        position: Option<(u32, i64)>,
+    ) -> Result<(), DecodeError> {
+        self.note_position(position);
         self.events += 1;
         self.min_ts = self.min_ts.min(ts);
         self.max_ts = self.max_ts.max(ts);
@@ -332,14 +355,20 @@ impl ModelState {
         self.open.values().map(|w| w.events).sum()
     }
 
-    fn ingest(&mut self, msg: &Message<'_>, ts: Option<i64>, closed: &mut Vec<WindowAccum>) -> Result<(), DecodeError> {
+    fn ingest(
+        &mut self,
+        msg: &Message<'_>,
+        ts: Option<i64>,
+        position: Option<(u32, i64)>,
+        closed: &mut Vec<WindowAccum>,
+    ) -> Result<(), DecodeError> {
         let spec = self.spec.clone();
         match spec.window {
             WindowSpec::Count { events } => {
                 let ts = ts.unwrap_or(0);
                 let key = self.next_count_window;
                 let acc = self.open.entry(key).or_insert_with(|| WindowAccum::new(&spec, 0, 0));
-                acc.add(&spec, msg, ts)?;
+                acc.add(&spec, msg, ts, position)?;
                 self.events_total += 1;
                 if acc.events >= events {
                     let mut acc = self.open.remove(&key).expect("window is open");
@@ -370,7 +399,7 @@ impl ModelState {
                         missed = true;
                     } else {
                         let acc = self.open.entry(start).or_insert_with(|| WindowAccum::new(&spec, start, end));
-                        acc.add(&spec, msg, ts)?;
+                        acc.add(&spec, msg, ts, position)?;
                         placed = true;
                     }
                     start -= slide_ms;
@@ -404,6 +433,26 @@ impl ModelState {
         }
     }
 
+    /// Closes the open windows holding events from partition `pid` (handed back on a
+    /// rebalance: reported now, so the new owner starts after them).
+    fn flush_partition(&mut self, pid: u32, closed: &mut Vec<WindowAccum>) {
+        let keys: Vec<i64> = self.open.iter().filter(|(_, w)| w.holds_partition(pid)).map(|(k, _)| *k).collect();
+        for k in keys {
+            let mut acc = self.open.remove(&k).expect("window is open");
+            acc.late = std::mem::take(&mut self.late_pending);
+            if !matches!(self.spec.window, WindowSpec::Count { .. }) {
+                self.closed_upto = self.closed_upto.max(acc.end_ms);
+            } else {
+                self.next_count_window += 1;
+            }
+            closed.push(acc);
+        }
+    }
+
+    fn min_open_offset(&self, pid: u32) -> Option<i64> {
+        self.open.values().flat_map(|w| w.min_offsets.iter()).filter(|(p, _)| *p == pid).map(|(_, o)| *o).min()
+    }
+
     /// Closes every open window (end of input, idle model, shutdown).
     pub fn flush(&mut self, closed: &mut Vec<WindowAccum>) {
         let keys: Vec<i64> = self.open.keys().copied().collect();
@@ -430,6 +479,22 @@ pub struct Engine {
     /// Bad messages by reason, in `DecodeError::ALL` order.
     pub decode_errors: [u64; 7],
     closed: Vec<(usize, WindowAccum)>,
+    /// Source partitions seen, and the next offset to read in each.
+    partitions: Vec<(String, i32)>,
+    partition_ids: HashMap<(String, i32), u32>,
+    next_offsets: Vec<i64>,
+}
+
+/// What survives a restart: per model, the end of the last reported window, so events
+/// read again after a restart never reopen a reported window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub models: BTreeMap<String, ModelCheckpoint>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ModelCheckpoint {
+    pub closed_upto: i64,
 }
 
 impl Engine {
@@ -451,7 +516,116 @@ impl Engine {
             topic_models: settings.kafka.topic_models.clone(),
             decode_errors: [0; 7],
             closed: Vec::new(),
+            partitions: Vec::new(),
+            partition_ids: HashMap::new(),
+            next_offsets: Vec::new(),
         })
+    }
+
+    /// A small id for a source partition.
+    pub fn partition_id(&mut self, topic: &str, partition: i32) -> u32 {
+        if let Some(id) = self.partition_ids.get(&(topic.to_string(), partition)) {
+            return *id;
+        }
+        let id = self.partitions.len() as u32;
+        self.partitions.push((topic.to_string(), partition));
+        self.partition_ids.insert((topic.to_string(), partition), id);
+        self.next_offsets.push(-1);
+        id
+    }
+
+    /// Takes a message read at `offset` of partition `pid`.
+    pub fn ingest_at(
+        &mut self,
+        payload: &[u8],
+        source_ts_ms: Option<i64>,
+        topic: Option<&str>,
+        pid: u32,
+        offset: i64,
+    ) -> Result<usize, DecodeError> {
+        self.next_offsets[pid as usize] = self.next_offsets[pid as usize].max(offset + 1);
+        let result = self.ingest_inner(payload, source_ts_ms, topic, Some((pid, offset)));
+        self.count(result)
+    }
+
+    fn count(&mut self, result: Result<usize, DecodeError>) -> Result<usize, DecodeError> {
+        if let Err(e) = result {
+            let i = DecodeError::ALL.iter().position(|x| *x == e).expect("listed");
+            self.decode_errors[i] += 1;
+        }
+        result
+    }
+
+    /// Per partition, the offset below which every event is safe (in a reported window,
+    /// or bad, or late): what may be committed.
+    pub fn safe_offsets(&self) -> Vec<(String, i32, i64)> {
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.next_offsets[*i] >= 0)
+            .map(|(i, (t, p))| {
+                let open = self.models.iter().filter_map(|m| m.min_open_offset(i as u32)).min();
+                let safe = open.map_or(self.next_offsets[i], |o| o.min(self.next_offsets[i]));
+                (t.clone(), *p, safe)
+            })
+            .collect()
+    }
+
+    /// Closes the windows holding events of these partitions (a rebalance takes them).
+    pub fn flush_partitions(&mut self, revoked: &[(String, i32)]) {
+        for (t, p) in revoked {
+            let Some(&pid) = self.partition_ids.get(&(t.clone(), *p)) else { continue };
+            for (i, m) in self.models.iter_mut().enumerate() {
+                let mut closed = Vec::new();
+                m.flush_partition(pid, &mut closed);
+                self.closed.extend(closed.into_iter().map(|w| (i, w)));
+            }
+        }
+    }
+
+    /// Closes the open windows of models without events for `idle_ms` of processing time.
+    pub fn flush_model(&mut self, idx: usize) {
+        let mut closed = Vec::new();
+        self.models[idx].flush(&mut closed);
+        self.closed.extend(closed.into_iter().map(|w| (idx, w)));
+    }
+
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            models: self
+                .models
+                .iter()
+                .map(|m| (m.spec.name.clone(), ModelCheckpoint { closed_upto: m.closed_upto }))
+                .collect(),
+        }
+    }
+
+    pub fn apply_checkpoint(&mut self, c: &Checkpoint) {
+        for m in &mut self.models {
+            if let Some(mc) = c.models.get(&m.spec.name) {
+                m.closed_upto = m.closed_upto.max(mc.closed_upto);
+            }
+        }
+    }
+
+    /// Takes the models of `new` (a reloaded config): a model whose window is unchanged
+    /// keeps its open windows and counters under its new thresholds and reference.
+    pub fn reload(&mut self, new: Engine) {
+        let mut old: HashMap<String, ModelState> = self.models.drain(..).map(|m| (m.spec.name.clone(), m)).collect();
+        self.models = new
+            .models
+            .into_iter()
+            .map(|fresh| match old.remove(&fresh.spec.name) {
+                Some(mut kept) if kept.spec.window == fresh.spec.window && kept.spec.slots == fresh.spec.slots => {
+                    kept.spec = fresh.spec;
+                    kept
+                }
+                _ => fresh,
+            })
+            .collect();
+        self.by_name = new.by_name;
+        self.decoder = new.decoder;
+        self.topic_models = new.topic_models;
     }
 
     /// Takes one message. `source_ts_ms` (the Kafka timestamp) stands when the message has
@@ -462,12 +636,8 @@ impl Engine {
         source_ts_ms: Option<i64>,
         topic: Option<&str>,
     ) -> Result<usize, DecodeError> {
-        let result = self.ingest_inner(payload, source_ts_ms, topic);
-        if let Err(e) = result {
-            let i = DecodeError::ALL.iter().position(|x| *x == e).expect("listed");
-            self.decode_errors[i] += 1;
-        }
-        result
+        let result = self.ingest_inner(payload, source_ts_ms, topic, None);
+        self.count(result)
     }
 
     fn ingest_inner(
@@ -475,13 +645,14 @@ impl Engine {
         payload: &[u8],
         source_ts_ms: Option<i64>,
         topic: Option<&str>,
+        position: Option<(u32, i64)>,
     ) -> Result<usize, DecodeError> {
         let default_model = topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
         let msg = self.decoder.decode(payload, default_model)?;
         let idx = *self.by_name.get(msg.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
         let mut closed = Vec::new();
         let ts = msg.ts_ms.or(source_ts_ms);
-        self.models[idx].ingest(&msg, ts, &mut closed)?;
+        self.models[idx].ingest(&msg, ts, position, &mut closed)?;
         self.closed.extend(closed.into_iter().map(|w| (idx, w)));
         Ok(idx)
     }

@@ -1,0 +1,453 @@
+//! `driftd run`: the Kafka consumer group → the streaming pipeline → metrics, the JSON
+//! API and the report sinks; ordered shutdown; reload on SIGHUP and `POST /api/v1/reload`.
+//!
+//! At least once without double counting: offsets are stored by hand
+//! (`enable.auto.offset.store=false`) and only up to the oldest event still in an open
+//! window, after the windows below it were reported. On a revoke, the windows holding the
+//! revoked partitions' events are closed and reported and the offsets committed before the
+//! partitions go; on shutdown the open windows are kept (not reported) and the committed
+//! offsets make the next start read their events again.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{Header, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::config::{parse_duration, Settings, WindowSpec};
+use crate::server::{self, AppState, ModelInfo, ReloadRequest};
+use crate::stream::{window_report, Checkpoint, Engine, WindowReport};
+
+/// Hooks for embedding the daemon (the demo, tests).
+#[derive(Default)]
+pub struct Hooks {
+    /// Every window report, as it is published.
+    pub reports: Option<mpsc::UnboundedSender<WindowReport>>,
+    /// Told the address the HTTP server bound.
+    pub bound: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+}
+
+struct Ctx {
+    engine: Arc<Mutex<Engine>>,
+    state: Arc<AppState>,
+    hook: Option<mpsc::UnboundedSender<WindowReport>>,
+    /// Reports made during a rebalance, for the main loop's sinks.
+    pending: Arc<Mutex<Vec<WindowReport>>>,
+    checkpoint: PathBuf,
+    /// Set on shutdown: the open windows are kept, not reported, when the partitions go.
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            if self.shutting_down.load(Ordering::Relaxed) {
+                return;
+            }
+            let revoked: Vec<(String, i32)> =
+                tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+            // Runs inside our own poll: the engine is not in use elsewhere. The windows
+            // holding the revoked partitions' events are closed and reported now, then
+            // the offsets after them committed, before the partitions go.
+            let mut engine = self.engine.lock().expect("engine lock");
+            engine.flush_partitions(&revoked);
+            let reports = report_closed(&mut engine, &self.state, &self.hook);
+            tracing::info!(partitions = revoked.len(), windows = reports.len(), "partitions revoked");
+            self.pending.lock().expect("pending lock").extend(reports);
+            if let Err(err) = save_checkpoint(&self.checkpoint, &engine.checkpoint()) {
+                tracing::warn!(error = %err, "cannot write the checkpoint");
+            }
+            store_offsets(consumer, &engine);
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "commit on revoke");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            tracing::info!(partitions = tpl.count(), "partitions assigned");
+            self.state.assigned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn store_offsets<C: Consumer<X>, X: ConsumerContext>(consumer: &C, engine: &Engine) {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, offset) in engine.safe_offsets() {
+        let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+    }
+    if tpl.count() > 0 {
+        // A partition no longer assigned refuses the store: nothing to do for it.
+        let _ = consumer.store_offsets(&tpl);
+    }
+}
+
+fn checkpoint_path(settings: &Settings) -> PathBuf {
+    settings.state.dir.join("checkpoint.json")
+}
+
+fn load_checkpoint(path: &Path) -> Checkpoint {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+fn save_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(c).expect("checkpoint serializes"))?;
+    std::fs::rename(tmp, path)
+}
+
+fn window_label(w: &WindowSpec) -> String {
+    match w {
+        WindowSpec::Tumbling { size } => format!("tumbling {}s", size.as_secs()),
+        WindowSpec::Sliding { size, slide } => format!("sliding {}s every {}s", size.as_secs(), slide.as_secs()),
+        WindowSpec::Count { events } => format!("every {events} events"),
+    }
+}
+
+fn model_infos(engine: &Engine) -> Vec<ModelInfo> {
+    engine
+        .models
+        .iter()
+        .map(|m| ModelInfo {
+            name: m.spec.name.clone(),
+            reference: m.spec.profile_path.display().to_string(),
+            window: window_label(&m.spec.window),
+            features: m.spec.profile.features.len(),
+            events_total: m.events_total,
+            late_events_total: m.late_total,
+            open_window_events: m.open_events(),
+        })
+        .collect()
+}
+
+/// Report sinks: a JSON Lines file and a Kafka topic.
+struct Sinks {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    topic: Option<(FutureProducer, String)>,
+}
+
+impl Sinks {
+    async fn publish(&mut self, report: &WindowReport) {
+        let line = serde_json::to_string(report).expect("report serializes");
+        if let Some(f) = &mut self.file {
+            if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
+                tracing::warn!(error = %e, "cannot write the report file");
+            }
+        }
+        if let Some((producer, topic)) = &self.topic {
+            let record = FutureRecord::to(topic).key(&report.model).payload(&line);
+            if let Err((e, _)) = producer.send(record, Duration::from_secs(5)).await {
+                tracing::warn!(error = %e, topic = %topic, "cannot produce the report");
+            }
+        }
+    }
+}
+
+/// Logs bad messages at a bounded rate: the first of each second, and a count.
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn warn(&mut self, reason: &str, topic: &str, partition: i32, offset: i64) {
+        let now = Instant::now();
+        if self.last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            tracing::warn!(reason, topic, partition, offset, suppressed = self.suppressed, "bad message skipped");
+            self.last = Some(now);
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+    }
+}
+
+fn consumer_config(settings: &Settings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.kafka.brokers)
+        .set("group.id", &settings.kafka.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000");
+    for (k, v) in &settings.kafka.options {
+        c.set(k, v);
+    }
+    c
+}
+
+fn producer_config(settings: &Settings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.kafka.brokers);
+    for (k, v) in &settings.kafka.options {
+        // consumer-only keys would make the producer refuse to start
+        if !k.starts_with("session.") && !k.starts_with("group.") && !k.starts_with("auto.offset") {
+            c.set(k, v);
+        }
+    }
+    c
+}
+
+/// Runs the daemon until `shutdown` resolves (or SIGINT / SIGTERM when run from the CLI).
+pub async fn run(
+    config_path: PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    hooks: Hooks,
+) -> anyhow::Result<()> {
+    let settings = Settings::load(&config_path).map_err(|e| anyhow::anyhow!("config {e}"))?;
+    if settings.kafka.topics.is_empty() {
+        anyhow::bail!("config kafka.topics: give at least one topic");
+    }
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let state = Arc::new(AppState::new(reload_tx));
+
+    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
+        .await
+        .with_context(|| format!("server.listen: cannot bind {}", settings.server.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving /metrics and /api/v1");
+    if let Some(tx) = hooks.bound {
+        let _ = tx.send(addr);
+    }
+    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(server::serve(listener, state.clone(), async {
+        let _ = http_stop_rx.await;
+    }));
+
+    let mut engine = tokio::task::spawn_blocking({
+        let settings = settings.clone();
+        move || Engine::from_settings(&settings)
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ckpt_path = checkpoint_path(&settings);
+    engine.apply_checkpoint(&load_checkpoint(&ckpt_path));
+    *state.models.write().expect("lock") = model_infos(&engine);
+    state.references_loaded.store(true, Ordering::Relaxed);
+    let engine = Arc::new(Mutex::new(engine));
+
+    let pending = Arc::new(Mutex::new(Vec::new()));
+    let shutting_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ctx = Ctx {
+        shutting_down: shutting_down.clone(),
+        engine: engine.clone(),
+        state: state.clone(),
+        hook: hooks.reports.clone(),
+        pending: pending.clone(),
+        checkpoint: ckpt_path.clone(),
+    };
+    let consumer: StreamConsumer<Ctx> =
+        consumer_config(&settings).create_with_context(ctx).context("kafka: cannot create the consumer")?;
+    let topics: Vec<&str> = settings.kafka.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).context("kafka: cannot subscribe")?;
+
+    let needs_producer = settings.kafka.dead_letter_topic.is_some() || settings.reports.topic.is_some();
+    let producer: Option<FutureProducer> = if needs_producer {
+        Some(producer_config(&settings).create().context("kafka: cannot create the producer")?)
+    } else {
+        None
+    };
+    let mut sinks = Sinks {
+        file: match &settings.reports.file {
+            Some(p) => Some(std::io::BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("reports.file: cannot open {}", p.display()))?,
+            )),
+            None => None,
+        },
+        topic: settings.reports.topic.clone().and_then(|t| producer.clone().map(|p| (p, t))),
+    };
+    let dead_letter = settings.kafka.dead_letter_topic.clone().and_then(|t| producer.clone().map(|p| (p, t)));
+
+    let idle_timeouts = |settings: &Settings, engine: &Engine| -> Vec<Option<Duration>> {
+        engine
+            .models
+            .iter()
+            .map(|m| {
+                settings
+                    .models
+                    .iter()
+                    .find(|x| x.name == m.spec.name)
+                    .and_then(|x| settings.policy_for(x).idle_timeout)
+                    .and_then(|d| parse_duration(&d).ok())
+            })
+            .collect()
+    };
+    let mut settings = settings;
+    let mut idle = idle_timeouts(&settings, &engine.lock().expect("engine lock"));
+    let mut last_event: Vec<Option<Instant>> = vec![None; idle.len()];
+    let mut badlog = RateLimitedLog { last: None, suppressed: 0 };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::pin!(shutdown);
+
+    loop {
+        let mut reload_request: Option<Option<ReloadRequest>> = None;
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = sighup.recv() => reload_request = Some(None),
+            Some(req) = reload_rx.recv() => reload_request = Some(Some(req)),
+            _ = tick.tick() => {
+                let mut e = engine.lock().expect("engine lock");
+                for (i, t) in idle.iter().enumerate() {
+                    if let (Some(t), Some(last)) = (t, last_event.get(i).copied().flatten()) {
+                        if last.elapsed() >= *t && e.models[i].open_events() > 0 {
+                            tracing::info!(model = %e.models[i].spec.name, "idle: closing open windows");
+                            e.flush_model(i);
+                        }
+                    }
+                }
+            }
+            msg = consumer.recv() => match msg {
+                Ok(m) => {
+                    let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
+                    let payload = m.payload().unwrap_or_default();
+                    let result = {
+                        let mut e = engine.lock().expect("engine lock");
+                        let pid = e.partition_id(&topic, partition);
+                        e.ingest_at(payload, m.timestamp().to_millis(), Some(&topic), pid, offset)
+                    };
+                    match result {
+                        Ok(idx) => {
+                            let e = engine.lock().expect("engine lock");
+                            state.metrics.events_total.with_label_values(&[e.models[idx].spec.name.as_str()]).inc();
+                            if let Some(slot) = last_event.get_mut(idx) {
+                                *slot = Some(Instant::now());
+                            }
+                        }
+                        Err(err) => {
+                            state.metrics.decode_errors_total.with_label_values(&[err.reason()]).inc();
+                            badlog.warn(err.reason(), &topic, partition, offset);
+                            if let Some((p, t)) = &dead_letter {
+                                let headers = OwnedHeaders::new().insert(Header { key: "driftd-reason", value: Some(err.reason()) });
+                                let record = FutureRecord::<[u8], [u8]>::to(t).payload(payload).headers(headers);
+                                let record = match m.key() { Some(k) => record.key(k), None => record };
+                                if let Err((e, _)) = p.send(record, Duration::from_secs(5)).await {
+                                    tracing::warn!(error = %e, "cannot produce to the dead-letter topic");
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "kafka"),
+            },
+        }
+        if let Some(req) = reload_request {
+            let result = reload(&config_path, &engine).await;
+            match &result {
+                Ok(new_settings) => {
+                    settings = new_settings.clone();
+                    let e = engine.lock().expect("engine lock");
+                    idle = idle_timeouts(&settings, &e);
+                    last_event.resize(idle.len(), None);
+                    tracing::info!("config reloaded");
+                }
+                Err(err) => tracing::warn!(error = %err, "reload refused; the running config stays"),
+            }
+            if let Some(tx) = req {
+                let _ = tx.send(result.map(|_| ()));
+            }
+        }
+        publish(&engine, &state, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
+    }
+
+    // Ordered shutdown: stop fetching, keep the open windows (the committed offsets make
+    // the next start read them again), flush the sinks, commit.
+    tracing::info!("shutting down");
+    publish(&engine, &state, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "final commit");
+    }
+    shutting_down.store(true, Ordering::Relaxed);
+    // Closing the consumer leaves the group; done off the async threads, bounded in time.
+    let closing = tokio::task::spawn_blocking(move || drop(consumer));
+    if tokio::time::timeout(Duration::from_secs(10), closing).await.is_err() {
+        tracing::warn!("the Kafka consumer did not close within 10 s");
+    }
+    if let Some(p) = producer {
+        use rdkafka::producer::Producer as _;
+        let _ = p.flush(Duration::from_secs(5));
+    }
+    let _ = http_stop_tx.send(());
+    let _ = http.await;
+    Ok(())
+}
+
+async fn reload(config_path: &Path, engine: &Arc<Mutex<Engine>>) -> Result<Settings, String> {
+    let path = config_path.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let settings = Settings::load(&path).map_err(|e| e.to_string())?;
+        let engine = Engine::from_settings(&settings).map_err(|e| e.to_string())?;
+        Ok::<_, String>((settings, engine))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    engine.lock().expect("engine lock").reload(loaded.1);
+    Ok(loaded.0)
+}
+
+/// Computes the reports of the windows that closed and makes them visible: metrics, the
+/// API's latest report, the hook. Returns them for the sinks.
+fn report_closed(
+    engine: &mut Engine,
+    state: &AppState,
+    hook: &Option<mpsc::UnboundedSender<WindowReport>>,
+) -> Vec<WindowReport> {
+    let closed = engine.take_closed();
+    let mut out = Vec::with_capacity(closed.len());
+    for (spec, acc) in closed {
+        let end_ms = acc.end_ms;
+        let report = window_report(&spec, acc);
+        state.metrics.observe_window(&report, end_ms);
+        if let Some(tx) = hook {
+            let _ = tx.send(report.clone());
+        }
+        state.latest.write().expect("lock").insert(report.model.clone(), report.clone());
+        out.push(report);
+    }
+    out
+}
+
+/// Reports the windows that closed, then checkpoints and stores the offsets below them.
+async fn publish(
+    engine: &Arc<Mutex<Engine>>,
+    state: &Arc<AppState>,
+    sinks: &mut Sinks,
+    hook: &Option<mpsc::UnboundedSender<WindowReport>>,
+    pending: &Arc<Mutex<Vec<WindowReport>>>,
+    consumer: &StreamConsumer<Ctx>,
+    ckpt_path: &Path,
+) {
+    let mut reports = std::mem::take(&mut *pending.lock().expect("pending lock"));
+    let fresh = report_closed(&mut engine.lock().expect("engine lock"), state, hook);
+    if reports.is_empty() && fresh.is_empty() {
+        return;
+    }
+    reports.extend(fresh);
+    for report in &reports {
+        sinks.publish(report).await;
+    }
+    let e = engine.lock().expect("engine lock");
+    if let Err(err) = save_checkpoint(ckpt_path, &e.checkpoint()) {
+        tracing::warn!(error = %err, "cannot write the checkpoint");
+    }
+    store_offsets(consumer, &e);
+    *state.models.write().expect("lock") = model_infos(&e);
+}

@@ -1,0 +1,154 @@
+//! Prometheus metrics (names and labels from DESIGN.md). Each metric is set or counted in
+//! one place: `Metrics::observe_window` for window results, the counters where things
+//! happen.
+
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::stream::WindowReport;
+
+pub struct Metrics {
+    registry: Registry,
+    pub feature_drift_score: GaugeVec,
+    pub feature_drift_threshold: GaugeVec,
+    pub feature_drift_detected: GaugeVec,
+    pub dataset_drift_share: GaugeVec,
+    pub dataset_drift_detected: GaugeVec,
+    pub window_events: GaugeVec,
+    pub windows_closed_total: IntCounterVec,
+    pub events_total: IntCounterVec,
+    pub decode_errors_total: IntCounterVec,
+    pub late_events_total: IntCounterVec,
+    pub kafka_consumer_lag: IntGaugeVec,
+    pub last_window_end_timestamp_seconds: GaugeVec,
+    pub build_info: IntGaugeVec,
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("registered once");
+    g
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("registered once");
+    g
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let m = Metrics {
+            feature_drift_score: gauge(
+                &r,
+                "driftd_feature_drift_score",
+                "Drift score of a feature in the last closed window: the p-value of a test or the distance.",
+                &["model", "feature", "stattest"],
+            ),
+            feature_drift_threshold: gauge(
+                &r,
+                "driftd_feature_drift_threshold",
+                "Threshold the feature's drift score is held against.",
+                &["model", "feature"],
+            ),
+            feature_drift_detected: gauge(
+                &r,
+                "driftd_feature_drift_detected",
+                "1 when the feature drifted in the last closed window, else 0.",
+                &["model", "feature"],
+            ),
+            dataset_drift_share: gauge(
+                &r,
+                "driftd_dataset_drift_share",
+                "Share of the model's features that drifted in the last closed window.",
+                &["model"],
+            ),
+            dataset_drift_detected: gauge(
+                &r,
+                "driftd_dataset_drift_detected",
+                "1 when the last closed window showed dataset drift, else 0.",
+                &["model"],
+            ),
+            window_events: gauge(&r, "driftd_window_events", "Events in the model's last closed window.", &["model"]),
+            windows_closed_total: counter(
+                &r,
+                "driftd_windows_closed_total",
+                "Windows closed and reported.",
+                &["model"],
+            ),
+            events_total: counter(&r, "driftd_events_total", "Inference events accepted.", &["model"]),
+            decode_errors_total: counter(
+                &r,
+                "driftd_decode_errors_total",
+                "Messages that could not be used, by reason.",
+                &["reason"],
+            ),
+            late_events_total: counter(
+                &r,
+                "driftd_late_events_total",
+                "Events that arrived after one of their windows had closed.",
+                &["model"],
+            ),
+            kafka_consumer_lag: int_gauge(
+                &r,
+                "driftd_kafka_consumer_lag",
+                "Messages between the consumer's position and the partition's high watermark.",
+                &["topic", "partition"],
+            ),
+            last_window_end_timestamp_seconds: gauge(
+                &r,
+                "driftd_last_window_end_timestamp_seconds",
+                "End of the model's last closed window, in Unix seconds.",
+                &["model"],
+            ),
+            build_info: int_gauge(&r, "driftd_build_info", "driftd build; the value is 1.", &["version"]),
+            registry: r,
+        };
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for e in crate::stream::decode::DecodeError::ALL {
+            m.decode_errors_total.with_label_values(&[e.reason()]);
+        }
+        m
+    }
+
+    /// Sets the gauges of a closed window and counts it.
+    pub fn observe_window(&self, w: &WindowReport, window_end_ms: i64) {
+        let model = w.model.as_str();
+        self.windows_closed_total.with_label_values(&[model]).inc();
+        self.window_events.with_label_values(&[model]).set(w.events as f64);
+        self.late_events_total.with_label_values(&[model]).inc_by(w.late_events);
+        self.last_window_end_timestamp_seconds.with_label_values(&[model]).set(window_end_ms as f64 / 1000.0);
+        let Some(r) = &w.report else { return };
+        self.dataset_drift_share.with_label_values(&[model]).set(r.share_of_drifted_features);
+        self.dataset_drift_detected.with_label_values(&[model]).set(f64::from(u8::from(r.dataset_drift)));
+        for f in &r.features {
+            let name = f.name.as_str();
+            // One stattest per feature: a test change by reload replaces the series.
+            for t in crate::stats::StatTest::ALL.iter().filter(|t| **t != f.stattest) {
+                let _ = self.feature_drift_score.remove_label_values(&[model, name, t.name()]);
+            }
+            self.feature_drift_score.with_label_values(&[model, name, f.stattest.name()]).set(f.score);
+            self.feature_drift_threshold.with_label_values(&[model, name]).set(f.threshold);
+            self.feature_drift_detected.with_label_values(&[model, name]).set(f64::from(u8::from(f.drifted)));
+        }
+    }
+
+    /// The exposition text for `/metrics`.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("metrics encode");
+        String::from_utf8(buf).expect("metrics are utf-8")
+    }
+}

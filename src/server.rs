@@ -1,0 +1,138 @@
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz` and the JSON API.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+use crate::stream::WindowReport;
+
+/// What a model looks like from the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub reference: String,
+    pub window: String,
+    pub features: usize,
+    pub events_total: u64,
+    pub late_events_total: u64,
+    pub open_window_events: u64,
+}
+
+/// A reload request; the answer says whether the new config was taken.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+pub struct AppState {
+    pub metrics: Metrics,
+    pub latest: RwLock<BTreeMap<String, WindowReport>>,
+    pub models: RwLock<Vec<ModelInfo>>,
+    pub references_loaded: AtomicBool,
+    pub assigned: AtomicBool,
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+impl AppState {
+    pub fn new(reload: mpsc::Sender<ReloadRequest>) -> AppState {
+        AppState {
+            metrics: Metrics::new(),
+            latest: RwLock::new(BTreeMap::new()),
+            models: RwLock::new(Vec::new()),
+            references_loaded: AtomicBool::new(false),
+            assigned: AtomicBool::new(false),
+            reload,
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        self.references_loaded.load(Ordering::Relaxed) && self.assigned.load(Ordering::Relaxed)
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/models", get(models))
+        .route("/api/v1/models/{name}", get(model))
+        .route("/api/v1/models/{name}/reports/latest", get(latest))
+        .route("/api/v1/reload", post(reload))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render()).into_response()
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    if s.ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        let why = if s.references_loaded.load(Ordering::Relaxed) {
+            "waiting for a partition assignment\n"
+        } else {
+            "loading references\n"
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+    }
+}
+
+async fn models(State(s): State<Arc<AppState>>) -> Json<Vec<ModelInfo>> {
+    Json(s.models.read().expect("lock").clone())
+}
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": what }))).into_response()
+}
+
+async fn model(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let info = s.models.read().expect("lock").iter().find(|m| m.name == name).cloned();
+    match info {
+        Some(info) => {
+            let latest = s.latest.read().expect("lock").get(&name).cloned();
+            Json(serde_json::json!({ "model": info, "latest_report": latest })).into_response()
+        }
+        None => not_found(format!("no model named '{name}'")),
+    }
+}
+
+async fn latest(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    match s.latest.read().expect("lock").get(&name) {
+        Some(r) => Json(r.clone()).into_response(),
+        None if s.models.read().expect("lock").iter().any(|m| m.name == name) => {
+            not_found(format!("model '{name}' has no closed window yet"))
+        }
+        None => not_found(format!("no model named '{name}'")),
+    }
+}
+
+async fn reload(State(s): State<Arc<AppState>>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.reload.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => Json(serde_json::json!({ "reloaded": true })).into_response(),
+        Ok(Err(e)) => (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "reloaded": false, "error": e })))
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}

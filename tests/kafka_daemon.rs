@@ -1,0 +1,355 @@
+//! The daemon (`driftd run`, the real binary) against a real Kafka-protocol broker (Tansu):
+//! stream equals batch, poison messages, restarts after SIGTERM and SIGKILL, two daemons
+//! in one consumer group, and `/metrics` as Prometheus text.
+
+mod broker;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use broker::{free_port, Broker};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+const FEATURES: [&str; 8] =
+    ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"];
+const TOPIC: &str = "inference-logs";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Inference logs for `model` from the analysis period, one per hour of its timestamps.
+fn events(model: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("datasets/california_housing_analysis.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let idx: Vec<usize> = FEATURES.iter().map(|f| header.iter().position(|h| h == f).unwrap()).collect();
+    let ts = header.iter().position(|h| *h == "timestamp").unwrap();
+    lines
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            let feats: Vec<String> = FEATURES.iter().zip(&idx).map(|(f, i)| format!("\"{f}\": {}", c[*i])).collect();
+            format!(
+                "{{\"model\": \"{model}\", \"timestamp\": \"{}Z\", \"features\": {{{}}}}}",
+                c[ts].replace(' ', "T"),
+                feats.join(", ")
+            )
+        })
+        .collect()
+}
+
+fn producer(broker: &Broker) -> BaseProducer {
+    ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).set("linger.ms", "5").create().unwrap()
+}
+
+fn produce(p: &BaseProducer, messages: &[String], key: &str, partition: Option<i32>) {
+    for m in messages {
+        let mut rec = BaseRecord::to(TOPIC).key(key).payload(m.as_str());
+        if let Some(part) = partition {
+            rec = rec.partition(part);
+        }
+        let mut rec = Some(rec);
+        while let Some(r) = rec.take() {
+            if let Err((_, r)) = p.send(r) {
+                p.poll(Duration::from_millis(20));
+                rec = Some(r);
+            }
+        }
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+}
+
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let port = port_of(config);
+        let child = Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args(["--log-level", "warn", "run", "--config", config.to_str().unwrap()])
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, port };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_get(self.port, "/readyz").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "daemon on {} never became ready", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn signal(&mut self, sig: &str) {
+        Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "daemon did not stop on {sig}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port_of(config: &Path) -> u16 {
+    let text = std::fs::read_to_string(config).unwrap();
+    let line = text.lines().find(|l| l.starts_with("listen")).unwrap();
+    line.rsplit(':').next().unwrap().trim_end_matches('"').parse().unwrap()
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    broker: Broker,
+}
+
+fn setup(partitions: u32) -> Setup {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, partitions);
+    Setup { dir: tempfile::tempdir().unwrap(), broker }
+}
+
+fn config(s: &Setup, name: &str, models: &[&str], extra_kafka: &str) -> PathBuf {
+    let feats: Vec<String> = FEATURES.iter().map(|f| format!("\"{f}\"")).collect();
+    let mut text = format!(
+        "[kafka]\nbrokers = \"{}\"\ntopics = [\"{TOPIC}\"]\ngroup_id = \"driftd-test\"\n{extra_kafka}\n\
+         [kafka.options]\n\"auto.commit.interval.ms\" = \"500\"\n\"session.timeout.ms\" = \"6000\"\n\
+         [server]\nlisten = \"127.0.0.1:{}\"\n[state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"\n",
+        s.broker.bootstrap(),
+        free_port(),
+        s.dir.path().join(format!("state-{name}")).display(),
+        s.dir.path().join(format!("reports-{name}.jsonl")).display(),
+    );
+    for m in models {
+        text += &format!(
+            "[[models]]\nname = \"{m}\"\nreference = \"{}\"\nfeatures = [{}]\nwindow = {{ size = \"30d\" }}\nidle_timeout = \"2s\"\n",
+            root().join("datasets/california_housing_reference.csv").display(),
+            feats.join(", ")
+        );
+    }
+    let path = s.dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn reports(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_for_events(files: &[PathBuf], total: u64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let all: Vec<Value> = files.iter().flat_map(|f| reports(f)).collect();
+        let n: u64 = all.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+        if n >= total {
+            std::thread::sleep(Duration::from_millis(300));
+            return files.iter().flat_map(|f| reports(f)).collect();
+        }
+        assert!(Instant::now() < deadline, "only {n} of {total} events reported");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The reports `driftd replay` writes for the same messages.
+fn replayed(s: &Setup, config: &Path, messages: &[String]) -> Vec<Value> {
+    let input = s.dir.path().join("replay.jsonl");
+    std::fs::write(&input, messages.join("\n")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(["replay", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn by_window(reports: &[Value]) -> BTreeMap<(String, String), Value> {
+    let mut map = BTreeMap::new();
+    for r in reports {
+        let key = (r["model"].as_str().unwrap().to_string(), r["window_start"].as_str().unwrap().to_string());
+        assert!(map.insert(key.clone(), r.clone()).is_none(), "window {key:?} reported twice");
+    }
+    map
+}
+
+fn assert_same_windows(stream: &[Value], batch: &[Value]) {
+    let (a, b) = (by_window(stream), by_window(batch));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, x) in &a {
+        let y = &b[k];
+        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
+            assert_eq!(x[key], y[key], "window {k:?}: {key}");
+        }
+    }
+}
+
+#[test]
+fn stream_through_the_broker_equals_replay_and_metrics_are_prometheus_text() {
+    let s = setup(2);
+    let cfg = config(&s, "a", &["housing"], "");
+    let daemon = Daemon::start(&cfg);
+    let msgs = events("housing");
+    produce(&producer(&s.broker), &msgs, "housing", None);
+    let got = wait_for_events(&[s.dir.path().join("reports-a.jsonl")], msgs.len() as u64);
+    assert_same_windows(&got, &replayed(&s, &cfg, &msgs));
+
+    let (code, body) = http_get(daemon.port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    for name in [
+        "driftd_feature_drift_score",
+        "driftd_feature_drift_threshold",
+        "driftd_feature_drift_detected",
+        "driftd_dataset_drift_share",
+        "driftd_dataset_drift_detected",
+        "driftd_window_events",
+        "driftd_windows_closed_total",
+        "driftd_events_total",
+        "driftd_decode_errors_total",
+        "driftd_late_events_total",
+        "driftd_last_window_end_timestamp_seconds",
+        "driftd_build_info",
+    ] {
+        assert!(body.contains(&format!("# HELP {name} ")), "{name} has HELP");
+    }
+    assert!(body.contains(&format!("driftd_events_total{{model=\"housing\"}} {}", msgs.len())), "{body}");
+    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        assert!(line.starts_with("driftd_"), "{line}");
+    }
+    let metrics_file = s.dir.path().join("metrics.txt");
+    std::fs::write(&metrics_file, &body).unwrap();
+    if let Ok(o) =
+        Command::new("promtool").args(["check", "metrics"]).stdin(std::fs::File::open(&metrics_file).unwrap()).output()
+    {
+        assert!(
+            o.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let (code, latest) = http_get(daemon.port, "/api/v1/models/housing/reports/latest").unwrap();
+    assert_eq!(code, 200);
+    let latest: Value = serde_json::from_str(&latest).unwrap();
+    assert_eq!(latest["model"], "housing");
+    assert_eq!(http_get(daemon.port, "/api/v1/models/nope/reports/latest").unwrap().0, 404);
+}
+
+#[test]
+fn poison_messages_are_counted_and_nothing_else_is_lost() {
+    let s = setup(1);
+    let cfg = config(&s, "p", &["housing"], "dead_letter_topic = \"driftd-dead-letters\"");
+    s.broker.create_topic("driftd-dead-letters", 1);
+    let daemon = Daemon::start(&cfg);
+    let clean = events("housing");
+    let mut mixed = Vec::new();
+    for (i, m) in clean.iter().enumerate() {
+        mixed.push(m.clone());
+        if i % 1000 == 0 {
+            mixed.push("not json at all".to_string());
+            mixed.push("{\"model\": \"unknown\", \"features\": {}}".to_string());
+            mixed.push("{\"model\": \"housing\", \"timestamp\": \"soon\"}".to_string());
+        }
+    }
+    produce(&producer(&s.broker), &mixed, "housing", None);
+    let got = wait_for_events(&[s.dir.path().join("reports-p.jsonl")], clean.len() as u64);
+    assert_same_windows(&got, &replayed(&s, &cfg, &clean));
+    let rounds = clean.len().div_ceil(1000);
+    let body = http_get(daemon.port, "/metrics").unwrap().1;
+    for reason in ["not_json", "unknown_model", "bad_timestamp"] {
+        let line = format!("driftd_decode_errors_total{{reason=\"{reason}\"}} {rounds}");
+        assert!(body.contains(&line), "{line} in\n{body}");
+    }
+}
+
+fn restart_case(sig: &str) {
+    let s = setup(1);
+    let cfg = config(&s, "r", &["housing"], "");
+    let msgs = events("housing");
+    let half = msgs.len() / 2;
+    let p = producer(&s.broker);
+    let mut daemon = Daemon::start(&cfg);
+    produce(&p, &msgs[..half], "housing", None);
+    // let it close a few windows, then stop it mid-stream
+    let file = s.dir.path().join("reports-r.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reports(&file).len() < 3 {
+        assert!(Instant::now() < deadline, "no windows before the stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    daemon.signal(sig);
+    produce(&p, &msgs[half..], "housing", None);
+    let _daemon = Daemon::start(&cfg);
+    let got = wait_for_events(&[file], msgs.len() as u64);
+    let n: u64 = got.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(n, msgs.len() as u64, "{sig}: every event counted exactly once");
+    assert_same_windows(&got, &replayed(&s, &cfg, &msgs));
+}
+
+#[test]
+fn restart_after_sigterm_counts_every_event_once() {
+    restart_case("-TERM");
+}
+
+#[test]
+fn restart_after_sigkill_counts_every_event_once() {
+    restart_case("-KILL");
+}
+
+#[test]
+fn two_daemons_in_one_group_report_every_window_once() {
+    let s = setup(2);
+    let a = config(&s, "one", &["north", "south"], "");
+    let b = config(&s, "two", &["north", "south"], "");
+    let _d1 = Daemon::start(&a);
+    let _d2 = Daemon::start(&b);
+    // let the group settle on one partition each
+    std::thread::sleep(Duration::from_secs(8));
+    let p = producer(&s.broker);
+    let (north, south) = (events("north"), events("south"));
+    produce(&p, &north, "north", Some(0));
+    produce(&p, &south, "south", Some(1));
+    let files = [s.dir.path().join("reports-one.jsonl"), s.dir.path().join("reports-two.jsonl")];
+    let got = wait_for_events(&files, (north.len() + south.len()) as u64);
+    let windows = by_window(&got); // panics on a window reported twice
+    let n: u64 = got.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(n, (north.len() + south.len()) as u64);
+    assert!(windows.len() >= 24);
+    assert!(!reports(&files[0]).is_empty() && !reports(&files[1]).is_empty(), "both daemons did work");
+}
