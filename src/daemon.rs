@@ -46,7 +46,21 @@ struct Ctx {
     shutting_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka's statistics (every `statistics.interval.ms`) carry each assigned
+    /// partition's lag: the gauge follows them.
+    fn stats(&self, stats: rdkafka::Statistics) {
+        let lag = &self.state.metrics.kafka_consumer_lag;
+        lag.reset();
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    lag.with_label_values(&[topic.as_str(), &partition.to_string()]).set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -183,7 +197,8 @@ fn consumer_config(settings: &Settings) -> ClientConfig {
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000");
+        .set("session.timeout.ms", "6000")
+        .set("statistics.interval.ms", "5000");
     for (k, v) in &settings.kafka.options {
         c.set(k, v);
     }

@@ -279,7 +279,7 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
         DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
             let strings = s.cast(&DataType::String)?;
             let ca = strings.str()?;
-            let mut map: PlHashMap<&str, u64> = PlHashMap::new();
+            let mut map: PlHashMap<&str, u64> = PlHashMap::default();
             for v in ca.downcast_iter().flat_map(|a| a.iter()).flatten() {
                 *map.entry(v).or_insert(0) += 1;
             }

@@ -7,7 +7,6 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::time::parse_rfc3339_ms;
 use crate::config::MappingSettings;
@@ -63,40 +62,80 @@ pub enum Scalar<'a> {
     Null,
 }
 
-/// The features of a message, visited without collecting them.
-pub enum Features<'a> {
-    None,
-    Raw(&'a RawValue),
-    Value(serde_json::Value),
+/// A message's feature values, decoded once into buffers reused from message to message:
+/// names and text values are copied into two strings, so no allocation happens per event
+/// once the buffers have grown.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    names: String,
+    text: String,
+    entries: Vec<Entry>,
 }
 
-/// A decoded message: the model, the event time, the features and the prediction.
-pub struct Message<'a> {
-    pub model: Cow<'a, str>,
-    pub ts_ms: Option<i64>,
-    pub features: Features<'a>,
-    pub prediction: Option<Scalar<'a>>,
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    name: (u32, u32),
+    value: Val,
 }
 
-impl Features<'_> {
-    /// Calls `f` for each (name, value); a nested value makes the message `wrong_type`.
-    pub fn for_each(&self, mut f: impl FnMut(&str, Scalar<'_>)) -> Result<(), DecodeError> {
-        match self {
-            Features::None => Ok(()),
-            Features::Raw(raw) => {
-                let mut de = serde_json::Deserializer::from_str(raw.get());
-                FeatureSeed { f: &mut f }.deserialize(&mut de).map_err(|_| DecodeError::WrongType)
+/// A feature value in the scratch buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val {
+    Num(f64),
+    Text(u32, u32),
+    Bool(bool),
+    Null,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.names.clear();
+        self.text.clear();
+        self.entries.clear();
+    }
+
+    fn push(&mut self, name: &str, value: Scalar<'_>) {
+        let n0 = self.names.len() as u32;
+        self.names.push_str(name);
+        let value = match value {
+            Scalar::Num(x) => Val::Num(x),
+            Scalar::Bool(b) => Val::Bool(b),
+            Scalar::Null => Val::Null,
+            Scalar::Str(s) => {
+                let t0 = self.text.len() as u32;
+                self.text.push_str(&s);
+                Val::Text(t0, self.text.len() as u32)
             }
-            Features::Value(serde_json::Value::Object(map)) => {
-                for (k, v) in map {
-                    f(k, scalar_of(v).ok_or(DecodeError::WrongType)?);
-                }
-                Ok(())
-            }
-            Features::Value(serde_json::Value::Null) => Ok(()),
-            Features::Value(_) => Err(DecodeError::WrongType),
+        };
+        self.entries.push(Entry { name: (n0, self.names.len() as u32), value });
+    }
+
+    /// The (name, value) pairs of the last decoded message, the prediction last.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Val)> + '_ {
+        self.entries.iter().map(|e| (&self.names[e.name.0 as usize..e.name.1 as usize], e.value))
+    }
+
+    /// The text of a `Val::Text`.
+    pub fn text(&self, v: Val) -> &str {
+        match v {
+            Val::Text(a, b) => &self.text[a as usize..b as usize],
+            _ => "",
         }
     }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// What a message says besides its features.
+pub struct Header<'a> {
+    pub model: Cow<'a, str>,
+    pub ts_ms: Option<i64>,
 }
 
 fn scalar_of(v: &serde_json::Value) -> Option<Scalar<'_>> {
@@ -109,26 +148,30 @@ fn scalar_of(v: &serde_json::Value) -> Option<Scalar<'_>> {
     })
 }
 
-struct FeatureSeed<'f, F> {
-    f: &'f mut F,
+/// The features object, read straight into the scratch buffers.
+struct FeaturesSeed<'s> {
+    scratch: &'s mut Scratch,
 }
 
-impl<'de, F: FnMut(&str, Scalar<'_>)> DeserializeSeed<'de> for FeatureSeed<'_, F> {
+impl<'de> DeserializeSeed<'de> for FeaturesSeed<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
-impl<'de, F: FnMut(&str, Scalar<'_>)> Visitor<'de> for FeatureSeed<'_, F> {
+impl<'de> Visitor<'de> for FeaturesSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a flat object of feature values")
     }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
             let value: ScalarDe<'de> = map.next_value()?;
-            (self.f)(&key, value.0);
+            self.scratch.push(&key, value.0);
         }
         Ok(())
     }
@@ -174,17 +217,87 @@ impl<'de: 'a, 'a> Deserialize<'de> for ScalarDe<'a> {
     }
 }
 
-/// The default layout, borrowed from the payload.
-#[derive(Deserialize)]
-struct DefaultLayout<'a> {
-    #[serde(borrow, default)]
+/// A string that borrows from the payload unless it holds escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = CowStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// A timestamp as the default layout carries it.
+enum TsDe<'a> {
+    Ms(f64),
+    Text(Cow<'a, str>),
+    Null,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for TsDe<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match ScalarDe::deserialize(d)?.0 {
+            Scalar::Num(x) => Ok(TsDe::Ms(x)),
+            Scalar::Str(s) => Ok(TsDe::Text(s)),
+            Scalar::Null => Ok(TsDe::Null),
+            Scalar::Bool(_) => Err(serde::de::Error::custom("timestamp")),
+        }
+    }
+}
+
+/// The default layout in one pass: the top-level keys, features into the scratch.
+struct MessageSeed<'s> {
+    scratch: &'s mut Scratch,
+}
+
+struct RawHeader<'a> {
     model: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    features: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    prediction: Option<ScalarDe<'a>>,
+    ts: Option<TsDe<'a>>,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = RawHeader<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed<'_> {
+    type Value = RawHeader<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an inference log object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut header = RawHeader { model: None, ts: None };
+        let mut prediction: Option<Scalar<'de>> = None;
+        while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+            match key.as_ref() {
+                "model" => header.model = map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0),
+                "timestamp" => header.ts = Some(map.next_value::<TsDe<'de>>()?),
+                "features" => map.next_value_seed(FeaturesSeed { scratch: self.scratch })?,
+                "prediction" => prediction = Some(map.next_value::<ScalarDe<'de>>()?.0),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(p) = prediction {
+            self.scratch.push("prediction", p);
+        }
+        Ok(header)
+    }
 }
 
 /// Decodes messages of one layout.
@@ -199,26 +312,35 @@ impl Decoder {
         Decoder { mapping: (!mapping.is_default()).then(|| mapping.clone()), max_bytes }
     }
 
-    /// Decodes `payload`; `default_model` stands when the message names none.
-    pub fn decode<'a>(&self, payload: &'a [u8], default_model: Option<&'a str>) -> Result<Message<'a>, DecodeError> {
+    /// Decodes `payload`, its features into `scratch`; `default_model` stands when the
+    /// message names none.
+    pub fn decode<'a>(
+        &self,
+        payload: &'a [u8],
+        default_model: Option<&'a str>,
+        scratch: &mut Scratch,
+    ) -> Result<Header<'a>, DecodeError> {
+        scratch.clear();
         if payload.len() > self.max_bytes {
             return Err(DecodeError::Oversized);
         }
         let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotJson)?;
         match &self.mapping {
             None => {
-                let m: DefaultLayout<'a> = serde_json::from_str(text).map_err(classify)?;
-                let model = match m.model {
+                let mut de = serde_json::Deserializer::from_str(text);
+                let raw = MessageSeed { scratch }.deserialize(&mut de).map_err(classify)?;
+                de.end().map_err(classify)?;
+                let model = match raw.model {
                     Some(m) if !m.is_empty() => m,
                     _ => Cow::Borrowed(default_model.ok_or(DecodeError::MissingModel)?),
                 };
-                let ts_ms = m.timestamp.map(|raw| timestamp_of_raw(raw.get())).transpose()?.flatten();
-                Ok(Message {
-                    model,
-                    ts_ms,
-                    features: m.features.map_or(Features::None, Features::Raw),
-                    prediction: m.prediction.map(|p| p.0),
-                })
+                let ts_ms = match raw.ts {
+                    None | Some(TsDe::Null) => None,
+                    Some(TsDe::Ms(ms)) if ms.is_finite() && ms.abs() < 1e15 => Some(ms as i64),
+                    Some(TsDe::Ms(_)) => return Err(DecodeError::BadTimestamp),
+                    Some(TsDe::Text(s)) => Some(parse_rfc3339_ms(&s).ok_or(DecodeError::BadTimestamp)?),
+                };
+                Ok(Header { model, ts_ms })
             }
             Some(map) => {
                 let v: serde_json::Value = serde_json::from_str(text).map_err(classify)?;
@@ -238,25 +360,28 @@ impl Decoder {
                 };
                 let ts_ms = match get(&map.timestamp) {
                     None | Some(serde_json::Value::Null) => None,
-                    Some(t) => timestamp_of_raw(&t.to_string())?,
+                    Some(serde_json::Value::String(s)) => Some(parse_rfc3339_ms(s).ok_or(DecodeError::BadTimestamp)?),
+                    Some(serde_json::Value::Number(n)) => match n.as_f64() {
+                        Some(ms) if ms.is_finite() && ms.abs() < 1e15 => Some(ms as i64),
+                        _ => return Err(DecodeError::BadTimestamp),
+                    },
+                    Some(_) => return Err(DecodeError::BadTimestamp),
                 };
-                let prediction = match get(&map.prediction) {
-                    None => None,
-                    Some(p) => Some(owned(scalar_of(p).ok_or(DecodeError::WrongType)?)),
-                };
-                let features = get(&map.features).cloned().map_or(Features::None, Features::Value);
-                Ok(Message { model, ts_ms, features, prediction })
+                match get(&map.features) {
+                    None | Some(serde_json::Value::Null) => {}
+                    Some(serde_json::Value::Object(m)) => {
+                        for (k, v) in m {
+                            scratch.push(k, scalar_of(v).ok_or(DecodeError::WrongType)?);
+                        }
+                    }
+                    Some(_) => return Err(DecodeError::WrongType),
+                }
+                if let Some(p) = get(&map.prediction) {
+                    scratch.push("prediction", scalar_of(p).ok_or(DecodeError::WrongType)?);
+                }
+                Ok(Header { model, ts_ms })
             }
         }
-    }
-}
-
-fn owned(s: Scalar<'_>) -> Scalar<'static> {
-    match s {
-        Scalar::Num(x) => Scalar::Num(x),
-        Scalar::Str(c) => Scalar::Str(Cow::Owned(c.into_owned())),
-        Scalar::Bool(b) => Scalar::Bool(b),
-        Scalar::Null => Scalar::Null,
     }
 }
 
@@ -264,23 +389,6 @@ fn classify(e: serde_json::Error) -> DecodeError {
     match e.classify() {
         serde_json::error::Category::Data => DecodeError::WrongType,
         _ => DecodeError::NotJson,
-    }
-}
-
-/// A timestamp: RFC 3339 text or epoch milliseconds; null means absent.
-fn timestamp_of_raw(raw: &str) -> Result<Option<i64>, DecodeError> {
-    let raw = raw.trim();
-    if raw == "null" {
-        return Ok(None);
-    }
-    if let Some(s) = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        return parse_rfc3339_ms(s).map(Some).ok_or(DecodeError::BadTimestamp);
-    }
-    let ms: f64 = raw.parse().map_err(|_| DecodeError::BadTimestamp)?;
-    if ms.is_finite() && ms.abs() < 1e15 {
-        Ok(Some(ms as i64))
-    } else {
-        Err(DecodeError::BadTimestamp)
     }
 }
 
@@ -292,39 +400,61 @@ mod tests {
         Decoder::new(&MappingSettings::default(), 1 << 20)
     }
 
+    fn decode(
+        d: &Decoder,
+        msg: &[u8],
+        default: Option<&str>,
+    ) -> Result<(String, Option<i64>, Vec<String>), DecodeError> {
+        let mut scratch = Scratch::default();
+        let h = d.decode(msg, default, &mut scratch)?;
+        let feats = scratch
+            .iter()
+            .map(|(k, v)| match v {
+                Val::Text(..) => format!("{k}={}", scratch.text(v)),
+                other => format!("{k}={other:?}"),
+            })
+            .collect();
+        Ok((h.model.into_owned(), h.ts_ms, feats))
+    }
+
     #[test]
-    fn default_layout_decodes_without_copying() {
+    fn default_layout_decodes_in_one_pass() {
         let msg = br#"{"model": "credit-risk", "model_version": "7", "timestamp": "2026-11-29T12:00:00Z",
             "request_id": "r-123", "features": {"age": 42, "income": 51000.0, "region": "EU", "vip": true, "x": null},
             "prediction": 0.83, "label": 1}"#;
-        let d = decoder();
-        let m = d.decode(msg, None).unwrap();
-        assert_eq!(m.model, "credit-risk");
-        assert!(matches!(m.model, Cow::Borrowed(_)));
-        assert_eq!(m.ts_ms, Some(1_795_953_600_000));
-        assert_eq!(m.prediction, Some(Scalar::Num(0.83)));
-        let mut seen = Vec::new();
-        m.features.for_each(|k, v| seen.push((k.to_string(), format!("{v:?}")))).unwrap();
-        assert_eq!(seen.len(), 5);
-        assert_eq!(seen[2], ("region".into(), "Str(\"EU\")".into()));
+        let (model, ts, feats) = decode(&decoder(), msg, None).unwrap();
+        assert_eq!(model, "credit-risk");
+        assert_eq!(ts, Some(1_795_953_600_000));
+        assert_eq!(
+            feats,
+            ["age=Num(42.0)", "income=Num(51000.0)", "region=EU", "vip=Bool(true)", "x=Null", "prediction=Num(0.83)"]
+        );
+        let mut scratch = Scratch::default();
+        let h = decoder().decode(msg, None, &mut scratch).unwrap();
+        assert!(matches!(h.model, Cow::Borrowed(_)), "the model name borrows from the payload");
     }
 
     #[test]
     fn bad_messages_have_reasons() {
         let d = decoder();
-        assert_eq!(d.decode(b"not json", None).err(), Some(DecodeError::NotJson));
-        assert_eq!(d.decode(br#"{"features": {}}"#, None).err(), Some(DecodeError::MissingModel));
-        assert_eq!(d.decode(br#"{"model": 5}"#, None).err(), Some(DecodeError::WrongType));
-        assert_eq!(d.decode(br#"{"model": "m", "timestamp": "noon"}"#, None).err(), Some(DecodeError::BadTimestamp));
+        assert_eq!(decode(&d, b"not json", None).err(), Some(DecodeError::NotJson));
+        assert_eq!(decode(&d, br#"{"model": "m"} trailing"#, None).err(), Some(DecodeError::NotJson));
+        assert_eq!(decode(&d, br#"{"features": {}}"#, None).err(), Some(DecodeError::MissingModel));
+        assert_eq!(decode(&d, br#"{"model": 5}"#, None).err(), Some(DecodeError::WrongType));
+        assert_eq!(decode(&d, br#"[1, 2]"#, None).err(), Some(DecodeError::WrongType));
+        assert_eq!(decode(&d, br#"{"model": "m", "timestamp": "noon"}"#, None).err(), Some(DecodeError::BadTimestamp));
         let small = Decoder::new(&MappingSettings::default(), 10);
-        assert_eq!(small.decode(br#"{"model": "abcdefgh"}"#, None).err(), Some(DecodeError::Oversized));
-        let m = d.decode(br#"{"model": "m", "features": {"a": {"nested": 1}}}"#, None).unwrap();
-        assert_eq!(m.features.for_each(|_, _| {}).err(), Some(DecodeError::WrongType));
-        assert_eq!(d.decode(br#"{"features": {}}"#, Some("fallback")).unwrap().model, "fallback");
+        assert_eq!(decode(&small, br#"{"model": "abcdefgh"}"#, None).err(), Some(DecodeError::Oversized));
         assert_eq!(
-            d.decode(br#"{"model": "m", "timestamp": 1700000000000}"#, None).unwrap().ts_ms,
+            decode(&d, br#"{"model": "m", "features": {"a": {"nested": 1}}}"#, None).err(),
+            Some(DecodeError::WrongType)
+        );
+        assert_eq!(decode(&d, br#"{"features": {}}"#, Some("fallback")).unwrap().0, "fallback");
+        assert_eq!(
+            decode(&d, br#"{"model": "m", "timestamp": 1700000000000}"#, None).unwrap().1,
             Some(1_700_000_000_000)
         );
+        assert_eq!(decode(&d, br#"{"model": "m\u0031", "features": {"s": "a\"b"}}"#, None).unwrap().2, ["s=a\"b"]);
     }
 
     #[test]
@@ -336,14 +466,11 @@ mod tests {
             prediction: "/output/score".into(),
         };
         let d = Decoder::new(&mapping, 1 << 20);
-        let m = d
-            .decode(br#"{"meta": {"name": "m1"}, "ts": 5, "inputs": {"a": 1}, "output": {"score": 0.5}}"#, None)
-            .unwrap();
-        assert_eq!(m.model, "m1");
-        assert_eq!(m.ts_ms, Some(5));
-        assert_eq!(m.prediction, Some(Scalar::Num(0.5)));
-        let mut n = 0;
-        m.features.for_each(|_, _| n += 1).unwrap();
-        assert_eq!(n, 1);
+        let (model, ts, feats) =
+            decode(&d, br#"{"meta": {"name": "m1"}, "ts": 5, "inputs": {"a": 1}, "output": {"score": 0.5}}"#, None)
+                .unwrap();
+        assert_eq!(model, "m1");
+        assert_eq!(ts, Some(5));
+        assert_eq!(feats, ["a=Num(1.0)", "prediction=Num(0.5)"]);
     }
 }

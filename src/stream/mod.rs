@@ -20,7 +20,7 @@ use crate::error::InputError;
 use crate::profile::{Profile, DEFAULT_BINS};
 use crate::report::Report;
 use crate::stats::{Kind, StatTest};
-use decode::{DecodeError, Decoder, Message, Scalar};
+use decode::{DecodeError, Decoder, Scratch, Val};
 
 /// What a model is compared with, and how; fixed until a reload.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub struct ModelSpec {
     pub lateness_ms: i64,
     pub min_events: u64,
     /// feature name → (kind, slot in the numeric or categorical accumulators)
-    slots: HashMap<String, (Kind, usize)>,
+    slots: PlHashMap<String, (Kind, usize)>,
     numeric: Vec<String>,
     categorical: Vec<String>,
 }
@@ -98,7 +98,7 @@ impl ModelSpec {
             let (plan, _) = analyze::plan_single(&data, &opts)?;
             Profile::build(&data, &plan, DEFAULT_BINS)
         };
-        let mut slots = HashMap::new();
+        let mut slots = PlHashMap::default();
         let (mut numeric, mut categorical) = (Vec::new(), Vec::new());
         for f in &profile.features {
             if model.features.as_ref().is_some_and(|cols| !cols.contains(&f.name)) {
@@ -130,6 +130,22 @@ impl ModelSpec {
 struct CatAcc {
     strings: PlHashMap<String, u64>,
     numbers: PlHashMap<u64, u64>,
+}
+
+/// One category more; the string is copied only the first time it is seen.
+fn count_text(map: &mut PlHashMap<String, u64>, s: &str) {
+    match map.get_mut(s) {
+        Some(c) => *c += 1,
+        None => {
+            map.insert(s.to_string(), 1);
+        }
+    }
+}
+
+/// An event's values resolved to the model's feature slots.
+pub struct Event<'s> {
+    values: &'s [(Kind, usize, Val)],
+    scratch: &'s Scratch,
 }
 
 /// One window's accumulated values, per feature: columns for numbers, counts for
@@ -180,52 +196,33 @@ impl WindowAccum {
         self.min_offsets.iter().any(|(p, _)| *p == pid)
     }
 
-    fn add(
-        &mut self,
-        spec: &ModelSpec,
-        msg: &Message<'_>,
-        ts: i64,
-        position: Option<(u32, i64)>,
-    ) -> Result<(), DecodeError> {
+    fn add(&mut self, event: &Event<'_>, ts: i64, position: Option<(u32, i64)>) {
         self.note_position(position);
         self.events += 1;
         self.min_ts = self.min_ts.min(ts);
         self.max_ts = self.max_ts.max(ts);
-        let mut put = |name: &str, value: Scalar<'_>| {
-            let Some((kind, slot)) = spec.slots.get(name) else { return };
+        for &(kind, slot, value) in event.values {
             match (kind, value) {
-                (_, Scalar::Null) => {}
-                (Kind::Numerical, Scalar::Num(x)) => {
+                (_, Val::Null) => {}
+                (Kind::Numerical, Val::Num(x)) => {
                     if x.is_finite() {
-                        self.numeric[*slot].push(x)
+                        self.numeric[slot].push(x)
                     }
                 }
                 (Kind::Numerical, _) => self.invalid += 1,
-                (Kind::Categorical, Scalar::Str(s)) => {
-                    let map = &mut self.categorical[*slot].strings;
-                    match map.get_mut(s.as_ref()) {
-                        Some(c) => *c += 1,
-                        None => {
-                            map.insert(s.into_owned(), 1);
-                        }
-                    }
+                (Kind::Categorical, Val::Text(..)) => {
+                    count_text(&mut self.categorical[slot].strings, event.scratch.text(value))
                 }
-                (Kind::Categorical, Scalar::Bool(b)) => {
-                    *self.categorical[*slot].strings.entry(if b { "true" } else { "false" }.to_string()).or_insert(0) +=
-                        1
+                (Kind::Categorical, Val::Bool(b)) => {
+                    count_text(&mut self.categorical[slot].strings, if b { "true" } else { "false" })
                 }
-                (Kind::Categorical, Scalar::Num(x)) => {
+                (Kind::Categorical, Val::Num(x)) => {
                     if x.is_finite() {
-                        *self.categorical[*slot].numbers.entry(x.to_bits()).or_insert(0) += 1
+                        *self.categorical[slot].numbers.entry(x.to_bits()).or_insert(0) += 1
                     }
                 }
             }
-        };
-        msg.features.for_each(&mut put)?;
-        if let Some(p) = &msg.prediction {
-            put("prediction", p.clone());
         }
-        Ok(())
     }
 
     /// The window as a dataset `analyze` takes, and the features with no value in it.
@@ -357,7 +354,7 @@ impl ModelState {
 
     fn ingest(
         &mut self,
-        msg: &Message<'_>,
+        event: &Event<'_>,
         ts: Option<i64>,
         position: Option<(u32, i64)>,
         closed: &mut Vec<WindowAccum>,
@@ -368,7 +365,7 @@ impl ModelState {
                 let ts = ts.unwrap_or(0);
                 let key = self.next_count_window;
                 let acc = self.open.entry(key).or_insert_with(|| WindowAccum::new(&spec, 0, 0));
-                acc.add(&spec, msg, ts, position)?;
+                acc.add(event, ts, position);
                 self.events_total += 1;
                 if acc.events >= events {
                     let mut acc = self.open.remove(&key).expect("window is open");
@@ -390,16 +387,13 @@ impl ModelState {
                 let mut start = last_start;
                 let mut placed = false;
                 let mut missed = false;
-                // Check the features once before touching any window, so a bad message
-                // changes nothing.
-                msg.features.for_each(|_, _| {})?;
                 while start > ts - size_ms {
                     let end = start + size_ms;
                     if end <= self.closed_upto {
                         missed = true;
                     } else {
                         let acc = self.open.entry(start).or_insert_with(|| WindowAccum::new(&spec, start, end));
-                        acc.add(&spec, msg, ts, position)?;
+                        acc.add(event, ts, position);
                         placed = true;
                     }
                     start -= slide_ms;
@@ -474,11 +468,14 @@ impl ModelState {
 pub struct Engine {
     decoder: Decoder,
     pub models: Vec<ModelState>,
-    by_name: HashMap<String, usize>,
+    by_name: PlHashMap<String, usize>,
     topic_models: BTreeMap<String, String>,
     /// Bad messages by reason, in `DecodeError::ALL` order.
     pub decode_errors: [u64; 7],
     closed: Vec<(usize, WindowAccum)>,
+    scratch: Scratch,
+    resolved: Vec<(Kind, usize, Val)>,
+    closed_scratch: Vec<WindowAccum>,
     /// Source partitions seen, and the next offset to read in each.
     partitions: Vec<(String, i32)>,
     partition_ids: HashMap<(String, i32), u32>,
@@ -504,7 +501,7 @@ impl Engine {
             return Err(InputError::flag("models", "the config defines no [[models]]"));
         }
         let mut models = Vec::new();
-        let mut by_name = HashMap::new();
+        let mut by_name = PlHashMap::default();
         for m in &settings.models {
             by_name.insert(m.name.clone(), models.len());
             models.push(ModelState::new(Arc::new(ModelSpec::load(settings, m)?)));
@@ -516,6 +513,9 @@ impl Engine {
             topic_models: settings.kafka.topic_models.clone(),
             decode_errors: [0; 7],
             closed: Vec::new(),
+            scratch: Scratch::default(),
+            resolved: Vec::new(),
+            closed_scratch: Vec::new(),
             partitions: Vec::new(),
             partition_ids: HashMap::new(),
             next_offsets: Vec::new(),
@@ -648,13 +648,22 @@ impl Engine {
         position: Option<(u32, i64)>,
     ) -> Result<usize, DecodeError> {
         let default_model = topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
-        let msg = self.decoder.decode(payload, default_model)?;
-        let idx = *self.by_name.get(msg.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
-        let mut closed = Vec::new();
-        let ts = msg.ts_ms.or(source_ts_ms);
-        self.models[idx].ingest(&msg, ts, position, &mut closed)?;
-        self.closed.extend(closed.into_iter().map(|w| (idx, w)));
-        Ok(idx)
+        let header = self.decoder.decode(payload, default_model, &mut self.scratch)?;
+        let idx = *self.by_name.get(header.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
+        let ts = header.ts_ms.or(source_ts_ms);
+        let model = &mut self.models[idx];
+        self.resolved.clear();
+        for (name, value) in self.scratch.iter() {
+            if let Some(&(kind, slot)) = model.spec.slots.get(name) {
+                self.resolved.push((kind, slot, value));
+            }
+        }
+        let event = Event { values: &self.resolved, scratch: &self.scratch };
+        let mut closed = std::mem::take(&mut self.closed_scratch);
+        let result = model.ingest(&event, ts, position, &mut closed);
+        self.closed.extend(closed.drain(..).map(|w| (idx, w)));
+        self.closed_scratch = closed;
+        result.map(|_| idx)
     }
 
     /// Closes every open window of every model.
@@ -693,8 +702,15 @@ pub fn replay(settings: &Settings, input: &Path, out: &mut dyn std::io::Write) -
         }
         Ok(())
     };
-    for line in reader.split(b'\n') {
-        let line = line.map_err(|e| InputError::file(input, format!("cannot read: {e}")))?;
+    let mut reader = reader;
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        let n =
+            reader.read_until(b'\n', &mut line).map_err(|e| InputError::file(input, format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
