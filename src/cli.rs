@@ -28,6 +28,9 @@ pub struct Cli {
     /// Log filter for stderr (error, warn, info, debug, or a tracing directive).
     #[arg(long, global = true, default_value = "warn", env = "DRIFTD_LOG")]
     pub log_level: String,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "DRIFTD_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,6 +74,12 @@ pub enum ConfigCommand {
         /// The TOML config file.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

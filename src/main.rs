@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    init_tracing(&cli.log_level);
+    init_tracing(&cli.log_level, cli.log_format);
     match &cli.command {
         Command::Analyze(args) => match cli::run_analyze(args) {
             Ok(_) => ExitCode::SUCCESS,
@@ -109,8 +109,12 @@ fn input_error(e: driftd::error::InputError) -> ExitCode {
     ExitCode::from(EXIT_INPUT)
 }
 
-fn init_tracing(level: &str) {
+fn init_tracing(level: &str, format: cli::LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Text => builder.init(),
+        cli::LogFormat::Json => builder.json().init(),
+    }
 }

@@ -120,9 +120,13 @@ fn port_of(config: &Path) -> u16 {
 }
 
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http(port, "GET", path)
+}
+
+fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split_whitespace().nth(1)?.parse().ok()?;
@@ -269,6 +273,23 @@ fn stream_through_the_broker_equals_replay_and_metrics_are_prometheus_text() {
     let latest: Value = serde_json::from_str(&latest).unwrap();
     assert_eq!(latest["model"], "housing");
     assert_eq!(http_get(daemon.port, "/api/v1/models/nope/reports/latest").unwrap().0, 404);
+
+    // Reload: a bad config is refused with its key and the running one stays; a good one
+    // is taken.
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, good.replace("window = { size = \"30d\" }", "window = { size = \"30d\", slide = \"7d\" }"))
+        .unwrap();
+    let (code, body) = http(daemon.port, "POST", "/api/v1/reload").unwrap();
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("window") && body.contains("slide must divide size"), "{body}");
+    assert_eq!(http_get(daemon.port, "/readyz").unwrap().0, 200, "still running on the old config");
+    std::fs::write(&cfg, good.replace("[[models]]", "[defaults]\ndrift_share = 0.9\n[[models]]")).unwrap();
+    let (code, body) = http(daemon.port, "POST", "/api/v1/reload").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (_, models) = http_get(daemon.port, "/api/v1/models").unwrap();
+    let models: Value = serde_json::from_str(&models).unwrap();
+    assert_eq!(models[0]["name"], "housing");
+    assert_eq!(models[0]["events_total"], msgs.len() as u64);
 }
 
 #[test]
@@ -295,6 +316,29 @@ fn poison_messages_are_counted_and_nothing_else_is_lost() {
     for reason in ["not_json", "unknown_model", "bad_timestamp"] {
         let line = format!("driftd_decode_errors_total{{reason=\"{reason}\"}} {rounds}");
         assert!(body.contains(&line), "{line} in\n{body}");
+    }
+    // every bad message is on the dead-letter topic, with its reason in a header
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let dlq: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", s.broker.bootstrap())
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    dlq.subscribe(&["driftd-dead-letters"]).unwrap();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reasons.values().sum::<usize>() < 3 * rounds && Instant::now() < deadline {
+        if let Some(Ok(m)) = dlq.poll(Duration::from_millis(500)) {
+            let h = m.headers().expect("headers");
+            let reason = h.iter().find(|h| h.key == "driftd-reason").and_then(|h| h.value).expect("reason header");
+            *reasons.entry(String::from_utf8_lossy(reason).into_owned()).or_default() += 1;
+        }
+    }
+    for reason in ["not_json", "unknown_model", "bad_timestamp"] {
+        assert_eq!(reasons.get(reason).copied(), Some(rounds), "{reasons:?}");
     }
 }
 
