@@ -313,8 +313,11 @@ pub async fn run(
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::pin!(shutdown);
 
+    // Per-model event counters, looked up once (not per event); rebuilt after a reload.
+    let mut event_counters: Vec<prometheus::IntCounter> = Vec::new();
     loop {
         let mut reload_request: Option<Option<ReloadRequest>> = None;
+        let mut has_closed = true;
         tokio::select! {
             _ = &mut shutdown => break,
             _ = sighup.recv() => reload_request = Some(None),
@@ -332,24 +335,27 @@ pub async fn run(
             }
             msg = consumer.recv() => match msg {
                 Ok(m) => {
-                    let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
+                    let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
                     let payload = m.payload().unwrap_or_default();
                     let result = {
                         let mut e = engine.lock().expect("engine lock");
-                        let pid = e.partition_id(&topic, partition);
-                        e.ingest_at(payload, m.timestamp().to_millis(), Some(&topic), pid, offset)
+                        let pid = e.partition_id(topic, partition);
+                        let r = e.ingest_at(payload, m.timestamp().to_millis(), Some(topic), pid, offset);
+                        has_closed = e.has_closed();
+                        r
                     };
                     match result {
                         Ok(idx) => {
-                            let e = engine.lock().expect("engine lock");
-                            state.metrics.events_total.with_label_values(&[e.models[idx].spec.name.as_str()]).inc();
-                            if let Some(slot) = last_event.get_mut(idx) {
-                                *slot = Some(Instant::now());
+                            if event_counters.len() != last_event.len() {
+                                let e = engine.lock().expect("engine lock");
+                                event_counters = e.models.iter().map(|m| state.metrics.events_total.with_label_values(&[m.spec.name.as_str()])).collect();
                             }
+                            event_counters[idx].inc();
+                            last_event[idx] = Some(Instant::now());
                         }
                         Err(err) => {
                             state.metrics.decode_errors_total.with_label_values(&[err.reason()]).inc();
-                            badlog.warn(err.reason(), &topic, partition, offset);
+                            badlog.warn(err.reason(), topic, partition, offset);
                             if let Some((p, t)) = &dead_letter {
                                 let headers = OwnedHeaders::new().insert(Header { key: "driftd-reason", value: Some(err.reason()) });
                                 let record = FutureRecord::<[u8], [u8]>::to(t).payload(payload).headers(headers);
@@ -371,7 +377,8 @@ pub async fn run(
                     settings = new_settings.clone();
                     let e = engine.lock().expect("engine lock");
                     idle = idle_timeouts(&settings, &e);
-                    last_event.resize(idle.len(), None);
+                    last_event = vec![None; idle.len()];
+                    event_counters.clear();
                     tracing::info!("config reloaded");
                 }
                 Err(err) => tracing::warn!(error = %err, "reload refused; the running config stays"),
@@ -380,7 +387,10 @@ pub async fn run(
                 let _ = tx.send(result.map(|_| ()));
             }
         }
-        publish(&engine, &state, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
+        // After a plain event nothing closed most of the time: skip the publishing pass.
+        if has_closed || !pending.lock().expect("pending lock").is_empty() {
+            publish(&engine, &state, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
+        }
     }
 
     // Ordered shutdown: stop fetching, keep the open windows (the committed offsets make

@@ -524,14 +524,20 @@ impl Engine {
 
     /// A small id for a source partition.
     pub fn partition_id(&mut self, topic: &str, partition: i32) -> u32 {
-        if let Some(id) = self.partition_ids.get(&(topic.to_string(), partition)) {
-            return *id;
+        // A consumer holds a handful of partitions: a scan beats hashing an owned key.
+        if let Some(id) = self.partitions.iter().position(|(t, p)| *p == partition && t == topic) {
+            return id as u32;
         }
         let id = self.partitions.len() as u32;
         self.partitions.push((topic.to_string(), partition));
         self.partition_ids.insert((topic.to_string(), partition), id);
         self.next_offsets.push(-1);
         id
+    }
+
+    /// True when windows closed since the last `take_closed`.
+    pub fn has_closed(&self) -> bool {
+        !self.closed.is_empty()
     }
 
     /// Takes a message read at `offset` of partition `pid`.
