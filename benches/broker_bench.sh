@@ -57,5 +57,5 @@ while True:
         break
     time.sleep(0.01)
 PY
-echo "driftd run: $(grep VmHWM /proc/$DAEMON/status | tr -s ' ') peak"
+echo "driftd run: $(grep VmHWM /proc/$DAEMON/status | tr -s ' ') peak, $(ps -o times= -p $DAEMON | tr -d ' ') s of CPU in all"
 kill -TERM $DAEMON; wait $DAEMON || true

@@ -198,7 +198,11 @@ fn consumer_config(settings: &Settings) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
-        .set("statistics.interval.ms", "5000");
+        .set("statistics.interval.ms", "5000")
+        // librdkafka pauses a partition's fetching for fetch.queue.backoff.ms (1 s by
+        // default) whenever its local queue is full; a consumer that does real work per
+        // message then idles waiting for it. Short pauses keep the queue fed.
+        .set("fetch.queue.backoff.ms", "10");
     for (k, v) in &settings.kafka.options {
         c.set(k, v);
     }
