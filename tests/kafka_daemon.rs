@@ -142,6 +142,9 @@ struct Setup {
 fn setup(partitions: u32) -> Setup {
     let broker = Broker::start();
     broker.create_topic(TOPIC, partitions);
+    for name in ["a", "p", "r", "one", "two"] {
+        broker.create_topic(&format!("driftd-reports-{name}"), 1);
+    }
     Setup { dir: tempfile::tempdir().unwrap(), broker }
 }
 
@@ -150,7 +153,7 @@ fn config(s: &Setup, name: &str, models: &[&str], extra_kafka: &str) -> PathBuf 
     let mut text = format!(
         "[kafka]\nbrokers = \"{}\"\ntopics = [\"{TOPIC}\"]\ngroup_id = \"driftd-test\"\n{extra_kafka}\n\
          [kafka.options]\n\"auto.commit.interval.ms\" = \"500\"\n\"session.timeout.ms\" = \"6000\"\n\
-         [server]\nlisten = \"127.0.0.1:{}\"\n[state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"\n",
+         [server]\nlisten = \"127.0.0.1:{}\"\n[state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"\ntopic = \"driftd-reports-{name}\"\n",
         s.broker.bootstrap(),
         free_port(),
         s.dir.path().join(format!("state-{name}")).display(),
@@ -267,6 +270,27 @@ fn stream_through_the_broker_equals_replay_and_metrics_are_prometheus_text() {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
+    }
+    // the Kafka report sink carries the same reports as the file sink
+    {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::message::Message;
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", s.broker.bootstrap())
+            .set("group.id", "report-reader")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .create()
+            .unwrap();
+        c.subscribe(&["driftd-reports-a"]).unwrap();
+        let mut from_topic = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while from_topic.len() < got.len() && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
+                from_topic.push(serde_json::from_slice::<Value>(m.payload().unwrap()).unwrap());
+            }
+        }
+        assert_same_windows(&from_topic, &got);
     }
     let (code, latest) = http_get(daemon.port, "/api/v1/models/housing/reports/latest").unwrap();
     assert_eq!(code, 200);

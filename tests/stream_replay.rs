@@ -163,3 +163,79 @@ fn poison_messages_are_counted_by_reason_and_change_nothing() {
         assert_eq!(summary["decode_errors"][reason], expected, "{reason}: {summary}");
     }
 }
+
+fn replay_with(window: &str, extra: &str, lines: &[String]) -> (Vec<Value>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [\"MedInc\"]\nwindow = {window}\n{extra}\n",
+            root().join("datasets/california_housing_reference.csv").display()
+        ),
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    replay(&cfg, &input)
+}
+
+fn minute_event(minute: i64, value: f64) -> String {
+    let ts = 1_795_910_400_000i64 + minute * 60_000;
+    format!("{{\"model\": \"housing\", \"timestamp\": {ts}, \"features\": {{\"MedInc\": {value}}}}}")
+}
+
+#[test]
+fn sliding_windows_hold_each_event_size_over_slide_times() {
+    // one event a minute for 2 hours; 60-minute windows sliding by 15 minutes
+    let lines: Vec<String> = (0..120).map(|m| minute_event(m, 3.0 + (m % 7) as f64)).collect();
+    let (reports, summary) = replay_with("{ size = \"1h\", slide = \"15m\" }", "", &lines);
+    assert_eq!(summary["events"], 120);
+    let full: Vec<&Value> = reports.iter().filter(|r| r["events"] == 60).collect();
+    assert!(full.len() >= 5, "{} full windows", full.len());
+    let total: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(total, 120 * 4, "each event in size / slide = 4 windows");
+    for r in &reports {
+        let (s, e) = (r["window_start"].as_str().unwrap(), r["window_end"].as_str().unwrap());
+        assert!(s < e);
+    }
+}
+
+#[test]
+fn count_windows_close_every_n_events_and_late_events_are_counted() {
+    let lines: Vec<String> = (0..25).map(|m| minute_event(m, 2.0 + m as f64 / 10.0)).collect();
+    let (reports, _) = replay_with("{ events = 10 }", "", &lines);
+    let sizes: Vec<u64> = reports.iter().map(|r| r["events"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [10, 10, 5]);
+
+    // tumbling 10-minute windows, no allowed lateness: an event 30 minutes behind the
+    // newest one belongs to a closed window and is counted as late, not dropped silently
+    let mut lines: Vec<String> = (0..40).map(|m| minute_event(m, 3.0)).collect();
+    lines.push(minute_event(5, 9.0));
+    lines.extend((40..45).map(|m| minute_event(m, 3.0)));
+    let (reports, summary) = replay_with("{ size = \"10m\" }", "", &lines);
+    assert_eq!(summary["late_events"], 1);
+    let late: u64 = reports.iter().map(|r| r["late_events"].as_u64().unwrap()).sum();
+    assert_eq!(late, 1);
+    let counted: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 45, "the late event is in no window");
+
+    // with 1 hour of allowed lateness the same event lands in its window
+    let (reports, summary) = replay_with("{ size = \"10m\" }", "allowed_lateness = \"1h\"", &lines);
+    assert_eq!(summary["late_events"], 0);
+    let counted: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 46);
+}
+
+#[test]
+fn windows_below_min_events_are_reported_but_not_flagged() {
+    // a wildly shifted feature, but only 20 events against min_events = 100
+    let lines: Vec<String> = (0..20).map(|m| minute_event(m, 50.0 + m as f64)).collect();
+    let (reports, _) = replay_with("{ size = \"1d\" }", "min_events = 100", &lines);
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(r["insufficient_events"], true);
+    assert_eq!(r["dataset_drift"], false);
+    assert_eq!(r["features"][0]["drifted"], false);
+    assert!(r["features"][0]["score"].as_f64().unwrap() > 1.0, "the numbers are still reported");
+}
