@@ -328,23 +328,71 @@ pub fn run_baseline(args: &BaselineArgs) -> Result<Profile, InputError> {
 }
 
 /// Runs `replay`; the summary (events, windows, bad messages by reason) goes to stderr.
+/// With `[retrain]` or `[[alerts]]` configured, the policy acts as the daemon would: the
+/// retrain requests and alerts go out, and the replay ends once they are delivered.
 pub fn run_replay(args: &ReplayArgs) -> Result<crate::stream::ReplaySummary, InputError> {
     let settings = crate::config::Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
-    let summary = match &args.output {
+    let acting = settings.retrain.is_some() || !settings.alerts.is_empty();
+    let runtime = if acting {
+        Some(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime"))
+    } else {
+        None
+    };
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    let started = match &runtime {
+        Some(rt) => {
+            let _guard = rt.enter();
+            Some(
+                crate::actions::Actions::start(&settings, metrics.clone())
+                    .map_err(|e| InputError::flag("config", e))?,
+            )
+        }
+        None => None,
+    };
+    let mut on_report = |r: &crate::stream::WindowReport| {
+        if let Some((actions, _)) = &started {
+            actions.observe(r);
+        }
+    };
+    let mut summary = match &args.output {
         Some(p) => {
             let file = std::fs::File::create(p).map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
             let mut w = std::io::BufWriter::new(file);
-            let s = crate::stream::replay(&settings, &args.input, &mut w)?;
+            let s = crate::stream::replay(&settings, &args.input, &mut w, &mut on_report)?;
             w.flush().map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
             s
         }
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
-            let s = crate::stream::replay(&settings, &args.input, &mut w)?;
+            let s = crate::stream::replay(&settings, &args.input, &mut w, &mut on_report)?;
             let _ = w.flush();
             s
         }
     };
+    if let (Some(rt), Some((actions, workers))) = (runtime, started) {
+        rt.block_on(workers.shutdown(&actions, crate::actions::Mode::Drain));
+        let mut episodes = serde_json::Map::new();
+        let mut retrains = std::collections::BTreeMap::<String, u64>::new();
+        for m in &settings.models {
+            let st = actions.state_of(&m.name).unwrap_or_default();
+            episodes.insert(m.name.clone(), serde_json::json!(st.episodes));
+            for e in actions.history(&m.name) {
+                *retrains.entry(e.status.as_str().to_string()).or_default() += 1;
+            }
+        }
+        let alerts: std::collections::BTreeMap<String, u64> = settings
+            .alerts
+            .iter()
+            .map(|a| {
+                let name = a.receiver_name();
+                let sent = metrics.alerts_sent_total.with_label_values(&[name.as_str(), "sent"]).get();
+                (name, sent)
+            })
+            .collect();
+        summary.actions = Some(
+            serde_json::json!({ "drift_episodes": episodes, "retrain_requests": retrains, "alerts_sent": alerts }),
+        );
+    }
     Ok(summary)
 }

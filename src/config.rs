@@ -437,21 +437,70 @@ pub enum RetrainPreset {
     Jenkins,
 }
 
+impl RetrainPreset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetrainPreset::Webhook => "webhook",
+            RetrainPreset::Airflow => "airflow",
+            RetrainPreset::Airflow3 => "airflow3",
+            RetrainPreset::Prefect => "prefect",
+            RetrainPreset::Kubeflow => "kubeflow",
+            RetrainPreset::Argo => "argo",
+            RetrainPreset::Github => "github",
+            RetrainPreset::Gitlab => "gitlab",
+            RetrainPreset::Jenkins => "jenkins",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrainSettings {
     /// Which API the request speaks.
     pub preset: RetrainPreset,
-    /// The endpoint (for presets, the API's base URL or the full path).
+    /// The full endpoint, e.g. `http://airflow:8080/api/v1/dags/retrain/dagRuns`.
     pub url: String,
+    /// The signing secret (`webhook`), the password or API token (`airflow`, `airflow3`,
+    /// `jenkins`, `prefect` with `username`), the bearer token (`prefect`, `kubeflow`,
+    /// `argo`, `github`) or the trigger token (`gitlab`).
     #[serde(flatten)]
     pub credential: SecretSource,
-    /// Minimum time between two requests for one model.
+    /// The user for presets that log in (`airflow`, `airflow3`, `jenkins`, `prefect`
+    /// behind basic auth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Minimum time between two automatic requests for one model (event time; a model's
+    /// own `cooldown` wins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<String>,
     /// Log the request instead of sending it.
     #[serde(default)]
     pub dry_run: bool,
+    /// Time allowed for one attempt (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Attempts before a request counts as failed (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// First retry delay; doubles per attempt up to 5 minutes, jittered (default 1s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<String>,
+    /// Git ref to run on (`github` workflow_dispatch, `gitlab`).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// `github` repository_dispatch event type (default `driftd-retrain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// `argo`: the WorkflowTemplate to submit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_template: Option<String>,
+    /// `kubeflow`: the pipeline, its version, and the experiment to run in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -463,16 +512,48 @@ pub enum AlertKind {
     Webhook,
 }
 
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Alertmanager => "alertmanager",
+            AlertKind::Slack => "slack",
+            AlertKind::Pagerduty => "pagerduty",
+            AlertKind::Webhook => "webhook",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSettings {
     pub kind: AlertKind,
+    /// Alertmanager's base URL, the Slack incoming webhook, PagerDuty's Events v2
+    /// endpoint (`https://events.pagerduty.com/v2/enqueue`) or the webhook's URL.
     pub url: String,
-    /// Severity this receiver takes (`warning`, `critical`, ...); all when absent.
+    /// The receiver's name in `driftd_alerts_sent_total{receiver}` (default: the kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Severity this receiver takes (`warning` or `critical`); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
+    /// The PagerDuty routing key, or the webhook's signing secret.
     #[serde(flatten)]
     pub credential: SecretSource,
+    /// New notifications per minute at most (default 30); resolutions always go out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_minute: Option<u32>,
+    /// Alertmanager: how often a firing alert is sent again (default 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<String>,
+    /// Time allowed for one attempt (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+impl AlertSettings {
+    pub fn receiver_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.kind.as_str().to_string())
+    }
 }
 
 impl Settings {
@@ -544,20 +625,38 @@ impl Settings {
             }
         }
         if let Some(r) = &self.retrain {
-            validate_url("retrain.url", &r.url)?;
-            if r.credential.given() > 1 {
-                return Err(ConfigError::new("retrain.secret", "give only one of secret, secret_env, secret_file"));
-            }
-            if let Some(c) = &r.cooldown {
-                parse_duration(c).map_err(|e| ConfigError::new("retrain.cooldown", e))?;
-            }
+            validate_retrain(r)?;
         }
+        let mut receivers = std::collections::BTreeSet::new();
         for (i, a) in self.alerts.iter().enumerate() {
-            validate_url(&format!("alerts[{i}].url"), &a.url)?;
+            let key = |k: &str| format!("alerts[{i}].{k}");
+            validate_url(&key("url"), &a.url)?;
             if a.credential.given() > 1 {
+                return Err(ConfigError::new(key("secret"), "give only one of secret, secret_env, secret_file"));
+            }
+            if let Some(sev) = &a.severity {
+                if !matches!(sev.as_str(), "warning" | "critical") {
+                    return Err(ConfigError::new(key("severity"), format!("'{sev}' is not warning or critical")));
+                }
+            }
+            if a.kind == AlertKind::Pagerduty && a.credential.given() == 0 {
                 return Err(ConfigError::new(
-                    format!("alerts[{i}].secret"),
-                    "give only one of secret, secret_env, secret_file",
+                    key("secret"),
+                    "pagerduty needs its routing key (secret, secret_env or secret_file)",
+                ));
+            }
+            if a.max_per_minute == Some(0) {
+                return Err(ConfigError::new(key("max_per_minute"), "must be at least 1"));
+            }
+            for (k, v) in [("repeat_interval", &a.repeat_interval), ("timeout", &a.timeout)] {
+                if let Some(d) = v {
+                    parse_duration(d).map_err(|e| ConfigError::new(key(k), e))?;
+                }
+            }
+            if !receivers.insert(a.receiver_name()) {
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("receiver '{}' is defined twice; give each a distinct name", a.receiver_name()),
                 ));
             }
         }
@@ -614,6 +713,83 @@ fn validate_policy(key: &str, p: &ModelPolicy) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// What each preset's URL must look like: the path its API documents.
+fn validate_retrain(r: &RetrainSettings) -> Result<(), ConfigError> {
+    validate_url("retrain.url", &r.url)?;
+    if r.credential.given() > 1 {
+        return Err(ConfigError::new("retrain.secret", "give only one of secret, secret_env, secret_file"));
+    }
+    for (k, v) in [("cooldown", &r.cooldown), ("timeout", &r.timeout), ("backoff", &r.backoff)] {
+        if let Some(d) = v {
+            parse_duration(d).map_err(|e| ConfigError::new(format!("retrain.{k}"), e))?;
+        }
+    }
+    if r.max_attempts == Some(0) {
+        return Err(ConfigError::new("retrain.max_attempts", "must be at least 1"));
+    }
+    let path = r.url.split_once("://").map_or("", |(_, rest)| rest.split_once('/').map_or("", |(_, p)| p));
+    let path = format!("/{}", path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/'));
+    let shape = |ok: bool, expected: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(ConfigError::new("retrain.url", format!("the {} preset expects {expected}", r.preset.as_str())))
+        }
+    };
+    let need = |v: &Option<String>, k: &str| match v {
+        Some(s) if !s.trim().is_empty() => Ok(()),
+        _ => Err(ConfigError::new(format!("retrain.{k}"), format!("the {} preset needs it", r.preset.as_str()))),
+    };
+    let secret = |what: &str| {
+        if r.credential.given() == 1 {
+            Ok(())
+        } else {
+            Err(ConfigError::new("retrain.secret", format!("the {} preset needs {what}", r.preset.as_str())))
+        }
+    };
+    match r.preset {
+        RetrainPreset::Webhook => secret("the signing secret (secret, secret_env or secret_file)"),
+        RetrainPreset::Airflow => {
+            shape(path.contains("/api/v1/dags/") && path.ends_with("/dagRuns"), ".../api/v1/dags/{dag_id}/dagRuns")
+        }
+        RetrainPreset::Airflow3 => {
+            shape(path.contains("/api/v2/dags/") && path.ends_with("/dagRuns"), ".../api/v2/dags/{dag_id}/dagRuns")?;
+            need(&r.username, "username")?;
+            secret("the password")
+        }
+        RetrainPreset::Prefect => shape(
+            path.contains("/deployments/") && path.ends_with("/create_flow_run"),
+            ".../api/deployments/{id}/create_flow_run",
+        ),
+        RetrainPreset::Kubeflow => {
+            shape(path.ends_with("/apis/v2beta1/runs"), ".../apis/v2beta1/runs")?;
+            need(&r.pipeline_id, "pipeline_id")
+        }
+        RetrainPreset::Argo => {
+            let parts: Vec<&str> = path.split('/').collect();
+            let ok = parts.len() >= 6 && parts[parts.len() - 1] == "submit" && parts[parts.len() - 3] == "workflows";
+            shape(ok && path.contains("/api/v1/workflows/"), ".../api/v1/workflows/{namespace}/submit")?;
+            need(&r.workflow_template, "workflow_template")
+        }
+        RetrainPreset::Github => {
+            shape(
+                path.contains("/repos/") && path.ends_with("/dispatches"),
+                ".../repos/{owner}/{repo}/actions/workflows/{file}/dispatches or .../repos/{owner}/{repo}/dispatches",
+            )?;
+            if path.contains("/actions/workflows/") {
+                need(&r.git_ref, "ref")?;
+            }
+            secret("a token")
+        }
+        RetrainPreset::Gitlab => {
+            shape(path.ends_with("/trigger/pipeline"), ".../api/v4/projects/{id}/trigger/pipeline")?;
+            need(&r.git_ref, "ref")?;
+            secret("the trigger token")
+        }
+        RetrainPreset::Jenkins => shape(path.ends_with("/buildWithParameters"), ".../job/{name}/buildWithParameters"),
+    }
 }
 
 fn validate_url(key: &str, url: &str) -> Result<(), ConfigError> {

@@ -22,7 +22,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use crate::actions::{ActionConfig, Actions, Mode};
 use crate::config::{parse_duration, Settings, WindowSpec};
+use crate::policy::ModelPolicyState;
 use crate::server::{self, AppState, ModelInfo, ReloadRequest};
 use crate::stream::{window_report, Checkpoint, Engine, WindowReport};
 
@@ -42,6 +44,7 @@ struct Ctx {
     /// Reports made during a rebalance, for the main loop's sinks.
     pending: Arc<Mutex<Vec<WindowReport>>>,
     checkpoint: PathBuf,
+    actions: Arc<Actions>,
     /// Set on shutdown: the open windows are kept, not reported, when the partitions go.
     shutting_down: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -75,10 +78,10 @@ impl ConsumerContext for Ctx {
             // the offsets after them committed, before the partitions go.
             let mut engine = self.engine.lock().expect("engine lock");
             engine.flush_partitions(&revoked);
-            let reports = report_closed(&mut engine, &self.state, &self.hook);
+            let reports = report_closed(&mut engine, &self.state, &self.actions, &self.hook);
             tracing::info!(partitions = revoked.len(), windows = reports.len(), "partitions revoked");
             self.pending.lock().expect("pending lock").extend(reports);
-            if let Err(err) = save_checkpoint(&self.checkpoint, &engine.checkpoint()) {
+            if let Err(err) = save_checkpoint(&self.checkpoint, &engine, &self.actions) {
                 tracing::warn!(error = %err, "cannot write the checkpoint");
             }
             store_offsets(consumer, &engine);
@@ -111,16 +114,26 @@ fn checkpoint_path(settings: &Settings) -> PathBuf {
     settings.state.dir.join("checkpoint.json")
 }
 
-fn load_checkpoint(path: &Path) -> Checkpoint {
+/// What `checkpoint.json` holds: the engine's closed-window marks and the policy states.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct DaemonCheckpoint {
+    #[serde(flatten)]
+    engine: Checkpoint,
+    #[serde(default)]
+    policy: std::collections::BTreeMap<String, ModelPolicyState>,
+}
+
+fn load_checkpoint(path: &Path) -> DaemonCheckpoint {
     std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
-fn save_checkpoint(path: &Path, c: &Checkpoint) -> std::io::Result<()> {
+fn save_checkpoint(path: &Path, engine: &Engine, actions: &Actions) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    let c = DaemonCheckpoint { engine: engine.checkpoint(), policy: actions.snapshot() };
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(c).expect("checkpoint serializes"))?;
+    std::fs::write(&tmp, serde_json::to_vec(&c).expect("checkpoint serializes"))?;
     std::fs::rename(tmp, path)
 }
 
@@ -254,7 +267,12 @@ pub async fn run(
     .await?
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let ckpt_path = checkpoint_path(&settings);
-    engine.apply_checkpoint(&load_checkpoint(&ckpt_path));
+    let checkpoint = load_checkpoint(&ckpt_path);
+    engine.apply_checkpoint(&checkpoint.engine);
+    let (actions, workers) =
+        Actions::start(&settings, state.metrics.clone()).map_err(|e| anyhow::anyhow!("config {e}"))?;
+    actions.restore(checkpoint.policy);
+    *state.actions.write().expect("lock") = Some(actions.clone());
     *state.models.write().expect("lock") = model_infos(&engine);
     state.references_loaded.store(true, Ordering::Relaxed);
     let engine = Arc::new(Mutex::new(engine));
@@ -268,6 +286,7 @@ pub async fn run(
         hook: hooks.reports.clone(),
         pending: pending.clone(),
         checkpoint: ckpt_path.clone(),
+        actions: actions.clone(),
     };
     let consumer: StreamConsumer<Ctx> =
         consumer_config(&settings).create_with_context(ctx).context("kafka: cannot create the consumer")?;
@@ -375,7 +394,7 @@ pub async fn run(
             },
         }
         if let Some(req) = reload_request {
-            let result = reload(&config_path, &engine).await;
+            let result = reload(&config_path, &engine, &actions).await;
             match &result {
                 Ok(new_settings) => {
                     settings = new_settings.clone();
@@ -393,17 +412,19 @@ pub async fn run(
         }
         // After a plain event nothing closed most of the time: skip the publishing pass.
         if has_closed || !pending.lock().expect("pending lock").is_empty() {
-            publish(&engine, &state, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
+            publish(&engine, &state, &actions, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
         }
     }
 
     // Ordered shutdown: stop fetching, keep the open windows (the committed offsets make
     // the next start read them again), flush the sinks, commit.
     tracing::info!("shutting down");
-    publish(&engine, &state, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
+    publish(&engine, &state, &actions, &mut sinks, &hooks.reports, &pending, &consumer, &ckpt_path).await;
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %e, "final commit");
     }
+    // alerts already decided go out; retrain requests not yet delivered stay in the outbox
+    workers.shutdown(&actions, Mode::Stop).await;
     shutting_down.store(true, Ordering::Relaxed);
     // Closing the consumer leaves the group; done off the async threads, bounded in time.
     let closing = tokio::task::spawn_blocking(move || drop(consumer));
@@ -419,17 +440,19 @@ pub async fn run(
     Ok(())
 }
 
-async fn reload(config_path: &Path, engine: &Arc<Mutex<Engine>>) -> Result<Settings, String> {
+async fn reload(config_path: &Path, engine: &Arc<Mutex<Engine>>, actions: &Actions) -> Result<Settings, String> {
     let path = config_path.to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || {
+    let (settings, new_engine, action_config) = tokio::task::spawn_blocking(move || {
         let settings = Settings::load(&path).map_err(|e| e.to_string())?;
+        let action_config = ActionConfig::from_settings(&settings)?;
         let engine = Engine::from_settings(&settings).map_err(|e| e.to_string())?;
-        Ok::<_, String>((settings, engine))
+        Ok::<_, String>((settings, engine, action_config))
     })
     .await
     .map_err(|e| e.to_string())??;
-    engine.lock().expect("engine lock").reload(loaded.1);
-    Ok(loaded.0)
+    actions.apply(action_config)?;
+    engine.lock().expect("engine lock").reload(new_engine);
+    Ok(settings)
 }
 
 /// Computes the reports of the windows that closed and makes them visible: metrics, the
@@ -437,6 +460,7 @@ async fn reload(config_path: &Path, engine: &Arc<Mutex<Engine>>) -> Result<Setti
 fn report_closed(
     engine: &mut Engine,
     state: &AppState,
+    actions: &Actions,
     hook: &Option<mpsc::UnboundedSender<WindowReport>>,
 ) -> Vec<WindowReport> {
     let closed = engine.take_closed();
@@ -445,6 +469,8 @@ fn report_closed(
         let end_ms = acc.end_ms;
         let report = window_report(&spec, acc);
         state.metrics.observe_window(&report, end_ms);
+        // decided (and a retrain request on disk) before the window is checkpointed
+        actions.observe(&report);
         if let Some(tx) = hook {
             let _ = tx.send(report.clone());
         }
@@ -455,9 +481,11 @@ fn report_closed(
 }
 
 /// Reports the windows that closed, then checkpoints and stores the offsets below them.
+#[allow(clippy::too_many_arguments)]
 async fn publish(
     engine: &Arc<Mutex<Engine>>,
     state: &Arc<AppState>,
+    actions: &Actions,
     sinks: &mut Sinks,
     hook: &Option<mpsc::UnboundedSender<WindowReport>>,
     pending: &Arc<Mutex<Vec<WindowReport>>>,
@@ -465,7 +493,7 @@ async fn publish(
     ckpt_path: &Path,
 ) {
     let mut reports = std::mem::take(&mut *pending.lock().expect("pending lock"));
-    let fresh = report_closed(&mut engine.lock().expect("engine lock"), state, hook);
+    let fresh = report_closed(&mut engine.lock().expect("engine lock"), state, actions, hook);
     if reports.is_empty() && fresh.is_empty() {
         return;
     }
@@ -474,7 +502,7 @@ async fn publish(
         sinks.publish(report).await;
     }
     let e = engine.lock().expect("engine lock");
-    if let Err(err) = save_checkpoint(ckpt_path, &e.checkpoint()) {
+    if let Err(err) = save_checkpoint(ckpt_path, &e, actions) {
         tracing::warn!(error = %err, "cannot write the checkpoint");
     }
     store_offsets(consumer, &e);

@@ -22,6 +22,70 @@ const FEATURES: [&str; 8] =
 /// One event per simulated minute; a window is one simulated day.
 const STEP_MS: i64 = 60_000;
 const STABLE_WINDOWS: usize = 4;
+/// Stable windows after the drifting period: enough for the episode to resolve.
+const RECOVERY_WINDOWS: usize = 3;
+/// The demo's signing secret for its own receivers (never a real one).
+const DEMO_SECRET: &str = "whsec_ZHJpZnRkLWRlbW8tc2lnbmluZy1zZWNyZXQ=";
+
+/// What the demo's in-process receivers saw.
+#[derive(Debug)]
+enum Received {
+    Retrain { run_id: String, drifted: usize, verified: bool },
+    Alert { kind: String, model: String, verified: bool },
+}
+
+/// A local HTTP receiver standing in for the orchestrator and the alert inbox: it checks
+/// the Standard Webhooks signature of every request.
+async fn receivers(tx: mpsc::UnboundedSender<Received>) -> anyhow::Result<std::net::SocketAddr> {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    fn verified(h: &HeaderMap, body: &[u8]) -> bool {
+        let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let ts = get("webhook-timestamp").parse().unwrap_or(0);
+        crate::webhook::verify(DEMO_SECRET, &get("webhook-id"), ts, body, &get("webhook-signature"))
+    }
+    let t1 = tx.clone();
+    let app = axum::Router::new()
+        .route(
+            "/retrain",
+            axum::routing::post(move |h: HeaderMap, body: Bytes| async move {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let data = &v["data"];
+                let _ = t1.send(Received::Retrain {
+                    run_id: data["run_id"].as_str().unwrap_or_default().to_string(),
+                    drifted: data["drifted_features"].as_array().map_or(0, Vec::len),
+                    verified: verified(&h, &body),
+                });
+                axum::http::StatusCode::ACCEPTED
+            }),
+        )
+        .route(
+            "/alerts",
+            axum::routing::post(move |h: HeaderMap, body: Bytes| async move {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let _ = tx.send(Received::Alert {
+                    kind: v["type"].as_str().unwrap_or_default().to_string(),
+                    model: v["data"]["model"].as_str().unwrap_or_default().to_string(),
+                    verified: verified(&h, &body),
+                });
+                axum::http::StatusCode::NO_CONTENT
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+fn print_received(r: &Received) {
+    let sig = |v: bool| if v { "signature verified" } else { "SIGNATURE INVALID" };
+    match r {
+        Received::Retrain { run_id, drifted, verified } => {
+            println!("  >> retrain request received: run {run_id}, {drifted} drifted features ({})", sig(*verified))
+        }
+        Received::Alert { kind, model, verified } => println!("  >> alert {kind} for {model} ({})", sig(*verified)),
+    }
+}
 
 pub struct DemoOptions {
     pub datasets: PathBuf,
@@ -64,6 +128,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     cluster.create_topic(TOPIC, 2, 1).context("creating the topic")?;
     let brokers = cluster.bootstrap_servers();
 
+    let (recv_tx, mut recv_rx) = mpsc::unbounded_channel();
+    let recv_addr = receivers(recv_tx).await.context("starting the demo's receivers")?;
+
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("driftd.toml");
     let features: Vec<String> = FEATURES.iter().map(|f| format!("\"{f}\"")).collect();
@@ -88,6 +155,20 @@ features = [{features}]
 window = {{ size = "1d" }}
 idle_timeout = "2s"
 min_events = 200
+fire_after = 2
+resolve_after = 2
+
+[retrain]
+preset = "webhook"
+url = "http://{recv_addr}/retrain"
+secret = "{DEMO_SECRET}"
+cooldown = "7d"
+
+[[alerts]]
+kind = "webhook"
+name = "demo-inbox"
+url = "http://{recv_addr}/alerts"
+secret = "{DEMO_SECRET}"
 "#,
             listen = opts.listen,
             state = dir.path().join("state").display(),
@@ -112,6 +193,15 @@ min_events = 200
     for (j, row) in analysis.iter().enumerate() {
         events.push(event(start_ms + (offset + j) as i64 * STEP_MS, row, offset + j));
     }
+    // back to stable traffic, starting on a window boundary, until the episode resolves
+    let resume = events.len().div_ceil(per_window) * per_window;
+    for i in 0..RECOVERY_WINDOWS * per_window {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let row = &reference[(state % reference.len() as u64) as usize];
+        events.push(event(start_ms + (resume + i) as i64 * STEP_MS, row, resume + i));
+    }
     let total = events.len() as u64;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -128,10 +218,12 @@ min_events = 200
     println!("driftd demo: mock Kafka at {brokers}, topic {TOPIC}");
     println!("metrics: http://{addr}/metrics   latest report: http://{addr}/api/v1/models/{MODEL}/reports/latest");
     println!(
-        "producing {total} inference logs: {} from the reference period (stable), then {} from the analysis period (drifting)",
+        "producing {total} inference logs: {} from the reference period (stable), then {} from the analysis period (drifting), then {} stable again",
         offset,
-        analysis.len()
+        analysis.len(),
+        RECOVERY_WINDOWS * per_window
     );
+    println!("policy: drifting after 2 drifted windows, ok after 2 clean ones; retrain and alerts go to a local signed-webhook receiver at http://{recv_addr}");
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -149,6 +241,7 @@ min_events = 200
 
     println!("\n{:<20}  {:>6}  {:>11}  {:<5}  drifted features", "window start", "events", "drift share", "drift");
     let mut seen = 0u64;
+    let mut received: Vec<Received> = Vec::new();
     let mut daemon = daemon;
     loop {
         tokio::select! {
@@ -177,18 +270,37 @@ min_events = 200
                     break;
                 }
             }
+            Some(r) = recv_rx.recv() => {
+                print_received(&r);
+                received.push(r);
+            }
             res = &mut daemon => {
                 return res.context("daemon task")?;
             }
         }
     }
     produce.await?;
+    // the last notifications are in flight: give them a moment
+    let resolved =
+        |rs: &[Received]| rs.iter().any(|r| matches!(r, Received::Alert { kind, .. } if kind.ends_with("resolved")));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !resolved(&received) {
+        match tokio::time::timeout_at(deadline, recv_rx.recv()).await {
+            Ok(Some(r)) => {
+                print_received(&r);
+                received.push(r);
+            }
+            _ => break,
+        }
+    }
     if opts.forever {
         println!("\nscenario done; serving on http://{addr} until interrupted (Ctrl-C)");
         tokio::signal::ctrl_c().await?;
     }
     let _ = stop_tx.send(());
     daemon.await.context("daemon task")??;
-    println!("\n{seen} events in windows; scenario complete");
+    let retrains = received.iter().filter(|r| matches!(r, Received::Retrain { .. })).count();
+    let alerts = received.iter().filter(|r| matches!(r, Received::Alert { .. })).count();
+    println!("\n{seen} events in windows; {retrains} retrain request(s) and {alerts} alert notification(s) received; scenario complete");
     Ok(())
 }

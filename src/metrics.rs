@@ -2,7 +2,7 @@
 //! one place: `Metrics::observe_window` for window results, the counters where things
 //! happen.
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::stream::WindowReport;
 
@@ -21,6 +21,12 @@ pub struct Metrics {
     pub kafka_consumer_lag: IntGaugeVec,
     pub last_window_end_timestamp_seconds: GaugeVec,
     pub build_info: IntGaugeVec,
+    pub model_drifting: IntGaugeVec,
+    pub drift_episodes_total: IntCounterVec,
+    pub prediction_drift_detected: GaugeVec,
+    pub retrain_triggers_total: IntCounterVec,
+    pub retrain_pending: IntGauge,
+    pub alerts_sent_total: IntCounterVec,
 }
 
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -114,6 +120,45 @@ impl Metrics {
                 &["model"],
             ),
             build_info: int_gauge(&r, "driftd_build_info", "driftd build; the value is 1.", &["version"]),
+            model_drifting: int_gauge(
+                &r,
+                "driftd_model_drifting",
+                "1 while the model is in the drifting state (after fire_after drifted windows, until resolve_after clean ones), else 0.",
+                &["model"],
+            ),
+            drift_episodes_total: counter(
+                &r,
+                "driftd_drift_episodes_total",
+                "Times the model entered the drifting state.",
+                &["model"],
+            ),
+            prediction_drift_detected: gauge(
+                &r,
+                "driftd_prediction_drift_detected",
+                "1 when the model's prediction drifted in the last closed window, else 0.",
+                &["model"],
+            ),
+            retrain_triggers_total: counter(
+                &r,
+                "driftd_retrain_triggers_total",
+                "Retrain requests by outcome: delivered, duplicate (the target already had the run), failed, dry_run, cooldown (held back).",
+                &["model", "outcome"],
+            ),
+            retrain_pending: {
+                let g = IntGauge::with_opts(Opts::new(
+                    "driftd_retrain_outbox_pending",
+                    "Retrain requests in the outbox waiting for delivery.",
+                ))
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            alerts_sent_total: counter(
+                &r,
+                "driftd_alerts_sent_total",
+                "Alert notifications by receiver and outcome: sent, failed, rate_limited.",
+                &["receiver", "outcome"],
+            ),
             registry: r,
         };
         m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::actions::{Actions, ManualError};
 use crate::metrics::Metrics;
 use crate::stream::WindowReport;
 
@@ -32,7 +33,9 @@ pub struct ModelInfo {
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 pub struct AppState {
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// Policy, retrain and alerts; set once the daemon has started them.
+    pub actions: RwLock<Option<Arc<Actions>>>,
     pub latest: RwLock<BTreeMap<String, WindowReport>>,
     pub models: RwLock<Vec<ModelInfo>>,
     pub references_loaded: AtomicBool,
@@ -43,13 +46,22 @@ pub struct AppState {
 impl AppState {
     pub fn new(reload: mpsc::Sender<ReloadRequest>) -> AppState {
         AppState {
-            metrics: Metrics::new(),
+            metrics: Arc::new(Metrics::new()),
+            actions: RwLock::new(None),
             latest: RwLock::new(BTreeMap::new()),
             models: RwLock::new(Vec::new()),
             references_loaded: AtomicBool::new(false),
             assigned: AtomicBool::new(false),
             reload,
         }
+    }
+
+    pub fn actions(&self) -> Option<Arc<Actions>> {
+        self.actions.read().expect("lock").clone()
+    }
+
+    fn has_model(&self, name: &str) -> bool {
+        self.models.read().expect("lock").iter().any(|m| m.name == name)
     }
 
     pub fn ready(&self) -> bool {
@@ -65,6 +77,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{name}", get(model))
         .route("/api/v1/models/{name}/reports/latest", get(latest))
+        .route("/api/v1/models/{name}/retrains", get(retrains))
+        .route("/api/v1/models/{name}/retrain", post(retrain))
         .route("/api/v1/reload", post(reload))
         .with_state(state)
 }
@@ -108,7 +122,8 @@ async fn model(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Resp
     match info {
         Some(info) => {
             let latest = s.latest.read().expect("lock").get(&name).cloned();
-            Json(serde_json::json!({ "model": info, "latest_report": latest })).into_response()
+            let drift = s.actions().and_then(|a| a.state_of(&name)).unwrap_or_default();
+            Json(serde_json::json!({ "model": info, "drift": drift, "latest_report": latest })).into_response()
         }
         None => not_found(format!("no model named '{name}'")),
     }
@@ -121,6 +136,32 @@ async fn latest(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Res
             not_found(format!("model '{name}' has no closed window yet"))
         }
         None => not_found(format!("no model named '{name}'")),
+    }
+}
+
+/// The model's retrain requests, oldest first, pending ones included.
+async fn retrains(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    if !s.has_model(&name) {
+        return not_found(format!("no model named '{name}'"));
+    }
+    let history = s.actions().map(|a| a.history(&name)).unwrap_or_default();
+    Json(serde_json::json!({ "model": name, "retrains": history })).into_response()
+}
+
+/// Triggers a retrain by hand: 202 with the queued request.
+async fn retrain(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let Some(actions) = s.actions() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
+    };
+    match actions.manual(&name) {
+        Ok(entry) => (StatusCode::ACCEPTED, Json(entry)).into_response(),
+        Err(e @ ManualError::UnknownModel(_)) => not_found(e.to_string()),
+        Err(e @ ManualError::NoTarget) => {
+            (StatusCode::CONFLICT, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+        }
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub struct ModelSpec {
     pub window: WindowSpec,
     pub lateness_ms: i64,
     pub min_events: u64,
+    /// Features whose drift alone means dataset drift.
+    pub critical: Vec<String>,
     /// feature name → (kind, slot in the numeric or categorical accumulators)
     slots: PlHashMap<String, (Kind, usize)>,
     numeric: Vec<String>,
@@ -119,6 +121,7 @@ impl ModelSpec {
             window,
             lateness_ms,
             min_events: policy.min_events.unwrap_or(0),
+            critical: policy.critical.clone().unwrap_or_default(),
             slots,
             numeric,
             categorical,
@@ -273,11 +276,17 @@ pub struct WindowReport {
     pub invalid_values: u64,
     /// Fewer events than `min_events`: the numbers are reported, nothing is flagged.
     pub insufficient_events: bool,
+    /// Whether the model's output (`prediction`) drifted; absent when it is not monitored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction_drift: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub report: Option<Report>,
 }
+
+/// The name under which the model's output is monitored, like a feature.
+pub const PREDICTION: &str = "prediction";
 
 /// Computes a closed window's report (pure: may run on any thread).
 pub fn window_report(spec: &ModelSpec, acc: WindowAccum) -> WindowReport {
@@ -302,10 +311,16 @@ pub fn window_report(spec: &ModelSpec, acc: WindowAccum) -> WindowReport {
                 r.share_of_drifted_features = 0.0;
                 r.dataset_drift = false;
             }
+            // a drifted critical feature is dataset drift whatever the share
+            if r.features.iter().any(|f| f.drifted && spec.critical.contains(&f.name)) {
+                r.dataset_drift = true;
+            }
             (Some(r), None)
         }
         Err(e) => (None, Some(e.to_string())),
     };
+    let prediction_drift =
+        report.as_ref().and_then(|r| r.features.iter().find(|f| f.name == PREDICTION)).map(|f| f.drifted);
     WindowReport {
         model: spec.name.clone(),
         window_start: time::format_rfc3339_ms(start),
@@ -314,6 +329,7 @@ pub fn window_report(spec: &ModelSpec, acc: WindowAccum) -> WindowReport {
         late_events: late,
         invalid_values: invalid,
         insufficient_events: insufficient,
+        prediction_drift,
         error,
         report,
     }
@@ -693,7 +709,13 @@ impl Engine {
 
 /// `driftd replay`: runs the pipeline over a JSON Lines file and writes one window
 /// report per line to `out`. Windows still open at the end of the file are closed.
-pub fn replay(settings: &Settings, input: &Path, out: &mut dyn std::io::Write) -> Result<ReplaySummary, InputError> {
+/// `on_report` sees each report as it is written (the policy and its actions).
+pub fn replay(
+    settings: &Settings,
+    input: &Path,
+    out: &mut dyn std::io::Write,
+    on_report: &mut dyn FnMut(&WindowReport),
+) -> Result<ReplaySummary, InputError> {
     use std::io::BufRead;
     let mut engine = Engine::from_settings(settings)?;
     let file = std::fs::File::open(input).map_err(|e| InputError::file(input, format!("cannot open: {e}")))?;
@@ -705,6 +727,7 @@ pub fn replay(settings: &Settings, input: &Path, out: &mut dyn std::io::Write) -
             summary.windows += 1;
             let line = serde_json::to_string(&report).expect("report serializes");
             writeln!(out, "{line}").map_err(|e| InputError::file(input, format!("cannot write a report: {e}")))?;
+            on_report(&report);
         }
         Ok(())
     };
@@ -742,4 +765,7 @@ pub struct ReplaySummary {
     pub windows: u64,
     pub late_events: u64,
     pub decode_errors: BTreeMap<String, u64>,
+    /// Drift episodes per model, and retrain requests by outcome (with a policy configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<serde_json::Value>,
 }

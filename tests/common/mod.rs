@@ -1,0 +1,289 @@
+//! Helpers shared by the integration tests: inference logs built from `datasets/`, the
+//! binary, and a recording HTTP receiver.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const FEATURES: [&str; 8] =
+    ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"];
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn reference_csv() -> PathBuf {
+    root().join("datasets/california_housing_reference.csv")
+}
+
+pub fn driftd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_driftd")).args(args).current_dir(root()).output().unwrap()
+}
+
+/// A dataset's rows: the timestamp (RFC 3339) and the features' cells as written.
+pub struct Row {
+    pub ts: String,
+    pub values: Vec<String>,
+}
+
+pub fn rows(file: &str) -> Vec<Row> {
+    let text = std::fs::read_to_string(root().join("datasets").join(file)).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let idx: Vec<usize> = FEATURES.iter().map(|f| header.iter().position(|h| h == f).unwrap()).collect();
+    let ts = header.iter().position(|h| *h == "timestamp").unwrap();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            Row { ts: cells[ts].replace(' ', "T") + "Z", values: idx.iter().map(|i| cells[*i].to_string()).collect() }
+        })
+        .collect()
+}
+
+/// One inference log for `model` with the row's values at time `ts`.
+pub fn log_line(model: &str, ts: &str, values: &[String]) -> String {
+    let feats: Vec<String> = FEATURES.iter().zip(values).map(|(f, v)| format!("\"{f}\": {v}")).collect();
+    format!("{{\"model\": \"{model}\", \"timestamp\": \"{ts}\", \"features\": {{{}}}}}", feats.join(", "))
+}
+
+/// The analysis period's rows as logs, at their own timestamps.
+pub fn analysis_logs(model: &str) -> Vec<String> {
+    rows("california_housing_analysis.csv").iter().map(|r| log_line(model, &r.ts, &r.values)).collect()
+}
+
+/// A drift episode in `windows` of `per_window` events, one event per minute from
+/// 2026-11-01: `stable` windows drawn from the reference period, `drifting` windows from
+/// the analysis period, then `recovered` stable windows again.
+pub fn episode_logs(model: &str, per_window: usize, stable: usize, drifting: usize, recovered: usize) -> Vec<String> {
+    let reference = rows("california_housing_reference.csv");
+    let analysis = rows("california_housing_analysis.csv");
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut draw = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let start_ms: i64 = 1_793_491_200_000; // 2026-11-01T00:00:00Z
+    let mut out = Vec::new();
+    let push = |values: &[String], out: &mut Vec<String>| {
+        let ts = fmt_ms(start_ms + out.len() as i64 * 60_000);
+        out.push(log_line(model, &ts, values));
+    };
+    for _ in 0..stable * per_window {
+        let r = &reference[draw(reference.len())];
+        push(&r.values, &mut out);
+    }
+    // the analysis period's last rows: the furthest from the reference
+    let tail = &analysis[analysis.len().saturating_sub(drifting * per_window)..];
+    for r in tail {
+        push(&r.values, &mut out);
+    }
+    for _ in 0..recovered * per_window {
+        let r = &reference[draw(reference.len())];
+        push(&r.values, &mut out);
+    }
+    out
+}
+
+/// RFC 3339 (UTC, seconds) for Unix milliseconds.
+pub fn fmt_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // civil from days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// The models section of a config: one model on the California housing reference.
+pub fn model_toml(name: &str, extra: &str) -> String {
+    let feats: Vec<String> = FEATURES.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        "[[models]]\nname = \"{name}\"\nreference = \"{}\"\nfeatures = [{}]\n{extra}\n",
+        reference_csv().display(),
+        feats.join(", ")
+    )
+}
+
+/// `driftd replay`: the reports and the summary line.
+pub fn replay(cfg: &Path, input: &Path) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let o = driftd(&["replay", "--config", cfg.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let reports = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let summary = err.lines().find_map(|l| l.strip_prefix("replay: ")).expect("summary line");
+    (reports, serde_json::from_str(summary).unwrap())
+}
+
+/// A request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    /// Header names lowercase.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Request {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{} body is not JSON: {e}", self.uri))
+    }
+
+    pub fn header(&self, k: &str) -> &str {
+        self.headers.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    /// `application/x-www-form-urlencoded` fields, decoded.
+    pub fn form(&self) -> BTreeMap<String, String> {
+        fn decode(s: &str) -> String {
+            let bytes = s.replace('+', " ").into_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'%' && i + 2 < bytes.len() {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        }
+        String::from_utf8_lossy(&self.body)
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (decode(k), decode(v))
+            })
+            .collect()
+    }
+}
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+    /// Wait this long before answering (a hang past the client's timeout).
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply { status, headers: Vec::new(), body: String::new(), delay: Duration::ZERO }
+    }
+
+    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A real HTTP server on 127.0.0.1 that records every request and answers from a script
+/// (per path prefix), then with the default.
+pub struct Receiver {
+    pub addr: std::net::SocketAddr,
+    requests: Arc<Mutex<Vec<Request>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+type Script = Arc<Mutex<Vec<(String, Reply)>>>;
+
+impl Receiver {
+    /// `script`: (path prefix, reply) in order; each is used once by the first request
+    /// whose path starts with the prefix. Unscripted requests get `default`.
+    pub fn start(script: Vec<(&str, Reply)>, default: Reply) -> Receiver {
+        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), script, default)
+    }
+
+    pub fn start_on(listener: std::net::TcpListener, script: Vec<(&str, Reply)>, default: Reply) -> Receiver {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let script: Script = Arc::new(Mutex::new(script.into_iter().map(|(p, r)| (p.to_string(), r)).collect()));
+        let (reqs, default) = (requests.clone(), Arc::new(default));
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                let (reqs, script, default) = (reqs.clone(), script.clone(), default.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default().to_vec();
+                    let uri = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                    let headers = parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                        .collect();
+                    reqs.lock().unwrap().push(Request {
+                        method: parts.method.to_string(),
+                        uri: uri.clone(),
+                        headers,
+                        body,
+                        at: Instant::now(),
+                    });
+                    let reply = {
+                        let mut s = script.lock().unwrap();
+                        match s.iter().position(|(p, _)| uri.starts_with(p.as_str())) {
+                            Some(i) => s.remove(i).1,
+                            None => (*default).clone(),
+                        }
+                    };
+                    tokio::time::sleep(reply.delay).await;
+                    let mut resp = axum::response::Response::builder().status(reply.status);
+                    for (k, v) in &reply.headers {
+                        resp = resp.header(*k, v);
+                    }
+                    resp.body(axum::body::Body::from(reply.body)).unwrap()
+                }
+            });
+            axum::serve(listener, app).await.unwrap();
+        });
+        Receiver { addr, requests, _runtime: runtime }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests whose path starts with `prefix` arrived.
+    pub fn wait_for(&self, prefix: &str, n: usize, timeout: Duration) -> Vec<Request> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got: Vec<Request> = self.requests().into_iter().filter(|r| r.uri.starts_with(prefix)).collect();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
