@@ -91,7 +91,7 @@ pub fn verdict(report: &WindowReport, policy: &Policy) -> Verdict {
     if !(r.dataset_drift || prediction) {
         return Verdict::Clean;
     }
-    let critical = prediction || r.features.iter().any(|f| f.drifted && policy.critical.iter().any(|c| *c == f.name));
+    let critical = prediction || r.features.iter().any(|f| f.drifted && policy.critical.contains(&f.name));
     Verdict::Drifted { severity: if critical { Severity::Critical } else { Severity::Warning } }
 }
 

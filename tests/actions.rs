@@ -80,11 +80,14 @@ fn check_params(p: &Value, run_id: &str, strings: bool) {
     assert_eq!(drifted, features.iter().collect::<Vec<_>>(), "the list names the report's drifted features");
 }
 
+/// Checks one recorded request against the run id.
+type Check = Box<dyn Fn(&Request, &str)>;
+
 struct Preset {
     name: &'static str,
     retrain: String,
     path: &'static str,
-    check: Box<dyn Fn(&Request, &str)>,
+    check: Check,
 }
 
 fn presets(r: &Receiver) -> Vec<Preset> {

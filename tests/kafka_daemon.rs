@@ -3,136 +3,19 @@
 //! in one consumer group, and `/metrics` as Prometheus text.
 
 mod broker;
+mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use broker::{free_port, Broker};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use common::{analysis_logs as events, http, http_get, produce, producer, root, Daemon, FEATURES};
 use rdkafka::ClientConfig;
 use serde_json::Value;
 
-const FEATURES: [&str; 8] =
-    ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"];
 const TOPIC: &str = "inference-logs";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Inference logs for `model` from the analysis period, one per hour of its timestamps.
-fn events(model: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("datasets/california_housing_analysis.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let idx: Vec<usize> = FEATURES.iter().map(|f| header.iter().position(|h| h == f).unwrap()).collect();
-    let ts = header.iter().position(|h| *h == "timestamp").unwrap();
-    lines
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            let feats: Vec<String> = FEATURES.iter().zip(&idx).map(|(f, i)| format!("\"{f}\": {}", c[*i])).collect();
-            format!(
-                "{{\"model\": \"{model}\", \"timestamp\": \"{}Z\", \"features\": {{{}}}}}",
-                c[ts].replace(' ', "T"),
-                feats.join(", ")
-            )
-        })
-        .collect()
-}
-
-fn producer(broker: &Broker) -> BaseProducer {
-    ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).set("linger.ms", "5").create().unwrap()
-}
-
-fn produce(p: &BaseProducer, messages: &[String], key: &str, partition: Option<i32>) {
-    for m in messages {
-        let mut rec = BaseRecord::to(TOPIC).key(key).payload(m.as_str());
-        if let Some(part) = partition {
-            rec = rec.partition(part);
-        }
-        let mut rec = Some(rec);
-        while let Some(r) = rec.take() {
-            if let Err((_, r)) = p.send(r) {
-                p.poll(Duration::from_millis(20));
-                rec = Some(r);
-            }
-        }
-        p.poll(Duration::ZERO);
-    }
-    p.flush(Duration::from_secs(30)).unwrap();
-}
-
-struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let port = port_of(config);
-        let child = Command::new(env!("CARGO_BIN_EXE_driftd"))
-            .args(["--log-level", "warn", "run", "--config", config.to_str().unwrap()])
-            .current_dir(root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let d = Daemon { child, port };
-        d.wait_ready();
-        d
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if http_get(self.port, "/readyz").is_some_and(|(code, _)| code == 200) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "daemon on {} never became ready", self.port);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn signal(&mut self, sig: &str) {
-        Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "daemon did not stop on {sig}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn port_of(config: &Path) -> u16 {
-    let text = std::fs::read_to_string(config).unwrap();
-    let line = text.lines().find(|l| l.starts_with("listen")).unwrap();
-    line.rsplit(':').next().unwrap().trim_end_matches('"').parse().unwrap()
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    http(port, "GET", path)
-}
-
-fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((code, body))
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -233,7 +116,7 @@ fn stream_through_the_broker_equals_replay_and_metrics_are_prometheus_text() {
     let cfg = config(&s, "a", &["housing"], "");
     let daemon = Daemon::start(&cfg);
     let msgs = events("housing");
-    produce(&producer(&s.broker), &msgs, "housing", None);
+    produce(&producer(&s.broker.bootstrap()), &msgs, "housing", None);
     let got = wait_for_events(&[s.dir.path().join("reports-a.jsonl")], msgs.len() as u64);
     assert_same_windows(&got, &replayed(&s, &cfg, &msgs));
 
@@ -332,7 +215,7 @@ fn poison_messages_are_counted_and_nothing_else_is_lost() {
             mixed.push("{\"model\": \"housing\", \"timestamp\": \"soon\"}".to_string());
         }
     }
-    produce(&producer(&s.broker), &mixed, "housing", None);
+    produce(&producer(&s.broker.bootstrap()), &mixed, "housing", None);
     let got = wait_for_events(&[s.dir.path().join("reports-p.jsonl")], clean.len() as u64);
     assert_same_windows(&got, &replayed(&s, &cfg, &clean));
     let rounds = clean.len().div_ceil(1000);
@@ -371,7 +254,7 @@ fn restart_case(sig: &str) {
     let cfg = config(&s, "r", &["housing"], "");
     let msgs = events("housing");
     let half = msgs.len() / 2;
-    let p = producer(&s.broker);
+    let p = producer(&s.broker.bootstrap());
     let mut daemon = Daemon::start(&cfg);
     produce(&p, &msgs[..half], "housing", None);
     // let it close a few windows, then stop it mid-stream
@@ -410,7 +293,7 @@ fn two_daemons_in_one_group_report_every_window_once() {
     let _d2 = Daemon::start(&b);
     // let the group settle on one partition each
     std::thread::sleep(Duration::from_secs(8));
-    let p = producer(&s.broker);
+    let p = producer(&s.broker.bootstrap());
     let (north, south) = (events("north"), events("south"));
     produce(&p, &north, "north", Some(0));
     produce(&p, &south, "south", Some(1));

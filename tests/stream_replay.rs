@@ -2,44 +2,19 @@
 //! window's report equals `driftd analyze` on the same rows, and poison messages are
 //! counted by reason without changing any window.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{driftd, log_line, replay, root, rows, Row, FEATURES};
 use serde_json::Value;
 
-const FEATURES: [&str; 8] =
-    ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn driftd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_driftd")).args(args).current_dir(root()).output().unwrap()
-}
-
-struct Row {
-    ts: String,
-    values: Vec<String>,
-}
-
 fn analysis_rows() -> Vec<Row> {
-    let text = std::fs::read_to_string(root().join("datasets/california_housing_analysis.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let idx: Vec<usize> = FEATURES.iter().map(|f| header.iter().position(|h| h == f).unwrap()).collect();
-    let ts = header.iter().position(|h| *h == "timestamp").unwrap();
-    lines
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            Row { ts: cells[ts].replace(' ', "T") + "Z", values: idx.iter().map(|i| cells[*i].to_string()).collect() }
-        })
-        .collect()
+    rows("california_housing_analysis.csv")
 }
 
 fn event(r: &Row) -> String {
-    let feats: Vec<String> = FEATURES.iter().zip(&r.values).map(|(f, v)| format!("\"{f}\": {v}")).collect();
-    format!("{{\"model\": \"housing\", \"timestamp\": \"{}\", \"features\": {{{}}}}}", r.ts, feats.join(", "))
+    log_line("housing", &r.ts, &r.values)
 }
 
 fn config(dir: &Path, extra: &str) -> PathBuf {
@@ -55,15 +30,6 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-fn replay(cfg: &Path, input: &Path) -> (Vec<Value>, Value) {
-    let o = driftd(&["replay", "--config", cfg.to_str().unwrap(), "--input", input.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let reports = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let err = String::from_utf8_lossy(&o.stderr);
-    let summary = err.lines().find_map(|l| l.strip_prefix("replay: ")).expect("summary line");
-    (reports, serde_json::from_str(summary).unwrap())
 }
 
 #[test]

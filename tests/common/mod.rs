@@ -3,10 +3,14 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
 
 pub const FEATURES: [&str; 8] =
     ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"];
@@ -286,4 +290,97 @@ impl Receiver {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+pub fn producer(bootstrap: &str) -> BaseProducer {
+    ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "5").create().unwrap()
+}
+
+/// Produces to `inference-logs`, waiting for delivery.
+pub fn produce(p: &BaseProducer, messages: &[String], key: &str, partition: Option<i32>) {
+    for m in messages {
+        let mut rec = BaseRecord::to("inference-logs").key(key).payload(m.as_str());
+        if let Some(part) = partition {
+            rec = rec.partition(part);
+        }
+        let mut rec = Some(rec);
+        while let Some(r) = rec.take() {
+            if let Err((_, r)) = p.send(r) {
+                p.poll(Duration::from_millis(20));
+                rec = Some(r);
+            }
+        }
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// `driftd run` with a config; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Daemon {
+    pub fn start(config: &Path) -> Daemon {
+        let port = port_of(config);
+        let child = Command::new(env!("CARGO_BIN_EXE_driftd"))
+            .args(["--log-level", "warn", "run", "--config", config.to_str().unwrap()])
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, port };
+        d.wait_ready();
+        d
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_get(self.port, "/readyz").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "daemon on {} never became ready", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn signal(&mut self, sig: &str) {
+        Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "daemon did not stop on {sig}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn port_of(config: &Path) -> u16 {
+    let text = std::fs::read_to_string(config).unwrap();
+    let line = text.lines().find(|l| l.starts_with("listen")).unwrap();
+    line.rsplit(':').next().unwrap().trim_end_matches('"').parse().unwrap()
+}
+
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http(port, "GET", path)
+}
+
+pub fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
 }

@@ -1,0 +1,199 @@
+//! The daemon's policy end to end: `driftd run` (the real binary) on a real Kafka-protocol
+//! broker (Tansu), a real Alertmanager (Debian's `prometheus-alertmanager`) and a real
+//! HTTP receiver standing in for the orchestrator and for Alertmanager's own webhook.
+//!
+//! One drift episode: the alert becomes active in Alertmanager's API, one retrain request
+//! arrives, the state survives a restart (no second request, the alert stays), a manual
+//! trigger goes out, and when the drift ends the alert resolves in Alertmanager, which
+//! notifies its receiver "resolved".
+
+mod broker;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use broker::{free_port, Broker};
+use common::{episode_logs, http, http_get, model_toml, produce, producer, Daemon, Receiver, Reply};
+use serde_json::{json, Value};
+
+const MODEL: &str = "housing";
+
+fn alertmanager_binary() -> PathBuf {
+    for p in ["/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("Alertmanager is not installed (apt-get install prometheus-alertmanager; .ci/run does it)");
+}
+
+struct Alertmanager {
+    child: Child,
+    port: u16,
+}
+
+impl Alertmanager {
+    fn start(dir: &Path, notify_url: &str) -> Alertmanager {
+        let port = free_port();
+        let cfg = dir.join("alertmanager.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "route:\n  receiver: hook\n  group_by: [alertname, model]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+                 receivers:\n  - name: hook\n    webhook_configs:\n      - url: {notify_url}\n        send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(alertmanager_binary())
+            .args([
+                &format!("--config.file={}", cfg.display()),
+                &format!("--storage.path={}", dir.join("am-data").display()),
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+                "--cluster.listen-address=",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let am = Alertmanager { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !http_get(port, "/-/ready").is_some_and(|(c, _)| c == 200) {
+            assert!(Instant::now() < deadline, "Alertmanager did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        am
+    }
+
+    /// driftd's alerts that Alertmanager holds as active.
+    fn active(&self) -> Vec<Value> {
+        let (code, body) = http_get(self.port, "/api/v2/alerts?active=true").unwrap();
+        assert_eq!(code, 200);
+        let all: Vec<Value> = serde_json::from_str(&body).unwrap();
+        all.into_iter().filter(|a| a["labels"]["alertname"] == json!("DriftdModelDrifting")).collect()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn metric(port: u16, line_prefix: &str) -> Option<f64> {
+    let (_, body) = http_get(port, "/metrics")?;
+    body.lines().find(|l| l.starts_with(line_prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn a_drift_episode_alerts_retrains_once_survives_a_restart_and_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 1);
+    let receiver = Receiver::start(vec![], Reply::status(200));
+    let am = Alertmanager::start(dir.path(), &receiver.url("/am-notify"));
+
+    let port = free_port();
+    let cfg = dir.path().join("driftd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[kafka]\nbrokers = \"{}\"\ntopics = [\"inference-logs\"]\ngroup_id = \"driftd-actions\"\n\
+             [kafka.options]\n\"auto.commit.interval.ms\" = \"500\"\n\"session.timeout.ms\" = \"6000\"\n\
+             [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n\
+             [defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n\
+             [retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"\n\
+             [[alerts]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\nrepeat_interval = \"2s\"\n{}",
+            broker.bootstrap(),
+            dir.path().join("state").display(),
+            receiver.url("/retrain"),
+            am.port,
+            model_toml(MODEL, "")
+        ),
+    )
+    .unwrap();
+
+    // 4 clean windows, then 5 drifted (the episode fires on the second), then 4 clean
+    let logs = episode_logs(MODEL, 1000, 4, 5, 4);
+    let (drifting, recovering) = logs.split_at(9000);
+    let p = producer(&broker.bootstrap());
+    let mut daemon = Daemon::start(&cfg);
+    produce(&p, drifting, MODEL, None);
+
+    let active = wait_until("the alert in Alertmanager", Duration::from_secs(90), || {
+        let a = am.active();
+        (!a.is_empty()).then_some(a)
+    });
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["labels"]["model"], json!(MODEL));
+    assert_eq!(active[0]["labels"]["severity"], json!("warning"));
+    assert_eq!(active[0]["status"]["state"], json!("active"));
+    let episode = active[0]["annotations"]["episode"].as_str().unwrap().to_string();
+
+    let retrains = receiver.wait_for("/retrain", 1, Duration::from_secs(30));
+    assert_eq!(retrains.len(), 1);
+    assert_eq!(retrains[0].header("webhook-id"), episode, "the run id is the episode's");
+    let (code, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}")).unwrap();
+    assert_eq!(code, 200);
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["drift"]["state"], json!("drifting"));
+    assert_eq!(info["drift"]["episode"]["id"], json!(episode));
+    assert_eq!(metric(daemon.port, &format!("driftd_model_drifting{{model=\"{MODEL}\"}}")), Some(1.0));
+    wait_until("the delivered request in the history", Duration::from_secs(10), || {
+        let (_, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}/retrains")).unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        (v["retrains"][0]["status"] == json!("delivered")).then_some(())
+    });
+
+    // restart mid-episode: the state comes back from the checkpoint; no second request
+    daemon.signal("-TERM");
+    drop(daemon);
+    let daemon = Daemon::start(&cfg);
+    let (_, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}")).unwrap();
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["drift"]["state"], json!("drifting"), "{info}");
+    assert_eq!(info["drift"]["episodes"], json!(1));
+
+    // a manual trigger: 202, delivered, listed
+    let (code, body) = http(daemon.port, "POST", &format!("/api/v1/models/{MODEL}/retrain")).unwrap();
+    assert_eq!(code, 202, "{body}");
+    let manual: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(manual["reason"], json!("manual"));
+    assert_eq!(http(daemon.port, "POST", "/api/v1/models/nope/retrain").unwrap().0, 404);
+    let got = receiver.wait_for("/retrain", 2, Duration::from_secs(30));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].header("webhook-id"), manual["run_id"].as_str().unwrap());
+    assert_eq!(got[1].json()["data"]["reason"], json!("manual"));
+
+    // the drift ends: Alertmanager resolves the alert and tells its receiver so
+    produce(&p, recovering, MODEL, None);
+    wait_until("the alert to resolve in Alertmanager", Duration::from_secs(90), || {
+        am.active().is_empty().then_some(())
+    });
+    let notes = wait_until("Alertmanager's resolved notification", Duration::from_secs(60), || {
+        let n: Vec<Value> = receiver.requests().iter().filter(|q| q.uri == "/am-notify").map(|q| q.json()).collect();
+        n.iter().any(|x| x["status"] == json!("resolved")).then_some(n)
+    });
+    assert_eq!(notes[0]["status"], json!("firing"));
+    assert_eq!(notes[0]["alerts"][0]["labels"]["model"], json!(MODEL));
+    assert_eq!(metric(daemon.port, &format!("driftd_model_drifting{{model=\"{MODEL}\"}}")), Some(0.0));
+    assert_eq!(receiver.requests().iter().filter(|q| q.uri == "/retrain").count(), 2, "no request besides the two");
+    let delivered = format!("driftd_retrain_triggers_total{{model=\"{MODEL}\",outcome=\"delivered\"}}");
+    assert_eq!(metric(daemon.port, &delivered), Some(1.0), "this process delivered the manual one");
+    assert!(
+        metric(daemon.port, "driftd_alerts_sent_total{outcome=\"sent\",receiver=\"alertmanager\"}").unwrap() >= 1.0
+    );
+}
