@@ -59,7 +59,7 @@ impl Alertmanager {
             .unwrap();
         let am = Alertmanager { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !http_get(port, "/-/ready").is_some_and(|(c, _)| c == 200) {
+        while http_get(port, "/-/ready").is_none_or(|(c, _)| c != 200) {
             assert!(Instant::now() < deadline, "Alertmanager did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
