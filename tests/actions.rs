@@ -618,3 +618,32 @@ fn chrono_free_parse(ts: &str) -> i64 {
     let days = era * 146_097 + doe - 719_468;
     (days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19)) * 1000
 }
+
+#[test]
+fn a_receivers_rate_limit_drops_new_alerts_and_their_resolutions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs = episode_logs("a", 1000, 4, 5, 4);
+    logs.extend(episode_logs("b", 1000, 4, 5, 4));
+    let input = dir.path().join("two-models.jsonl");
+    std::fs::write(&input, logs.join("\n")).unwrap();
+    let r = Receiver::start(vec![], Reply::status(200));
+    let cfg = dir.path().join("rl.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\ndir = \"{}\"\n[defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n\
+             [[alerts]]\nkind = \"slack\"\nurl = \"{}\"\nmax_per_minute = 1\n{}{}",
+            dir.path().join("state").display(),
+            r.url("/slack"),
+            model_toml("a", ""),
+            model_toml("b", "")
+        ),
+    )
+    .unwrap();
+    let (_, summary) = replay(&cfg, &input);
+    assert_eq!(summary["actions"]["drift_episodes"], json!({"a": 1, "b": 1}));
+    let texts: Vec<String> = r.requests().iter().map(|q| q.json()["text"].as_str().unwrap().to_string()).collect();
+    assert_eq!(texts.len(), 2, "a fires and resolves; b's firing is over the limit: {texts:?}");
+    assert!(texts.iter().all(|t| t.contains("`a`") || t.contains("Model a ")), "{texts:?}");
+    assert_eq!(summary["actions"]["alerts_sent"], json!({"slack": 2}));
+}
