@@ -200,6 +200,18 @@ impl Actions {
                 inner.outbox = Some(Arc::new(ob));
             }
         }
+        // every model's series exist from the start, at zero: dashboards and `increase()`
+        // in alerting rules see the first change
+        for model in config.policies.keys() {
+            let m = model.as_str();
+            self.metrics.model_drifting.with_label_values(&[m]);
+            self.metrics.drift_episodes_total.with_label_values(&[m]);
+            if config.retrain.is_some() {
+                for outcome in ["delivered", "duplicate", "failed"] {
+                    self.metrics.retrain_triggers_total.with_label_values(&[m, outcome]);
+                }
+            }
+        }
         for r in &config.receivers {
             for outcome in ["sent", "failed", "rate_limited"] {
                 self.metrics.alerts_sent_total.with_label_values(&[r.name.as_str(), outcome]);

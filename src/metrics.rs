@@ -8,6 +8,8 @@ use crate::stream::WindowReport;
 
 pub struct Metrics {
     registry: Registry,
+    /// Every metric's name and help, in registration order (the docs are checked against it).
+    pub described: Vec<(String, String)>,
     pub feature_drift_score: GaugeVec,
     pub feature_drift_threshold: GaugeVec,
     pub feature_drift_detected: GaugeVec,
@@ -29,22 +31,30 @@ pub struct Metrics {
     pub alerts_sent_total: IntCounterVec,
 }
 
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("registered once");
-    g
+/// The registry, and what was registered in it.
+struct Reg {
+    registry: Registry,
+    described: std::cell::RefCell<Vec<(String, String)>>,
 }
 
-fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("registered once");
-    g
+impl Reg {
+    fn register<C: prometheus::core::Collector + Clone + 'static>(&self, c: C, name: &str, help: &str) -> C {
+        self.registry.register(Box::new(c.clone())).expect("registered once");
+        self.described.borrow_mut().push((name.to_string(), help.to_string()));
+        c
+    }
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("registered once");
-    c
+fn gauge(r: &Reg, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    r.register(GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"), name, help)
+}
+
+fn int_gauge(r: &Reg, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    r.register(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"), name, help)
+}
+
+fn counter(r: &Reg, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    r.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"), name, help)
 }
 
 impl Default for Metrics {
@@ -55,7 +65,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let r = Registry::new();
+        let r = Reg { registry: Registry::new(), described: Default::default() };
         let m = Metrics {
             feature_drift_score: gauge(
                 &r,
@@ -145,13 +155,9 @@ impl Metrics {
                 &["model", "outcome"],
             ),
             retrain_pending: {
-                let g = IntGauge::with_opts(Opts::new(
-                    "driftd_retrain_outbox_pending",
-                    "Retrain requests in the outbox waiting for delivery.",
-                ))
-                .expect("valid metric");
-                r.register(Box::new(g.clone())).expect("registered once");
-                g
+                let (name, help) =
+                    ("driftd_retrain_outbox_pending", "Retrain requests in the outbox waiting for delivery.");
+                r.register(IntGauge::with_opts(Opts::new(name, help)).expect("valid metric"), name, help)
             },
             alerts_sent_total: counter(
                 &r,
@@ -159,7 +165,8 @@ impl Metrics {
                 "Alert notifications by receiver and outcome: sent, failed, rate_limited.",
                 &["receiver", "outcome"],
             ),
-            registry: r,
+            described: r.described.into_inner(),
+            registry: r.registry,
         };
         m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         for e in crate::stream::decode::DecodeError::ALL {

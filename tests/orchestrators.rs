@@ -12,9 +12,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{episode_logs, free_port, model_toml, replay, root};
+use common::{dechunk, episode_logs, free_port, model_toml, replay, root, wait_until};
 use serde_json::{json, Value};
 
 const MODEL: &str = "housing";
@@ -79,31 +79,6 @@ fn call(method: &str, url: &str, body: Option<&Value>, auth: Option<&str>) -> (u
     let payload =
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(raw) } else { raw.to_string() };
     (code, serde_json::from_str(&payload).unwrap_or(Value::Null))
-}
-
-fn dechunk(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = &tail[n + 2..];
-    }
-    out
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 fn scenario(dir: &Path, retrain: &str, state: &str) -> (PathBuf, PathBuf) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
+use serde_json::{json, Value};
 
 pub const FEATURES: [&str; 8] =
     ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"];
@@ -381,11 +382,113 @@ pub fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((code, body))
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    Some((code, if chunked { dechunk(body) } else { body.to_string() }))
+}
+
+/// The body of a `Transfer-Encoding: chunked` response.
+pub fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].strip_prefix("\r\n").unwrap_or(&tail[n..]);
+    }
+    out
 }
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn alertmanager_binary() -> PathBuf {
+    for p in ["/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("Alertmanager is not installed (apt-get install prometheus-alertmanager; .ci/run does it)");
+}
+
+/// A real Alertmanager on loopback that notifies `notify_url` (a webhook receiver).
+pub struct Alertmanager {
+    child: Child,
+    pub port: u16,
+}
+
+impl Alertmanager {
+    pub fn start(dir: &Path, notify_url: &str) -> Alertmanager {
+        let port = free_port();
+        let cfg = dir.join("alertmanager.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "route:\n  receiver: hook\n  group_by: [alertname, model]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+                 receivers:\n  - name: hook\n    webhook_configs:\n      - url: {notify_url}\n        send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(alertmanager_binary())
+            .args([
+                &format!("--config.file={}", cfg.display()),
+                &format!("--storage.path={}", dir.join("am-data").display()),
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+                "--cluster.listen-address=",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let am = Alertmanager { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http_get(port, "/-/ready").is_none_or(|(c, _)| c != 200) {
+            assert!(Instant::now() < deadline, "Alertmanager did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        am
+    }
+
+    /// Every alert Alertmanager holds as active.
+    pub fn all(&self) -> Vec<Value> {
+        let (code, body) = http_get(self.port, "/api/v2/alerts?active=true").unwrap();
+        assert_eq!(code, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// driftd's alerts that Alertmanager holds as active.
+    pub fn active(&self) -> Vec<Value> {
+        let (code, body) = http_get(self.port, "/api/v2/alerts?active=true").unwrap();
+        assert_eq!(code, 200);
+        let all: Vec<Value> = serde_json::from_str(&body).unwrap();
+        all.into_iter().filter(|a| a["labels"]["alertname"] == json!("DriftdModelDrifting")).collect()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn metric(port: u16, line_prefix: &str) -> Option<f64> {
+    let (_, body) = http_get(port, "/metrics")?;
+    body.lines().find(|l| l.starts_with(line_prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
