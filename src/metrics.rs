@@ -204,3 +204,30 @@ impl Metrics {
         String::from_utf8(buf).expect("metrics are utf-8")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::Metrics;
+
+    #[test]
+    fn every_metric_is_documented() {
+        let doc = include_str!("../docs/metrics.md");
+        let documented: BTreeSet<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|n| n.starts_with("driftd_"))
+            .collect();
+        let m = Metrics::new();
+        let registered: BTreeSet<&str> = m.described.iter().map(|(n, _)| n.as_str()).collect();
+        let undocumented: Vec<_> = registered.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&registered).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "undocumented {undocumented:?}, documented but absent {unknown:?}"
+        );
+        assert!(m.described.iter().all(|(_, help)| !help.is_empty()));
+    }
+}

@@ -48,6 +48,18 @@ fn rules_and_config_pass_promtool() {
 }
 
 #[test]
+fn every_alerting_rule_has_a_runbook() {
+    let rules = std::fs::read_to_string(root().join("config/prometheus/rules/driftd.rules.yml")).unwrap();
+    let runbooks = std::fs::read_to_string(root().join("docs/runbooks.md")).unwrap();
+    let alerts: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")).collect();
+    assert_eq!(alerts.len(), 8);
+    for a in alerts {
+        assert!(runbooks.contains(&format!("\n## {a}\n")), "no runbook section for {a}");
+        assert!(rules.contains(&format!("docs/runbooks.md#{}", a.to_lowercase())), "{a}'s runbook_url");
+    }
+}
+
+#[test]
 fn provisioning_points_at_the_dashboards_and_a_prometheus() {
     let dashboards = std::fs::read_to_string(root().join("dashboards/provisioning/dashboards/driftd.yml")).unwrap();
     assert!(dashboards.contains("type: file") && dashboards.contains("path: /etc/grafana/dashboards/driftd"));
