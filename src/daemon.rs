@@ -80,8 +80,9 @@ impl ConsumerContext for Ctx {
             engine.flush_partitions(&revoked);
             let reports = report_closed(&mut engine, &self.state, &self.actions, &self.hook);
             tracing::info!(partitions = revoked.len(), windows = reports.len(), "partitions revoked");
-            self.pending.lock().expect("pending lock").extend(reports);
-            if let Err(err) = save_checkpoint(&self.checkpoint, &engine, &self.actions) {
+            let mut pending = self.pending.lock().expect("pending lock");
+            pending.extend(reports);
+            if let Err(err) = save_checkpoint(&self.checkpoint, &engine, &self.actions, &lines_of(&pending)) {
                 tracing::warn!(error = %err, "cannot write the checkpoint");
             }
             store_offsets(consumer, &engine);
@@ -114,27 +115,42 @@ fn checkpoint_path(settings: &Settings) -> PathBuf {
     settings.state.dir.join("checkpoint.json")
 }
 
-/// What `checkpoint.json` holds: the engine's closed-window marks and the policy states.
+/// What `checkpoint.json` holds: the engine's closed-window marks, the policy states, and
+/// the reports of windows closed but not yet confirmed in the sinks. The marks and those
+/// reports are written together, so a crash after a window closed either re-reads its
+/// events (mark not written) or re-publishes its report (mark written), never both.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct DaemonCheckpoint {
     #[serde(flatten)]
     engine: Checkpoint,
     #[serde(default)]
     policy: std::collections::BTreeMap<String, ModelPolicyState>,
+    /// Report lines (JSON) to publish before anything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unpublished: Vec<String>,
 }
 
 fn load_checkpoint(path: &Path) -> DaemonCheckpoint {
     std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
-fn save_checkpoint(path: &Path, engine: &Engine, actions: &Actions) -> std::io::Result<()> {
+fn save_checkpoint(path: &Path, engine: &Engine, actions: &Actions, unpublished: &[String]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let c = DaemonCheckpoint { engine: engine.checkpoint(), policy: actions.snapshot() };
+    let c =
+        DaemonCheckpoint { engine: engine.checkpoint(), policy: actions.snapshot(), unpublished: unpublished.to_vec() };
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&c).expect("checkpoint serializes"))?;
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(&c).expect("checkpoint serializes"))?;
+        f.sync_data()?;
+    }
     std::fs::rename(tmp, path)
+}
+
+fn lines_of(reports: &[WindowReport]) -> Vec<String> {
+    reports.iter().map(|r| serde_json::to_string(r).expect("report serializes")).collect()
 }
 
 fn window_label(w: &WindowSpec) -> String {
@@ -168,20 +184,34 @@ struct Sinks {
 }
 
 impl Sinks {
-    async fn publish(&mut self, report: &WindowReport) {
-        let line = serde_json::to_string(report).expect("report serializes");
+    async fn publish(&mut self, model: &str, line: &str) {
         if let Some(f) = &mut self.file {
             if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
                 tracing::warn!(error = %e, "cannot write the report file");
             }
         }
         if let Some((producer, topic)) = &self.topic {
-            let record = FutureRecord::to(topic).key(&report.model).payload(&line);
+            let record = FutureRecord::to(topic).key(model).payload(line);
             if let Err((e, _)) = producer.send(record, Duration::from_secs(5)).await {
                 tracing::warn!(error = %e, topic = %topic, "cannot produce the report");
             }
         }
     }
+}
+
+/// Whether the report file already ends with this line (written before a crash that came
+/// before the checkpoint said so): the tail is enough, reports are appended in order.
+fn file_has_line(path: &Path, line: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let tail = (line.len() as u64 + 1) * 64 + (4 << 20);
+    if f.seek(SeekFrom::Start(len.saturating_sub(tail))).is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = f.read_to_string(&mut buf);
+    buf.lines().any(|l| l == line)
 }
 
 /// Logs bad messages at a bounded rate: the first of each second, and a count.
@@ -313,6 +343,32 @@ pub async fn run(
         topic: settings.reports.topic.clone().and_then(|t| producer.clone().map(|p| (p, t))),
     };
     let dead_letter = settings.kafka.dead_letter_topic.clone().and_then(|t| producer.clone().map(|p| (p, t)));
+
+    // Reports of windows closed before a crash whose publication was not confirmed: the
+    // file sink skips the ones it already has; the topic may get a repeat (its key and
+    // window_start identify it).
+    if !checkpoint.unpublished.is_empty() {
+        tracing::info!(reports = checkpoint.unpublished.len(), "publishing the reports left by the last run");
+        for line in &checkpoint.unpublished {
+            let model = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["model"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let in_file = settings.reports.file.as_deref().is_some_and(|p| file_has_line(p, line));
+            if in_file {
+                if let Some((producer, topic)) = &sinks.topic {
+                    let record = FutureRecord::to(topic).key(&model).payload(line);
+                    let _ = producer.send(record, Duration::from_secs(5)).await;
+                }
+            } else {
+                sinks.publish(&model, line).await;
+            }
+        }
+        let e = engine.lock().expect("engine lock");
+        if let Err(err) = save_checkpoint(&ckpt_path, &e, &actions, &[]) {
+            tracing::warn!(error = %err, "cannot write the checkpoint");
+        }
+    }
 
     let idle_timeouts = |settings: &Settings, engine: &Engine| -> Vec<Option<Duration>> {
         engine
@@ -498,11 +554,19 @@ async fn publish(
         return;
     }
     reports.extend(fresh);
-    for report in &reports {
-        sinks.publish(report).await;
+    // the windows' marks and their reports land on disk together before any sink sees them
+    let lines = lines_of(&reports);
+    {
+        let e = engine.lock().expect("engine lock");
+        if let Err(err) = save_checkpoint(ckpt_path, &e, actions, &lines) {
+            tracing::warn!(error = %err, "cannot write the checkpoint");
+        }
+    }
+    for (report, line) in reports.iter().zip(&lines) {
+        sinks.publish(&report.model, line).await;
     }
     let e = engine.lock().expect("engine lock");
-    if let Err(err) = save_checkpoint(ckpt_path, &e, actions) {
+    if let Err(err) = save_checkpoint(ckpt_path, &e, actions, &[]) {
         tracing::warn!(error = %err, "cannot write the checkpoint");
     }
     store_offsets(consumer, &e);

@@ -279,7 +279,6 @@ fn restart_after_sigterm_counts_every_event_once() {
 }
 
 #[test]
-#[ignore = "known bug: after SIGKILL one partial window is sometimes reported twice (about 1 run in 3); see README, Delivery"]
 fn restart_after_sigkill_counts_every_event_once() {
     restart_case("-KILL");
 }
