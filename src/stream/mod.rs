@@ -260,7 +260,13 @@ impl WindowAccum {
                 values: Values::Categorical { counts },
             });
         }
-        let path = PathBuf::from(format!("{}@{}", spec.name, time::format_rfc3339_ms(self.start_ms)));
+        // a count window starts at its first event
+        let start = if matches!(spec.window, WindowSpec::Count { .. }) && self.events > 0 {
+            self.min_ts
+        } else {
+            self.start_ms
+        };
+        let path = PathBuf::from(format!("{}@{}", spec.name, time::format_rfc3339_ms(start)));
         (Dataset { path, rows, columns }, empty)
     }
 }
@@ -494,7 +500,6 @@ pub struct Engine {
     closed_scratch: Vec<WindowAccum>,
     /// Source partitions seen, and the next offset to read in each.
     partitions: Vec<(String, i32)>,
-    partition_ids: HashMap<(String, i32), u32>,
     next_offsets: Vec<i64>,
 }
 
@@ -533,7 +538,6 @@ impl Engine {
             resolved: Vec::new(),
             closed_scratch: Vec::new(),
             partitions: Vec::new(),
-            partition_ids: HashMap::new(),
             next_offsets: Vec::new(),
         })
     }
@@ -546,7 +550,6 @@ impl Engine {
         }
         let id = self.partitions.len() as u32;
         self.partitions.push((topic.to_string(), partition));
-        self.partition_ids.insert((topic.to_string(), partition), id);
         self.next_offsets.push(-1);
         id
     }
@@ -596,7 +599,8 @@ impl Engine {
     /// Closes the windows holding events of these partitions (a rebalance takes them).
     pub fn flush_partitions(&mut self, revoked: &[(String, i32)]) {
         for (t, p) in revoked {
-            let Some(&pid) = self.partition_ids.get(&(t.clone(), *p)) else { continue };
+            let Some(pid) = self.partitions.iter().position(|(topic, part)| part == p && topic == t) else { continue };
+            let pid = pid as u32;
             for (i, m) in self.models.iter_mut().enumerate() {
                 let mut closed = Vec::new();
                 m.flush_partition(pid, &mut closed);
