@@ -304,3 +304,36 @@ fn two_daemons_in_one_group_report_every_window_once() {
     assert!(windows.len() >= 24);
     assert!(!reports(&files[0]).is_empty() && !reports(&files[1]).is_empty(), "both daemons did work");
 }
+
+/// The crash window between "report written" and "checkpoint says so", made on purpose:
+/// the checkpoint lists two reports as unconfirmed, the file already has the first. On
+/// start the daemon publishes each exactly once and clears the list.
+#[test]
+fn unconfirmed_reports_are_published_once_on_start() {
+    let s = setup(1);
+    let cfg = config(&s, "a", &["housing"], "");
+    let state = s.dir.path().join("state-a");
+    std::fs::create_dir_all(&state).unwrap();
+    let first =
+        r#"{"model":"housing","window_start":"2026-01-01T00:00:00Z","window_end":"2026-01-31T00:00:00Z","events":10}"#;
+    let second =
+        r#"{"model":"housing","window_start":"2026-01-31T00:00:00Z","window_end":"2026-03-02T00:00:00Z","events":20}"#;
+    let checkpoint = serde_json::json!({"models": {"housing": {"closed_upto": 1_772_409_600_000i64}}, "unpublished": [first, second]});
+    std::fs::write(state.join("checkpoint.json"), checkpoint.to_string()).unwrap();
+    let file = s.dir.path().join("reports-a.jsonl");
+    std::fs::write(&file, format!("{first}\n")).unwrap();
+    let _daemon = Daemon::start(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if text.lines().count() >= 2 {
+            assert_eq!(text.lines().collect::<Vec<_>>(), [first, second], "each report once, in order");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the unconfirmed report was not published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(state.join("checkpoint.json")).unwrap()).unwrap();
+    assert!(saved.get("unpublished").is_none(), "the list is cleared once published: {saved}");
+    assert_eq!(saved["models"]["housing"]["closed_upto"], 1_772_409_600_000i64);
+}
