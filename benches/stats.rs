@@ -110,5 +110,70 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(stats_benches, benches);
+/// The real window close, end to end: a count window of 100,000 events with 50 numerical
+/// features, accumulated by `Engine::ingest` from JSON logs (not timed), then closed and
+/// reported by `window_report` (timed): sorting, binning against the reference profile,
+/// the tests Evidently's rule picks, the report.
+fn window_report_bench(c: &mut Criterion) {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reference = dir.path().join("reference.csv");
+    let names: Vec<String> = (0..50).map(|i| format!("f{i}")).collect();
+    let columns: Vec<Vec<f64>> = (0..50).map(|i| normal(20_000, 0.0, 100 + i)).collect();
+    let mut csv = names.join(",") + "\n";
+    for r in 0..20_000 {
+        let row: Vec<String> = columns.iter().map(|c| format!("{:.6}", c[r])).collect();
+        csv += &row.join(",");
+        csv.push('\n');
+    }
+    std::fs::write(&reference, csv).expect("reference written");
+    let config = dir.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[state]\ndir = \"{}\"\n[[models]]\nname = \"m\"\nreference = \"{}\"\nwindow = {{ events = {N} }}\n",
+            dir.path().join("state").display(),
+            reference.display()
+        ),
+    )
+    .expect("config written");
+    let settings = driftd::config::Settings::load(&config).expect("config loads");
+    let current: Vec<Vec<f64>> = (0..50).map(|i| normal(N, 0.05, 200 + i)).collect();
+    let logs: Vec<String> = (0..N)
+        .map(|e| {
+            let mut line = String::from(r#"{"model":"m","timestamp":1795910400000,"features":{"#);
+            for (i, c) in current.iter().enumerate() {
+                let _ = write!(line, "{}\"f{i}\":{:.6}", if i == 0 { "" } else { "," }, c[e]);
+            }
+            line.push_str("}}");
+            line
+        })
+        .collect();
+    let mut g = c.benchmark_group("window_report");
+    g.sample_size(10);
+    g.bench_function("50_features_x_100k_events", |b| {
+        b.iter_batched(
+            || {
+                let mut engine = driftd::stream::Engine::from_settings(&settings).expect("engine");
+                for l in &logs {
+                    engine.ingest(l.as_bytes(), None, None).expect("event accepted");
+                }
+                let closed = engine.take_closed();
+                assert_eq!(closed.len(), 1, "the count window closed");
+                closed
+            },
+            |closed| {
+                for (spec, acc) in closed {
+                    let report = driftd::stream::window_report(&spec, acc);
+                    assert_eq!(report.report.as_ref().map(|r| r.features_total), Some(50));
+                    black_box(report);
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(stats_benches, benches, window_report_bench);
 criterion_main!(stats_benches);
