@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::alerts::{self, Notice, Phase, RateLimit, Receiver};
-use crate::config::{parse_duration, RetrainSettings, Settings};
+use crate::config::{duration_or, RetrainSettings, Settings};
 use crate::delivery::{self, Attempt};
 use crate::metrics::Metrics;
 use crate::outbox::{Entry, Outbox, Status};
@@ -51,8 +51,7 @@ impl ActionConfig {
         let retrain = match &settings.retrain {
             Some(r) => {
                 let secret = r.credential.resolve().map_err(|e| format!("retrain.secret: {e}"))?;
-                let dur =
-                    |v: &Option<String>, d: Duration| v.as_deref().and_then(|s| parse_duration(s).ok()).unwrap_or(d);
+                let dur = |v: &Option<String>, d: Duration| duration_or(v.as_deref(), d);
                 Some(RetrainTarget {
                     secret,
                     timeout: dur(&r.timeout, Duration::from_secs(10)),
@@ -96,7 +95,6 @@ pub enum Mode {
 
 struct Inner {
     states: BTreeMap<String, ModelPolicyState>,
-    latest: BTreeMap<String, WindowReport>,
     outbox: Option<Arc<Outbox>>,
 }
 
@@ -177,7 +175,7 @@ impl Actions {
             metrics,
             state_dir: settings.state.dir.clone(),
             config: RwLock::new(Arc::new(ActionConfig::default())),
-            inner: Mutex::new(Inner { states: BTreeMap::new(), latest: BTreeMap::new(), outbox: None }),
+            inner: Mutex::new(Inner { states: BTreeMap::new(), outbox: None }),
             wake: Notify::new(),
             alerts: Mutex::new(Some(tx)),
             http: delivery::client(),
@@ -281,7 +279,6 @@ impl Actions {
         let policy = config.policies.get(model).unwrap_or(&default);
         let transition = {
             let mut inner = self.inner.lock().expect("actions lock");
-            inner.latest.insert(model.to_string(), report.clone());
             let st = inner.states.entry(model.to_string()).or_default();
             let t = st.observe(report, policy, config.retrain.is_some());
             self.metrics.model_drifting.with_label_values(&[model]).set(i64::from(st.state == DriftState::Drifting));
@@ -313,8 +310,8 @@ impl Actions {
     }
 
     /// `POST /api/v1/models/{name}/retrain`: a request now, outside the policy and its
-    /// cooldown, with the model's latest window report.
-    pub fn manual(&self, model: &str) -> Result<Entry, ManualError> {
+    /// cooldown, with the model's latest window report (the API's, when there is one).
+    pub fn manual(&self, model: &str, latest: Option<&WindowReport>) -> Result<Entry, ManualError> {
         let config = self.config();
         if !config.policies.contains_key(model) {
             return Err(ManualError::UnknownModel(model.to_string()));
@@ -322,9 +319,8 @@ impl Actions {
         if config.retrain.is_none() {
             return Err(ManualError::NoTarget);
         }
-        let latest = self.inner.lock().expect("actions lock").latest.get(model).cloned();
         let id = run_id(model, delivery::now_ms(), "manual");
-        let params = params_of(latest.as_ref(), model, &id, "manual");
+        let params = params_of(latest, model, &id, "manual");
         self.queue(&config, params).map_err(ManualError::Io)
     }
 
@@ -332,20 +328,14 @@ impl Actions {
     fn queue(&self, config: &ActionConfig, params: RunParams) -> Result<Entry, String> {
         let target = config.retrain.as_ref().ok_or("no retrain target")?;
         let outbox = self.inner.lock().expect("actions lock").outbox.clone().ok_or("the outbox is not open")?;
-        let mut entry = Entry {
-            run_id: params.run_id.clone(),
-            model: params.model.clone(),
-            reason: params.reason.clone(),
-            created: format_rfc3339_ms(delivery::now_ms()),
-            preset: target.settings.preset.as_str().to_string(),
-            params: params.to_json(),
-            status: Status::Pending,
-            attempts: 0,
-            next_attempt_ms: 0,
-            last_error: None,
-            http_status: None,
-            finished: None,
-        };
+        let mut entry = Entry::pending(
+            &params.run_id,
+            &params.model,
+            &params.reason,
+            format_rfc3339_ms(delivery::now_ms()),
+            target.settings.preset.as_str(),
+            params.to_json(),
+        );
         if target.settings.dry_run {
             let call = retrain::build(&target.settings, None, &params, &entry.created);
             let body = match &call.body {
@@ -399,6 +389,9 @@ async fn retrain_worker(actions: Arc<Actions>, mut mode: watch::Receiver<Mode>) 
         }
         let config = actions.config();
         let mut next_due: Option<i64> = None;
+        // entries still pending after this pass; ones queued meanwhile wake the worker
+        // again (the `wake` permit), so the outbox needs no second read
+        let mut left = 0usize;
         if let (Some(outbox), Some(target)) = (&outbox, &config.retrain) {
             for mut e in pending {
                 if *mode.borrow() == Mode::Stop {
@@ -407,6 +400,7 @@ async fn retrain_worker(actions: Arc<Actions>, mut mode: watch::Receiver<Mode>) 
                 let now = delivery::now_ms();
                 if e.next_attempt_ms > now {
                     next_due = Some(next_due.map_or(e.next_attempt_ms, |d| d.min(e.next_attempt_ms)));
+                    left += 1;
                     continue;
                 }
                 let Some(params) = RunParams::from_json(&e.params) else {
@@ -445,6 +439,7 @@ async fn retrain_worker(actions: Arc<Actions>, mut mode: watch::Receiver<Mode>) 
                             tracing::error!(run_id = %e.run_id, error = %err, "cannot update the outbox entry");
                         }
                         next_due = Some(next_due.map_or(e.next_attempt_ms, |d| d.min(e.next_attempt_ms)));
+                        left += 1;
                     }
                 }
             }
@@ -452,15 +447,12 @@ async fn retrain_worker(actions: Arc<Actions>, mut mode: watch::Receiver<Mode>) 
             // nothing can deliver what is pending: leave it for a run with a target
             return;
         }
-        let left = outbox.as_ref().map_or(0, |o| o.read_pending().len());
         if left == 0 && *mode.borrow() != Mode::Run {
             actions.metrics.retrain_pending.set(0);
             return;
         }
         let sleep = match next_due {
             Some(due) => Duration::from_millis((due - delivery::now_ms()).max(0) as u64),
-            // entries left without a due time were added during the pass
-            None if left > 0 && config.retrain.is_some() => Duration::ZERO,
             None => Duration::from_secs(3600),
         };
         tokio::select! {

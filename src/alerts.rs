@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::config::{parse_duration, AlertKind, AlertSettings};
+use crate::config::{duration_or, AlertKind, AlertSettings};
 use crate::delivery::{self, Attempt};
 use crate::policy::{Episode, Severity};
 use crate::retrain::{Auth, Body, Call};
@@ -51,9 +51,7 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn new(settings: &AlertSettings, secret: Option<String>) -> Receiver {
-        let dur = |v: &Option<String>, d: u64| {
-            v.as_deref().and_then(|s| parse_duration(s).ok()).unwrap_or(Duration::from_secs(d))
-        };
+        let dur = |v: &Option<String>, d: u64| duration_or(v.as_deref(), Duration::from_secs(d));
         Receiver {
             name: settings.receiver_name(),
             secret,

@@ -286,6 +286,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     non_zero(Duration::from_secs(secs), s)
 }
 
+/// An optional duration key's value, or `default` when absent. Keys are validated at load,
+/// so an unparsable value never reaches here (it would also fall back to the default).
+pub fn duration_or(v: Option<&str>, default: Duration) -> Duration {
+    v.and_then(|s| parse_duration(s).ok()).unwrap_or(default)
+}
+
 fn non_zero(d: Duration, s: &str) -> Result<Duration, String> {
     if d.is_zero() {
         Err(format!("'{s}' must be longer than zero"))

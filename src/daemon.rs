@@ -184,8 +184,9 @@ struct Sinks {
 }
 
 impl Sinks {
-    async fn publish(&mut self, model: &str, line: &str) {
-        if let Some(f) = &mut self.file {
+    /// `to_file` false: the file already has the line (republishing after a crash).
+    async fn publish(&mut self, model: &str, line: &str, to_file: bool) {
+        if let Some(f) = self.file.as_mut().filter(|_| to_file) {
             if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
                 tracing::warn!(error = %e, "cannot write the report file");
             }
@@ -199,19 +200,17 @@ impl Sinks {
     }
 }
 
-/// Whether the report file already ends with this line (written before a crash that came
-/// before the checkpoint said so): the tail is enough, reports are appended in order.
-fn file_has_line(path: &Path, line: &str) -> bool {
+/// The report file's last `bytes` (or all of it): reports are appended in order, so the
+/// ones written just before a crash are there.
+fn file_tail(path: &Path, bytes: u64) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let tail = (line.len() as u64 + 1) * 64 + (4 << 20);
-    if f.seek(SeekFrom::Start(len.saturating_sub(tail))).is_err() {
-        return false;
-    }
     let mut buf = String::new();
-    let _ = f.read_to_string(&mut buf);
-    buf.lines().any(|l| l == line)
+    if f.seek(SeekFrom::Start(len.saturating_sub(bytes))).is_ok() {
+        let _ = f.read_to_string(&mut buf);
+    }
+    buf
 }
 
 /// Logs bad messages at a bounded rate: the first of each second, and a count.
@@ -349,20 +348,16 @@ pub async fn run(
     // window_start identify it).
     if !checkpoint.unpublished.is_empty() {
         tracing::info!(reports = checkpoint.unpublished.len(), "publishing the reports left by the last run");
+        let unpublished_bytes: u64 = checkpoint.unpublished.iter().map(|l| l.len() as u64 + 1).sum();
+        let tail =
+            settings.reports.file.as_deref().map(|p| file_tail(p, unpublished_bytes + (4 << 20))).unwrap_or_default();
+        let written: std::collections::HashSet<&str> = tail.lines().collect();
         for line in &checkpoint.unpublished {
             let model = serde_json::from_str::<serde_json::Value>(line)
                 .ok()
                 .and_then(|v| v["model"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            let in_file = settings.reports.file.as_deref().is_some_and(|p| file_has_line(p, line));
-            if in_file {
-                if let Some((producer, topic)) = &sinks.topic {
-                    let record = FutureRecord::to(topic).key(&model).payload(line);
-                    let _ = producer.send(record, Duration::from_secs(5)).await;
-                }
-            } else {
-                sinks.publish(&model, line).await;
-            }
+            sinks.publish(&model, line, !written.contains(line.as_str())).await;
         }
         let e = engine.lock().expect("engine lock");
         if let Err(err) = save_checkpoint(&ckpt_path, &e, &actions, &[]) {
@@ -563,7 +558,7 @@ async fn publish(
         }
     }
     for (report, line) in reports.iter().zip(&lines) {
-        sinks.publish(&report.model, line).await;
+        sinks.publish(&report.model, line, true).await;
     }
     let e = engine.lock().expect("engine lock");
     if let Err(err) = save_checkpoint(ckpt_path, &e, actions, &[]) {

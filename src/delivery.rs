@@ -116,15 +116,7 @@ async fn airflow_token(
             Attempt::Retry { reason, status, after } => {
                 Attempt::Retry { reason: format!("auth/token: {reason}"), status, after }
             }
-            other => Attempt::Fail {
-                reason: format!("auth/token: HTTP {}", status.as_u16()),
-                status: match other {
-                    Attempt::Fail { status, .. } | Attempt::Delivered { status } | Attempt::Duplicate { status } => {
-                        status
-                    }
-                    Attempt::Retry { .. } => 0,
-                },
-            },
+            _ => Attempt::Fail { reason: format!("auth/token: HTTP {}", status.as_u16()), status: status.as_u16() },
         });
     }
     serde_json::from_str::<serde_json::Value>(&text)

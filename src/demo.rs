@@ -181,13 +181,16 @@ secret = "{DEMO_SECRET}"
     let per_window = (86_400_000 / STEP_MS) as usize;
     let mut events = Vec::new();
     let start_ms = 1_795_910_400_000; // 2026-11-29T00:00:00Z
+                                      // a fixed xorshift sequence over the reference rows: the same demo every run
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    for i in 0..STABLE_WINDOWS * per_window {
+    let mut stable_row = || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let row = &reference[(state % reference.len() as u64) as usize];
-        events.push(event(start_ms + i as i64 * STEP_MS, row, i));
+        &reference[(state % reference.len() as u64) as usize]
+    };
+    for i in 0..STABLE_WINDOWS * per_window {
+        events.push(event(start_ms + i as i64 * STEP_MS, stable_row(), i));
     }
     let offset = events.len();
     for (j, row) in analysis.iter().enumerate() {
@@ -196,11 +199,7 @@ secret = "{DEMO_SECRET}"
     // back to stable traffic, starting on a window boundary, until the episode resolves
     let resume = events.len().div_ceil(per_window) * per_window;
     for i in 0..RECOVERY_WINDOWS * per_window {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let row = &reference[(state % reference.len() as u64) as usize];
-        events.push(event(start_ms + (resume + i) as i64 * STEP_MS, row, resume + i));
+        events.push(event(start_ms + (resume + i) as i64 * STEP_MS, stable_row(), resume + i));
     }
     let total = events.len() as u64;
 

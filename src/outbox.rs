@@ -65,6 +65,26 @@ pub struct Entry {
     pub finished: Option<String>,
 }
 
+impl Entry {
+    /// A new request, not yet attempted.
+    pub fn pending(run_id: &str, model: &str, reason: &str, created: String, preset: &str, params: Value) -> Entry {
+        Entry {
+            run_id: run_id.to_string(),
+            model: model.to_string(),
+            reason: reason.to_string(),
+            created,
+            preset: preset.to_string(),
+            params,
+            status: Status::Pending,
+            attempts: 0,
+            next_attempt_ms: 0,
+            last_error: None,
+            http_status: None,
+            finished: None,
+        }
+    }
+}
+
 pub struct Outbox {
     dir: PathBuf,
     history: PathBuf,
@@ -186,20 +206,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str) -> Entry {
-        Entry {
-            run_id: id.into(),
-            model: "m".into(),
-            reason: "drift".into(),
-            created: "2026-11-29T00:00:00Z".into(),
-            preset: "webhook".into(),
-            params: Value::Null,
-            status: Status::Pending,
-            attempts: 0,
-            next_attempt_ms: 0,
-            last_error: None,
-            http_status: None,
-            finished: None,
-        }
+        Entry::pending(id, "m", "drift", "2026-11-29T00:00:00Z".into(), "webhook", Value::Null)
     }
 
     #[test]

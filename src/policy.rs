@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{parse_duration, ModelPolicy};
+use crate::config::{duration_or, ModelPolicy};
 use crate::stream::time::parse_rfc3339_ms;
 use crate::stream::WindowReport;
 
@@ -30,7 +30,7 @@ impl Policy {
             fire_after: p.fire_after.unwrap_or(1).max(1),
             resolve_after: p.resolve_after.unwrap_or(1).max(1),
             // validated at load: a bad duration never reaches here
-            cooldown_ms: cooldown.and_then(|c| parse_duration(c).ok()).map_or(0, |d| d.as_millis() as i64),
+            cooldown_ms: duration_or(cooldown, std::time::Duration::ZERO).as_millis() as i64,
             critical: p.critical.clone().unwrap_or_default(),
         }
     }

@@ -153,7 +153,8 @@ async fn retrain(State(s): State<Arc<AppState>>, Path(name): Path<String>) -> Re
     let Some(actions) = s.actions() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
     };
-    match actions.manual(&name) {
+    let latest = s.latest.read().expect("lock").get(&name).cloned();
+    match actions.manual(&name, latest.as_ref()) {
         Ok(entry) => (StatusCode::ACCEPTED, Json(entry)).into_response(),
         Err(e @ ManualError::UnknownModel(_)) => not_found(e.to_string()),
         Err(e @ ManualError::NoTarget) => {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use broker::{free_port, Broker};
 use common::{
-    episode_logs, http, http_get, metric, model_toml, produce, producer, wait_until, Alertmanager, Daemon, Receiver,
-    Reply,
+    daemon_toml, episode_logs, http, http_get, metric, model_toml, produce, producer, wait_until, Alertmanager, Daemon,
+    Receiver, Reply,
 };
 use serde_json::{json, Value};
 
@@ -34,14 +34,15 @@ fn a_drift_episode_alerts_retrains_once_survives_a_restart_and_resolves() {
     std::fs::write(
         &cfg,
         format!(
-            "[kafka]\nbrokers = \"{}\"\ntopics = [\"inference-logs\"]\ngroup_id = \"driftd-actions\"\n\
-             [kafka.options]\n\"auto.commit.interval.ms\" = \"500\"\n\"session.timeout.ms\" = \"6000\"\n\
-             [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n\
-             [defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n\
-             [retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"\n\
+            "{}[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"\n\
              [[alerts]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\nrepeat_interval = \"2s\"\n{}",
-            broker.bootstrap(),
-            dir.path().join("state").display(),
+            daemon_toml(
+                &broker.bootstrap(),
+                "driftd-actions",
+                "\"auto.commit.interval.ms\" = \"500\"\n",
+                port,
+                &dir.path().join("state")
+            ),
             receiver.url("/retrain"),
             am.port,
             model_toml(MODEL, "")

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use broker::{free_port, Broker};
 use common::{
-    episode_logs, http_get, model_toml, produce, producer, root, wait_until, Alertmanager, Daemon, Receiver, Reply,
+    daemon_toml, episode_logs, http_get, model_toml, produce, producer, root, wait_until, Alertmanager, Daemon,
+    Receiver, Reply,
 };
 use serde_json::{json, Value};
 
@@ -194,15 +195,16 @@ fn every_panel_returns_data_and_the_alerts_reach_alertmanager() {
     std::fs::write(
         &cfg,
         format!(
-            "[kafka]\nbrokers = \"{}\"\ntopics = [\"inference-logs\"]\ngroup_id = \"driftd-monitoring\"\n\
-             [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\"statistics.interval.ms\" = \"1000\"\n\
-             [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n\
-             [defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n\
-             [retrain]\npreset = \"webhook\"\nurl = \"http://127.0.0.1:{dead}/retrain\"\nsecret = \"k\"\nmax_attempts = 1\n\
+            "{}[retrain]\npreset = \"webhook\"\nurl = \"http://127.0.0.1:{dead}/retrain\"\nsecret = \"k\"\nmax_attempts = 1\n\
              [[alerts]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\n{}\
              [models.per_feature.HouseAge]\nstattest = \"ks\"\n",
-            broker.bootstrap(),
-            dir.path().join("state").display(),
+            daemon_toml(
+                &broker.bootstrap(),
+                "driftd-monitoring",
+                "\"statistics.interval.ms\" = \"1000\"\n",
+                port,
+                &dir.path().join("state")
+            ),
             am.port,
             model_toml(MODEL, "")
         ),

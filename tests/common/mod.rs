@@ -492,3 +492,17 @@ pub fn metric(port: u16, line_prefix: &str) -> Option<f64> {
     let (_, body) = http_get(port, "/metrics")?;
     body.lines().find(|l| l.starts_with(line_prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
+
+/// The head of a `driftd run` config: Kafka on `bootstrap` in consumer group `group`
+/// (`options`: extra `[kafka.options]` lines), HTTP on `port`, state in `state`, and the
+/// episode policy of the daemon tests (count windows of 1,000, `fire_after` and
+/// `resolve_after` 2).
+pub fn daemon_toml(bootstrap: &str, group: &str, options: &str, port: u16, state: &Path) -> String {
+    format!(
+        "[kafka]\nbrokers = \"{bootstrap}\"\ntopics = [\"inference-logs\"]\ngroup_id = \"{group}\"\n\
+         [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n{options}\
+         [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n\
+         [defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n",
+        state.display()
+    )
+}
