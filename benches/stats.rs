@@ -2,28 +2,17 @@
 //! 100,000 events against their reference profiles (DESIGN.md budget: under 50 ms).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use driftd::profile::NumericSummary;
+use driftd::offline::profile::NumericSummary;
 use driftd::stats::binning::{histogram_sorted, native_counts_sorted, sturges_edges};
 use driftd::stats::{self, Aligned};
 use std::hint::black_box;
 
 const N: usize = 100_000;
 
-/// Deterministic normal samples (xorshift + Box-Muller): no RNG crate needed.
+/// Deterministic normal samples: no RNG crate needed.
 fn normal(n: usize, mean: f64, seed: u64) -> Vec<f64> {
-    let mut s = seed | 1;
-    let mut uniform = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    (0..n)
-        .map(|_| {
-            let (u1, u2) = (uniform().max(1e-300), uniform());
-            mean + (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        })
-        .collect()
+    let mut rng = driftd::rand::XorShift64::new(seed | 1);
+    (0..n).map(|_| mean + rng.normal()).collect()
 }
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
@@ -47,7 +36,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(|| normal(N, 0.0, 3), |mut v| v.sort_unstable_by(f64::total_cmp), BatchSize::LargeInput)
     });
     g.bench_function("sort_100k_radix", |b| {
-        b.iter_batched(|| normal(N, 0.0, 3), |mut v| driftd::dataset::sort_floats(&mut v), BatchSize::LargeInput)
+        b.iter_batched(|| normal(N, 0.0, 3), |mut v| driftd::stats::sort_floats(&mut v), BatchSize::LargeInput)
     });
     g.bench_function("ks_exact_path", |b| {
         b.iter(|| stats::ks(black_box(&reference[..10_000]), 10_000, &current[..10_000]))
@@ -90,7 +79,7 @@ fn benches(c: &mut Criterion) {
                     .into_par_iter()
                     .zip(features.par_iter())
                     .map(|(mut w, (p, _))| {
-                        driftd::dataset::sort_floats(&mut w);
+                        driftd::stats::sort_floats(&mut w);
                         let counts = native_counts_sorted(&w, &p.edges);
                         let a = Aligned {
                             reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
@@ -111,8 +100,8 @@ fn benches(c: &mut Criterion) {
 }
 
 /// The real window close, end to end: a count window of 100,000 events with 50 numerical
-/// features, accumulated by `Engine::ingest` from JSON logs (not timed), then closed and
-/// reported by `window_report` (timed): sorting, binning against the reference profile,
+/// features, accumulated by `Pipeline::ingest` from JSON logs (not timed), then closed and
+/// reported by `report_window` (timed): sorting, binning against the reference profile,
 /// the tests Evidently's rule picks, the report.
 fn window_report_bench(c: &mut Criterion) {
     use std::fmt::Write as _;
@@ -127,17 +116,12 @@ fn window_report_bench(c: &mut Criterion) {
         csv.push('\n');
     }
     std::fs::write(&reference, csv).expect("reference written");
-    let config = dir.path().join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[state]\ndir = \"{}\"\n[[models]]\nname = \"m\"\nreference = \"{}\"\nwindow = {{ events = {N} }}\n",
-            dir.path().join("state").display(),
-            reference.display()
-        ),
-    )
-    .expect("config written");
-    let settings = driftd::config::Settings::load(&config).expect("config loads");
+    let settings = driftd::config::Settings::from_toml(&format!(
+        "[state]\ndir = \"{}\"\n[[models]]\nname = \"m\"\nreference = \"{}\"\nwindow = {{ events = {N} }}\n",
+        dir.path().join("state").display(),
+        reference.display()
+    ))
+    .expect("config loads");
     let current: Vec<Vec<f64>> = (0..50).map(|i| normal(N, 0.05, 200 + i)).collect();
     let logs: Vec<String> = (0..N)
         .map(|e| {
@@ -154,17 +138,17 @@ fn window_report_bench(c: &mut Criterion) {
     g.bench_function("50_features_x_100k_events", |b| {
         b.iter_batched(
             || {
-                let mut engine = driftd::stream::Engine::from_settings(&settings).expect("engine");
+                let mut pipeline = driftd::pipeline::Pipeline::from_settings(&settings).expect("pipeline");
                 for l in &logs {
-                    engine.ingest(l.as_bytes(), None, None).expect("event accepted");
+                    pipeline.ingest(l.as_bytes(), None, None).expect("event accepted");
                 }
-                let closed = engine.take_closed();
+                let closed = pipeline.take_closed();
                 assert_eq!(closed.len(), 1, "the count window closed");
                 closed
             },
             |closed| {
                 for (spec, acc) in closed {
-                    let report = driftd::stream::window_report(&spec, acc);
+                    let report = driftd::pipeline::report_window(&spec, acc);
                     assert_eq!(report.report.as_ref().map(|r| r.features_total), Some(50));
                     black_box(report);
                 }

@@ -13,7 +13,10 @@ fn main() {
         std::process::exit(2);
     };
     let started = Instant::now();
-    let (r, c) = rayon::join(|| driftd::dataset::read_frame(reference), || driftd::dataset::read_frame(current));
+    let (r, c) = rayon::join(
+        || driftd::offline::dataset::read_frame(reference),
+        || driftd::offline::dataset::read_frame(current),
+    );
     let (r, c) = (r.expect("reference reads"), c.expect("current reads"));
     println!(
         "read {} + {} rows x {} columns in {:.3} s",

@@ -1,18 +1,14 @@
-//! The command line: `driftd <command>`. Each command's `--help` explains it.
+//! The command line: `driftd <command>`, as clap structs only. Each command's `--help`
+//! explains it; `commands/` turns these into work.
 
-use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::analyze::{self, AnalyzeOptions, Mode, Selection, TestChoice};
-use crate::dataset::Dataset;
-use crate::error::InputError;
-use crate::profile::{Profile, DEFAULT_BINS};
-use crate::report::Report;
-use crate::stats::StatTest;
+pub use crate::config::LogFormat;
+use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
+use crate::offline::profile::DEFAULT_BINS;
+use crate::offline::report::Mode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,12 +21,14 @@ use crate::stats::StatTest;
                   drift, 2 bad usage or input."
 )]
 pub struct Cli {
-    /// Log filter for stderr (error, warn, info, debug, or a tracing directive).
-    #[arg(long, global = true, default_value = "warn", env = "DRIFTD_LOG")]
-    pub log_level: String,
-    /// Log format on stderr: text, or json (one object per line).
-    #[arg(long, global = true, value_enum, default_value = "text", env = "DRIFTD_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    /// Log filter for stderr (error, warn, info, debug, or a tracing directive). Default:
+    /// `[log] level` of the config for `run`, else warn.
+    #[arg(long, global = true, env = "DRIFTD_LOG")]
+    pub log_level: Option<String>,
+    /// Log format on stderr: text, or json (one object per line). Default: `[log] format`
+    /// of the config for `run`, else text.
+    #[arg(long, global = true, value_enum, env = "DRIFTD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -77,12 +75,6 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
     Json,
@@ -102,17 +94,6 @@ pub struct ColumnArgs {
     /// Treat these columns as categorical.
     #[arg(long, value_delimiter = ',', value_name = "COLS")]
     pub categorical: Vec<String>,
-}
-
-impl ColumnArgs {
-    fn selection(&self) -> Selection {
-        Selection {
-            columns: self.columns.clone(),
-            exclude: self.exclude.clone(),
-            numerical: self.numerical.clone(),
-            categorical: self.categorical.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -158,7 +139,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "COLUMN=X")]
     pub per_feature_threshold: Vec<String>,
     /// Dataset drift when at least this share of features drifted.
-    #[arg(long, default_value_t = 0.5, value_name = "SHARE", allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_DRIFT_SHARE, value_name = "SHARE", allow_negative_numbers = true)]
     pub drift_share: f64,
     /// Native mode: quantile bins per numerical feature.
     #[arg(long, default_value_t = DEFAULT_BINS, value_name = "N")]
@@ -213,186 +194,4 @@ pub struct BaselineArgs {
     pub bins: usize,
     #[command(flatten)]
     pub cols: ColumnArgs,
-}
-
-fn parse_test(flag: &str, v: &Option<String>) -> Result<Option<StatTest>, InputError> {
-    v.as_deref().map(|s| StatTest::parse(s).map_err(|e| InputError::flag(flag, e))).transpose()
-}
-
-fn parse_pairs<T>(
-    flag: &str,
-    items: &[String],
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<BTreeMap<String, T>, InputError> {
-    items
-        .iter()
-        .map(|item| {
-            let (col, value) =
-                item.split_once('=').ok_or_else(|| InputError::flag(flag, format!("'{item}' is not COLUMN=VALUE")))?;
-            let v = parse(value).map_err(|e| InputError::flag(flag, e))?;
-            Ok((col.to_string(), v))
-        })
-        .collect()
-}
-
-impl AnalyzeArgs {
-    pub fn options(&self) -> Result<AnalyzeOptions, InputError> {
-        let tests = TestChoice {
-            stattest: parse_test("--stattest", &self.stattest)?,
-            num_stattest: parse_test("--num-stattest", &self.num_stattest)?,
-            cat_stattest: parse_test("--cat-stattest", &self.cat_stattest)?,
-            per_feature_stattest: parse_pairs("--per-feature-stattest", &self.per_feature_stattest, StatTest::parse)?,
-            threshold: self.threshold,
-            num_threshold: self.num_threshold,
-            cat_threshold: self.cat_threshold,
-            per_feature_threshold: parse_pairs("--per-feature-threshold", &self.per_feature_threshold, |s| {
-                s.parse::<f64>().map_err(|_| format!("'{s}' is not a number"))
-            })?,
-        };
-        for (flag, t) in [
-            ("--threshold", self.threshold),
-            ("--num-threshold", self.num_threshold),
-            ("--cat-threshold", self.cat_threshold),
-        ] {
-            if let Some(t) = t {
-                if !(t > 0.0 && t.is_finite()) {
-                    return Err(InputError::flag(flag, format!("{t} is out of range (expected a positive number)")));
-                }
-            }
-        }
-        if self.bins == 0 {
-            return Err(InputError::flag("--bins", "must be at least 1"));
-        }
-        Ok(AnalyzeOptions {
-            mode: self.compat,
-            tests,
-            drift_share: self.drift_share,
-            selection: self.cols.selection(),
-            bins: self.bins,
-        })
-    }
-}
-
-/// Runs `analyze` / `check` and returns the report.
-pub fn run_analyze(args: &AnalyzeArgs) -> Result<Report, InputError> {
-    let opts = args.options()?;
-    opts.selection.validate()?;
-    let started = Instant::now();
-    let (reference, current) =
-        rayon::join(|| analyze::load_reference(&args.reference, &opts), || Dataset::load(&args.current, None));
-    let (reference, current) = (reference?, current?);
-    let loaded = started.elapsed();
-    let report = analyze::analyze(&reference, &current, &opts)?;
-    tracing::info!(
-        load_ms = loaded.as_millis() as u64,
-        total_ms = started.elapsed().as_millis() as u64,
-        features = report.features_total,
-        "analyzed"
-    );
-    let text = match args.format {
-        OutputFormat::Text => report.to_text(),
-        OutputFormat::Json => report.to_json() + "\n",
-    };
-    write_output(args.output.as_deref(), &text)?;
-    Ok(report)
-}
-
-fn write_output(path: Option<&Path>, text: &str) -> Result<(), InputError> {
-    match path {
-        Some(p) => std::fs::write(p, text).map_err(|e| InputError::file(p, format!("cannot write the report: {e}"))),
-        None => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`driftd analyze | head`) is not an input error.
-            let _ = out.write_all(text.as_bytes());
-            Ok(())
-        }
-    }
-}
-
-/// Runs `baseline`: profile the dataset and write it.
-pub fn run_baseline(args: &BaselineArgs) -> Result<Profile, InputError> {
-    if args.bins == 0 {
-        return Err(InputError::flag("--bins", "must be at least 1"));
-    }
-    let selection = args.cols.selection();
-    selection.validate()?;
-    let data = Dataset::load(&args.data, None)?;
-    let opts = AnalyzeOptions { mode: Mode::Native, selection, bins: args.bins, ..AnalyzeOptions::default() };
-    let (plan, skipped) = analyze::plan_single(&data, &opts)?;
-    for s in &skipped {
-        tracing::warn!(column = %s.name, reason = %s.reason, "column left out of the profile");
-    }
-    let profile = Profile::build(&data, &plan, args.bins);
-    profile.save(&args.out)?;
-    Ok(profile)
-}
-
-/// Runs `replay`; the summary (events, windows, bad messages by reason) goes to stderr.
-/// With `[retrain]` or `[[alerts]]` configured, the policy acts as the daemon would: the
-/// retrain requests and alerts go out, and the replay ends once they are delivered.
-pub fn run_replay(args: &ReplayArgs) -> Result<crate::stream::ReplaySummary, InputError> {
-    let settings = crate::config::Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
-    let acting = settings.retrain.is_some() || !settings.alerts.is_empty();
-    let runtime = if acting {
-        Some(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime"))
-    } else {
-        None
-    };
-    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-    let started = match &runtime {
-        Some(rt) => {
-            let _guard = rt.enter();
-            Some(
-                crate::actions::Actions::start(&settings, metrics.clone())
-                    .map_err(|e| InputError::flag("config", e))?,
-            )
-        }
-        None => None,
-    };
-    let mut on_report = |r: &crate::stream::WindowReport| {
-        if let Some((actions, _)) = &started {
-            actions.observe(r);
-        }
-    };
-    let mut summary = match &args.output {
-        Some(p) => {
-            let file = std::fs::File::create(p).map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
-            let mut w = std::io::BufWriter::new(file);
-            let s = crate::stream::replay(&settings, &args.input, &mut w, &mut on_report)?;
-            w.flush().map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
-            s
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut w = std::io::BufWriter::new(stdout.lock());
-            let s = crate::stream::replay(&settings, &args.input, &mut w, &mut on_report)?;
-            let _ = w.flush();
-            s
-        }
-    };
-    if let (Some(rt), Some((actions, workers))) = (runtime, started) {
-        rt.block_on(workers.shutdown(&actions, crate::actions::Mode::Drain));
-        let mut episodes = serde_json::Map::new();
-        let mut retrains = std::collections::BTreeMap::<String, u64>::new();
-        for m in &settings.models {
-            let st = actions.state_of(&m.name).unwrap_or_default();
-            episodes.insert(m.name.clone(), serde_json::json!(st.episodes));
-            for e in actions.history(&m.name) {
-                *retrains.entry(e.status.as_str().to_string()).or_default() += 1;
-            }
-        }
-        let alerts: std::collections::BTreeMap<String, u64> = settings
-            .alerts
-            .iter()
-            .map(|a| {
-                let name = a.receiver_name();
-                let sent = metrics.alerts_sent_total.with_label_values(&[name.as_str(), "sent"]).get();
-                (name, sent)
-            })
-            .collect();
-        summary.actions = Some(
-            serde_json::json!({ "drift_episodes": episodes, "retrain_requests": retrains, "alerts_sent": alerts }),
-        );
-    }
-    Ok(summary)
 }

@@ -1,53 +1,37 @@
-//! Drift decisions: a window's verdict and the per-model state machine
-//! (ok → drifting → ok) with hysteresis and a retrain cooldown.
+//! Drift decisions: a window's verdict (`min_events`, `critical` and the prediction read
+//! here and nowhere else) and the per-model state machine (ok → drifting → ok) with
+//! hysteresis and a retrain cooldown.
 //!
-//! Pure and deterministic: the machine moves on window reports only, and its clock is the
-//! windows' event time (a window's end), so a replay of the same logs takes the same
-//! decisions as the daemon did, and a restart resumes where the checkpoint left it.
+//! Pure and deterministic: the machine moves on verdicts and window ends only, and its
+//! clock is the windows' event time, so a replay of the same logs takes the same decisions
+//! as the daemon did, and a restart resumes where the checkpoint left it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{duration_or, ModelPolicy};
-use crate::stream::time::parse_rfc3339_ms;
-use crate::stream::WindowReport;
+use crate::offline::report::Report;
 
-/// The policy keys the state machine needs, resolved from the config.
+/// The name under which the model's output is monitored, like a feature.
+pub const PREDICTION: &str = "prediction";
+
+/// A model's decision keys, resolved from the config (`config::ModelConfig::policy`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    pub fire_after: u32,
-    pub resolve_after: u32,
-    /// Event time between two automatic retrain requests, in milliseconds.
-    pub cooldown_ms: i64,
+    /// Windows with fewer events are reported, never flagged.
+    pub min_events: u64,
+    /// Features whose drift alone is dataset drift, and makes an episode critical.
     pub critical: Vec<String>,
-}
-
-impl Policy {
-    /// From a model's policy (with `[defaults]` filled in) and `[retrain] cooldown`, which
-    /// stands when the model sets none.
-    pub fn from_settings(p: &ModelPolicy, retrain_cooldown: Option<&str>) -> Policy {
-        let cooldown = p.cooldown.as_deref().or(retrain_cooldown);
-        Policy {
-            fire_after: p.fire_after.unwrap_or(1).max(1),
-            resolve_after: p.resolve_after.unwrap_or(1).max(1),
-            // validated at load: a bad duration never reaches here
-            cooldown_ms: duration_or(cooldown, std::time::Duration::ZERO).as_millis() as i64,
-            critical: p.critical.clone().unwrap_or_default(),
-        }
-    }
+    /// Drifted windows in a row that start an episode.
+    pub fire_after: u32,
+    /// Clean windows in a row that end it.
+    pub resolve_after: u32,
+    /// Event time between two automatic retrain requests, in milliseconds (0: none).
+    pub cooldown_ms: i64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { fire_after: 1, resolve_after: 1, cooldown_ms: 0, critical: Vec::new() }
+        Policy { min_events: 0, critical: Vec::new(), fire_after: 1, resolve_after: 1, cooldown_ms: 0 }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftState {
-    #[default]
-    Ok,
-    Drifting,
 }
 
 /// How bad a drift episode is: `critical` when a feature listed in `critical` or the
@@ -69,9 +53,10 @@ impl Severity {
 }
 
 /// One window's verdict.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verdict {
     /// Too few events, or the window could not be analysed: moves nothing.
+    #[default]
     Neutral,
     Clean,
     Drifted {
@@ -79,20 +64,55 @@ pub enum Verdict {
     },
 }
 
-/// The verdict of a window report: drifted when the dataset drifted (by share, or by a
-/// critical feature — `window_report` folds those into `dataset_drift`) or when the
-/// prediction drifted.
-pub fn verdict(report: &WindowReport, policy: &Policy) -> Verdict {
-    let Some(r) = &report.report else { return Verdict::Neutral };
-    if report.insufficient_events {
-        return Verdict::Neutral;
+/// What the policy made of a window's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    /// Fewer events than `min_events`: the numbers stand, nothing is flagged.
+    pub insufficient_events: bool,
+    /// Whether the prediction drifted; `None` when it is not monitored.
+    pub prediction_drift: Option<bool>,
+}
+
+impl Policy {
+    /// Judges a window of `events` events whose statistics are `report` (absent when the
+    /// window could not be analysed), and marks the report accordingly: under
+    /// `min_events` nothing is flagged; a drifted critical feature is dataset drift.
+    pub fn judge(&self, events: u64, report: Option<&mut Report>) -> Judgement {
+        let insufficient = events < self.min_events;
+        let Some(r) = report else {
+            return Judgement { verdict: Verdict::Neutral, insufficient_events: insufficient, prediction_drift: None };
+        };
+        if insufficient {
+            r.features.iter_mut().for_each(|f| f.drifted = false);
+            r.drifted_features = 0;
+            r.share_of_drifted_features = 0.0;
+            r.dataset_drift = false;
+        }
+        let critical_drifted = r.features.iter().any(|f| f.drifted && self.critical.contains(&f.name));
+        if critical_drifted {
+            r.dataset_drift = true;
+        }
+        let prediction_drift = r.features.iter().find(|f| f.name == PREDICTION).map(|f| f.drifted);
+        let prediction = prediction_drift == Some(true);
+        let verdict = if insufficient {
+            Verdict::Neutral
+        } else if !(r.dataset_drift || prediction) {
+            Verdict::Clean
+        } else {
+            let severity = if prediction || critical_drifted { Severity::Critical } else { Severity::Warning };
+            Verdict::Drifted { severity }
+        };
+        Judgement { verdict, insufficient_events: insufficient, prediction_drift }
     }
-    let prediction = report.prediction_drift == Some(true);
-    if !(r.dataset_drift || prediction) {
-        return Verdict::Clean;
-    }
-    let critical = prediction || r.features.iter().any(|f| f.drifted && policy.critical.contains(&f.name));
-    Verdict::Drifted { severity: if critical { Severity::Critical } else { Severity::Warning } }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftState {
+    #[default]
+    Ok,
+    Drifting,
 }
 
 /// A drift episode: from entering "drifting" to leaving it.
@@ -111,7 +131,7 @@ pub struct Episode {
 
 /// A model's place in the state machine; survives restarts in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ModelPolicyState {
+pub struct DriftTracker {
     pub state: DriftState,
     /// Drifted windows in a row (counts toward `fire_after`).
     pub drifted_in_row: u32,
@@ -130,7 +150,7 @@ pub struct ModelPolicyState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
     None,
-    /// Entered "drifting". `retrain` is false when the cooldown holds it back.
+    /// Entered "drifting". `episode.retrain` is false when the cooldown holds it back.
     Fired {
         episode: Episode,
     },
@@ -145,7 +165,7 @@ pub enum Transition {
 /// A run id the orchestrators accept as a name: lowercase letters, digits and `-`
 /// (Argo's DNS-1123 names are the narrowest), at most 63 characters.
 pub fn run_id(model: &str, window_end_ms: i64, kind: &str) -> String {
-    let stamp = crate::stream::time::format_rfc3339_ms(window_end_ms);
+    let stamp = crate::time::format_rfc3339_ms(window_end_ms);
     let stamp: String = stamp.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
     let mut slug: String = model
         .chars()
@@ -166,19 +186,21 @@ pub fn run_id(model: &str, window_end_ms: i64, kind: &str) -> String {
     format!("driftd-{slug}-{kind}-{stamp}")
 }
 
-impl ModelPolicyState {
-    /// Moves the machine by one window. `retrain_enabled` says whether a retrain target is
-    /// configured (the cooldown is only spent on requests made).
-    pub fn observe(&mut self, report: &WindowReport, policy: &Policy, retrain_enabled: bool) -> Transition {
-        let end_ms = parse_rfc3339_ms(&report.window_end).unwrap_or(0);
-        match verdict(report, policy) {
-            Verdict::Neutral => {
-                if self.state == DriftState::Drifting {
-                    Transition::Continued
-                } else {
-                    Transition::None
-                }
-            }
+impl DriftTracker {
+    /// Moves the machine by one window of `model` ending at `end_ms` (event time).
+    /// `retrain_enabled` says whether a retrain target is configured (the cooldown is only
+    /// spent on requests made).
+    pub fn observe(
+        &mut self,
+        model: &str,
+        end_ms: i64,
+        verdict: Verdict,
+        policy: &Policy,
+        retrain_enabled: bool,
+    ) -> Transition {
+        match verdict {
+            Verdict::Neutral if self.state == DriftState::Drifting => Transition::Continued,
+            Verdict::Neutral => Transition::None,
             Verdict::Drifted { severity } => {
                 self.drifted_in_row += 1;
                 self.clean_in_row = 0;
@@ -187,21 +209,7 @@ impl ModelPolicyState {
                     // told of the episode are the ones told of its end
                     DriftState::Drifting => Transition::Continued,
                     DriftState::Ok if self.drifted_in_row >= policy.fire_after => {
-                        let cooling = self.last_retrain_ms.is_some_and(|t| end_ms - t < policy.cooldown_ms);
-                        let retrain = retrain_enabled && !cooling;
-                        if retrain {
-                            self.last_retrain_ms = Some(end_ms);
-                        }
-                        let episode = Episode {
-                            id: run_id(&report.model, end_ms, "drift"),
-                            since: report.window_end.clone(),
-                            severity,
-                            retrain,
-                        };
-                        self.state = DriftState::Drifting;
-                        self.episodes += 1;
-                        self.episode = Some(episode.clone());
-                        Transition::Fired { episode }
+                        self.fire(model, end_ms, severity, policy, retrain_enabled)
                     }
                     DriftState::Ok => Transition::None,
                 }
@@ -212,10 +220,7 @@ impl ModelPolicyState {
                 match self.state {
                     DriftState::Drifting if self.clean_in_row >= policy.resolve_after => {
                         self.state = DriftState::Ok;
-                        match self.episode.take() {
-                            Some(episode) => Transition::Resolved { episode },
-                            None => Transition::None,
-                        }
+                        self.episode.take().map_or(Transition::None, |episode| Transition::Resolved { episode })
                     }
                     DriftState::Drifting => Transition::Continued,
                     DriftState::Ok => Transition::None,
@@ -223,61 +228,71 @@ impl ModelPolicyState {
             }
         }
     }
+
+    fn fire(
+        &mut self,
+        model: &str,
+        end_ms: i64,
+        severity: Severity,
+        policy: &Policy,
+        retrain_enabled: bool,
+    ) -> Transition {
+        let cooling = self.last_retrain_ms.is_some_and(|t| end_ms - t < policy.cooldown_ms);
+        let retrain = retrain_enabled && !cooling;
+        if retrain {
+            self.last_retrain_ms = Some(end_ms);
+        }
+        let episode = Episode {
+            id: run_id(model, end_ms, "drift"),
+            since: crate::time::format_rfc3339_ms(end_ms),
+            severity,
+            retrain,
+        };
+        self.state = DriftState::Drifting;
+        self.episodes += 1;
+        self.episode = Some(episode.clone());
+        Transition::Fired { episode }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::Mode;
-    use crate::report::{FeatureReport, Report, Source};
+    use crate::offline::report::{FeatureReport, Mode, Report, Sample, Source};
     use crate::stats::{Kind, Outcome, StatTest};
-    use crate::stream::time::format_rfc3339_ms;
 
     const HOUR: i64 = 3_600_000;
 
-    /// A window report ending at `hour`; `drifted` names the features that drifted, out of
-    /// a, b, c, d (dataset drift at share >= 0.5).
-    fn window(hour: i64, drifted: &[&str], insufficient: bool) -> WindowReport {
+    /// A report in which `drifted` name the features that drifted, out of a, b, c, d
+    /// (dataset drift at share >= 0.5).
+    fn report(drifted: &[&str]) -> Report {
         let features: Vec<FeatureReport> = ["a", "b", "c", "d"]
             .iter()
             .map(|n| {
-                let d = drifted.contains(n);
-                let score = if d { 0.5 } else { 0.01 };
-                FeatureReport::new(n, Kind::Numerical, StatTest::Psi, 0.1, Outcome::distance(score), 0.0, 0.0, 10, 10)
+                let score = if drifted.contains(n) { 0.5 } else { 0.01 };
+                let side = Sample::new(10, 0.0);
+                FeatureReport::new(n, Kind::Numerical, StatTest::Psi, 0.1, Outcome::distance(score), side, side)
             })
             .collect();
         let source = Source { path: "x".into(), rows: 10 };
-        let mut report = Report::new(Mode::Native, source.clone(), source, features, Vec::new(), 0.5);
-        if insufficient {
-            report.dataset_drift = false;
-        }
-        WindowReport {
-            model: "m".into(),
-            window_start: format_rfc3339_ms((hour - 1) * HOUR),
-            window_end: format_rfc3339_ms(hour * HOUR),
-            events: 1000,
-            late_events: 0,
-            invalid_values: 0,
-            insufficient_events: insufficient,
-            prediction_drift: None,
-            error: None,
-            report: Some(report),
-        }
+        Report::new(Mode::Native, source.clone(), source, features, Vec::new(), 0.5)
     }
 
-    fn run(policy: &Policy, script: &str) -> (String, ModelPolicyState) {
+    fn run(policy: &Policy, script: &str) -> (String, DriftTracker) {
         // D: dataset drift, c: clean, n: too few events, w: one feature (no dataset drift)
-        let mut st = ModelPolicyState::default();
+        let mut st = DriftTracker::default();
         let mut out = String::new();
         for (i, ch) in script.chars().enumerate() {
-            let w = match ch {
-                'D' => window(i as i64 + 1, &["a", "b", "c"], false),
-                'c' => window(i as i64 + 1, &[], false),
-                'n' => window(i as i64 + 1, &["a", "b", "c"], true),
-                'w' => window(i as i64 + 1, &["a"], false),
+            let (drifted, events): (&[&str], u64) = match ch {
+                'D' => (&["a", "b", "c"], 1000),
+                'c' => (&[], 1000),
+                'n' => (&["a", "b", "c"], 10),
+                'w' => (&["a"], 1000),
                 _ => unreachable!(),
             };
-            out.push(match st.observe(&w, policy, true) {
+            let policy = Policy { min_events: 100, ..policy.clone() };
+            let verdict = policy.judge(events, Some(&mut report(drifted))).verdict;
+            out.push(match st.observe("m", (i as i64 + 1) * HOUR, verdict, &policy, true) {
                 Transition::None => '.',
                 Transition::Fired { episode } if episode.retrain => 'F',
                 Transition::Fired { .. } => 'f',
@@ -314,13 +329,35 @@ mod tests {
     }
 
     #[test]
-    fn critical_features_raise_the_severity() {
+    fn critical_features_make_dataset_drift_and_raise_the_severity() {
         let p = Policy { critical: vec!["b".into()], ..Policy::default() };
-        assert_eq!(verdict(&window(1, &["a", "c"], false), &p), Verdict::Drifted { severity: Severity::Warning });
-        assert_eq!(verdict(&window(1, &["a", "b"], false), &p), Verdict::Drifted { severity: Severity::Critical });
-        let mut pred = window(1, &[], false);
-        pred.prediction_drift = Some(true);
-        assert_eq!(verdict(&pred, &p), Verdict::Drifted { severity: Severity::Critical });
+        let drifted = |s| Verdict::Drifted { severity: s };
+        assert_eq!(p.judge(10, Some(&mut report(&["a", "c"]))).verdict, drifted(Severity::Warning));
+        assert_eq!(p.judge(10, Some(&mut report(&["a", "b"]))).verdict, drifted(Severity::Critical));
+        let mut one = report(&["b"]);
+        assert_eq!(p.judge(10, Some(&mut one)).verdict, drifted(Severity::Critical));
+        assert!(one.dataset_drift, "a drifted critical feature alone is dataset drift");
+        assert_eq!(p.judge(10, None).verdict, Verdict::Neutral);
+    }
+
+    #[test]
+    fn too_few_events_flag_nothing() {
+        let p = Policy { min_events: 100, critical: vec!["a".into()], ..Policy::default() };
+        let mut r = report(&["a", "b", "c"]);
+        let j = p.judge(99, Some(&mut r));
+        assert_eq!(j.verdict, Verdict::Neutral);
+        assert!(j.insufficient_events);
+        assert!(!r.dataset_drift && r.drifted_features == 0 && r.features.iter().all(|f| !f.drifted));
+    }
+
+    #[test]
+    fn the_prediction_drifting_is_critical() {
+        let mut r = report(&[]);
+        r.features[0].name = PREDICTION.into();
+        r.features[0].drifted = true;
+        let j = Policy::default().judge(10, Some(&mut r));
+        assert_eq!(j.prediction_drift, Some(true));
+        assert_eq!(j.verdict, Verdict::Drifted { severity: Severity::Critical });
     }
 
     #[test]

@@ -4,12 +4,16 @@
 
 pub mod binning;
 pub mod kolmogorov;
+pub mod selection;
+mod sort;
+
+pub use sort::sort_floats;
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
 /// A drift statistic, by its report and config name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatTest {
     Ks,
@@ -130,6 +134,14 @@ impl StatTest {
                 self.name()
             ))
         }
+    }
+}
+
+/// Read by name, with the error `parse` gives (listing the known names).
+impl<'de> Deserialize<'de> for StatTest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        StatTest::parse(&name).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,0 +1,321 @@
+//! From window reports to decisions and their effects: the hub moves each model's drift
+//! state machine and hands what it decided to two workers, one delivering retrain
+//! requests from the durable outbox (`retrain.rs`), one sending alerts (`alerts.rs`).
+//!
+//! `observe` runs on the pipeline's thread and only decides and writes (an outbox entry
+//! is on disk before it returns); the workers make the network calls.
+
+mod alerts;
+mod retrain;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::config::{ConfigError, Receiver, RetrainTarget, Settings};
+use crate::pipeline::WindowReport;
+use crate::policy::{run_id, DriftState, DriftTracker, Episode, Policy, Transition};
+use crate::sinks::alerts::{Notice, Phase};
+use crate::sinks::retrain::{self as presets, RunParams};
+use crate::state::{Entry, Outbox, Status};
+use crate::telemetry::events::{
+    ActionsDeclared, DriftStateSet, EpisodeEnded, EpisodeStarted, RetrainDryRun, RetrainFinished, RetrainNotQueued,
+    RetrainOutcome, RetrainQueued,
+};
+use crate::telemetry::Telemetry;
+use crate::time::{format_rfc3339_ms, now_ms};
+
+/// Everything in the config the actions use, secrets resolved; swapped whole on reload.
+#[derive(Debug, Clone, Default)]
+pub struct ActionConfig {
+    pub policies: BTreeMap<String, Policy>,
+    pub retrain: Option<RetrainTarget>,
+    pub receivers: Vec<Receiver>,
+}
+
+impl ActionConfig {
+    /// Resolves the config's policies, retrain target and receivers (reading secrets from
+    /// the environment or files); the error names the key.
+    pub fn from_settings(settings: &Settings) -> Result<ActionConfig, ConfigError> {
+        let policies = settings.model_configs()?.into_iter().map(|m| (m.name, m.policy)).collect();
+        let retrain = settings.retrain.as_ref().map(|r| r.resolve()).transpose()?;
+        let receivers = settings.alerts.iter().enumerate().map(|(i, a)| a.resolve(i)).collect::<Result<Vec<_>, _>>()?;
+        Ok(ActionConfig { policies, retrain, receivers })
+    }
+}
+
+/// What the alert worker is told.
+#[derive(Debug)]
+enum AlertEvent {
+    Notify(Notice, Phase),
+    /// A model drifting at start (from the checkpoint): Alertmanager re-sends resume,
+    /// nothing new is notified.
+    Restore(Notice),
+}
+
+/// How the workers stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Not yet: keep working.
+    No,
+    /// Deliver what is pending (with its retries), then stop: `replay`.
+    Drain,
+    /// Stop after the attempt in flight; pending requests stay in the outbox.
+    Stop,
+}
+
+/// The drift state machines and the outbox, changed together under one lock.
+struct Ledger {
+    trackers: BTreeMap<String, DriftTracker>,
+    outbox: Option<Arc<Outbox>>,
+}
+
+pub struct Actions {
+    telemetry: Arc<Telemetry>,
+    state_dir: std::path::PathBuf,
+    config: RwLock<Arc<ActionConfig>>,
+    ledger: Mutex<Ledger>,
+    wake: Notify,
+    alerts: Mutex<Option<mpsc::UnboundedSender<AlertEvent>>>,
+    http: reqwest::Client,
+}
+
+/// Why a manual trigger was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManualError {
+    #[error("no model named '{0}'")]
+    UnknownModel(String),
+    #[error("no [retrain] target is configured")]
+    NoTarget,
+    #[error("cannot queue the request: {0}")]
+    Io(String),
+}
+
+/// The running workers.
+pub struct Workers {
+    shutdown: watch::Sender<Shutdown>,
+    retrain: tokio::task::JoinHandle<()>,
+    alerts: tokio::task::JoinHandle<BTreeMap<String, u64>>,
+}
+
+impl Workers {
+    /// Stops the workers: `Drain` delivers everything pending first, `Stop` leaves it in
+    /// the outbox. Alerts already decided are sent in both cases. Returns the alert
+    /// notifications sent, per receiver.
+    pub async fn shutdown(self, actions: &Actions, how: Shutdown) -> BTreeMap<String, u64> {
+        let _ = self.shutdown.send(how);
+        actions.wake.notify_one();
+        actions.alerts.lock().expect("alerts lock").take();
+        let sent = self.alerts.await.unwrap_or_default();
+        let _ = self.retrain.await;
+        sent
+    }
+}
+
+fn run_params(report: Option<&WindowReport>, model: &str, run_id: &str, reason: &str) -> RunParams {
+    RunParams {
+        model: model.to_string(),
+        run_id: run_id.to_string(),
+        reason: reason.to_string(),
+        drifted_features: report.map(WindowReport::drifted_features).unwrap_or_default(),
+        drift_report: report.map_or(serde_json::Value::Null, |w| serde_json::to_value(w).expect("report serializes")),
+    }
+}
+
+fn notice(report: &WindowReport, episode: &Episode) -> Notice {
+    Notice {
+        model: report.model.clone(),
+        episode: episode.clone(),
+        drifted_features: report.drifted_features(),
+        share_of_drifted_features: report.share_of_drifted_features(),
+        window_end: report.bounds.end_rfc3339(),
+        fired_at: format_rfc3339_ms(now_ms()),
+    }
+}
+
+impl Actions {
+    /// Builds the hub and starts its two workers on the current tokio runtime.
+    pub fn start(settings: &Settings, telemetry: Arc<Telemetry>) -> Result<(Arc<Actions>, Workers), ConfigError> {
+        let config = ActionConfig::from_settings(settings)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let actions = Arc::new(Actions {
+            telemetry,
+            state_dir: settings.state.dir.clone(),
+            config: RwLock::new(Arc::new(ActionConfig::default())),
+            ledger: Mutex::new(Ledger { trackers: BTreeMap::new(), outbox: None }),
+            wake: Notify::new(),
+            alerts: Mutex::new(Some(tx)),
+            http: crate::sinks::http::client(),
+        });
+        actions.apply(config)?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(Shutdown::No);
+        let retrain = tokio::spawn(retrain::worker(actions.clone(), shutdown_rx));
+        let alerts = tokio::spawn(alerts::worker(actions.clone(), rx));
+        Ok((actions, Workers { shutdown: shutdown_tx, retrain, alerts }))
+    }
+
+    /// Takes a new config (from `ActionConfig::from_settings`). The outbox opens once a
+    /// retrain target exists.
+    pub fn apply(&self, config: ActionConfig) -> Result<(), ConfigError> {
+        if config.retrain.is_some() {
+            let mut ledger = self.ledger.lock().expect("actions lock");
+            if ledger.outbox.is_none() {
+                let ob = Outbox::open(&self.state_dir).map_err(|e| {
+                    ConfigError::new(
+                        "state.dir",
+                        format!("cannot open the outbox in {}: {e}", self.state_dir.display()),
+                    )
+                })?;
+                ledger.outbox = Some(Arc::new(ob));
+            }
+        }
+        let models: Vec<String> = config.policies.keys().cloned().collect();
+        let receivers: Vec<String> = config.receivers.iter().map(|r| r.name.clone()).collect();
+        self.telemetry.emit(ActionsDeclared {
+            models: &models,
+            retrain: config.retrain.is_some(),
+            receivers: &receivers,
+        });
+        *self.config.write().expect("config lock") = Arc::new(config);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn config(&self) -> Arc<ActionConfig> {
+        self.config.read().expect("config lock").clone()
+    }
+
+    fn outbox(&self) -> Option<Arc<Outbox>> {
+        self.ledger.lock().expect("actions lock").outbox.clone()
+    }
+
+    fn alert(&self, e: AlertEvent) {
+        if let Some(tx) = &*self.alerts.lock().expect("alerts lock") {
+            let _ = tx.send(e);
+        }
+    }
+
+    /// The drift state machines, for the checkpoint.
+    pub fn snapshot(&self) -> BTreeMap<String, DriftTracker> {
+        self.ledger.lock().expect("actions lock").trackers.clone()
+    }
+
+    pub fn state_of(&self, model: &str) -> Option<DriftTracker> {
+        self.ledger.lock().expect("actions lock").trackers.get(model).cloned()
+    }
+
+    /// Restores the state machines from a checkpoint; drifting models keep their firing
+    /// alert alive in Alertmanager.
+    pub fn restore(&self, trackers: BTreeMap<String, DriftTracker>) {
+        let mut ledger = self.ledger.lock().expect("actions lock");
+        for (model, st) in trackers {
+            self.telemetry.emit(DriftStateSet { model: &model, drifting: st.state == DriftState::Drifting });
+            if let (DriftState::Drifting, Some(ep)) = (st.state, &st.episode) {
+                self.alert(AlertEvent::Restore(Notice {
+                    model: model.clone(),
+                    episode: ep.clone(),
+                    drifted_features: Vec::new(),
+                    share_of_drifted_features: 0.0,
+                    window_end: ep.since.clone(),
+                    fired_at: format_rfc3339_ms(now_ms()),
+                }));
+            }
+            ledger.trackers.insert(model, st);
+        }
+    }
+
+    /// A model's retrain requests, finished and pending.
+    pub fn history(&self, model: &str) -> Vec<Entry> {
+        self.outbox().map(|o| o.for_model(model)).unwrap_or_default()
+    }
+
+    /// Moves the model's state machine by one window report and acts on the transition.
+    pub fn observe(&self, report: &WindowReport) {
+        let config = self.config();
+        let model = report.model.as_str();
+        let default = Policy::default();
+        let policy = config.policies.get(model).unwrap_or(&default);
+        let transition = {
+            let mut ledger = self.ledger.lock().expect("actions lock");
+            let st = ledger.trackers.entry(model.to_string()).or_default();
+            let t = st.observe(model, report.bounds.end_ms, report.verdict, policy, config.retrain.is_some());
+            self.telemetry.emit(DriftStateSet { model, drifting: st.state == DriftState::Drifting });
+            t
+        };
+        match transition {
+            Transition::Fired { episode } => {
+                self.telemetry.emit(EpisodeStarted { model, episode: &episode });
+                if episode.retrain {
+                    let params = run_params(Some(report), model, &episode.id, "drift");
+                    if let Err(error) = self.queue(&config, params) {
+                        self.telemetry.emit(RetrainNotQueued { model, error: &error });
+                    }
+                } else if config.retrain.is_some() {
+                    let (run_id, outcome) = (episode.id.as_str(), RetrainOutcome::Cooldown);
+                    self.telemetry.emit(RetrainFinished { model, run_id, outcome, attempts: 0, error: None });
+                }
+                self.alert(AlertEvent::Notify(notice(report, &episode), Phase::Firing));
+            }
+            Transition::Resolved { episode } => {
+                self.telemetry.emit(EpisodeEnded { model, episode: &episode });
+                self.alert(AlertEvent::Notify(notice(report, &episode), Phase::Resolved));
+            }
+            Transition::Continued | Transition::None => {}
+        }
+    }
+
+    /// `POST /api/v1/models/{name}/retrain`: a request now, outside the policy and its
+    /// cooldown, with the model's latest window report (the API's, when there is one).
+    pub fn manual(&self, model: &str, latest: Option<&WindowReport>) -> Result<Entry, ManualError> {
+        let config = self.config();
+        if !config.policies.contains_key(model) {
+            return Err(ManualError::UnknownModel(model.to_string()));
+        }
+        if config.retrain.is_none() {
+            return Err(ManualError::NoTarget);
+        }
+        let id = run_id(model, now_ms(), "manual");
+        self.queue(&config, run_params(latest, model, &id, "manual")).map_err(ManualError::Io)
+    }
+
+    /// Writes the request to the outbox (or, under `dry_run`, logs it into the history).
+    fn queue(&self, config: &ActionConfig, params: RunParams) -> Result<Entry, String> {
+        let target = config.retrain.as_ref().ok_or("no retrain target")?;
+        let outbox = self.outbox().ok_or("the outbox is not open")?;
+        let mut entry = Entry::pending(
+            &params.run_id,
+            &params.model,
+            &params.reason,
+            format_rfc3339_ms(now_ms()),
+            target.settings.preset.as_str(),
+            params.to_json(),
+        );
+        let (model, run_id) = (entry.model.clone(), entry.run_id.clone());
+        if target.settings.dry_run {
+            let call = presets::build(target, &params, &entry.created);
+            let body = call.body.to_text();
+            self.telemetry.emit(RetrainDryRun { model: &model, run_id: &run_id, url: &call.url, body: &body });
+            entry.status = Status::DryRun;
+            entry.finished = Some(entry.created.clone());
+            if outbox.enqueue(&entry).map_err(|e| e.to_string())? {
+                outbox.finish(&entry).map_err(|e| e.to_string())?;
+                let outcome = RetrainOutcome::DryRun;
+                self.telemetry.emit(RetrainFinished {
+                    model: &model,
+                    run_id: &run_id,
+                    outcome,
+                    attempts: 0,
+                    error: None,
+                });
+            }
+            return Ok(entry);
+        }
+        let fresh = outbox.enqueue(&entry).map_err(|e| e.to_string())?;
+        self.telemetry.emit(RetrainQueued { model: &model, run_id: &run_id, preset: &entry.preset, fresh });
+        if fresh {
+            self.wake.notify_one();
+        }
+        Ok(entry)
+    }
+}

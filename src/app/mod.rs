@@ -1,0 +1,186 @@
+//! The daemon put together: wiring at start, the run loop (`run_loop.rs`), the publisher
+//! of closed windows (`publish.rs`), and the ordered shutdown.
+//!
+//! At least once without double counting: offsets are stored by hand and only below the
+//! oldest event still in an open window, after the windows below it were reported. On a
+//! revoke, the windows holding the revoked partitions' events are closed and reported and
+//! the offsets committed before the partitions go; on shutdown the open windows are kept
+//! (not reported) and the committed offsets make the next start read their events again.
+
+mod publish;
+mod run_loop;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::producer::FutureProducer;
+use tokio::sync::mpsc;
+
+use crate::actions::{Actions, Shutdown, Workers};
+use crate::config::Settings;
+use crate::http::{self, ApiState, ModelView};
+use crate::pipeline::{Pipeline, WindowReport};
+use crate::sinks::reports::ReportSinks;
+use crate::source::kafka::{self, ConsumerHooks, DeadLetter, KafkaConsumer};
+use crate::state::CheckpointFile;
+use crate::telemetry::events::RepublishingReports;
+use crate::telemetry::Telemetry;
+pub use publish::Publisher;
+use run_loop::RunLoop;
+
+/// Hooks for embedding the daemon (the demo, tests).
+#[derive(Default)]
+pub struct Hooks {
+    /// Every window report, as it is published.
+    pub reports: Option<mpsc::UnboundedSender<WindowReport>>,
+}
+
+/// What the daemon runs with.
+pub struct App {
+    /// The config file, re-read on reload.
+    pub config_path: PathBuf,
+    pub settings: Settings,
+    pub hooks: Hooks,
+}
+
+impl App {
+    /// Loads the config file.
+    pub fn load(config_path: PathBuf) -> anyhow::Result<App> {
+        let settings = Settings::load(&config_path).map_err(|e| anyhow::anyhow!("config {e}"))?;
+        Ok(App { config_path, settings, hooks: Hooks::default() })
+    }
+}
+
+/// Runs the daemon, serving HTTP on `listener`, until `shutdown` resolves.
+pub async fn run(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = app.settings;
+    if settings.kafka.topics.is_empty() {
+        anyhow::bail!("config kafka.topics: give at least one topic");
+    }
+    let telemetry = Arc::new(Telemetry::new());
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let api = Arc::new(ApiState::new(telemetry.clone(), reload_tx));
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics and /api/v1");
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, api.clone(), async {
+        let _ = http_stopped.await;
+    }));
+
+    let (publisher, workers, unpublished) = restore(&settings, &telemetry, &api, app.hooks).await?;
+    let assigned = api.assigned.clone();
+    let consumer = subscribe(&settings, ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned))?;
+    let (producer, mut sinks, dead_letter) = outputs(&settings)?;
+    // Reports of windows closed before a crash whose publication was not confirmed go
+    // first: the file sink skips the ones it already has; the topic may get a repeat
+    // (its key and window_start identify it).
+    if !unpublished.is_empty() {
+        telemetry.emit(RepublishingReports { reports: unpublished.len() });
+        if let Some(file) = &settings.reports.file {
+            let bytes: u64 = unpublished.iter().map(|l| l.len() as u64 + 1).sum();
+            sinks.skip_written(file, bytes + (4 << 20));
+        }
+        publisher.requeue(unpublished);
+    }
+    let actions = api.actions().expect("the actions are started");
+    let mut run = RunLoop {
+        config_path: app.config_path,
+        publisher,
+        sinks,
+        dead_letter,
+        telemetry,
+        actions,
+        reload_rx,
+        models: Vec::new(),
+    };
+    run.track_models();
+    run.publish(&consumer).await;
+    run.sinks.forget_written();
+    run.run(&consumer, shutdown).await?;
+    stop(run, consumer, workers, producer).await;
+    let _ = http_stop.send(());
+    let _ = server.await;
+    Ok(())
+}
+
+/// Loads the references, restores the checkpoint (window marks, drift states) and starts
+/// the actions. Returns the publisher, the action workers and the reports the last run
+/// left unconfirmed.
+async fn restore(
+    settings: &Settings,
+    telemetry: &Arc<Telemetry>,
+    api: &Arc<ApiState>,
+    hooks: Hooks,
+) -> anyhow::Result<(Arc<Publisher>, Workers, Vec<String>)> {
+    let loading = settings.clone();
+    let mut pipeline = tokio::task::spawn_blocking(move || Pipeline::from_settings(&loading))
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let checkpoint_file = CheckpointFile::in_dir(&settings.state.dir);
+    let checkpoint = checkpoint_file.load();
+    pipeline.restore_closed_marks(checkpoint.marks());
+    let (actions, workers) = Actions::start(settings, telemetry.clone()).map_err(|e| anyhow::anyhow!("config {e}"))?;
+    actions.restore(checkpoint.policy);
+    *api.actions.write().expect("lock") = Some(actions.clone());
+    *api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
+    api.references_loaded.store(true, Ordering::Relaxed);
+    let pipeline = Arc::new(Mutex::new(pipeline));
+    let publisher = Publisher::new(pipeline, telemetry.clone(), actions, api.clone(), checkpoint_file);
+    Ok((Arc::new(publisher.with_hook(hooks.reports)), workers, checkpoint.unpublished))
+}
+
+/// The producer (when a topic needs one), the report sinks and the dead-letter topic.
+fn outputs(settings: &Settings) -> anyhow::Result<(Option<FutureProducer>, ReportSinks, Option<DeadLetter>)> {
+    let producer: Option<FutureProducer> =
+        if settings.kafka.dead_letter_topic.is_some() || settings.reports.topic.is_some() {
+            Some(kafka::producer_config(settings).create().context("kafka: cannot create the producer")?)
+        } else {
+            None
+        };
+    let topic_sink = settings.reports.topic.clone().and_then(|t| producer.clone().map(|p| (p, t)));
+    let file = settings.reports.file.as_deref();
+    let sinks = ReportSinks::open(file, topic_sink)
+        .with_context(|| format!("reports.file: cannot open {}", file.unwrap_or(std::path::Path::new("")).display()))?;
+    let dead_letter =
+        settings.kafka.dead_letter_topic.clone().and_then(|t| producer.clone().map(|p| DeadLetter::new(p, t)));
+    Ok((producer, sinks, dead_letter))
+}
+
+fn subscribe(settings: &Settings, hooks: ConsumerHooks) -> anyhow::Result<KafkaConsumer> {
+    let consumer: KafkaConsumer =
+        kafka::consumer_config(settings).create_with_context(hooks).context("kafka: cannot create the consumer")?;
+    let topics: Vec<&str> = settings.kafka.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).context("kafka: cannot subscribe")?;
+    Ok(consumer)
+}
+
+/// Ordered shutdown: stop fetching, keep the open windows (the committed offsets make the
+/// next start read them again), flush the sinks, commit, let the workers finish what is
+/// decided, leave the group.
+async fn stop(mut run: RunLoop, consumer: KafkaConsumer, workers: Workers, producer: Option<FutureProducer>) {
+    tracing::info!("shutting down");
+    run.publish(&consumer).await;
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "final commit");
+    }
+    // alerts already decided go out; retrain requests not yet delivered stay in the outbox
+    workers.shutdown(&run.actions, Shutdown::Stop).await;
+    consumer.context().closing();
+    // Closing the consumer leaves the group; done off the async threads, bounded in time.
+    let closing = tokio::task::spawn_blocking(move || drop(consumer));
+    if tokio::time::timeout(Duration::from_secs(10), closing).await.is_err() {
+        tracing::warn!("the Kafka consumer did not close within 10 s");
+    }
+    if let Some(p) = producer {
+        use rdkafka::producer::Producer as _;
+        let _ = p.flush(Duration::from_secs(5));
+    }
+}

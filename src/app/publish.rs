@@ -1,0 +1,132 @@
+//! From closed windows to everything that shows them, in an order that survives a crash:
+//! reports are made visible (metrics, policy, API, hook) and checkpointed together with
+//! their windows' marks before any sink sees them; once the sinks have them, the
+//! checkpoint's list is cleared and the offsets below them may be committed.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::actions::Actions;
+use crate::http::{ApiState, ModelView};
+use crate::pipeline::{report_window, Pipeline, WindowReport};
+use crate::sinks::reports::ReportSinks;
+use crate::source::kafka::{Offsets, PartitionListener};
+use crate::state::{Checkpoint, CheckpointFile};
+use crate::telemetry::events::{CheckpointNotSaved, PartitionsRevoked, ReportNotPublished, WindowClosed};
+use crate::telemetry::Telemetry;
+
+pub struct Publisher {
+    pipeline: Arc<Mutex<Pipeline>>,
+    telemetry: Arc<Telemetry>,
+    actions: Arc<Actions>,
+    api: Arc<ApiState>,
+    hook: Option<mpsc::UnboundedSender<WindowReport>>,
+    checkpoint: CheckpointFile,
+    /// Report lines made but not yet confirmed in the sinks (by model).
+    unpublished: Mutex<Vec<(String, String)>>,
+}
+
+impl Publisher {
+    pub fn new(
+        pipeline: Arc<Mutex<Pipeline>>,
+        telemetry: Arc<Telemetry>,
+        actions: Arc<Actions>,
+        api: Arc<ApiState>,
+        checkpoint: CheckpointFile,
+    ) -> Publisher {
+        Publisher { pipeline, telemetry, actions, api, hook: None, checkpoint, unpublished: Mutex::new(Vec::new()) }
+    }
+
+    /// Every report also goes to `hook` (the demo, embedding tests).
+    pub fn with_hook(mut self, hook: Option<mpsc::UnboundedSender<WindowReport>>) -> Publisher {
+        self.hook = hook;
+        self
+    }
+
+    pub fn pipeline(&self) -> &Arc<Mutex<Pipeline>> {
+        &self.pipeline
+    }
+
+    /// Reports the windows that closed: metrics, the policy (a retrain request is on disk
+    /// before this returns), the API's latest report, the hook; then the checkpoint with
+    /// their marks and their reports. Returns how many.
+    pub fn report_closed(&self, pipeline: &mut Pipeline) -> usize {
+        let closed = pipeline.take_closed();
+        if closed.is_empty() {
+            return 0;
+        }
+        let n = closed.len();
+        let mut lines = Vec::with_capacity(n);
+        for (spec, acc) in closed {
+            let report = report_window(&spec, acc);
+            self.telemetry.emit(WindowClosed { report: &report });
+            self.actions.observe(&report);
+            if let Some(tx) = &self.hook {
+                let _ = tx.send(report.clone());
+            }
+            lines.push((report.model.clone(), report.to_json_line()));
+            self.api.latest.write().expect("lock").insert(report.model.clone(), report);
+        }
+        let mut unpublished = self.unpublished.lock().expect("unpublished lock");
+        unpublished.extend(lines);
+        self.save(pipeline, &unpublished);
+        n
+    }
+
+    /// Queues report lines left unconfirmed by the last run, to go out first.
+    pub fn requeue(&self, lines: Vec<String>) {
+        let lines = lines.into_iter().map(|line| {
+            let model = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v["model"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            (model, line)
+        });
+        self.unpublished.lock().expect("unpublished lock").extend(lines);
+    }
+
+    pub fn has_unpublished(&self) -> bool {
+        !self.unpublished.lock().expect("unpublished lock").is_empty()
+    }
+
+    /// Hands the queued reports to the sinks, then clears them from the checkpoint.
+    /// Returns the offsets now safe to commit.
+    pub async fn publish(&self, sinks: &mut ReportSinks) -> Offsets {
+        let lines = std::mem::take(&mut *self.unpublished.lock().expect("unpublished lock"));
+        for (model, line) in &lines {
+            for failure in sinks.publish(model, line).await {
+                self.telemetry.emit(ReportNotPublished { sink: failure.sink, error: &failure.error });
+            }
+        }
+        let pipeline = self.pipeline.lock().expect("pipeline lock");
+        self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
+        *self.api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
+        pipeline.safe_offsets()
+    }
+
+    fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) {
+        let checkpoint = Checkpoint {
+            policy: self.actions.snapshot(),
+            unpublished: unpublished.iter().map(|(_, line)| line.clone()).collect(),
+            ..Checkpoint::default()
+        }
+        .with_marks(pipeline.closed_marks());
+        if let Err(error) = self.checkpoint.save(&checkpoint) {
+            self.telemetry.emit(CheckpointNotSaved { error: &error });
+        }
+    }
+}
+
+impl PartitionListener for Publisher {
+    /// The windows holding the revoked partitions' events are closed and reported now
+    /// (their sinks get them from the run loop), so the offsets after them can be
+    /// committed before the partitions go.
+    fn revoking(&self, partitions: &[(String, i32)]) -> Offsets {
+        let mut pipeline = self.pipeline.lock().expect("pipeline lock");
+        pipeline.close_partitions(partitions);
+        let windows = self.report_closed(&mut pipeline);
+        self.telemetry.emit(PartitionsRevoked { partitions: partitions.len(), windows });
+        pipeline.safe_offsets()
+    }
+}

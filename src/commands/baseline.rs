@@ -1,0 +1,25 @@
+//! `driftd baseline`: a reference dataset summarised into the profile the daemon and
+//! `analyze` use instead of the dataset.
+
+use super::analyze::selection;
+use crate::cli::BaselineArgs;
+use crate::error::InputError;
+use crate::offline::dataset::Dataset;
+use crate::offline::plan::plan_single;
+use crate::offline::profile::Profile;
+
+pub fn baseline(args: &BaselineArgs) -> Result<Profile, InputError> {
+    if args.bins == 0 {
+        return Err(InputError::flag("--bins", "must be at least 1"));
+    }
+    let selection = selection(&args.cols);
+    selection.validate()?;
+    let data = Dataset::load(&args.data, None)?;
+    let (plan, skipped) = plan_single(&data, &selection)?;
+    for s in &skipped {
+        tracing::warn!(column = %s.name, reason = %s.reason, "column left out of the profile");
+    }
+    let profile = Profile::build(&data, &plan, args.bins);
+    profile.save(&args.out)?;
+    Ok(profile)
+}

@@ -1,0 +1,223 @@
+//! `driftd demo`: the whole daemon against librdkafka's in-process mock cluster, fed with
+//! inference logs built from `datasets/` (`scenario.rs`), its retrain requests and alerts
+//! going to a local signed-webhook receiver (`receivers.rs`). Prints one line per window.
+
+mod receivers;
+mod scenario;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use tokio::sync::mpsc;
+
+use crate::app::{self, App, Hooks};
+use crate::config::Settings;
+use crate::pipeline::WindowReport;
+use receivers::Received;
+use scenario::{Scenario, FEATURES, MODEL};
+
+const TOPIC: &str = "inference-logs";
+/// The demo's signing secret for its own receivers (never a real one).
+const DEMO_SECRET: &str = "whsec_ZHJpZnRkLWRlbW8tc2lnbmluZy1zZWNyZXQ=";
+
+pub struct DemoOptions {
+    pub datasets: PathBuf,
+    pub listen: String,
+    pub forever: bool,
+}
+
+pub fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(demo(opts))
+}
+
+/// The daemon's config: the model on the reference, daily windows, the episode policy,
+/// retrain and alerts to the local receiver.
+fn config(brokers: &str, state: &Path, reference: &Path, receiver: std::net::SocketAddr) -> String {
+    let features: Vec<String> = FEATURES.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        r#"[kafka]
+brokers = "{brokers}"
+topics = ["{TOPIC}"]
+group_id = "driftd-demo"
+
+[state]
+dir = "{state}"
+
+[[models]]
+name = "{MODEL}"
+reference = "{reference}"
+features = [{features}]
+window = {{ size = "1d" }}
+idle_timeout = "2s"
+min_events = 200
+fire_after = 2
+resolve_after = 2
+
+[retrain]
+preset = "webhook"
+url = "http://{receiver}/retrain"
+secret = "{DEMO_SECRET}"
+cooldown = "7d"
+
+[[alerts]]
+kind = "webhook"
+name = "demo-inbox"
+url = "http://{receiver}/alerts"
+secret = "{DEMO_SECRET}"
+"#,
+        state = state.display(),
+        reference = reference.display(),
+        features = features.join(", "),
+    )
+}
+
+async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
+    let reference = opts.datasets.join("california_housing_reference.csv");
+    let scenario = scenario::build(&reference, &opts.datasets.join("california_housing_analysis.csv"))?;
+    let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
+    cluster.create_topic(TOPIC, 2, 1).context("creating the topic")?;
+    let brokers = cluster.bootstrap_servers();
+    let (recv_tx, recv_rx) = mpsc::unbounded_channel();
+    let receiver = receivers::start(DEMO_SECRET, recv_tx).await.context("starting the demo's receivers")?;
+
+    let dir = tempfile::tempdir()?;
+    let config_path = dir.path().join("driftd.toml");
+    let text = config(&brokers, &dir.path().join("state"), &reference.canonicalize()?, receiver);
+    std::fs::write(&config_path, &text)?;
+    let settings = Settings::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config {e}"))?;
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("--listen: cannot bind {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = App { config_path, settings, hooks: Hooks { reports: Some(tx) } };
+    let daemon = tokio::spawn(app::run(app, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    println!("driftd demo: mock Kafka at {brokers}, topic {TOPIC}");
+    println!("metrics: http://{addr}/metrics   latest report: http://{addr}/api/v1/models/{MODEL}/reports/latest");
+    println!(
+        "producing {} inference logs: {} from the reference period (stable), then {} from the analysis period (drifting), then {} stable again",
+        scenario.events.len(), scenario.stable, scenario.drifting, scenario.recovered
+    );
+    println!("policy: drifting after 2 drifted windows, ok after 2 clean ones; retrain and alerts go to a local signed-webhook receiver at http://{receiver}");
+    let total = scenario.events.len() as u64;
+    let produce = tokio::spawn(produce(brokers.clone(), scenario));
+    let watched = watch(rx, recv_rx, daemon, total, opts.forever).await?;
+    produce.await??;
+    if opts.forever {
+        println!("\nscenario done; serving on http://{addr} until interrupted (Ctrl-C)");
+        tokio::signal::ctrl_c().await?;
+    }
+    let _ = stop_tx.send(());
+    watched.daemon.await.context("daemon task")??;
+    let retrains = watched.received.iter().filter(|r| matches!(r, Received::Retrain { .. })).count();
+    let alerts = watched.received.len() - retrains;
+    println!(
+        "\n{} events in windows; {retrains} retrain request(s) and {alerts} alert notification(s) received; scenario complete",
+        watched.events
+    );
+    Ok(())
+}
+
+async fn produce(brokers: String, scenario: Scenario) -> anyhow::Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "5")
+        .create()
+        .context("creating the producer")?;
+    for (i, e) in scenario.events.iter().enumerate() {
+        let record = FutureRecord::to(TOPIC).key(MODEL).payload(e);
+        if let Err((err, _)) = producer.send(record, Duration::from_secs(10)).await {
+            eprintln!("produce failed at event {i}: {err}");
+        }
+    }
+    Ok(())
+}
+
+/// What the demo saw by the end of the scenario.
+struct Watched {
+    events: u64,
+    received: Vec<Received>,
+    daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Prints a line per window and per request the receiver gets, until every event is in a
+/// window (and the episode's resolution has arrived).
+async fn watch(
+    mut reports: mpsc::UnboundedReceiver<WindowReport>,
+    mut requests: mpsc::UnboundedReceiver<Received>,
+    mut daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
+    total: u64,
+    forever: bool,
+) -> anyhow::Result<Watched> {
+    println!("\n{:<20}  {:>6}  {:>11}  {:<5}  drifted features", "window start", "events", "drift share", "drift");
+    let (mut events, mut received) = (0u64, Vec::new());
+    loop {
+        tokio::select! {
+            report = reports.recv() => {
+                let Some(r) = report else { break };
+                events += r.events;
+                print_window(&r);
+                if events >= total && !forever {
+                    break;
+                }
+            }
+            Some(r) = requests.recv() => {
+                r.print();
+                received.push(r);
+            }
+            res = &mut daemon => {
+                res.context("daemon task")??;
+                anyhow::bail!("the daemon stopped before the scenario ended");
+            }
+        }
+    }
+    // the last notifications are in flight: give them a moment
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !received.iter().any(Received::is_resolution) {
+        match tokio::time::timeout_at(deadline, requests.recv()).await {
+            Ok(Some(r)) => {
+                r.print();
+                received.push(r);
+            }
+            _ => break,
+        }
+    }
+    Ok(Watched { events, received, daemon })
+}
+
+fn print_window(r: &WindowReport) {
+    let (share, drift, drifted) = match &r.report {
+        Some(rep) => (rep.share_of_drifted_features, rep.dataset_drift, r.drifted_features().join(", ")),
+        None => (0.0, false, r.error.clone().unwrap_or_default()),
+    };
+    let note = if r.insufficient_events { " (too few events to flag)" } else { "" };
+    println!(
+        "{:<20}  {:>6}  {:>11.2}  {:<5}  {}{}",
+        r.bounds.start_rfc3339(),
+        r.events,
+        share,
+        if drift { "YES" } else { "no" },
+        drifted,
+        note
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let text = config("127.0.0.1:1", Path::new("/tmp/s"), Path::new("/tmp/r.csv"), "127.0.0.1:2".parse().unwrap());
+        let s = Settings::from_toml(&text).unwrap();
+        assert_eq!(s.models[0].name, MODEL);
+    }
+}

@@ -1,0 +1,367 @@
+//! Settings: `config/driftd.toml` plus `DRIFTD__SECTION__KEY` environment overrides,
+//! deserialized into typed values (durations, stattests, severities) and validated as a
+//! whole, so a bad file is refused with the key at fault (`models[0].window`,
+//! `retrain.url`) and nothing downstream parses a string again.
+//!
+//! - `model.rs`: `[[models]]` and `[defaults]`, resolved into a [`ModelConfig`] per model;
+//! - `actions.rs`: `[retrain]` and `[[alerts]]`, their URL rules and secrets;
+//! - `duration.rs`: the `15m` duration type.
+
+mod actions;
+mod duration;
+mod model;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use actions::{
+    AlertKind, AlertSettings, Receiver, RetrainPreset, RetrainSettings, RetrainTarget, Secret, SecretSource,
+};
+pub use duration::{parse_duration, HumanDuration};
+pub use model::{FeatureOverride, ModelConfig, ModelSettings, PolicySettings, WindowSettings, WindowSpec};
+
+/// A configuration error: the key (dotted path) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, reason: impl fmt::Display) -> Self {
+        ConfigError { key: key.into(), reason: reason.to_string() }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where inference logs come from.
+    #[serde(default)]
+    pub kafka: KafkaSettings,
+    /// The HTTP server: `/metrics`, health and the JSON API.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// Logging of `driftd run` (the `--log-level` / `--log-format` flags and `DRIFTD_LOG`,
+    /// `DRIFTD_LOG_FORMAT` win over it).
+    #[serde(default)]
+    pub log: LogSettings,
+    /// Durable state: checkpoints and the retrain outbox.
+    #[serde(default)]
+    pub state: StateSettings,
+    /// Window report sinks.
+    #[serde(default)]
+    pub reports: ReportSettings,
+    /// Keys every model inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: PolicySettings,
+    /// The monitored models.
+    #[serde(default)]
+    pub models: Vec<ModelSettings>,
+    /// The retrain trigger (absent: no retrain requests).
+    #[serde(default)]
+    pub retrain: Option<RetrainSettings>,
+    /// Alert receivers.
+    #[serde(default)]
+    pub alerts: Vec<AlertSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, comma separated (librdkafka's `bootstrap.servers`).
+    #[serde(default = "KafkaSettings::default_brokers")]
+    pub brokers: String,
+    /// Topics holding inference logs.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Consumer group shared by the replicas of driftd.
+    #[serde(default = "KafkaSettings::default_group_id")]
+    pub group_id: String,
+    /// Passed to librdkafka as they are (SASL, SSL, timeouts, ...).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// Where the message keeps each part, for layouts other than the default.
+    #[serde(default)]
+    pub mapping: MappingSettings,
+    /// The model of messages that name none, by topic.
+    #[serde(default)]
+    pub topic_models: BTreeMap<String, String>,
+    /// Larger messages are refused as `oversized` (default 1 MiB).
+    #[serde(default = "KafkaSettings::default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Bad messages are produced here, with the reason in a `driftd-reason` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+}
+
+impl KafkaSettings {
+    fn default_brokers() -> String {
+        "localhost:9092".into()
+    }
+    fn default_group_id() -> String {
+        "driftd".into()
+    }
+    fn default_max_message_bytes() -> usize {
+        1 << 20
+    }
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: Self::default_brokers(),
+            topics: Vec::new(),
+            group_id: Self::default_group_id(),
+            options: BTreeMap::new(),
+            mapping: MappingSettings::default(),
+            topic_models: BTreeMap::new(),
+            max_message_bytes: Self::default_max_message_bytes(),
+            dead_letter_topic: None,
+        }
+    }
+}
+
+/// Field names or JSON pointers (starting with `/`) of the parts of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MappingSettings {
+    /// The model's name (default `model`).
+    pub model: String,
+    /// RFC 3339 text or epoch milliseconds (default `timestamp`).
+    pub timestamp: String,
+    /// A flat object of feature values (default `features`).
+    pub features: String,
+    /// The model's output, monitored like a feature named `prediction` (default `prediction`).
+    pub prediction: String,
+}
+
+impl Default for MappingSettings {
+    fn default() -> Self {
+        MappingSettings {
+            model: "model".into(),
+            timestamp: "timestamp".into(),
+            features: "features".into(),
+            prediction: "prediction".into(),
+        }
+    }
+}
+
+impl MappingSettings {
+    pub fn is_default(&self) -> bool {
+        *self == MappingSettings::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the HTTP server binds (default `127.0.0.1:9464`).
+    #[serde(default = "ServerSettings::default_listen")]
+    pub listen: String,
+}
+
+impl ServerSettings {
+    fn default_listen() -> String {
+        "127.0.0.1:9464".into()
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { listen: Self::default_listen() }
+    }
+}
+
+/// How log lines look on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (coloured when stderr is a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter, such as `info` (default) or `driftd=debug`.
+    #[serde(default = "LogSettings::default_level")]
+    pub level: String,
+}
+
+impl LogSettings {
+    fn default_level() -> String {
+        "info".into()
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: LogFormat::default(), level: Self::default_level() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSettings {
+    /// Directory for checkpoints and the retrain outbox (default `state`).
+    #[serde(default = "StateSettings::default_dir")]
+    pub dir: PathBuf,
+}
+
+impl StateSettings {
+    fn default_dir() -> PathBuf {
+        PathBuf::from("state")
+    }
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings { dir: Self::default_dir() }
+    }
+}
+
+/// Where window reports go besides the HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Append each window report as a JSON line to this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Produce each window report to this Kafka topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+impl Settings {
+    /// Reads `path`, applies `DRIFTD__SECTION__KEY` overrides, and validates.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::new(path.display().to_string(), "no such config file"));
+        }
+        let file = config::File::from(path).format(config::FileFormat::Toml);
+        Self::build(
+            path.display().to_string(),
+            config::Config::builder().add_source(file).add_source(
+                config::Environment::with_prefix("DRIFTD")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("kafka.topics"),
+            ),
+        )
+    }
+
+    /// Parses TOML text (no environment overrides) and validates.
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let source = config::File::from_str(text, config::FileFormat::Toml);
+        Self::build("config".into(), config::Config::builder().add_source(source))
+    }
+
+    fn build(
+        origin: String,
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+    ) -> Result<Settings, ConfigError> {
+        let cfg = builder.build().map_err(|e| ConfigError::new(origin.clone(), one_line(&e)))?;
+        let settings: Settings = cfg.try_deserialize().map_err(|e| ConfigError::new(origin, one_line(&e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot: names, ranges, windows, preset URLs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(ConfigError::new("kafka.brokers", "must not be empty"));
+        }
+        if self.kafka.max_message_bytes == 0 {
+            return Err(ConfigError::new("kafka.max_message_bytes", "must be at least 1"));
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(
+                "server.listen",
+                format!("'{}' is not an address like 127.0.0.1:9464", self.server.listen),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::new("log.level", format!("'{}' is not a log filter", self.log.level)));
+        }
+        self.defaults.validate("defaults")?;
+        let mut names = BTreeSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            if !names.insert(m.name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("models[{i}].name"),
+                    format!("model '{}' is defined twice", m.name),
+                ));
+            }
+        }
+        self.model_configs()?;
+        if let Some(r) = &self.retrain {
+            r.validate()?;
+        }
+        let mut receivers = BTreeSet::new();
+        for (i, a) in self.alerts.iter().enumerate() {
+            a.validate(i)?;
+            if !receivers.insert(a.receiver_name()) {
+                return Err(ConfigError::new(
+                    format!("alerts[{i}].name"),
+                    format!("receiver '{}' is defined twice; give each a distinct name", a.receiver_name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every model resolved: `[defaults]` and the defaults filled in.
+    pub fn model_configs(&self) -> Result<Vec<ModelConfig>, ConfigError> {
+        let retrain_cooldown = self.retrain.as_ref().and_then(|r| r.cooldown);
+        self.models.iter().enumerate().map(|(i, m)| m.resolve(i, &self.defaults, retrain_cooldown)).collect()
+    }
+}
+
+fn one_line(e: &impl fmt::Display) -> String {
+    e.to_string().lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_becomes_typed_values_and_errors_name_the_key() {
+        let s = Settings::from_toml(
+            "[defaults]\ncooldown = \"6h\"\nnum_stattest = \"psi\"\n[[models]]\nname = \"m\"\nreference = \"r.csv\"\n\
+             window = { size = \"1h\", slide = \"15m\" }\n",
+        )
+        .unwrap();
+        let m = &s.model_configs().unwrap()[0];
+        assert_eq!(m.policy.cooldown_ms, 6 * 3_600_000);
+        assert_eq!(m.num_stattest, Some(crate::stats::StatTest::Psi));
+        assert!(matches!(m.window, WindowSpec::Sliding { .. }));
+        for (text, key) in [
+            (
+                "[[models]]\nname = \"m\"\nreference = \"r\"\nwindow = { size = \"1h\", slide = \"7m\" }\n",
+                "models[0].window",
+            ),
+            ("[[models]]\nname = \"m\"\nreference = \"r\"\nfire_after = 0\n", "models[0].fire_after"),
+            ("[defaults]\ncooldown = \"soon\"\n", "cooldown"),
+            ("[defaults]\nnum_stattest = \"kolmogorov\"\n", "unknown stattest 'kolmogorov'"),
+            ("[log]\nformat = \"xml\"\n", "format"),
+            ("[[alerts]]\nkind = \"slack\"\nurl = \"http://x\"\nseverity = \"loud\"\n", "severity"),
+        ] {
+            let e = Settings::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! `[[models]]` and `[defaults]`: what each model is compared with and how its windows and
+//! drift policy behave, resolved once into a typed [`ModelConfig`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, HumanDuration};
+use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
+use crate::policy::Policy;
+use crate::stats::StatTest;
+
+/// A window as written: `{ size = "1h" }` (tumbling), `{ size = "1h", slide = "15m" }`
+/// (sliding), or `{ events = 10000 }` (every N events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slide: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
+}
+
+/// The validated form of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSpec {
+    /// Event-time windows `[k·size, (k+1)·size)`.
+    Tumbling { size: Duration },
+    /// Event-time windows of `size` starting every `slide` (`slide` divides `size`).
+    Sliding { size: Duration, slide: Duration },
+    /// A window per `events` events, whatever their times.
+    Count { events: u64 },
+}
+
+impl WindowSpec {
+    /// One hour, tumbling: the window of a model that sets none.
+    pub const DEFAULT: WindowSpec = WindowSpec::Tumbling { size: Duration::from_secs(3600) };
+
+    pub fn is_count(&self) -> bool {
+        matches!(self, WindowSpec::Count { .. })
+    }
+}
+
+impl fmt::Display for WindowSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowSpec::Tumbling { size } => write!(f, "tumbling {}s", size.as_secs()),
+            WindowSpec::Sliding { size, slide } => {
+                write!(f, "sliding {}s every {}s", size.as_secs(), slide.as_secs())
+            }
+            WindowSpec::Count { events } => write!(f, "every {events} events"),
+        }
+    }
+}
+
+impl WindowSettings {
+    pub fn spec(&self) -> Result<WindowSpec, String> {
+        match (self.size, self.slide, self.events) {
+            (None, None, Some(0)) => Err("events must be at least 1".into()),
+            (None, None, Some(events)) => Ok(WindowSpec::Count { events }),
+            (Some(size), None, None) => Ok(WindowSpec::Tumbling { size: size.get() }),
+            (Some(size), Some(slide), None) => {
+                let (size, slide) = (size.get(), slide.get());
+                if slide > size || size.as_millis() % slide.as_millis() != 0 {
+                    return Err("slide must divide size".into());
+                }
+                Ok(WindowSpec::Sliding { size, slide })
+            }
+            _ => Err("give either size (and optionally slide) or events".into()),
+        }
+    }
+}
+
+/// Keys a model may set, or inherit from `[defaults]`; each says its default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// The model's windows (default `{ size = "1h" }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSettings>,
+    /// How far behind the newest event time an event may arrive and still count
+    /// (event-time windows; default none); later ones are counted as late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_lateness: Option<HumanDuration>,
+    /// Processing time without events after which a model's open windows close (default:
+    /// never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<HumanDuration>,
+    /// Test for numerical features (default: Evidently's selection rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_stattest: Option<StatTest>,
+    /// Test for categorical features (default: Evidently's selection rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cat_stattest: Option<StatTest>,
+    /// Dataset drift when at least this share of features drifted (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_share: Option<f64>,
+    /// Windows with fewer events are reported but never flagged (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_events: Option<u64>,
+    /// Consecutive drifted windows before the model counts as drifting (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire_after: Option<u32>,
+    /// Consecutive clean windows before it counts as ok again (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_after: Option<u32>,
+    /// Features whose drift alone means dataset drift (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<Vec<String>>,
+    /// Minimum event time between two automatic retrain requests for the model (default:
+    /// `[retrain] cooldown`, else none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<HumanDuration>,
+}
+
+/// Defaults of the keys above that have one.
+const DEFAULT_MIN_EVENTS: u64 = 0;
+const DEFAULT_FIRE_AFTER: u32 = 1;
+const DEFAULT_RESOLVE_AFTER: u32 = 1;
+
+impl PolicySettings {
+    /// These keys, each filled from `fallback` where unset here.
+    fn or(&self, fallback: &PolicySettings) -> PolicySettings {
+        let d = fallback;
+        PolicySettings {
+            window: self.window.clone().or_else(|| d.window.clone()),
+            allowed_lateness: self.allowed_lateness.or(d.allowed_lateness),
+            idle_timeout: self.idle_timeout.or(d.idle_timeout),
+            num_stattest: self.num_stattest.or(d.num_stattest),
+            cat_stattest: self.cat_stattest.or(d.cat_stattest),
+            drift_share: self.drift_share.or(d.drift_share),
+            min_events: self.min_events.or(d.min_events),
+            fire_after: self.fire_after.or(d.fire_after),
+            resolve_after: self.resolve_after.or(d.resolve_after),
+            critical: self.critical.clone().or_else(|| d.critical.clone()),
+            cooldown: self.cooldown.or(d.cooldown),
+        }
+    }
+
+    /// Checks the keys types alone cannot; `key` is where they stand (`defaults`,
+    /// `models[0]`).
+    pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let at = |field: &str| format!("{key}.{field}");
+        if let Some(w) = &self.window {
+            w.spec().map_err(|e| ConfigError::new(at("window"), e))?;
+        }
+        if let Some(s) = self.drift_share {
+            if !(s > 0.0 && s <= 1.0) {
+                return Err(ConfigError::new(
+                    at("drift_share"),
+                    format!("{s} is out of range (expected a share in (0, 1])"),
+                ));
+            }
+        }
+        for (field, v) in [("fire_after", self.fire_after), ("resolve_after", self.resolve_after)] {
+            if v == Some(0) {
+                return Err(ConfigError::new(at(field), "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A per-feature override of the test and its threshold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stattest: Option<StatTest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+impl FeatureOverride {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let Some(th) = self.threshold else { return Ok(()) };
+        let checked = match self.stattest {
+            Some(t) => t.check_threshold(th),
+            None if th > 0.0 && th.is_finite() => Ok(()),
+            None => Err(format!("threshold {th} must be positive and finite")),
+        };
+        checked.map_err(|e| ConfigError::new(format!("{key}.threshold"), e))
+    }
+}
+
+/// One `[[models]]` entry as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// The model name, as inference logs carry it.
+    pub name: String,
+    /// Reference data: a dataset (CSV, Parquet, JSONL) or a profile from `driftd baseline`.
+    pub reference: PathBuf,
+    /// Features to monitor (default: every column of the reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Features to treat as categorical whatever their dtype.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categorical: Vec<String>,
+    /// Per-feature test and threshold overrides, by feature name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_feature: BTreeMap<String, FeatureOverride>,
+    #[serde(flatten)]
+    pub policy: PolicySettings,
+}
+
+/// A model's settings with `[defaults]` and every default filled in: what the pipeline,
+/// the policy and the actions read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub name: String,
+    pub reference: PathBuf,
+    pub features: Option<Vec<String>>,
+    pub categorical: Vec<String>,
+    pub per_feature: BTreeMap<String, FeatureOverride>,
+    pub window: WindowSpec,
+    pub allowed_lateness: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub num_stattest: Option<StatTest>,
+    pub cat_stattest: Option<StatTest>,
+    pub drift_share: f64,
+    /// The window verdict and the drift state machine's keys.
+    pub policy: Policy,
+}
+
+impl ModelSettings {
+    /// Resolves this entry (number `index` in the file) against `[defaults]` and
+    /// `[retrain] cooldown`.
+    pub(super) fn resolve(
+        &self,
+        index: usize,
+        defaults: &PolicySettings,
+        retrain_cooldown: Option<HumanDuration>,
+    ) -> Result<ModelConfig, ConfigError> {
+        let key = format!("models[{index}]");
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::new(format!("{key}.name"), "must not be empty"));
+        }
+        self.policy.validate(&key)?;
+        for (feature, o) in &self.per_feature {
+            o.validate(&format!("{key}.per_feature.{feature}"))?;
+        }
+        let p = self.policy.or(defaults);
+        let window = match &p.window {
+            Some(w) => w.spec().map_err(|e| ConfigError::new(format!("{key}.window"), e))?,
+            None => WindowSpec::DEFAULT,
+        };
+        Ok(ModelConfig {
+            name: self.name.clone(),
+            reference: self.reference.clone(),
+            features: self.features.clone(),
+            categorical: self.categorical.clone(),
+            per_feature: self.per_feature.clone(),
+            window,
+            allowed_lateness: p.allowed_lateness.map_or(Duration::ZERO, HumanDuration::get),
+            idle_timeout: p.idle_timeout.map(HumanDuration::get),
+            num_stattest: p.num_stattest,
+            cat_stattest: p.cat_stattest,
+            drift_share: p.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE),
+            policy: Policy {
+                min_events: p.min_events.unwrap_or(DEFAULT_MIN_EVENTS),
+                critical: p.critical.clone().unwrap_or_default(),
+                fire_after: p.fire_after.unwrap_or(DEFAULT_FIRE_AFTER),
+                resolve_after: p.resolve_after.unwrap_or(DEFAULT_RESOLVE_AFTER),
+                cooldown_ms: p.cooldown.or(retrain_cooldown).map_or(0, HumanDuration::as_millis_i64),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(size: Option<&str>, slide: Option<&str>, events: Option<u64>) -> WindowSettings {
+        let d = |s: &str| HumanDuration(super::super::duration::parse_duration(s).unwrap());
+        WindowSettings { size: size.map(d), slide: slide.map(d), events }
+    }
+
+    #[test]
+    fn windows_are_one_of_three_shapes() {
+        assert!(matches!(window(Some("1h"), None, None).spec(), Ok(WindowSpec::Tumbling { .. })));
+        assert!(matches!(window(Some("1h"), Some("15m"), None).spec(), Ok(WindowSpec::Sliding { .. })));
+        assert!(matches!(window(None, None, Some(100)).spec(), Ok(WindowSpec::Count { events: 100 })));
+        assert!(window(Some("1h"), Some("7m"), None).spec().is_err());
+        assert!(window(Some("1h"), None, Some(5)).spec().is_err());
+        assert!(window(None, None, Some(0)).spec().is_err());
+    }
+
+    #[test]
+    fn a_model_inherits_defaults_and_its_own_keys_win() {
+        let defaults = PolicySettings {
+            drift_share: Some(0.3),
+            fire_after: Some(2),
+            cooldown: Some(HumanDuration(Duration::from_secs(60))),
+            ..Default::default()
+        };
+        let m = ModelSettings {
+            name: "m".into(),
+            reference: "r.csv".into(),
+            features: None,
+            categorical: Vec::new(),
+            per_feature: BTreeMap::new(),
+            policy: PolicySettings { fire_after: Some(4), ..Default::default() },
+        };
+        let c = m.resolve(0, &defaults, Some(HumanDuration(Duration::from_secs(7200)))).unwrap();
+        assert_eq!(c.drift_share, 0.3);
+        assert_eq!(c.policy.fire_after, 4);
+        assert_eq!(c.policy.resolve_after, DEFAULT_RESOLVE_AFTER);
+        assert_eq!(c.policy.cooldown_ms, 60_000, "the model's (inherited) cooldown wins over [retrain]'s");
+        assert_eq!(c.window, WindowSpec::DEFAULT);
+        let bare = ModelSettings { policy: PolicySettings::default(), ..m };
+        let c = bare.resolve(0, &PolicySettings::default(), Some(HumanDuration(Duration::from_secs(7200)))).unwrap();
+        assert_eq!(c.policy.cooldown_ms, 7_200_000);
+        assert_eq!(c.drift_share, DEFAULT_DRIFT_SHARE);
+    }
+}

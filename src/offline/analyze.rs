@@ -1,0 +1,342 @@
+//! The batch analyzer behind `driftd analyze`, `driftd check` and every window close:
+//! the test and threshold per feature, and the per-feature statistics, in either mode.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use super::dataset::{Column, Dataset, Key, Values};
+use super::plan::{ensure_not_empty, plan_from_datasets, plan_from_profile, Selection};
+use super::profile::{FeatureProfile, NumericSummary, Profile, DEFAULT_BINS, DISCRETE_MAX};
+use super::report::{FeatureReport, Mode, Report, Sample, Source};
+use crate::error::InputError;
+use crate::stats::binning::{
+    align_sorted, histogram_sorted, more_distinct_than, n_unique_union_sorted, n_unique_union_sorted_capped,
+    native_counts_sorted, sturges_edges, value_counts_sorted,
+};
+use crate::stats::selection::{default_test, SELECTION_CAP};
+use crate::stats::{self, Aligned, Kind, Outcome, StatTest};
+
+/// Dataset drift when at least this share of features drifted, unless told otherwise.
+pub const DEFAULT_DRIFT_SHARE: f64 = 0.5;
+
+/// Which test and threshold each feature gets, with Evidently's precedence: per feature,
+/// then per kind, then for all features, then the default.
+#[derive(Debug, Clone, Default)]
+pub struct TestChoice {
+    pub stattest: Option<StatTest>,
+    pub num_stattest: Option<StatTest>,
+    pub cat_stattest: Option<StatTest>,
+    pub per_feature_stattest: BTreeMap<String, StatTest>,
+    pub threshold: Option<f64>,
+    pub num_threshold: Option<f64>,
+    pub cat_threshold: Option<f64>,
+    pub per_feature_threshold: BTreeMap<String, f64>,
+}
+
+impl TestChoice {
+    fn forced_test(&self, name: &str, kind: Kind) -> Option<StatTest> {
+        if let Some(t) = self.per_feature_stattest.get(name) {
+            return Some(*t);
+        }
+        let by_kind = match kind {
+            Kind::Numerical => self.num_stattest,
+            Kind::Categorical => self.cat_stattest,
+        };
+        by_kind.or(self.stattest)
+    }
+
+    fn threshold(&self, name: &str, kind: Kind) -> Option<f64> {
+        if let Some(t) = self.per_feature_threshold.get(name) {
+            return Some(*t);
+        }
+        let by_kind = match kind {
+            Kind::Numerical => self.num_threshold,
+            Kind::Categorical => self.cat_threshold,
+        };
+        by_kind.or(self.threshold)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    pub mode: Mode,
+    pub tests: TestChoice,
+    /// Dataset drift when at least this share of features drifted.
+    pub drift_share: f64,
+    pub selection: Selection,
+    /// Native mode: quantile bins per numerical feature.
+    pub bins: usize,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            mode: Mode::Native,
+            tests: TestChoice::default(),
+            drift_share: DEFAULT_DRIFT_SHARE,
+            selection: Selection::default(),
+            bins: DEFAULT_BINS,
+        }
+    }
+}
+
+/// The reference side: a dataset, or a profile `driftd baseline` wrote.
+#[derive(Debug, Clone)]
+pub enum Reference {
+    Dataset(Dataset),
+    Profile(std::sync::Arc<Profile>, std::path::PathBuf),
+}
+
+/// Loads the reference (dataset or profile) reading only the columns the selection needs.
+pub fn load_reference(path: &std::path::Path, opts: &AnalyzeOptions) -> Result<Reference, InputError> {
+    if Profile::is_profile_path(path) {
+        if opts.mode == Mode::Evidently {
+            return Err(InputError::flag(
+                "--compat evidently",
+                format!(
+                    "needs the reference dataset itself; {} is a profile (use the native mode, or pass the dataset)",
+                    path.display()
+                ),
+            ));
+        }
+        return Ok(Reference::Profile(std::sync::Arc::new(Profile::load(path)?), path.to_path_buf()));
+    }
+    Ok(Reference::Dataset(Dataset::load(path, None)?))
+}
+
+/// Compares `current` with `reference` and builds the report.
+pub fn analyze(reference: &Reference, current: &Dataset, opts: &AnalyzeOptions) -> Result<Report, InputError> {
+    opts.selection.validate()?;
+    if !(opts.drift_share > 0.0 && opts.drift_share <= 1.0) {
+        return Err(InputError::flag(
+            "--drift-share",
+            format!("{} is out of range (expected a share in (0, 1])", opts.drift_share),
+        ));
+    }
+    let (plan, skipped, ref_source) = match reference {
+        Reference::Dataset(ds) => {
+            let (plan, skipped) = plan_from_datasets(ds, current, &opts.selection)?;
+            (plan, skipped, Source::of(ds))
+        }
+        Reference::Profile(p, path) => {
+            let plan = plan_from_profile(p, path, current, &opts.selection)?;
+            let source = Source { path: path.display().to_string(), rows: p.rows };
+            (plan, Vec::new(), source)
+        }
+    };
+    if plan.is_empty() {
+        return Err(InputError::flag("--columns", "no feature columns left to compare (check --columns / --exclude)"));
+    }
+    let features = match (opts.mode, reference) {
+        (Mode::Evidently, Reference::Dataset(ds)) => plan
+            .par_iter()
+            .map(|(name, kind)| {
+                let r = ds.column(name).expect("planned column is present");
+                let c = current.column(name).expect("planned column is present");
+                compat_feature(name, *kind, r, c, &ds.path, current, opts)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        (Mode::Evidently, Reference::Profile(..)) => unreachable!("rejected in load_reference"),
+        (Mode::Native, _) => {
+            let built;
+            let (profile, ref_path) = match reference {
+                Reference::Profile(p, path) => (p.as_ref(), path.clone()),
+                Reference::Dataset(ds) => {
+                    for (name, _) in &plan {
+                        let col = ds.column(name).expect("planned column is present");
+                        ensure_not_empty(col, &ds.path)?;
+                    }
+                    built = Profile::build(ds, &plan, opts.bins);
+                    (&built, ds.path.clone())
+                }
+            };
+            plan.par_iter()
+                .map(|(name, kind)| {
+                    let fp = profile
+                        .feature(name)
+                        .ok_or_else(|| InputError::column(&ref_path, name, "is empty after dropping missing values"))?;
+                    let c = current.column(name).expect("planned column is present");
+                    native_feature(fp, *kind, c, current, opts)
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    Ok(Report::new(opts.mode, ref_source, Source::of(current), features, skipped, opts.drift_share))
+}
+
+fn choose(
+    name: &str,
+    kind: Kind,
+    n_reference: usize,
+    n_values: impl FnOnce() -> usize,
+    opts: &AnalyzeOptions,
+    path: &std::path::Path,
+) -> Result<(StatTest, f64), InputError> {
+    let test = match opts.tests.forced_test(name, kind) {
+        Some(t) => {
+            if !t.allows(kind) {
+                return Err(InputError::column(
+                    path,
+                    name,
+                    format!("stattest {} does not apply to a {} feature", t.name(), kind.as_str()),
+                ));
+            }
+            t
+        }
+        None => default_test(kind, n_reference, n_values()),
+    };
+    let threshold = opts.tests.threshold(name, kind).unwrap_or(test.default_threshold());
+    test.check_threshold(threshold).map_err(|e| InputError::flag("--threshold", format!("feature '{name}': {e}")))?;
+    Ok((test, threshold))
+}
+
+fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> Aligned {
+    let (_, r, c) = align_sorted(a, b);
+    Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
+}
+
+fn aligned_values(a: &[(f64, u64)], b: &[(f64, u64)]) -> Aligned {
+    let (_, r, c) = align_sorted(a, b);
+    Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
+}
+
+fn discrete(test: StatTest, a: &Aligned) -> Outcome {
+    match test {
+        StatTest::Psi => stats::psi(a),
+        StatTest::KlDiv => stats::kl_div(a),
+        StatTest::JensenShannon => stats::jensenshannon(a),
+        StatTest::Hellinger => stats::hellinger(a),
+        StatTest::ChiSquare => stats::chisquare(a),
+        StatTest::Z => stats::z_test(a),
+        StatTest::Ks | StatTest::Wasserstein => unreachable!("numerical tests take samples"),
+    }
+}
+
+fn current_sorted<'a>(c: &'a Column, current: &Dataset) -> Result<(&'a [f64], bool), InputError> {
+    match &c.values {
+        Values::Numeric { sorted, integer } if !sorted.is_empty() => Ok((sorted, *integer)),
+        Values::Numeric { .. } => {
+            Err(InputError::column(&current.path, &c.name, "is empty after dropping missing values"))
+        }
+        _ => Err(InputError::column(&current.path, &c.name, "holds no numbers")),
+    }
+}
+
+fn current_counts(c: &Column, current: &Dataset) -> Result<Vec<(Key, u64)>, InputError> {
+    let counts =
+        c.to_categorical().ok_or_else(|| InputError::column(&current.path, &c.name, "cannot be read as categories"))?;
+    if counts.is_empty() {
+        return Err(InputError::column(&current.path, &c.name, "is empty after dropping missing values"));
+    }
+    Ok(counts)
+}
+
+/// One feature in Evidently mode, from the two full samples.
+fn compat_feature(
+    name: &str,
+    kind: Kind,
+    r: &Column,
+    c: &Column,
+    ref_path: &std::path::Path,
+    current: &Dataset,
+    opts: &AnalyzeOptions,
+) -> Result<FeatureReport, InputError> {
+    ensure_not_empty(r, ref_path)?;
+    let (test, threshold, outcome, n_ref, n_cur) = match kind {
+        Kind::Numerical => {
+            let Values::Numeric { sorted: rs, integer: ri } = &r.values else {
+                return Err(InputError::column(ref_path, name, "holds no numbers"));
+            };
+            let (cs, ci) = current_sorted(c, current)?;
+            let (test, threshold) =
+                choose(name, kind, rs.len(), || n_unique_union_sorted_capped(rs, cs, SELECTION_CAP), opts, ref_path)?;
+            let integer = *ri && ci;
+            let outcome = match test {
+                StatTest::Ks => stats::ks(rs, rs.len(), cs),
+                StatTest::Wasserstein => stats::wasserstein_norm(rs, stats::mean_std(rs).1, cs),
+                StatTest::Hellinger => {
+                    let keys = n_unique_union_sorted(rs, cs);
+                    let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
+                    let edges = sturges_edges(min, max, keys, integer);
+                    stats::hellinger_density(&histogram_sorted(rs, &edges), &histogram_sorted(cs, &edges), &edges)
+                }
+                StatTest::Psi | StatTest::KlDiv | StatTest::JensenShannon if more_distinct_than(rs, DISCRETE_MAX) => {
+                    let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
+                    let edges = sturges_edges(min, max, rs.len() + cs.len(), integer);
+                    let a = Aligned {
+                        reference: histogram_sorted(rs, &edges),
+                        current: histogram_sorted(cs, &edges),
+                        n_reference: rs.len() as f64,
+                        n_current: cs.len() as f64,
+                    };
+                    discrete(test, &a)
+                }
+                _ => discrete(test, &aligned_values(&value_counts_sorted(rs), &value_counts_sorted(cs))),
+            };
+            (test, threshold, outcome, rs.len(), cs.len())
+        }
+        Kind::Categorical => {
+            let rc =
+                r.to_categorical().ok_or_else(|| InputError::column(ref_path, name, "cannot be read as categories"))?;
+            let cc = current_counts(c, current)?;
+            let a = aligned_counts(&rc, &cc);
+            let n_ref = a.n_reference as usize;
+            let (test, threshold) = choose(name, kind, n_ref, || a.reference.len(), opts, ref_path)?;
+            (test, threshold, discrete(test, &a), n_ref, a.n_current as usize)
+        }
+    };
+    let (reference, current) = (Sample::new(n_ref, r.missing_share()), Sample::new(n_cur, c.missing_share()));
+    Ok(FeatureReport::new(name, kind, test, threshold, outcome, reference, current))
+}
+
+/// One feature in native mode, against the reference profile.
+fn native_feature(
+    fp: &FeatureProfile,
+    kind: Kind,
+    c: &Column,
+    current: &Dataset,
+    opts: &AnalyzeOptions,
+) -> Result<FeatureReport, InputError> {
+    let name = fp.name.as_str();
+    let (test, threshold, outcome, n_cur) = match kind {
+        Kind::Numerical => {
+            let p: &NumericSummary = fp.numeric.as_ref().expect("validated profile");
+            let (cs, _) = current_sorted(c, current)?;
+            let n_values = || match &p.values {
+                Some(v) => {
+                    let keys: Vec<f64> = v.iter().map(|(x, _)| *x).collect();
+                    n_unique_union_sorted_capped(&keys, cs, SELECTION_CAP)
+                }
+                None => p.n_unique,
+            };
+            let (test, threshold) = choose(name, kind, fp.count, n_values, opts, &current.path)?;
+            let outcome = match test {
+                StatTest::Ks => stats::ks(&p.quantiles, fp.count, cs),
+                StatTest::Wasserstein => stats::wasserstein_norm(&p.quantiles, p.std, cs),
+                _ => match &p.values {
+                    Some(v) => discrete(test, &aligned_values(v, &value_counts_sorted(cs))),
+                    None => {
+                        let a = Aligned {
+                            reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
+                            current: native_counts_sorted(cs, &p.edges),
+                            n_reference: fp.count as f64,
+                            n_current: cs.len() as f64,
+                        };
+                        discrete(test, &a)
+                    }
+                },
+            };
+            (test, threshold, outcome, cs.len())
+        }
+        Kind::Categorical => {
+            let rc = fp.categories.as_deref().unwrap_or_default();
+            let cc = current_counts(c, current)?;
+            let a = aligned_counts(rc, &cc);
+            let (test, threshold) = choose(name, kind, fp.count, || a.reference.len(), opts, &current.path)?;
+            (test, threshold, discrete(test, &a), a.n_current as usize)
+        }
+    };
+    let (reference, current) = (Sample::new(fp.count, fp.missing_share), Sample::new(n_cur, c.missing_share()));
+    Ok(FeatureReport::new(name, kind, test, threshold, outcome, reference, current))
+}

@@ -1,0 +1,314 @@
+//! Datasets read with polars (CSV, Parquet, JSON Lines, chosen by extension) and turned
+//! into clean per-column samples: finite numbers, sorted, or category counts.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+use crate::stats::binning::value_counts_sorted;
+use crate::stats::sort_floats;
+
+/// A category: the value itself, so that numbers sort as numbers and strings as strings
+/// (the order Evidently's z-test takes its first key in).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Key {
+    Num(f64),
+    Str(String),
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        Some(match (self, other) {
+            (Key::Num(a), Key::Num(b)) => a.total_cmp(b),
+            (Key::Str(a), Key::Str(b)) => a.cmp(b),
+            (Key::Num(_), Key::Str(_)) => Ordering::Less,
+            (Key::Str(_), Key::Num(_)) => Ordering::Greater,
+        })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Num(x) => write!(f, "{x}"),
+            Key::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One column's values after cleaning.
+#[derive(Debug, Clone)]
+pub enum Values {
+    /// Finite values, sorted ascending. `integer` is true for an integer column without
+    /// missing values (what pandas keeps as an integer dtype).
+    Numeric { sorted: Vec<f64>, integer: bool },
+    /// Category counts, sorted by key.
+    Categorical { counts: Vec<(Key, u64)> },
+    /// A dtype drift is not computed on (dates, times, nested values).
+    Unsupported { dtype: String },
+}
+
+/// A column: its values and how many rows were missing (null, NaN, ±inf).
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub rows: usize,
+    pub missing: usize,
+    pub values: Values,
+}
+
+impl Column {
+    pub fn missing_share(&self) -> f64 {
+        if self.rows == 0 {
+            0.0
+        } else {
+            self.missing as f64 / self.rows as f64
+        }
+    }
+
+    /// Number of distinct non-missing values.
+    pub fn n_unique(&self) -> usize {
+        match &self.values {
+            Values::Numeric { sorted, .. } => crate::stats::binning::n_unique_sorted(sorted),
+            Values::Categorical { counts } => counts.len(),
+            Values::Unsupported { .. } => 0,
+        }
+    }
+
+    /// The column as category counts (numbers become numeric keys).
+    pub fn to_categorical(&self) -> Option<Vec<(Key, u64)>> {
+        match &self.values {
+            Values::Numeric { sorted, .. } => {
+                Some(value_counts_sorted(sorted).into_iter().map(|(v, c)| (Key::Num(v), c)).collect())
+            }
+            Values::Categorical { counts } => Some(counts.clone()),
+            Values::Unsupported { .. } => None,
+        }
+    }
+}
+
+/// A dataset as driftd reads it: where it came from, its row count, its columns in file
+/// order.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub columns: Vec<Column>,
+}
+
+impl Dataset {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Reads a dataset and cleans the columns named by `wanted` (all when `None`).
+    pub fn load(path: &Path, wanted: Option<&[String]>) -> Result<Dataset, InputError> {
+        let started = std::time::Instant::now();
+        let df = read_frame(path)?;
+        let read = started.elapsed();
+        let ds = Dataset::from_frame(path, &df, wanted)?;
+        tracing::debug!(
+            path = %path.display(),
+            read_ms = read.as_millis() as u64,
+            clean_ms = (started.elapsed() - read).as_millis() as u64,
+            "dataset loaded"
+        );
+        Ok(ds)
+    }
+
+    pub fn from_frame(path: &Path, df: &DataFrame, wanted: Option<&[String]>) -> Result<Dataset, InputError> {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|n| wanted.is_none_or(|w| w.iter().any(|x| x == n)))
+            .collect();
+        let columns = names
+            .par_iter()
+            .map(|name| {
+                let col = df.column(name).map_err(|e| InputError::file(path, e.to_string()))?;
+                clean_column(col.as_materialized_series())
+                    .map_err(|e| InputError::column(path, name, format!("cannot read values: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Dataset { path: path.to_path_buf(), rows: df.height(), columns })
+    }
+}
+
+/// Values pandas reads as missing by default; driftd reads them as missing too, so that
+/// the same CSV gives the same numbers in both.
+const CSV_NULL_VALUES: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// The file formats driftd reads, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+    JsonLines,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "tsv" | "txt" => Some(Format::Csv),
+            "parquet" | "pq" => Some(Format::Parquet),
+            "jsonl" | "ndjson" => Some(Format::JsonLines),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a file into a polars DataFrame, or says what is wrong with it.
+pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
+    let format = Format::of(path).ok_or_else(|| {
+        InputError::file(path, "unknown file extension (expected .csv, .tsv, .parquet, .jsonl or .ndjson)")
+    })?;
+    let meta = std::fs::metadata(path).map_err(|e| InputError::file(path, io_reason(&e)))?;
+    if meta.is_dir() {
+        return Err(InputError::file(path, "is a directory, not a file"));
+    }
+    if meta.len() == 0 {
+        return Err(InputError::file(path, "file is empty"));
+    }
+    // polars may panic on some malformed inputs; a panic must not escape as a crash.
+    let result = std::panic::catch_unwind(|| read_frame_unchecked(path, format));
+    let df = match result {
+        Ok(r) => r.map_err(|e| InputError::file(path, polars_reason(&e)))?,
+        Err(_) => return Err(InputError::file(path, "cannot parse the file (malformed content)")),
+    };
+    if df.width() == 0 {
+        return Err(InputError::file(path, "file has no columns"));
+    }
+    if df.height() == 0 {
+        return Err(InputError::file(path, "file has a header but no rows"));
+    }
+    Ok(df)
+}
+
+fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> {
+    match format {
+        Format::Csv => {
+            let tsv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let read = |infer: Option<usize>| {
+                let parse = CsvParseOptions::default().with_separator(if tsv { b'\t' } else { b',' }).with_null_values(
+                    Some(NullValues::AllColumns(CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect())),
+                );
+                CsvReadOptions::default()
+                    .with_has_header(true)
+                    .with_infer_schema_length(infer)
+                    .with_parse_options(parse)
+                    .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+                    .finish()
+            };
+            // A sample of rows decides the types; a later row that does not fit (an
+            // integer column with a decimal far down) makes us infer from every row.
+            match read(Some(10_000)) {
+                Ok(df) => Ok(df),
+                Err(PolarsError::ComputeError(_)) | Err(PolarsError::SchemaMismatch(_)) => read(None),
+                Err(e) => Err(e),
+            }
+        }
+        Format::Parquet => {
+            let file = std::fs::File::open(path)?;
+            ParquetReader::new(file).finish()
+        }
+        Format::JsonLines => {
+            let file = std::fs::File::open(path)?;
+            JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish()
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn polars_reason(e: &PolarsError) -> String {
+    let msg = e.to_string();
+    let first = msg.lines().next().unwrap_or("").trim();
+    format!("cannot parse the file: {first}")
+}
+
+/// Cleans one column: drops null, NaN and ±inf, sorts numbers, counts categories.
+pub fn clean_column(s: &Series) -> PolarsResult<Column> {
+    let name = s.name().to_string();
+    let rows = s.len();
+    let dtype = s.dtype().clone();
+    let column = match dtype {
+        DataType::Float32 | DataType::Float64 => {
+            let (sorted, missing) = finite_sorted(s)?;
+            Column { name, rows, missing, values: Values::Numeric { sorted, integer: false } }
+        }
+        ref d if d.is_integer() => {
+            let integer = s.null_count() == 0;
+            let (sorted, missing) = finite_sorted(s)?;
+            Column { name, rows, missing, values: Values::Numeric { sorted, integer } }
+        }
+        DataType::Boolean => {
+            let ca = s.bool()?;
+            let (mut t, mut f) = (0u64, 0u64);
+            for v in ca.downcast_iter().flat_map(|a| a.iter()).flatten() {
+                if v {
+                    t += 1
+                } else {
+                    f += 1
+                }
+            }
+            let mut counts = Vec::new();
+            if f > 0 {
+                counts.push((Key::Str("false".into()), f));
+            }
+            if t > 0 {
+                counts.push((Key::Str("true".into()), t));
+            }
+            Column { name, rows, missing: s.null_count(), values: Values::Categorical { counts } }
+        }
+        DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
+            let strings = s.cast(&DataType::String)?;
+            let ca = strings.str()?;
+            let mut map: PlHashMap<&str, u64> = PlHashMap::default();
+            for v in ca.downcast_iter().flat_map(|a| a.iter()).flatten() {
+                *map.entry(v).or_insert(0) += 1;
+            }
+            let mut counts: Vec<(Key, u64)> = map.into_iter().map(|(k, c)| (Key::Str(k.to_string()), c)).collect();
+            counts.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+            Column { name, rows, missing: strings.null_count(), values: Values::Categorical { counts } }
+        }
+        DataType::Null => Column { name, rows, missing: rows, values: Values::Categorical { counts: Vec::new() } },
+        other => {
+            Column { name, rows, missing: s.null_count(), values: Values::Unsupported { dtype: other.to_string() } }
+        }
+    };
+    Ok(column)
+}
+
+/// Finite values of a numeric series, sorted, and how many were missing.
+fn finite_sorted(s: &Series) -> PolarsResult<(Vec<f64>, usize)> {
+    let f = s.cast(&DataType::Float64)?;
+    let ca = f.f64()?;
+    let mut out = Vec::with_capacity(ca.len() - ca.null_count());
+    for arr in ca.downcast_iter() {
+        if arr.validity().is_none_or(|v| v.unset_bits() == 0) {
+            out.extend(arr.values().iter().copied().filter(|x| x.is_finite()));
+        } else {
+            out.extend(arr.iter().flatten().copied().filter(|x| x.is_finite()));
+        }
+    }
+    let missing = ca.len() - out.len();
+    sort_floats(&mut out);
+    Ok((out, missing))
+}

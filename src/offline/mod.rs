@@ -1,0 +1,10 @@
+//! The offline doors, `driftd analyze` / `check` / `baseline`, and the pieces every window
+//! close reuses: datasets read with polars (`dataset.rs`), reference profiles
+//! (`profile.rs`), which columns to compare (`plan.rs`), the analysis in either mode
+//! (`analyze.rs`), and the report (`report.rs`).
+
+pub mod analyze;
+pub mod dataset;
+pub mod plan;
+pub mod profile;
+pub mod report;

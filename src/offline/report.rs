@@ -1,0 +1,209 @@
+//! The drift report: DESIGN.md's schema as JSON, and a readable table as text.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::dataset::Dataset;
+use crate::stats::{Kind, Outcome, StatTest};
+
+/// How the statistics are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Bins from the reference alone (quantile edges, underflow and overflow bins), the
+    /// reference summarised as a profile: the streaming default.
+    Native,
+    /// Evidently 0.7's legacy data-drift numbers.
+    Evidently,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Native => "native",
+            Mode::Evidently => "evidently",
+        }
+    }
+}
+
+/// One side of a feature's comparison: the values compared and the share missing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub count: usize,
+    pub missing_share: f64,
+}
+
+impl Sample {
+    pub fn new(count: usize, missing_share: f64) -> Sample {
+        Sample { count, missing_share }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    pub path: String,
+    pub rows: usize,
+}
+
+impl Source {
+    pub fn of(ds: &Dataset) -> Source {
+        Source { path: ds.path.display().to_string(), rows: ds.rows }
+    }
+}
+
+/// A column left out of the comparison, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureReport {
+    pub name: String,
+    pub kind: Kind,
+    pub stattest: StatTest,
+    /// The number held against `threshold`: the p-value of a test, or the distance.
+    pub score: f64,
+    /// The test statistic (KS D, chi-square, z) or the distance.
+    pub statistic: f64,
+    /// Null for distances.
+    pub p_value: Option<f64>,
+    pub threshold: f64,
+    pub drifted: bool,
+    pub reference_missing_share: f64,
+    pub current_missing_share: f64,
+    /// Non-missing values compared on each side.
+    pub reference_count: usize,
+    pub current_count: usize,
+}
+
+impl FeatureReport {
+    /// The feature's result: `outcome` held against `threshold` in `stattest`'s direction.
+    pub fn new(
+        name: &str,
+        kind: Kind,
+        stattest: StatTest,
+        threshold: f64,
+        outcome: Outcome,
+        reference: Sample,
+        current: Sample,
+    ) -> FeatureReport {
+        let score = outcome.score();
+        FeatureReport {
+            name: name.to_string(),
+            kind,
+            stattest,
+            score,
+            statistic: outcome.statistic,
+            p_value: outcome.p_value,
+            threshold,
+            drifted: stattest.drifted(score, threshold),
+            reference_missing_share: reference.missing_share,
+            current_missing_share: current.missing_share,
+            reference_count: reference.count,
+            current_count: current.count,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub dataset_drift: bool,
+    pub drifted_features: usize,
+    pub features_total: usize,
+    pub share_of_drifted_features: f64,
+    pub drift_share_threshold: f64,
+    pub mode: &'static str,
+    pub reference: Source,
+    pub current: Source,
+    pub features: Vec<FeatureReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+impl Report {
+    pub fn new(
+        mode: Mode,
+        reference: Source,
+        current: Source,
+        features: Vec<FeatureReport>,
+        skipped: Vec<Skipped>,
+        drift_share: f64,
+    ) -> Report {
+        let drifted = features.iter().filter(|f| f.drifted).count();
+        let total = features.len();
+        let share = if total == 0 { 0.0 } else { drifted as f64 / total as f64 };
+        Report {
+            dataset_drift: total > 0 && share >= drift_share,
+            drifted_features: drifted,
+            features_total: total,
+            share_of_drifted_features: share,
+            drift_share_threshold: drift_share,
+            mode: mode.as_str(),
+            reference,
+            current,
+            features,
+            skipped,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serializes")
+    }
+
+    /// A table for people: the verdict, then drifted features first.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let verdict = if self.dataset_drift { "DRIFT" } else { "no drift" };
+        let _ = writeln!(
+            out,
+            "Dataset: {verdict} — {} of {} features drifted (share {:.3}, threshold {:.3}; {} mode)",
+            self.drifted_features,
+            self.features_total,
+            self.share_of_drifted_features,
+            self.drift_share_threshold,
+            self.mode
+        );
+        let _ = writeln!(
+            out,
+            "reference: {} ({} rows)   current: {} ({} rows)\n",
+            self.reference.path, self.reference.rows, self.current.path, self.current.rows
+        );
+        let mut rows: Vec<&FeatureReport> = self.features.iter().filter(|f| f.drifted).collect();
+        rows.extend(self.features.iter().filter(|f| !f.drifted));
+        let width = rows.iter().map(|f| f.name.chars().count()).max().unwrap_or(7).max(7);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<11}  {:<13}  {:>12}  {:>9}  {:<7}  {:>13}",
+            "feature", "kind", "stattest", "score", "threshold", "drifted", "missing r/c"
+        );
+        for f in rows {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<11}  {:<13}  {:>12}  {:>9}  {:<7}  {:>13}",
+                f.name,
+                f.kind.as_str(),
+                f.stattest.name(),
+                format_number(f.score),
+                format_number(f.threshold),
+                if f.drifted { "YES" } else { "no" },
+                format!("{:.1}%/{:.1}%", f.reference_missing_share * 100.0, f.current_missing_share * 100.0),
+            );
+        }
+        for s in &self.skipped {
+            let _ = writeln!(out, "skipped {}: {}", s.name, s.reason);
+        }
+        out
+    }
+}
+
+fn format_number(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e6) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.6}")
+    }
+}

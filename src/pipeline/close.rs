@@ -1,0 +1,83 @@
+//! A closed window's report: the same statistics `analyze` computes, against the model's
+//! reference profile, judged by the model's policy.
+
+use serde::Serialize;
+
+use super::accumulate::Accumulator;
+use super::bounds::WindowBounds;
+use super::spec::ModelSpec;
+use crate::offline::analyze::{analyze, Reference};
+use crate::offline::report::{Report, Skipped};
+use crate::policy::Verdict;
+
+/// The report schema plus the model and the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowReport {
+    pub model: String,
+    #[serde(flatten)]
+    pub bounds: WindowBounds,
+    pub events: u64,
+    pub late_events: u64,
+    pub invalid_values: u64,
+    /// Fewer events than `min_events`: the numbers are reported, nothing is flagged.
+    pub insufficient_events: bool,
+    /// Whether the model's output (`prediction`) drifted; absent when it is not monitored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction_drift: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    /// What the policy made of the window (not part of the JSON: the fields above say it).
+    #[serde(skip)]
+    pub verdict: Verdict,
+}
+
+impl WindowReport {
+    /// The names of the features that drifted.
+    pub fn drifted_features(&self) -> Vec<String> {
+        self.report
+            .as_ref()
+            .map(|r| r.features.iter().filter(|f| f.drifted).map(|f| f.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn share_of_drifted_features(&self) -> f64 {
+        self.report.as_ref().map_or(0.0, |r| r.share_of_drifted_features)
+    }
+
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("a window report serializes")
+    }
+}
+
+/// Computes a closed window's report (pure: may run on any thread).
+pub fn report_window(spec: &ModelSpec, acc: Accumulator) -> WindowReport {
+    let (bounds, events, late, invalid) = (acc.bounds, acc.events, acc.late, acc.invalid);
+    let (dataset, empty) = acc.into_dataset(&spec.name, spec.numeric(), spec.categorical());
+    let mut opts = spec.opts.clone();
+    opts.selection.exclude = empty.clone();
+    let reference = Reference::Profile(spec.profile.clone(), spec.profile_path.clone());
+    let (mut report, error) = match analyze(&reference, &dataset, &opts) {
+        Ok(mut r) => {
+            for name in empty {
+                r.skipped.push(Skipped { name, reason: "no values in this window".into() });
+            }
+            (Some(r), None)
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let judgement = spec.policy.judge(events, report.as_mut());
+    WindowReport {
+        model: spec.name.clone(),
+        bounds,
+        events,
+        late_events: late,
+        invalid_values: invalid,
+        insufficient_events: judgement.insufficient_events,
+        prediction_drift: judgement.prediction_drift,
+        error,
+        report,
+        verdict: judgement.verdict,
+    }
+}

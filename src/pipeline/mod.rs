@@ -1,0 +1,29 @@
+//! The streaming pipeline, whatever the source: decode → route by model → window →
+//! accumulate → (the window closes) → the statistics `analyze` computes, against the
+//! model's reference profile, judged by its policy.
+//!
+//! - `decode.rs`: a message into reused buffers, bad ones by reason;
+//! - `route.rs`: the [`Pipeline`]: routing, closed windows, reload, safe offsets;
+//! - `offsets.rs`: partitions read and the offsets safe to commit;
+//! - `spec.rs`: what a model is compared with ([`ModelSpec`]);
+//! - `bounds.rs`: a window's place in event time;
+//! - `window.rs`: the assigner, the watermark, a model's open windows;
+//! - `accumulate.rs`: one window's values;
+//! - `close.rs`: a closed window's [`WindowReport`].
+//!
+//! Sources drive it: `source::file` (`driftd replay`) and the daemon's Kafka consumer.
+
+pub mod accumulate;
+pub mod bounds;
+pub mod close;
+pub mod decode;
+pub mod offsets;
+pub mod route;
+pub mod spec;
+pub mod window;
+
+pub use bounds::WindowBounds;
+pub use close::{report_window, WindowReport};
+pub use decode::DecodeError;
+pub use route::{ClosedWindow, Model, Pipeline};
+pub use spec::ModelSpec;

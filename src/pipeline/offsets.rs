@@ -1,0 +1,71 @@
+//! Source positions: a small id per (topic, partition), the next offset to read in each,
+//! and the offset below which every event is safe to commit.
+
+/// The partitions a pipeline has read from.
+#[derive(Debug, Default)]
+pub struct PartitionTable {
+    partitions: Vec<(String, i32)>,
+    /// Per partition id, one past the highest offset read (-1: none yet).
+    next: Vec<i64>,
+}
+
+impl PartitionTable {
+    /// The id of a partition, made on first sight.
+    pub fn id(&mut self, topic: &str, partition: i32) -> u32 {
+        // A consumer holds a handful of partitions: a scan beats hashing an owned key.
+        if let Some(id) = self.find(topic, partition) {
+            return id;
+        }
+        self.partitions.push((topic.to_string(), partition));
+        self.next.push(-1);
+        (self.partitions.len() - 1) as u32
+    }
+
+    /// The id of a partition seen before.
+    pub fn find(&self, topic: &str, partition: i32) -> Option<u32> {
+        self.partitions.iter().position(|(t, p)| *p == partition && t == topic).map(|i| i as u32)
+    }
+
+    /// Notes that `offset` of partition `pid` was read.
+    pub fn read(&mut self, pid: u32, offset: i64) {
+        let next = &mut self.next[pid as usize];
+        *next = (*next).max(offset + 1);
+    }
+
+    /// Per partition read from, the offset to commit: the next one to read, or the lowest
+    /// offset still in an open window (`open_min`) when that is lower. Everything below
+    /// it was reported, or bad, or late.
+    pub fn safe(&self, open_min: impl Fn(u32) -> Option<i64>) -> Vec<(String, i32, i64)> {
+        self.partitions
+            .iter()
+            .zip(&self.next)
+            .enumerate()
+            .filter(|(_, (_, next))| **next >= 0)
+            .map(|(pid, ((topic, partition), next))| {
+                let safe = open_min(pid as u32).map_or(*next, |o| o.min(*next));
+                (topic.clone(), *partition, safe)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_safe_offset_stops_at_the_oldest_open_event() {
+        let mut t = PartitionTable::default();
+        let (a, b) = (t.id("logs", 0), t.id("logs", 1));
+        assert_eq!(t.id("logs", 0), a, "one id per partition");
+        assert_ne!(a, b);
+        t.read(a, 10);
+        t.read(a, 11);
+        t.read(a, 5); // a re-read after a rebalance does not move it back
+        assert_eq!(t.safe(|_| None), [("logs".to_string(), 0, 12)], "b read nothing: nothing to commit");
+        t.read(b, 3);
+        let safe = t.safe(|pid| (pid == a).then_some(7));
+        assert_eq!(safe, [("logs".to_string(), 0, 7), ("logs".to_string(), 1, 4)]);
+        assert_eq!(t.find("other", 0), None);
+    }
+}

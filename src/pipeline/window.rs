@@ -1,0 +1,308 @@
+//! Windows in event time: the bounds a window carries to its report, the assigner that
+//! says which windows hold an event, the watermark that says when they close, and a
+//! model's open windows with the one place where a window closes.
+
+use std::collections::BTreeMap;
+
+use super::accumulate::{Accumulator, Event, Shape};
+pub use super::bounds::WindowBounds;
+use super::decode::DecodeError;
+use crate::config::WindowSpec;
+
+/// The windows `[start, start + size)` that hold an event at `ts`, newest first: one for
+/// a tumbling window (`slide == size`), `size / slide` for a sliding one.
+pub fn windows_holding(ts: i64, size_ms: i64, slide_ms: i64) -> impl Iterator<Item = WindowBounds> {
+    let newest = ts - ts.rem_euclid(slide_ms);
+    std::iter::successors(Some(newest), move |s| Some(s - slide_ms))
+        .take_while(move |start| *start > ts - size_ms)
+        .map(move |start| WindowBounds { start_ms: start, end_ms: start + size_ms })
+}
+
+/// How far event time has come: the newest event time seen, minus the allowed lateness.
+/// Windows ending at or before it close.
+#[derive(Debug, Clone, Default)]
+pub struct Watermark {
+    newest_ms: Option<i64>,
+    lateness_ms: i64,
+}
+
+impl Watermark {
+    pub fn new(lateness_ms: i64) -> Watermark {
+        Watermark { newest_ms: None, lateness_ms }
+    }
+
+    /// Takes an event time; returns the watermark after it.
+    pub fn advance(&mut self, ts: i64) -> i64 {
+        let newest = self.newest_ms.map_or(ts, |m| m.max(ts));
+        self.newest_ms = Some(newest);
+        newest - self.lateness_ms
+    }
+
+    pub fn current(&self) -> Option<i64> {
+        self.newest_ms.map(|n| n - self.lateness_ms)
+    }
+}
+
+/// One model's open windows, keyed by start (count windows: by sequence number), and the
+/// marks that keep a reported window from opening again.
+#[derive(Debug)]
+pub struct ModelWindows {
+    spec: WindowSpec,
+    shape: Shape,
+    open: BTreeMap<i64, Accumulator>,
+    watermark: Watermark,
+    /// Event-time windows ending at or before this are closed.
+    closed_upto: i64,
+    /// The sequence number of the count window to fill next.
+    next_count_window: i64,
+    /// Late events not yet carried by a closed window's report.
+    late_pending: u64,
+    pub events_total: u64,
+    pub late_total: u64,
+}
+
+impl ModelWindows {
+    pub fn new(spec: WindowSpec, shape: Shape, lateness_ms: i64) -> ModelWindows {
+        ModelWindows {
+            spec,
+            shape,
+            open: BTreeMap::new(),
+            watermark: Watermark::new(lateness_ms),
+            closed_upto: i64::MIN,
+            next_count_window: 0,
+            late_pending: 0,
+            events_total: 0,
+            late_total: 0,
+        }
+    }
+
+    pub fn spec(&self) -> WindowSpec {
+        self.spec
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Events in windows not yet closed.
+    pub fn open_events(&self) -> u64 {
+        self.open.values().map(|w| w.events).sum()
+    }
+
+    /// The mark below which event-time windows count as reported.
+    pub fn closed_upto(&self) -> i64 {
+        self.closed_upto
+    }
+
+    /// Raises the mark (from a checkpoint): events for windows below it count as late.
+    pub fn restore_closed_upto(&mut self, mark: i64) {
+        self.closed_upto = self.closed_upto.max(mark);
+    }
+
+    /// Puts an event in its windows; windows the watermark passes go to `closed`.
+    pub fn ingest(
+        &mut self,
+        event: &Event<'_>,
+        ts: Option<i64>,
+        position: Option<(u32, i64)>,
+        closed: &mut Vec<Accumulator>,
+    ) -> Result<(), DecodeError> {
+        let (size_ms, slide_ms) = match self.spec {
+            WindowSpec::Count { events } => {
+                let key = self.next_count_window;
+                let shape = self.shape;
+                let acc = self.open.entry(key).or_insert_with(|| Accumulator::new(shape, WindowBounds::default()));
+                acc.add(event, ts.unwrap_or(0), position);
+                self.events_total += 1;
+                if acc.events >= events {
+                    self.close(key, closed);
+                }
+                return Ok(());
+            }
+            WindowSpec::Tumbling { size } => (size.as_millis() as i64, size.as_millis() as i64),
+            WindowSpec::Sliding { size, slide } => (size.as_millis() as i64, slide.as_millis() as i64),
+        };
+        let ts = ts.ok_or(DecodeError::MissingTimestamp)?;
+        let (mut placed, mut missed) = (false, false);
+        for bounds in windows_holding(ts, size_ms, slide_ms) {
+            if bounds.end_ms <= self.closed_upto {
+                missed = true;
+                continue;
+            }
+            let shape = self.shape;
+            let acc = self.open.entry(bounds.start_ms).or_insert_with(|| Accumulator::new(shape, bounds));
+            acc.add(event, ts, position);
+            placed = true;
+        }
+        self.events_total += 1;
+        if missed {
+            self.late_total += 1;
+            self.late_pending += 1;
+        }
+        if placed {
+            let watermark = self.watermark.advance(ts);
+            self.close_until(watermark, closed);
+        }
+        Ok(())
+    }
+
+    /// Closes the window at `key`: the one place a window closes. It carries the late
+    /// events counted since the last close, and raises the mark that keeps it closed.
+    fn close(&mut self, key: i64, closed: &mut Vec<Accumulator>) {
+        let Some(mut acc) = self.open.remove(&key) else { return };
+        acc.late = std::mem::take(&mut self.late_pending);
+        match self.spec {
+            WindowSpec::Count { .. } => {
+                self.next_count_window = self.next_count_window.max(key + 1);
+                acc.bounds = acc.event_time_span().unwrap_or_default();
+            }
+            _ => self.closed_upto = self.closed_upto.max(acc.bounds.end_ms),
+        }
+        closed.push(acc);
+    }
+
+    /// Closes every window that ends at or before `watermark`.
+    fn close_until(&mut self, watermark: i64, closed: &mut Vec<Accumulator>) {
+        while let Some((&key, w)) = self.open.first_key_value() {
+            if w.bounds.end_ms > watermark {
+                break;
+            }
+            self.close(key, closed);
+        }
+    }
+
+    /// Closes the open windows holding events from partition `pid` (taken away by a
+    /// rebalance: reported now, so the new owner starts after them).
+    pub fn close_partition(&mut self, pid: u32, closed: &mut Vec<Accumulator>) {
+        let keys: Vec<i64> = self.open.iter().filter(|(_, w)| w.holds_partition(pid)).map(|(k, _)| *k).collect();
+        for key in keys {
+            self.close(key, closed);
+        }
+    }
+
+    /// Closes every open window (end of input, idle model).
+    pub fn close_all(&mut self, closed: &mut Vec<Accumulator>) {
+        let keys: Vec<i64> = self.open.keys().copied().collect();
+        for key in keys {
+            self.close(key, closed);
+        }
+    }
+
+    /// The lowest offset of partition `pid` still in an open window.
+    pub fn min_open_offset(&self, pid: u32) -> Option<i64> {
+        self.open.values().filter_map(|w| w.min_offset(pid)).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn a_tumbling_window_holds_each_event_once() {
+        let w: Vec<_> = windows_holding(61 * MIN, 60 * MIN, 60 * MIN).collect();
+        assert_eq!(w, [WindowBounds { start_ms: 60 * MIN, end_ms: 120 * MIN }]);
+        // the boundary belongs to the window it starts
+        let w: Vec<_> = windows_holding(60 * MIN, 60 * MIN, 60 * MIN).collect();
+        assert_eq!(w[0].start_ms, 60 * MIN);
+        // before the epoch too
+        let w: Vec<_> = windows_holding(-1, 60 * MIN, 60 * MIN).collect();
+        assert_eq!(w, [WindowBounds { start_ms: -60 * MIN, end_ms: 0 }]);
+    }
+
+    #[test]
+    fn a_sliding_window_holds_each_event_size_over_slide_times() {
+        let w: Vec<_> = windows_holding(61 * MIN, 60 * MIN, 15 * MIN).collect();
+        let starts: Vec<i64> = w.iter().map(|b| b.start_ms / MIN).collect();
+        assert_eq!(starts, [60, 45, 30, 15], "newest first, each holding 61");
+        assert!(w.iter().all(|b| b.start_ms <= 61 * MIN && 61 * MIN < b.end_ms));
+    }
+
+    #[test]
+    fn the_watermark_trails_the_newest_event_by_the_lateness() {
+        let mut wm = Watermark::new(5 * MIN);
+        assert_eq!(wm.current(), None);
+        assert_eq!(wm.advance(100 * MIN), 95 * MIN);
+        assert_eq!(wm.advance(90 * MIN), 95 * MIN, "an older event does not move it back");
+        assert_eq!(wm.advance(110 * MIN), 105 * MIN);
+        assert_eq!(wm.current(), Some(105 * MIN));
+    }
+
+    fn no_features() -> Event<'static> {
+        Event::empty()
+    }
+
+    fn tumbling(minutes: u64, lateness_ms: i64) -> ModelWindows {
+        let spec = WindowSpec::Tumbling { size: Duration::from_secs(minutes * 60) };
+        ModelWindows::new(spec, Shape { numeric: 0, categorical: 0 }, lateness_ms)
+    }
+
+    #[test]
+    fn windows_close_when_the_watermark_passes_and_late_events_are_counted() {
+        let mut w = tumbling(60, 0);
+        let mut closed = Vec::new();
+        w.ingest(&no_features(), Some(10 * MIN), Some((0, 1)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(50 * MIN), Some((0, 2)), &mut closed).unwrap();
+        assert!(closed.is_empty());
+        assert_eq!(w.min_open_offset(0), Some(1));
+        w.ingest(&no_features(), Some(60 * MIN), Some((0, 3)), &mut closed).unwrap();
+        assert_eq!(closed.len(), 1, "the first hour closed at the second's first event");
+        assert_eq!(closed[0].events, 2);
+        assert_eq!(closed[0].bounds, WindowBounds { start_ms: 0, end_ms: 60 * MIN });
+        assert_eq!(w.closed_upto(), 60 * MIN);
+        assert_eq!(w.min_open_offset(0), Some(3));
+        // an event for the closed hour is late, carried by the next window closed
+        w.ingest(&no_features(), Some(30 * MIN), Some((0, 4)), &mut closed).unwrap();
+        assert_eq!((w.late_total, w.open_events()), (1, 1));
+        w.close_all(&mut closed);
+        assert_eq!(closed[1].late, 1);
+        assert_eq!(w.events_total, 4);
+    }
+
+    #[test]
+    fn lateness_keeps_a_window_open_for_stragglers() {
+        let mut w = tumbling(60, 10 * MIN);
+        let mut closed = Vec::new();
+        w.ingest(&no_features(), Some(59 * MIN), None, &mut closed).unwrap();
+        w.ingest(&no_features(), Some(65 * MIN), None, &mut closed).unwrap();
+        w.ingest(&no_features(), Some(58 * MIN), None, &mut closed).unwrap();
+        assert!(closed.is_empty(), "watermark 55 min: the first hour is still open");
+        w.ingest(&no_features(), Some(70 * MIN), None, &mut closed).unwrap();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].events, 2, "the straggler counted in its window");
+        assert_eq!(w.late_total, 0);
+    }
+
+    #[test]
+    fn a_count_window_ends_at_its_last_event_and_needs_no_timestamp() {
+        let mut w = ModelWindows::new(WindowSpec::Count { events: 3 }, Shape { numeric: 0, categorical: 0 }, 0);
+        let mut closed = Vec::new();
+        for ts in [Some(5_000), None, Some(9_000), Some(1_000)] {
+            w.ingest(&no_features(), ts, None, &mut closed).unwrap();
+        }
+        assert_eq!(closed.len(), 1);
+        // the missing timestamp counts as 0 for the window's span, as before
+        assert_eq!(closed[0].bounds, WindowBounds { start_ms: 0, end_ms: 9_000 });
+        w.close_all(&mut closed);
+        assert_eq!(closed[1].bounds, WindowBounds { start_ms: 1_000, end_ms: 1_000 });
+        assert_eq!(w.open_events(), 0);
+    }
+
+    #[test]
+    fn closing_a_partition_closes_only_the_windows_holding_it() {
+        let mut w = tumbling(60, 0);
+        let mut closed = Vec::new();
+        // a one-hour lateness keeps both hours open
+        w.watermark = Watermark::new(120 * MIN);
+        w.ingest(&no_features(), Some(10 * MIN), Some((0, 7)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(70 * MIN), Some((1, 3)), &mut closed).unwrap();
+        w.close_partition(1, &mut closed);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].bounds.start_ms, 60 * MIN);
+        assert_eq!((w.min_open_offset(0), w.min_open_offset(1)), (Some(7), None));
+    }
+}

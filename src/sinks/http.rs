@@ -1,0 +1,274 @@
+//! Outbound HTTP, whatever the call is for (retrain presets, alert receivers): the call,
+//! one attempt with a timeout, the classification of its result, and jittered
+//! exponential backoff.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+
+use super::webhook::signature_headers;
+use crate::time::now_s;
+
+/// A request body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Json(Vec<u8>),
+    Form(Vec<(String, String)>),
+}
+
+impl Body {
+    pub fn json(v: &serde_json::Value) -> Body {
+        Body::Json(serde_json::to_vec(v).expect("JSON serializes"))
+    }
+
+    /// The body as text, for a log line.
+    pub fn to_text(&self) -> String {
+        match self {
+            Body::Json(b) => String::from_utf8_lossy(b).into_owned(),
+            Body::Form(f) => f.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"),
+        }
+    }
+}
+
+/// How a request authenticates; applied per attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    None,
+    Basic {
+        user: String,
+        password: String,
+    },
+    Bearer(String),
+    /// A bearer token got per attempt by posting `{"username", "password"}` as JSON to
+    /// `token_url`, which answers `{"access_token": ...}` (Airflow 3's `/auth/token`).
+    TokenLogin {
+        token_url: String,
+        user: String,
+        password: String,
+    },
+    /// A Standard Webhooks signature with this secret; `id` is the message id.
+    Sign {
+        secret: String,
+        id: String,
+    },
+}
+
+/// One prepared POST.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+    pub auth: Auth,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// 2xx.
+    Delivered { status: u16 },
+    /// 409: the target already has this run; counts as delivered.
+    Duplicate { status: u16 },
+    /// Connection error, timeout, 408, 429 or 5xx: try again (after `Retry-After` when given).
+    Retry { reason: String, status: Option<u16>, after: Option<Duration> },
+    /// Any other 4xx: trying again would not help.
+    Fail { reason: String, status: u16 },
+}
+
+/// Classifies a response status (and its `Retry-After`).
+pub fn classify(status: StatusCode, retry_after: Option<&str>, body_hint: &str) -> Attempt {
+    let code = status.as_u16();
+    let reason = || {
+        let hint: String = body_hint.chars().take(200).collect();
+        format!("HTTP {code}{}{}", if hint.is_empty() { "" } else { ": " }, hint.trim())
+    };
+    if status.is_success() {
+        Attempt::Delivered { status: code }
+    } else if status == StatusCode::CONFLICT {
+        Attempt::Duplicate { status: code }
+    } else if status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+    {
+        Attempt::Retry { reason: reason(), status: Some(code), after: retry_after.and_then(parse_retry_after) }
+    } else {
+        Attempt::Fail { reason: reason(), status: code }
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date; capped at one hour.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let d = match v.parse::<u64>() {
+        Ok(s) => Duration::from_secs(s),
+        Err(_) => httpdate::parse_http_date(v).ok()?.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO),
+    };
+    Some(d.min(Duration::from_secs(3600)))
+}
+
+/// Delay before attempt `attempt + 1` (attempt counts from 1): full jitter over
+/// `initial · 2^(attempt-1)`, capped at `max`; a `Retry-After` is honoured as a floor.
+pub fn backoff(initial: Duration, max: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(max);
+    // half fixed, half random: never hammering, never waiting for nothing
+    let jittered = exp / 2 + exp.mul_f64(jitter() / 2.0);
+    match retry_after {
+        Some(ra) => jittered.max(ra),
+        None => jittered,
+    }
+}
+
+/// A number in [0, 1) that differs per call and per process.
+fn jitter() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let mut x = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed) ^ seed;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A shared HTTP client (connection pool, rustls).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("driftd/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("the HTTP client builds")
+}
+
+/// Logs in for a bearer token (`Auth::TokenLogin`).
+async fn login_token(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    password: &str,
+    timeout: Duration,
+) -> Result<String, Attempt> {
+    let resp = http
+        .post(url)
+        .timeout(timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::json!({"username": user, "password": password}).to_string())
+        .send()
+        .await
+        .map_err(|e| Attempt::Retry {
+            reason: format!("token login: {}", error_text(&e)),
+            status: None,
+            after: None,
+        })?;
+    let status = resp.status();
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(match classify(status, retry_after.as_deref(), &text) {
+            Attempt::Retry { reason, status, after } => {
+                Attempt::Retry { reason: format!("token login: {reason}"), status, after }
+            }
+            _ => Attempt::Fail { reason: format!("token login: HTTP {}", status.as_u16()), status: status.as_u16() },
+        });
+    }
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("access_token").and_then(|t| t.as_str()).map(str::to_string))
+        .ok_or_else(|| Attempt::Fail {
+            reason: "token login: no access_token in the answer".into(),
+            status: status.as_u16(),
+        })
+}
+
+/// reqwest's error with its cause chain ("error sending request" alone says nothing).
+fn error_text(e: &reqwest::Error) -> String {
+    let mut s = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+/// Sends one attempt of a call.
+pub async fn send(http: &reqwest::Client, call: &Call, timeout: Duration) -> Attempt {
+    let mut req = http.post(&call.url).timeout(timeout);
+    for (k, v) in &call.headers {
+        req = req.header(*k, v);
+    }
+    req = match &call.auth {
+        Auth::None | Auth::Sign { .. } => req,
+        Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
+        Auth::Bearer(t) => req.bearer_auth(t),
+        Auth::TokenLogin { token_url, user, password } => {
+            match login_token(http, token_url, user, password, timeout).await {
+                Ok(t) => req.bearer_auth(t),
+                Err(a) => return a,
+            }
+        }
+    };
+    req = match &call.body {
+        Body::Json(bytes) => {
+            if let Auth::Sign { secret, id } = &call.auth {
+                for (k, v) in signature_headers(secret, id, bytes, now_s()) {
+                    req = req.header(k, v);
+                }
+            }
+            req.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.clone())
+        }
+        Body::Form(fields) => req.form(fields),
+    };
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let text = if status.is_success() { String::new() } else { resp.text().await.unwrap_or_default() };
+            classify(status, retry_after.as_deref(), &text)
+        }
+        Err(e) => Attempt::Retry { reason: error_text(&e), status: None, after: None },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified_as_the_issue_says() {
+        assert_eq!(classify(StatusCode::OK, None, ""), Attempt::Delivered { status: 200 });
+        assert_eq!(classify(StatusCode::NO_CONTENT, None, ""), Attempt::Delivered { status: 204 });
+        assert_eq!(classify(StatusCode::CONFLICT, None, ""), Attempt::Duplicate { status: 409 });
+        assert!(matches!(
+            classify(StatusCode::TOO_MANY_REQUESTS, Some("7"), ""),
+            Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(7)
+        ));
+        assert!(matches!(classify(StatusCode::BAD_GATEWAY, None, ""), Attempt::Retry { after: None, .. }));
+        assert!(matches!(classify(StatusCode::REQUEST_TIMEOUT, None, ""), Attempt::Retry { .. }));
+        assert!(matches!(classify(StatusCode::UNAUTHORIZED, None, "no"), Attempt::Fail { status: 401, .. }));
+        assert!(matches!(classify(StatusCode::UNPROCESSABLE_ENTITY, None, ""), Attempt::Fail { status: 422, .. }));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let d = parse_retry_after(&later).unwrap();
+        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_grows_jittered_and_capped() {
+        let (i, max) = (Duration::from_secs(1), Duration::from_secs(300));
+        for attempt in 1..=12 {
+            let exp = (i * (1 << (attempt - 1))).min(max);
+            let d = backoff(i, max, attempt, None);
+            assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?} vs {exp:?}");
+        }
+        assert!(backoff(i, max, 1, Some(Duration::from_secs(9))) >= Duration::from_secs(9));
+        let draws: std::collections::HashSet<u128> = (0..20).map(|_| backoff(i, max, 5, None).as_nanos()).collect();
+        assert!(draws.len() > 10, "jitter varies");
+    }
+}

@@ -1,0 +1,75 @@
+//! Inference logs from a JSON Lines file: `driftd replay` runs the whole pipeline over it
+//! and writes one window report per line. Windows still open at the end are closed.
+
+use std::collections::BTreeMap;
+use std::io::BufRead as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::error::InputError;
+use crate::pipeline::{report_window, Pipeline, WindowReport};
+
+/// What a replay went through.
+#[derive(Debug, Default, Serialize)]
+pub struct ReplaySummary {
+    pub messages: u64,
+    pub events: u64,
+    pub windows: u64,
+    pub late_events: u64,
+    pub decode_errors: BTreeMap<String, u64>,
+    /// Drift episodes per model, retrain requests by outcome and alerts sent (with a
+    /// policy's actions configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<serde_json::Value>,
+}
+
+/// Runs the pipeline over `input`, one report line per closed window to `out`;
+/// `on_report` sees each report as it is written (the policy and its actions).
+pub fn replay(
+    settings: &Settings,
+    input: &Path,
+    out: &mut dyn std::io::Write,
+    on_report: &mut dyn FnMut(&WindowReport),
+) -> Result<ReplaySummary, InputError> {
+    let mut pipeline = Pipeline::from_settings(settings)?;
+    let file = std::fs::File::open(input).map_err(|e| InputError::file(input, format!("cannot open: {e}")))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut summary = ReplaySummary::default();
+    let mut emit = |pipeline: &mut Pipeline, summary: &mut ReplaySummary| -> Result<(), InputError> {
+        for (spec, acc) in pipeline.take_closed() {
+            let report = report_window(&spec, acc);
+            summary.windows += 1;
+            writeln!(out, "{}", report.to_json_line())
+                .map_err(|e| InputError::file(input, format!("cannot write a report: {e}")))?;
+            on_report(&report);
+        }
+        Ok(())
+    };
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        let n =
+            reader.read_until(b'\n', &mut line).map_err(|e| InputError::file(input, format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        summary.messages += 1;
+        if pipeline.ingest(&line, None, None).is_ok() {
+            summary.events += 1;
+        }
+        if pipeline.has_closed() {
+            emit(&mut pipeline, &mut summary)?;
+        }
+    }
+    pipeline.close_all();
+    emit(&mut pipeline, &mut summary)?;
+    summary.decode_errors =
+        pipeline.decode_errors().filter(|(_, n)| *n > 0).map(|(e, n)| (e.reason().to_string(), n)).collect();
+    summary.late_events = pipeline.models().iter().map(|m| m.windows.late_total).sum();
+    Ok(summary)
+}

@@ -1,0 +1,150 @@
+//! Inference logs from Kafka: the consumer group's client settings, the rebalance
+//! callbacks, the offsets stored by hand, and the dead-letter topic.
+//!
+//! At least once without double counting: `enable.auto.offset.store=false`, and an offset
+//! is stored only once every event below it is safe (see `pipeline::offsets`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+
+use crate::config::Settings;
+use crate::telemetry::events::{ConsumerLag, PartitionsAssigned};
+use crate::telemetry::Telemetry;
+
+/// The consumer driftd runs, with its callbacks.
+pub type KafkaConsumer = StreamConsumer<ConsumerHooks>;
+
+/// Partitions to commit: (topic, partition, offset).
+pub type Offsets = Vec<(String, i32, i64)>;
+
+/// Who is told when the group moves partitions.
+pub trait PartitionListener: Send + Sync {
+    /// These partitions are being taken away: report what must be reported, and return
+    /// the offsets to commit before they go.
+    fn revoking(&self, partitions: &[(String, i32)]) -> Offsets;
+}
+
+/// The consumer's context: lag from librdkafka's statistics, and the rebalance callbacks.
+pub struct ConsumerHooks {
+    telemetry: Arc<Telemetry>,
+    listener: Arc<dyn PartitionListener>,
+    assigned: Arc<AtomicBool>,
+    /// Set when the consumer is closing: the open windows are kept, not reported, when
+    /// the partitions go (the next start reads their events again).
+    closing: AtomicBool,
+}
+
+impl ConsumerHooks {
+    /// `assigned` is set once the group has given this member its partitions.
+    pub fn new(telemetry: Arc<Telemetry>, listener: Arc<dyn PartitionListener>, assigned: Arc<AtomicBool>) -> Self {
+        ConsumerHooks { telemetry, listener, assigned, closing: AtomicBool::new(false) }
+    }
+
+    pub fn closing(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+}
+
+impl ClientContext for ConsumerHooks {
+    fn stats(&self, stats: rdkafka::Statistics) {
+        self.telemetry.emit(ConsumerLag { stats: &stats });
+    }
+}
+
+impl ConsumerContext for ConsumerHooks {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else { return };
+        if self.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        let revoked: Vec<(String, i32)> =
+            tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        // Runs inside our own poll: the pipeline is not in use elsewhere.
+        let offsets = self.listener.revoking(&revoked);
+        store_offsets(consumer, offsets);
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "commit on revoke");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            self.telemetry.emit(PartitionsAssigned { partitions: tpl.count() });
+            self.assigned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Stores offsets for the next commit; a partition no longer assigned refuses the store,
+/// and needs nothing.
+pub fn store_offsets<C: Consumer<X>, X: ConsumerContext>(consumer: &C, offsets: Offsets) {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, offset) in offsets {
+        let _ = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset));
+    }
+    if tpl.count() > 0 {
+        let _ = consumer.store_offsets(&tpl);
+    }
+}
+
+/// The consumer group's settings; `[kafka.options]` go last, as they are.
+pub fn consumer_config(settings: &Settings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.kafka.brokers)
+        .set("group.id", &settings.kafka.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("statistics.interval.ms", "5000")
+        // librdkafka pauses a partition's fetching for fetch.queue.backoff.ms (1 s by
+        // default) whenever its local queue is full; a consumer that does real work per
+        // message then idles waiting for it. Short pauses keep the queue fed.
+        .set("fetch.queue.backoff.ms", "10");
+    for (k, v) in &settings.kafka.options {
+        c.set(k, v);
+    }
+    c
+}
+
+/// The producer's settings (report topic, dead letters): `[kafka.options]` without the
+/// consumer-only keys, which would make the producer refuse to start.
+pub fn producer_config(settings: &Settings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.kafka.brokers);
+    for (k, v) in &settings.kafka.options {
+        if !k.starts_with("session.") && !k.starts_with("group.") && !k.starts_with("auto.offset") {
+            c.set(k, v);
+        }
+    }
+    c
+}
+
+/// Bad messages go here as they came, with the reason in a `driftd-reason` header.
+pub struct DeadLetter {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl DeadLetter {
+    pub fn new(producer: FutureProducer, topic: String) -> DeadLetter {
+        DeadLetter { producer, topic }
+    }
+
+    pub async fn send(&self, payload: &[u8], key: Option<&[u8]>, reason: &str) -> Result<(), KafkaError> {
+        let headers = OwnedHeaders::new().insert(Header { key: "driftd-reason", value: Some(reason) });
+        let record = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(payload).headers(headers);
+        let record = match key {
+            Some(k) => record.key(k),
+            None => record,
+        };
+        self.producer.send(record, Duration::from_secs(5)).await.map(|_| ()).map_err(|(e, _)| e)
+    }
+}

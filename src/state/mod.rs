@@ -1,0 +1,9 @@
+//! What driftd keeps on disk under `[state] dir`: the checkpoint, the retrain outbox and
+//! its history, each written through the one synced atomic write.
+
+pub mod checkpoint;
+pub mod fs;
+pub mod outbox;
+
+pub use checkpoint::{Checkpoint, CheckpointFile};
+pub use outbox::{Entry, Outbox, Status};

@@ -1,0 +1,438 @@
+//! One struct per thing that happens, in the manner of vector's `internal_events`: emitting
+//! it logs it and counts it in one call, so the logic never names a metric or a label.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use super::Telemetry;
+use crate::pipeline::{DecodeError, WindowReport};
+use crate::policy::Episode;
+use crate::sinks::alerts::Phase;
+use crate::stats::StatTest;
+
+/// Something that happened, told to the logs and the metrics.
+pub trait InternalEvent {
+    fn emit(self, t: &Telemetry);
+}
+
+/// A window closed and was reported.
+pub struct WindowClosed<'a> {
+    pub report: &'a WindowReport,
+}
+
+impl InternalEvent for WindowClosed<'_> {
+    fn emit(self, t: &Telemetry) {
+        let (m, w) = (&t.metrics, self.report);
+        let model = w.model.as_str();
+        m.windows_closed_total.with_label_values(&[model]).inc();
+        m.window_events.with_label_values(&[model]).set(w.events as f64);
+        m.late_events_total.with_label_values(&[model]).inc_by(w.late_events);
+        m.last_window_end_timestamp_seconds.with_label_values(&[model]).set(w.bounds.end_ms as f64 / 1000.0);
+        if let Some(p) = w.prediction_drift {
+            m.prediction_drift_detected.with_label_values(&[model]).set(f64::from(u8::from(p)));
+        }
+        tracing::debug!(model, window_start = %w.bounds.start_rfc3339(), events = w.events, "window closed");
+        let Some(r) = &w.report else { return };
+        m.dataset_drift_share.with_label_values(&[model]).set(r.share_of_drifted_features);
+        m.dataset_drift_detected.with_label_values(&[model]).set(f64::from(u8::from(r.dataset_drift)));
+        for f in &r.features {
+            let name = f.name.as_str();
+            // One stattest per feature: a test change by reload replaces the series.
+            for other in StatTest::ALL.iter().filter(|t| **t != f.stattest) {
+                let _ = m.feature_drift_score.remove_label_values(&[model, name, other.name()]);
+            }
+            m.feature_drift_score.with_label_values(&[model, name, f.stattest.name()]).set(f.score);
+            m.feature_drift_threshold.with_label_values(&[model, name]).set(f.threshold);
+            m.feature_drift_detected.with_label_values(&[model, name]).set(f64::from(u8::from(f.drifted)));
+        }
+    }
+}
+
+/// A message that could not be used; its offset moves on. Logged at most once a second.
+pub struct DecodeFailed<'a> {
+    pub reason: DecodeError,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl InternalEvent for DecodeFailed<'_> {
+    fn emit(self, t: &Telemetry) {
+        let reason = self.reason.reason();
+        t.metrics.decode_errors_total.with_label_values(&[reason]).inc();
+        if let Some(suppressed) = t.bad_messages.allow() {
+            let (topic, partition, offset) = (self.topic, self.partition, self.offset);
+            tracing::warn!(reason, topic, partition, offset, suppressed, "bad message skipped");
+        }
+    }
+}
+
+/// librdkafka's statistics: each assigned partition's lag.
+pub struct ConsumerLag<'a> {
+    pub stats: &'a rdkafka::Statistics,
+}
+
+impl InternalEvent for ConsumerLag<'_> {
+    fn emit(self, t: &Telemetry) {
+        let lag = &t.metrics.kafka_consumer_lag;
+        lag.reset();
+        for (topic, tp) in &self.stats.topics {
+            for (partition, p) in &tp.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    lag.with_label_values(&[topic.as_str(), &partition.to_string()]).set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+/// The consumer reported an error.
+pub struct ConsumerError<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for ConsumerError<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::warn!(error = %self.error, "kafka");
+    }
+}
+
+/// The group gave this member partitions.
+pub struct PartitionsAssigned {
+    pub partitions: usize,
+}
+
+impl InternalEvent for PartitionsAssigned {
+    fn emit(self, _: &Telemetry) {
+        tracing::info!(partitions = self.partitions, "partitions assigned");
+    }
+}
+
+/// The group took partitions away; the windows holding their events were reported.
+pub struct PartitionsRevoked {
+    pub partitions: usize,
+    pub windows: usize,
+}
+
+impl InternalEvent for PartitionsRevoked {
+    fn emit(self, _: &Telemetry) {
+        tracing::info!(partitions = self.partitions, windows = self.windows, "partitions revoked");
+    }
+}
+
+/// A model's traffic went quiet for its `idle_timeout`: its open windows close.
+pub struct ModelIdle<'a> {
+    pub model: &'a str,
+}
+
+impl InternalEvent for ModelIdle<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::info!(model = %self.model, "idle: closing open windows");
+    }
+}
+
+/// A reload was asked for; `error` says why it was refused.
+pub struct Reloaded<'a> {
+    pub error: Option<&'a str>,
+}
+
+impl InternalEvent for Reloaded<'_> {
+    fn emit(self, _: &Telemetry) {
+        match self.error {
+            None => tracing::info!("config reloaded"),
+            Some(error) => tracing::warn!(error, "reload refused; the running config stays"),
+        }
+    }
+}
+
+/// A report sink could not take a report.
+pub struct ReportNotPublished<'a> {
+    pub sink: &'a str,
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for ReportNotPublished<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::warn!(sink = self.sink, error = %self.error, "cannot publish a window report");
+    }
+}
+
+/// A bad message could not be produced to the dead-letter topic.
+pub struct DeadLetterNotProduced<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for DeadLetterNotProduced<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::warn!(error = %self.error, "cannot produce to the dead-letter topic");
+    }
+}
+
+/// The checkpoint could not be written.
+pub struct CheckpointNotSaved<'a> {
+    pub error: &'a std::io::Error,
+}
+
+impl InternalEvent for CheckpointNotSaved<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::warn!(error = %self.error, "cannot write the checkpoint");
+    }
+}
+
+/// Reports left unconfirmed by the last run are published first.
+pub struct RepublishingReports {
+    pub reports: usize,
+}
+
+impl InternalEvent for RepublishingReports {
+    fn emit(self, _: &Telemetry) {
+        tracing::info!(reports = self.reports, "publishing the reports left by the last run");
+    }
+}
+
+/// The models and receivers a config declares: their series exist from the start, at
+/// zero, so dashboards and `increase()` in alerting rules see the first change.
+pub struct ActionsDeclared<'a> {
+    pub models: &'a [String],
+    pub retrain: bool,
+    pub receivers: &'a [String],
+}
+
+impl InternalEvent for ActionsDeclared<'_> {
+    fn emit(self, t: &Telemetry) {
+        let m = &t.metrics;
+        for model in self.models {
+            let model = model.as_str();
+            m.model_drifting.with_label_values(&[model]);
+            m.drift_episodes_total.with_label_values(&[model]);
+            if self.retrain {
+                for outcome in [RetrainOutcome::Delivered, RetrainOutcome::Duplicate, RetrainOutcome::Failed] {
+                    m.retrain_triggers_total.with_label_values(&[model, outcome.label()]);
+                }
+            }
+        }
+        for r in self.receivers {
+            for outcome in [AlertOutcome::Sent, AlertOutcome::Failed, AlertOutcome::RateLimited] {
+                m.alerts_sent_total.with_label_values(&[r.as_str(), outcome.label()]);
+            }
+        }
+    }
+}
+
+/// A model's place in the state machine, as the `driftd_model_drifting` gauge shows it.
+pub struct DriftStateSet<'a> {
+    pub model: &'a str,
+    pub drifting: bool,
+}
+
+impl InternalEvent for DriftStateSet<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.model_drifting.with_label_values(&[self.model]).set(i64::from(self.drifting));
+    }
+}
+
+/// A model entered "drifting".
+pub struct EpisodeStarted<'a> {
+    pub model: &'a str,
+    pub episode: &'a Episode,
+}
+
+impl InternalEvent for EpisodeStarted<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.drift_episodes_total.with_label_values(&[self.model]).inc();
+        let e = self.episode;
+        tracing::warn!(model = self.model, episode = %e.id, severity = e.severity.as_str(), "model is drifting");
+    }
+}
+
+/// A model left "drifting".
+pub struct EpisodeEnded<'a> {
+    pub model: &'a str,
+    pub episode: &'a Episode,
+}
+
+impl InternalEvent for EpisodeEnded<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::info!(model = self.model, episode = %self.episode.id, "model no longer drifting");
+    }
+}
+
+/// What became of a retrain request: the `outcome` label of `driftd_retrain_triggers_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrainOutcome {
+    Delivered,
+    /// The target already had the run.
+    Duplicate,
+    Failed,
+    DryRun,
+    /// Held back by the cooldown: no request was made.
+    Cooldown,
+}
+
+impl RetrainOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            RetrainOutcome::Delivered => "delivered",
+            RetrainOutcome::Duplicate => "duplicate",
+            RetrainOutcome::Failed => "failed",
+            RetrainOutcome::DryRun => "dry_run",
+            RetrainOutcome::Cooldown => "cooldown",
+        }
+    }
+}
+
+/// A retrain request came to its end (or, `Cooldown`, was never made).
+pub struct RetrainFinished<'a> {
+    pub model: &'a str,
+    pub run_id: &'a str,
+    pub outcome: RetrainOutcome,
+    pub attempts: u32,
+    pub error: Option<&'a str>,
+}
+
+impl InternalEvent for RetrainFinished<'_> {
+    fn emit(self, t: &Telemetry) {
+        let (model, run_id, attempts) = (self.model, self.run_id, self.attempts);
+        t.metrics.retrain_triggers_total.with_label_values(&[model, self.outcome.label()]).inc();
+        match self.outcome {
+            RetrainOutcome::Failed => {
+                tracing::error!(model, run_id, attempts, error = self.error.unwrap_or(""), "retrain request failed")
+            }
+            RetrainOutcome::Cooldown => tracing::info!(model, episode = run_id, "retrain held back by the cooldown"),
+            RetrainOutcome::DryRun => tracing::info!(model, run_id, "dry run: retrain request recorded, not sent"),
+            outcome => {
+                tracing::info!(model, run_id, attempts, outcome = outcome.label(), "retrain request delivered")
+            }
+        }
+    }
+}
+
+/// A retrain request was written to the outbox (`fresh`), or was there already.
+pub struct RetrainQueued<'a> {
+    pub model: &'a str,
+    pub run_id: &'a str,
+    pub preset: &'a str,
+    pub fresh: bool,
+}
+
+impl InternalEvent for RetrainQueued<'_> {
+    fn emit(self, _: &Telemetry) {
+        let (model, run_id) = (self.model, self.run_id);
+        if self.fresh {
+            tracing::info!(model, run_id, preset = self.preset, "retrain request queued");
+        } else {
+            tracing::info!(model, run_id, "retrain request already queued or made: not again");
+        }
+    }
+}
+
+/// A retrain request could not be queued.
+pub struct RetrainNotQueued<'a> {
+    pub model: &'a str,
+    pub error: &'a str,
+}
+
+impl InternalEvent for RetrainNotQueued<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::error!(model = self.model, error = self.error, "cannot queue the retrain request");
+    }
+}
+
+/// `dry_run`: the request that would have gone out.
+pub struct RetrainDryRun<'a> {
+    pub model: &'a str,
+    pub run_id: &'a str,
+    pub url: &'a str,
+    pub body: &'a str,
+}
+
+impl InternalEvent for RetrainDryRun<'_> {
+    fn emit(self, _: &Telemetry) {
+        let (model, run_id, url, body) = (self.model, self.run_id, self.url, self.body);
+        tracing::info!(model, run_id, url, body, "dry run: retrain request not sent");
+    }
+}
+
+/// An attempt failed in a way worth retrying.
+pub struct RetrainRetrying<'a> {
+    pub model: &'a str,
+    pub run_id: &'a str,
+    pub attempt: u32,
+    pub error: &'a str,
+    pub retry_in: Duration,
+}
+
+impl InternalEvent for RetrainRetrying<'_> {
+    fn emit(self, _: &Telemetry) {
+        let (model, run_id, attempt, error) = (self.model, self.run_id, self.attempt, self.error);
+        let retry_in_ms = self.retry_in.as_millis() as u64;
+        tracing::warn!(model, run_id, attempt, error, retry_in_ms, "retrain request not delivered; will retry");
+    }
+}
+
+/// Requests waiting in the outbox.
+pub struct OutboxPending {
+    pub requests: usize,
+}
+
+impl InternalEvent for OutboxPending {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.retrain_pending.set(self.requests as i64);
+    }
+}
+
+/// An outbox file could not be written.
+pub struct OutboxNotWritten<'a> {
+    pub run_id: &'a str,
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for OutboxNotWritten<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::error!(run_id = self.run_id, error = %self.error, "cannot write the retrain outbox");
+    }
+}
+
+/// What became of an alert notification: the `outcome` label of `driftd_alerts_sent_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertOutcome {
+    Sent,
+    Failed,
+    /// Dropped by the receiver's `max_per_minute`.
+    RateLimited,
+}
+
+impl AlertOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertOutcome::Sent => "sent",
+            AlertOutcome::Failed => "failed",
+            AlertOutcome::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// A notification to one receiver came to its end.
+pub struct AlertFinished<'a> {
+    pub receiver: &'a str,
+    pub model: &'a str,
+    pub phase: Phase,
+    pub outcome: AlertOutcome,
+    pub error: Option<&'a str>,
+}
+
+impl InternalEvent for AlertFinished<'_> {
+    fn emit(self, t: &Telemetry) {
+        let (receiver, model, phase) = (self.receiver, self.model, self.phase);
+        t.metrics.alerts_sent_total.with_label_values(&[receiver, self.outcome.label()]).inc();
+        match self.outcome {
+            AlertOutcome::Sent => tracing::debug!(receiver, model, ?phase, "alert sent"),
+            AlertOutcome::Failed => {
+                tracing::warn!(receiver, model, ?phase, error = self.error.unwrap_or(""), "alert not delivered")
+            }
+            AlertOutcome::RateLimited => {
+                tracing::warn!(receiver, model, "alert dropped by the receiver's rate limit")
+            }
+        }
+    }
+}

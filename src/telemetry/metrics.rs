@@ -1,0 +1,208 @@
+//! The Prometheus registry: every metric's name, help and labels (DESIGN.md's contract,
+//! listed in `docs/metrics.md`). Only `telemetry::events` sets or counts them.
+
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Every metric's name and help, in registration order (the docs are checked against it).
+    pub described: Vec<(String, String)>,
+    pub(super) feature_drift_score: GaugeVec,
+    pub(super) feature_drift_threshold: GaugeVec,
+    pub(super) feature_drift_detected: GaugeVec,
+    pub(super) dataset_drift_share: GaugeVec,
+    pub(super) dataset_drift_detected: GaugeVec,
+    pub(super) window_events: GaugeVec,
+    pub(super) windows_closed_total: IntCounterVec,
+    pub(super) events_total: IntCounterVec,
+    pub(super) decode_errors_total: IntCounterVec,
+    pub(super) late_events_total: IntCounterVec,
+    pub(super) kafka_consumer_lag: IntGaugeVec,
+    pub(super) last_window_end_timestamp_seconds: GaugeVec,
+    pub(super) build_info: IntGaugeVec,
+    pub(super) model_drifting: IntGaugeVec,
+    pub(super) drift_episodes_total: IntCounterVec,
+    pub(super) prediction_drift_detected: GaugeVec,
+    pub(super) retrain_triggers_total: IntCounterVec,
+    pub(super) retrain_pending: IntGauge,
+    pub(super) alerts_sent_total: IntCounterVec,
+}
+
+/// The registry, and what was registered in it.
+struct Reg {
+    registry: Registry,
+    described: std::cell::RefCell<Vec<(String, String)>>,
+}
+
+impl Reg {
+    fn register<C: prometheus::core::Collector + Clone + 'static>(&self, c: C, name: &str, help: &str) -> C {
+        self.registry.register(Box::new(c.clone())).expect("registered once");
+        self.described.borrow_mut().push((name.to_string(), help.to_string()));
+        c
+    }
+}
+
+fn gauge(r: &Reg, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    r.register(GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"), name, help)
+}
+
+fn int_gauge(r: &Reg, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    r.register(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"), name, help)
+}
+
+fn counter(r: &Reg, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    r.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"), name, help)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Reg { registry: Registry::new(), described: Default::default() };
+        let m = Metrics {
+            feature_drift_score: gauge(
+                &r,
+                "driftd_feature_drift_score",
+                "Drift score of a feature in the last closed window: the p-value of a test or the distance.",
+                &["model", "feature", "stattest"],
+            ),
+            feature_drift_threshold: gauge(
+                &r,
+                "driftd_feature_drift_threshold",
+                "Threshold the feature's drift score is held against.",
+                &["model", "feature"],
+            ),
+            feature_drift_detected: gauge(
+                &r,
+                "driftd_feature_drift_detected",
+                "1 when the feature drifted in the last closed window, else 0.",
+                &["model", "feature"],
+            ),
+            dataset_drift_share: gauge(
+                &r,
+                "driftd_dataset_drift_share",
+                "Share of the model's features that drifted in the last closed window.",
+                &["model"],
+            ),
+            dataset_drift_detected: gauge(
+                &r,
+                "driftd_dataset_drift_detected",
+                "1 when the last closed window showed dataset drift, else 0.",
+                &["model"],
+            ),
+            window_events: gauge(&r, "driftd_window_events", "Events in the model's last closed window.", &["model"]),
+            windows_closed_total: counter(
+                &r,
+                "driftd_windows_closed_total",
+                "Windows closed and reported.",
+                &["model"],
+            ),
+            events_total: counter(&r, "driftd_events_total", "Inference events accepted.", &["model"]),
+            decode_errors_total: counter(
+                &r,
+                "driftd_decode_errors_total",
+                "Messages that could not be used, by reason.",
+                &["reason"],
+            ),
+            late_events_total: counter(
+                &r,
+                "driftd_late_events_total",
+                "Events that arrived after one of their windows had closed.",
+                &["model"],
+            ),
+            kafka_consumer_lag: int_gauge(
+                &r,
+                "driftd_kafka_consumer_lag",
+                "Messages between the consumer's position and the partition's high watermark.",
+                &["topic", "partition"],
+            ),
+            last_window_end_timestamp_seconds: gauge(
+                &r,
+                "driftd_last_window_end_timestamp_seconds",
+                "End of the model's last closed window, in Unix seconds.",
+                &["model"],
+            ),
+            build_info: int_gauge(&r, "driftd_build_info", "driftd build; the value is 1.", &["version"]),
+            model_drifting: int_gauge(
+                &r,
+                "driftd_model_drifting",
+                "1 while the model is in the drifting state (after fire_after drifted windows, until resolve_after clean ones), else 0.",
+                &["model"],
+            ),
+            drift_episodes_total: counter(
+                &r,
+                "driftd_drift_episodes_total",
+                "Times the model entered the drifting state.",
+                &["model"],
+            ),
+            prediction_drift_detected: gauge(
+                &r,
+                "driftd_prediction_drift_detected",
+                "1 when the model's prediction drifted in the last closed window, else 0.",
+                &["model"],
+            ),
+            retrain_triggers_total: counter(
+                &r,
+                "driftd_retrain_triggers_total",
+                "Retrain requests by outcome: delivered, duplicate (the target already had the run), failed, dry_run, cooldown (held back).",
+                &["model", "outcome"],
+            ),
+            retrain_pending: {
+                let (name, help) =
+                    ("driftd_retrain_outbox_pending", "Retrain requests in the outbox waiting for delivery.");
+                r.register(IntGauge::with_opts(Opts::new(name, help)).expect("valid metric"), name, help)
+            },
+            alerts_sent_total: counter(
+                &r,
+                "driftd_alerts_sent_total",
+                "Alert notifications by receiver and outcome: sent, failed, rate_limited.",
+                &["receiver", "outcome"],
+            ),
+            described: r.described.into_inner(),
+            registry: r.registry,
+        };
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for e in crate::pipeline::DecodeError::ALL {
+            m.decode_errors_total.with_label_values(&[e.reason()]);
+        }
+        m
+    }
+
+    /// The exposition text for `/metrics`.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("metrics encode");
+        String::from_utf8(buf).expect("metrics are utf-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::Metrics;
+
+    #[test]
+    fn every_metric_is_documented() {
+        let doc = include_str!("../../docs/metrics.md");
+        let documented: BTreeSet<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|n| n.starts_with("driftd_"))
+            .collect();
+        let m = Metrics::new();
+        let registered: BTreeSet<&str> = m.described.iter().map(|(n, _)| n.as_str()).collect();
+        let undocumented: Vec<_> = registered.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&registered).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "undocumented {undocumented:?}, documented but absent {unknown:?}"
+        );
+        assert!(m.described.iter().all(|(_, help)| !help.is_empty()));
+    }
+}

@@ -1,0 +1,633 @@
+//! Policy, retrain presets and alerts, through the real binary (`driftd replay`) against
+//! real local HTTP receivers that record what arrives.
+//!
+//! The scenario (`episode_logs`): 4 clean windows of 1,000 events, 5 drifted ones (the
+//! analysis period's last rows), 4 clean ones. With `fire_after = 2` and
+//! `resolve_after = 2` that is one episode: it fires on the 6th window and resolves on the
+//! 11th.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{episode_logs, fmt_ms, model_toml, replay, Receiver, Reply, Request};
+use serde_json::{json, Value};
+
+const MODEL: &str = "housing";
+
+struct Scenario {
+    dir: tempfile::TempDir,
+    input: std::path::PathBuf,
+}
+
+fn scenario() -> Scenario {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, episode_logs(MODEL, 1000, 4, 5, 4).join("\n")).unwrap();
+    Scenario { dir, input }
+}
+
+impl Scenario {
+    fn config(&self, name: &str, actions: &str, model_extra: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join(format!("{name}.toml"));
+        let text = format!(
+            "[state]\ndir = \"{}\"\n[defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n{actions}\n{}",
+            self.dir.path().join(format!("state-{name}")).display(),
+            model_toml(MODEL, model_extra)
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// The run id the contract promises: `driftd-{model}-drift-{window end, digits and letters}`.
+fn expected_run_id(reports: &[Value]) -> String {
+    let fired = &reports[5];
+    assert_eq!(fired["dataset_drift"], json!(true));
+    assert_eq!(reports[4]["dataset_drift"], json!(true), "the episode needs two drifted windows in a row");
+    let stamp: String = fired["window_end"].as_str().unwrap().chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("driftd-{MODEL}-drift-{}", stamp.to_ascii_lowercase())
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// The five run parameters, wherever a preset puts them, as JSON values.
+fn check_params(p: &Value, run_id: &str, strings: bool) {
+    assert_eq!(p["model"], json!(MODEL));
+    assert_eq!(p["run_id"], json!(run_id));
+    assert_eq!(p["reason"], json!("drift"));
+    let (features, report) = if strings {
+        let f: Vec<Value> =
+            p["drifted_features"].as_str().unwrap().split(',').map(|s| Value::String(s.to_string())).collect();
+        (f, serde_json::from_str::<Value>(p["drift_report"].as_str().unwrap()).unwrap())
+    } else {
+        (p["drifted_features"].as_array().unwrap().clone(), p["drift_report"].clone())
+    };
+    assert!(features.len() >= 4, "drifted features: {features:?}");
+    assert_eq!(report["model"], json!(MODEL));
+    assert_eq!(report["dataset_drift"], json!(true));
+    assert_eq!(report["features"].as_array().unwrap().len(), 8);
+    let drifted: Vec<&Value> = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["drifted"] == json!(true))
+        .map(|f| &f["name"])
+        .collect();
+    assert_eq!(drifted, features.iter().collect::<Vec<_>>(), "the list names the report's drifted features");
+}
+
+/// Checks one recorded request against the run id.
+type Check = Box<dyn Fn(&Request, &str)>;
+
+struct Preset {
+    name: &'static str,
+    retrain: String,
+    path: &'static str,
+    check: Check,
+}
+
+fn presets(r: &Receiver) -> Vec<Preset> {
+    let json_post = |q: &Request| {
+        assert_eq!(q.method, "POST");
+        assert!(q.header("content-type").starts_with("application/json"), "{:?}", q.headers);
+        q.json()
+    };
+    let form_post = |q: &Request| {
+        assert_eq!(q.method, "POST");
+        assert_eq!(q.header("content-type"), "application/x-www-form-urlencoded");
+        q.form()
+    };
+    vec![
+        Preset {
+            name: "webhook",
+            retrain: format!("preset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"", r.url("/hooks/retrain")),
+            path: "/hooks/retrain",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("webhook-id"), id);
+                let ts: i64 = q.header("webhook-timestamp").parse().unwrap();
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+                assert!((now - ts).abs() < 120, "webhook-timestamp {ts} is now");
+                assert!(driftd::sinks::webhook::verify(
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    id,
+                    ts,
+                    &q.body,
+                    q.header("webhook-signature")
+                ));
+                let mut tampered = q.body.clone();
+                tampered[10] ^= 1;
+                assert!(!driftd::sinks::webhook::verify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", id, ts, &tampered, q.header("webhook-signature")));
+                assert_eq!(body["type"], json!("driftd.retrain"));
+                check_params(&body["data"], id, false);
+            }),
+        },
+        Preset {
+            name: "airflow",
+            retrain: format!("preset = \"airflow\"\nurl = \"{}\"\nusername = \"admin\"\nsecret = \"s3cret\"", r.url("/api/v1/dags/driftd_retrain/dagRuns")),
+            path: "/api/v1/dags/driftd_retrain/dagRuns",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("authorization"), basic("admin", "s3cret"));
+                assert_eq!(body["dag_run_id"], json!(id));
+                assert!(body.get("logical_date").is_none(), "Airflow 2 takes no logical_date here");
+                check_params(&body["conf"], id, false);
+            }),
+        },
+        Preset {
+            name: "airflow3",
+            retrain: format!("preset = \"airflow3\"\nurl = \"{}\"\nusername = \"admin\"\nsecret = \"s3cret\"", r.url("/api/v2/dags/driftd_retrain/dagRuns")),
+            path: "/api/v2/dags/driftd_retrain/dagRuns",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("authorization"), "Bearer jwt-from-auth-token");
+                assert_eq!(body["dag_run_id"], json!(id));
+                assert!(body.get("logical_date").is_some_and(Value::is_null), "logical_date: null must be present");
+                check_params(&body["conf"], id, false);
+            }),
+        },
+        Preset {
+            name: "prefect",
+            retrain: format!("preset = \"prefect\"\nurl = \"{}\"\nsecret = \"pnu_key\"", r.url("/api/deployments/0d7a1c2e-1111-4222-8333-944455556666/create_flow_run")),
+            path: "/api/deployments/0d7a1c2e-1111-4222-8333-944455556666/create_flow_run",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("authorization"), "Bearer pnu_key");
+                assert_eq!(body["idempotency_key"], json!(id));
+                assert_eq!(body["name"], json!(id));
+                check_params(&body["parameters"], id, false);
+            }),
+        },
+        Preset {
+            name: "kubeflow",
+            retrain: format!(
+                "preset = \"kubeflow\"\nurl = \"{}\"\nsecret = \"kf-token\"\npipeline_id = \"p-1\"\npipeline_version_id = \"v-2\"\nexperiment_id = \"e-3\"",
+                r.url("/pipeline/apis/v2beta1/runs")
+            ),
+            path: "/pipeline/apis/v2beta1/runs",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("authorization"), "Bearer kf-token");
+                assert_eq!(body["display_name"], json!(id));
+                assert_eq!(body["pipeline_version_reference"], json!({"pipeline_id": "p-1", "pipeline_version_id": "v-2"}));
+                assert_eq!(body["experiment_id"], json!("e-3"));
+                let params = &body["runtime_config"]["parameters"];
+                assert!(params.as_object().unwrap().values().all(Value::is_string));
+                check_params(params, id, true);
+            }),
+        },
+        Preset {
+            name: "argo",
+            retrain: format!("preset = \"argo\"\nurl = \"{}\"\nsecret = \"argo-token\"\nworkflow_template = \"driftd-retrain\"", r.url("/api/v1/workflows/ml/submit")),
+            path: "/api/v1/workflows/ml/submit",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("authorization"), "Bearer argo-token");
+                assert_eq!(body["resourceKind"], json!("WorkflowTemplate"));
+                assert_eq!(body["resourceName"], json!("driftd-retrain"));
+                let opts = &body["submitOptions"];
+                assert_eq!(opts["name"], json!(id));
+                let params: serde_json::Map<String, Value> = opts["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        let (k, v) = p.as_str().unwrap().split_once('=').unwrap();
+                        (k.to_string(), Value::String(v.to_string()))
+                    })
+                    .collect();
+                check_params(&Value::Object(params), id, true);
+            }),
+        },
+        Preset {
+            name: "github",
+            retrain: format!("preset = \"github\"\nurl = \"{}\"\nsecret = \"ghp_token\"\nref = \"main\"", r.url("/repos/acme/ml/actions/workflows/driftd.yml/dispatches")),
+            path: "/repos/acme/ml/actions/workflows/driftd.yml/dispatches",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("authorization"), "Bearer ghp_token");
+                assert_eq!(q.header("accept"), "application/vnd.github+json");
+                assert_eq!(q.header("x-github-api-version"), "2022-11-28");
+                assert!(q.header("user-agent").starts_with("driftd/"), "GitHub refuses requests without a User-Agent");
+                assert!(q.body.len() <= 65_535, "within GitHub's payload limit");
+                assert_eq!(body["ref"], json!("main"));
+                let inputs = body["inputs"].as_object().unwrap();
+                assert!(inputs.len() <= 25 && inputs.values().all(Value::is_string), "workflow_dispatch inputs are strings, 25 at most");
+                check_params(&body["inputs"], id, true);
+            }),
+        },
+        Preset {
+            name: "github-repository-dispatch",
+            retrain: format!("preset = \"github\"\nurl = \"{}\"\nsecret = \"ghp_token\"\nevent_type = \"retrain\"", r.url("/repos/acme/ml/dispatches")),
+            path: "/repos/acme/ml/dispatches",
+            check: Box::new(move |q, id| {
+                let body = json_post(q);
+                assert_eq!(q.header("authorization"), "Bearer ghp_token");
+                assert_eq!(body["event_type"], json!("retrain"));
+                assert!(body["client_payload"].as_object().unwrap().len() <= 10, "client_payload: 10 top-level keys at most");
+                check_params(&body["client_payload"], id, false);
+            }),
+        },
+        Preset {
+            name: "gitlab",
+            retrain: format!("preset = \"gitlab\"\nurl = \"{}\"\nsecret = \"glptt-trigger\"\nref = \"main\"", r.url("/api/v4/projects/42/trigger/pipeline")),
+            path: "/api/v4/projects/42/trigger/pipeline",
+            check: Box::new(move |q, id| {
+                let form = form_post(q);
+                assert_eq!(form["token"], "glptt-trigger");
+                assert_eq!(form["ref"], "main");
+                let vars = json!({
+                    "model": form["variables[DRIFTD_MODEL]"],
+                    "run_id": form["variables[DRIFTD_RUN_ID]"],
+                    "reason": form["variables[DRIFTD_REASON]"],
+                    "drifted_features": form["variables[DRIFTD_DRIFTED_FEATURES]"],
+                    "drift_report": form["variables[DRIFTD_REPORT]"],
+                });
+                check_params(&vars, id, true);
+            }),
+        },
+        Preset {
+            name: "jenkins",
+            retrain: format!("preset = \"jenkins\"\nurl = \"{}\"\nusername = \"ci\"\nsecret = \"api-token\"", r.url("/job/retrain/buildWithParameters")),
+            path: "/job/retrain/buildWithParameters",
+            check: Box::new(move |q, id| {
+                let form = form_post(q);
+                assert_eq!(q.header("authorization"), basic("ci", "api-token"));
+                let params: serde_json::Map<String, Value> =
+                    form.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                check_params(&Value::Object(params), id, true);
+            }),
+        },
+    ]
+}
+
+#[test]
+fn each_preset_sends_the_request_its_api_documents_once_per_episode() {
+    let s = scenario();
+    let r = Receiver::start(
+        vec![("/auth/token", Reply::json(201, json!({"access_token": "jwt-from-auth-token"})))],
+        Reply::json(200, json!({"ok": true})),
+    );
+    for p in presets(&r) {
+        let before = r.requests().len();
+        let cfg = s.config(p.name, &format!("[retrain]\n{}\ncooldown = \"1d\"\nbackoff = \"10ms\"\n", p.retrain), "");
+        let (reports, summary) = replay(&cfg, &s.input);
+        assert_eq!(reports.len(), 13);
+        let id = expected_run_id(&reports);
+        let got: Vec<Request> = r.requests()[before..].to_vec();
+        let calls: Vec<&Request> = got.iter().filter(|q| q.uri.starts_with(p.path)).collect();
+        assert_eq!(
+            calls.len(),
+            1,
+            "{}: one request per episode, got {:?}",
+            p.name,
+            got.iter().map(|q| &q.uri).collect::<Vec<_>>()
+        );
+        (p.check)(calls[0], &id);
+        if p.name == "airflow3" {
+            let token = got.iter().find(|q| q.uri == "/auth/token").expect("airflow3 logs in first");
+            assert_eq!(token.json(), json!({"username": "admin", "password": "s3cret"}));
+            assert_eq!(got.len(), 2);
+        } else {
+            assert_eq!(got.len(), 1, "{}: nothing else sent", p.name);
+        }
+        assert_eq!(summary["actions"]["drift_episodes"][MODEL], json!(1), "{summary}");
+        assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{}: {summary}", p.name);
+        // the outbox is empty and the history holds the delivered request
+        let state = s.dir.path().join(format!("state-{}", p.name));
+        assert_eq!(std::fs::read_dir(state.join("outbox")).unwrap().count(), 0);
+        let history = std::fs::read_to_string(state.join("retrains.jsonl")).unwrap();
+        let entry: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+        assert_eq!((entry["run_id"].as_str(), entry["status"].as_str()), (Some(id.as_str()), Some("delivered")));
+    }
+}
+
+#[test]
+fn secrets_never_reach_the_logs_and_dry_run_sends_nothing() {
+    let s = scenario();
+    let r = Receiver::start(vec![], Reply::status(200));
+    let cfg = s.config(
+        "dry",
+        &format!("[retrain]\npreset = \"airflow\"\nurl = \"{}\"\nusername = \"admin\"\nsecret = \"hunter2-secret\"\ndry_run = true\n", r.url("/api/v1/dags/d/dagRuns")),
+        "",
+    );
+    let o = crate::helpers::driftd(&[
+        "--log-level",
+        "info",
+        "replay",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--input",
+        s.input.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dry run"), "{err}");
+    assert!(!err.contains("hunter2"), "a secret was logged");
+    assert!(r.requests().is_empty());
+    let summary: Value = serde_json::from_str(err.lines().find_map(|l| l.strip_prefix("replay: ")).unwrap()).unwrap();
+    assert_eq!(summary["actions"]["retrain_requests"], json!({"dry_run": 1}));
+    let shown = crate::helpers::driftd(&["config", "check", cfg.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains("hunter2"));
+}
+
+/// Runs one fault scenario: the receiver's script for the retrain path, and what must come of it.
+fn fault(name: &str, preset: &str, path: &str, script: Vec<Reply>, extra: &str) -> (Vec<Request>, Value) {
+    let s = scenario();
+    let r = Receiver::start(script.into_iter().map(|rep| (path, rep)).collect(), Reply::status(200));
+    let target = match preset {
+        "webhook" => format!(
+            "preset = \"webhook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nurl = \"{}\"",
+            r.url(path)
+        ),
+        other => format!("preset = \"{other}\"\nurl = \"{}\"", r.url(path)),
+    };
+    let cfg = s.config(name, &format!("[retrain]\n{target}\nbackoff = \"20ms\"\n{extra}\n"), "");
+    let (_, summary) = replay(&cfg, &s.input);
+    let history = std::fs::read_to_string(s.dir.path().join(format!("state-{name}/retrains.jsonl"))).unwrap();
+    let entries: Vec<Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 1, "{name}: one request in the history");
+    assert_eq!(summary["actions"]["drift_episodes"][MODEL], json!(1));
+    (r.requests(), entries[0].clone())
+}
+
+#[test]
+fn faults_are_retried_as_the_status_says_and_never_start_two_runs() {
+    // 500, then 200: retried with the same id and body
+    let (reqs, e) = fault("e500", "webhook", "/retrain", vec![Reply::status(500)], "");
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].header("webhook-id"), reqs[1].header("webhook-id"));
+    assert_eq!(reqs[0].body, reqs[1].body);
+    assert_eq!((e["status"].as_str(), e["attempts"].as_u64()), (Some("delivered"), Some(2)));
+
+    // 429 with Retry-After: 1 is honoured
+    let mut busy = Reply::status(429);
+    busy.headers.push(("retry-after", "1".into()));
+    let (reqs, e) = fault("e429", "webhook", "/retrain", vec![busy], "");
+    assert_eq!(reqs.len(), 2);
+    let waited = reqs[1].at.duration_since(reqs[0].at);
+    assert!(waited >= Duration::from_millis(950), "retried after {waited:?}, Retry-After said 1 s");
+    assert_eq!(e["status"], json!("delivered"));
+
+    // a hang past the timeout is abandoned and retried
+    let mut hang = Reply::status(200);
+    hang.delay = Duration::from_secs(5);
+    let started = Instant::now();
+    let (reqs, e) = fault("hang", "webhook", "/retrain", vec![hang], "timeout = \"300ms\"");
+    assert_eq!(reqs.len(), 2);
+    assert!(started.elapsed() < Duration::from_secs(5), "the hung attempt was cut at the timeout");
+    assert_eq!(e["status"], json!("delivered"));
+    assert_eq!(reqs[0].header("webhook-id"), reqs[1].header("webhook-id"), "the receiver can drop the repeat");
+
+    // Airflow: the first attempt times out after Airflow created the run; the retry's 409
+    // ("already exists") counts as delivered
+    let mut slow = Reply::status(200);
+    slow.delay = Duration::from_secs(3);
+    let (reqs, e) = fault(
+        "a409",
+        "airflow",
+        "/api/v1/dags/d/dagRuns",
+        vec![slow, Reply::json(409, json!({"title": "DAGRun already exists"}))],
+        "timeout = \"300ms\"",
+    );
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].json()["dag_run_id"], reqs[1].json()["dag_run_id"]);
+    assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("duplicate"), Some(409)));
+
+    // a 4xx other than 408/409/429 is not retried
+    let (reqs, e) = fault("e400", "webhook", "/retrain", vec![Reply::json(400, json!({"error": "bad"}))], "");
+    assert_eq!(reqs.len(), 1);
+    assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("failed"), Some(400)));
+    assert!(e["last_error"].as_str().unwrap().contains("400"));
+
+    // out of attempts: failed, after exactly max_attempts
+    let (reqs, e) = fault("e503", "webhook", "/retrain", vec![Reply::status(503); 5], "max_attempts = 3");
+    assert_eq!(reqs.len(), 3);
+    assert_eq!((e["status"].as_str(), e["attempts"].as_u64()), (Some("failed"), Some(3)));
+}
+
+#[test]
+fn a_request_pending_at_a_crash_is_delivered_once_after_restart() {
+    let s = scenario();
+    // a port nothing listens on yet
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let cfg = s.config(
+        "crash",
+        &format!("[retrain]\npreset = \"webhook\"\nsecret = \"k\"\nurl = \"http://{addr}/retrain\"\nbackoff = \"1s\"\nmax_attempts = 20\n"),
+        "",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(["replay", "--config", cfg.to_str().unwrap(), "--input", s.input.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let outbox = s.dir.path().join("state-crash/outbox");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pending = loop {
+        let tried: Vec<Value> = std::fs::read_dir(&outbox)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|d| d.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|d| serde_json::from_slice::<Value>(&std::fs::read(d.path()).ok()?).ok())
+            .filter(|e| e["attempts"].as_u64() >= Some(1))
+            .collect();
+        if let Some(e) = tried.into_iter().next() {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no attempt recorded in the outbox");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(pending["status"], json!("pending"));
+
+    // the receiver comes up; driftd restarts on the same state (no new input) and delivers
+    let r = Receiver::start_on(std::net::TcpListener::bind(addr).unwrap(), vec![], Reply::status(200));
+    let empty = s.dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let (_, summary) = replay(&cfg, &empty);
+    assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}));
+    let got = r.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("webhook-id"), pending["run_id"].as_str().unwrap());
+
+    // the same logs again (a re-read after a crash): the run is known, nothing new is sent
+    let (_, _) = replay(&cfg, &s.input);
+    assert_eq!(r.requests().len(), 1, "a finished run is never requested again");
+}
+
+#[test]
+fn one_episode_one_retrain_and_alerts_that_fire_then_resolve_on_every_receiver() {
+    let s = scenario();
+    let r = Receiver::start(vec![], Reply::status(200));
+    let alerts = format!(
+        r#"[retrain]
+preset = "webhook"
+url = "{retrain}"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[[alerts]]
+kind = "alertmanager"
+url = "{am}"
+
+[[alerts]]
+kind = "slack"
+name = "slack-critical"
+url = "{slack_critical}"
+severity = "critical"
+
+[[alerts]]
+kind = "slack"
+name = "slack-warning"
+url = "{slack_warning}"
+severity = "warning"
+
+[[alerts]]
+kind = "pagerduty"
+url = "{pd}"
+secret = "R0UTINGKEY"
+
+[[alerts]]
+kind = "webhook"
+url = "{wh}"
+secret = "alert-secret"
+"#,
+        retrain = r.url("/retrain"),
+        am = r.url("/am"),
+        slack_critical = r.url("/slack/critical"),
+        slack_warning = r.url("/slack/warning"),
+        pd = r.url("/pd/v2/enqueue"),
+        wh = r.url("/wh"),
+    );
+    // Latitude drifts in every drifted window: the episode is critical
+    let cfg = s.config("alerts", &alerts, "critical = [\"Latitude\"]");
+    let (reports, summary) = replay(&cfg, &s.input);
+    let id = expected_run_id(&reports);
+    let by = |p: &str| r.requests().into_iter().filter(|q| q.uri.starts_with(p)).collect::<Vec<_>>();
+    assert_eq!(by("/retrain").len(), 1);
+
+    let am = by("/am");
+    assert_eq!(am.len(), 2, "firing, then resolved");
+    assert!(am.iter().all(|q| q.uri == "/am/api/v2/alerts"));
+    let (fire, resolve) = (am[0].json(), am[1].json());
+    for a in [&fire[0], &resolve[0]] {
+        assert_eq!(
+            a["labels"],
+            json!({"alertname": "DriftdModelDrifting", "model": MODEL, "severity": "critical", "service": "driftd"})
+        );
+    }
+    let now = fmt_ms(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64);
+    assert!(fire[0]["endsAt"].as_str().unwrap() > now.as_str(), "a firing alert ends in the future");
+    assert!(resolve[0]["endsAt"].as_str().unwrap() <= now.as_str(), "a resolved alert has ended");
+    assert_eq!(fire[0]["annotations"]["episode"], json!(id));
+
+    let slack = by("/slack/critical");
+    assert_eq!(slack.len(), 2);
+    assert!(slack[0].json()["text"].as_str().unwrap().contains("CRITICAL"));
+    assert!(slack[1].json()["text"].as_str().unwrap().contains("Resolved"));
+    assert!(by("/slack/warning").is_empty(), "the warning receiver takes no critical alert");
+
+    let pd = by("/pd");
+    assert_eq!(pd.len(), 2);
+    let (t, res) = (pd[0].json(), pd[1].json());
+    assert_eq!((t["event_action"].as_str(), res["event_action"].as_str()), (Some("trigger"), Some("resolve")));
+    assert_eq!(t["dedup_key"], res["dedup_key"]);
+    assert_eq!(t["routing_key"], json!("R0UTINGKEY"));
+    assert_eq!(t["payload"]["severity"], json!("critical"));
+    assert_eq!(t["payload"]["source"], json!("driftd"));
+
+    let wh = by("/wh");
+    assert_eq!(wh.len(), 2);
+    let types: Vec<Value> = wh.iter().map(|q| q.json()["type"].clone()).collect();
+    assert_eq!(types, [json!("driftd.alert.firing"), json!("driftd.alert.resolved")]);
+    for q in &wh {
+        let ts: i64 = q.header("webhook-timestamp").parse().unwrap();
+        assert!(driftd::sinks::webhook::verify(
+            "alert-secret",
+            q.header("webhook-id"),
+            ts,
+            &q.body,
+            q.header("webhook-signature")
+        ));
+    }
+    assert_eq!(
+        summary["actions"]["alerts_sent"],
+        json!({"alertmanager": 2, "slack-critical": 2, "slack-warning": 0, "pagerduty": 2, "webhook": 2})
+    );
+}
+
+#[test]
+fn hysteresis_and_cooldown_over_two_episodes() {
+    // two episodes, 4 clean windows apart; a cooldown longer than the gap holds the second
+    // retrain back, the second alert still goes out
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs = episode_logs(MODEL, 1000, 2, 3, 2);
+    let second = episode_logs(MODEL, 1000, 0, 3, 3);
+    // continue the clock after the first part
+    let offset = logs.len() as i64 * 60_000;
+    for line in second {
+        let mut v: Value = serde_json::from_str(&line).unwrap();
+        let ts = v["timestamp"].as_str().unwrap().to_string();
+        let ms = driftd::time::parse_rfc3339_ms(&ts).unwrap() + offset;
+        v["timestamp"] = json!(fmt_ms(ms));
+        logs.push(v.to_string());
+    }
+    let input = dir.path().join("two.jsonl");
+    std::fs::write(&input, logs.join("\n")).unwrap();
+    let r = Receiver::start(vec![], Reply::status(200));
+    for (name, cooldown, expected) in [("long", "30d", 1), ("short", "1h", 2)] {
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[state]\ndir = \"{}\"\n[defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\ncooldown = \"{cooldown}\"\n\
+                 [retrain]\npreset = \"webhook\"\nsecret = \"k\"\nurl = \"{}\"\n[[alerts]]\nkind = \"slack\"\nurl = \"{}\"\n{}",
+                dir.path().join(name).display(),
+                r.url(&format!("/{name}/retrain")),
+                r.url(&format!("/{name}/slack")),
+                model_toml(MODEL, "")
+            ),
+        )
+        .unwrap();
+        let (_, summary) = replay(&cfg, &input);
+        assert_eq!(summary["actions"]["drift_episodes"][MODEL], json!(2), "{summary}");
+        let got = |p: &str| r.requests().iter().filter(|q| q.uri == format!("/{name}/{p}")).count();
+        assert_eq!(got("retrain"), expected, "cooldown {cooldown}");
+        assert_eq!(got("slack"), 4, "two episodes: two firing and two resolved alerts");
+    }
+}
+
+#[test]
+fn a_receivers_rate_limit_drops_new_alerts_and_their_resolutions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs = episode_logs("a", 1000, 4, 5, 4);
+    logs.extend(episode_logs("b", 1000, 4, 5, 4));
+    let input = dir.path().join("two-models.jsonl");
+    std::fs::write(&input, logs.join("\n")).unwrap();
+    let r = Receiver::start(vec![], Reply::status(200));
+    let cfg = dir.path().join("rl.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\ndir = \"{}\"\n[defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n\
+             [[alerts]]\nkind = \"slack\"\nurl = \"{}\"\nmax_per_minute = 1\n{}{}",
+            dir.path().join("state").display(),
+            r.url("/slack"),
+            model_toml("a", ""),
+            model_toml("b", "")
+        ),
+    )
+    .unwrap();
+    let (_, summary) = replay(&cfg, &input);
+    assert_eq!(summary["actions"]["drift_episodes"], json!({"a": 1, "b": 1}));
+    let texts: Vec<String> = r.requests().iter().map(|q| q.json()["text"].as_str().unwrap().to_string()).collect();
+    assert_eq!(texts.len(), 2, "a fires and resolves; b's firing is over the limit: {texts:?}");
+    assert!(texts.iter().all(|t| t.contains("`a`") || t.contains("Model a ")), "{texts:?}");
+    assert_eq!(summary["actions"]["alerts_sent"], json!({"slack": 2}));
+}

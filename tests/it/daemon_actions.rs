@@ -1,0 +1,112 @@
+//! The daemon's policy end to end: the daemon (in-process) on a real Kafka-protocol broker
+//! (Tansu), a real Alertmanager (Debian's `prometheus-alertmanager`) and a real
+//! HTTP receiver standing in for the orchestrator and for Alertmanager's own webhook.
+//!
+//! One drift episode: the alert becomes active in Alertmanager's API, one retrain request
+//! arrives, the state survives a restart (no second request, the alert stays), a manual
+//! trigger goes out, and when the drift ends the alert resolves in Alertmanager, which
+//! notifies its receiver "resolved".
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    episode_logs, http, http_get, metric, produce, producer, wait_until, Alertmanager, Broker, InProcess, Receiver,
+    Reply, TestConfig,
+};
+
+const MODEL: &str = "housing";
+
+#[test]
+fn a_drift_episode_alerts_retrains_once_survives_a_restart_and_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 1);
+    let receiver = Receiver::start(vec![], Reply::status(200));
+    let am = Alertmanager::start(dir.path(), &receiver.url("/am-notify"));
+
+    let cfg = TestConfig::new()
+        .kafka(&broker.bootstrap(), "driftd-actions")
+        .kafka_option("auto.commit.interval.ms", "500")
+        .state(&dir.path().join("state"))
+        .episode_defaults()
+        .section(&format!(
+            "[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"\n\
+             [[alerts]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\nrepeat_interval = \"2s\"",
+            receiver.url("/retrain"),
+            am.port,
+        ))
+        .model(MODEL, "")
+        .write(&dir.path().join("driftd.toml"));
+
+    // 4 clean windows, then 5 drifted (the episode fires on the second), then 4 clean
+    let logs = episode_logs(MODEL, 1000, 4, 5, 4);
+    let (drifting, recovering) = logs.split_at(9000);
+    let p = producer(&broker.bootstrap());
+    let daemon = InProcess::start(&cfg);
+    produce(&p, drifting, MODEL, None);
+
+    let active = wait_until("the alert in Alertmanager", Duration::from_secs(90), || {
+        let a = am.active();
+        (!a.is_empty()).then_some(a)
+    });
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["labels"]["model"], json!(MODEL));
+    assert_eq!(active[0]["labels"]["severity"], json!("warning"));
+    assert_eq!(active[0]["status"]["state"], json!("active"));
+    let episode = active[0]["annotations"]["episode"].as_str().unwrap().to_string();
+
+    let retrains = receiver.wait_for("/retrain", 1, Duration::from_secs(30));
+    assert_eq!(retrains.len(), 1);
+    assert_eq!(retrains[0].header("webhook-id"), episode, "the run id is the episode's");
+    let (code, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}")).unwrap();
+    assert_eq!(code, 200);
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["drift"]["state"], json!("drifting"));
+    assert_eq!(info["drift"]["episode"]["id"], json!(episode));
+    assert_eq!(metric(daemon.port, &format!("driftd_model_drifting{{model=\"{MODEL}\"}}")), Some(1.0));
+    wait_until("the delivered request in the history", Duration::from_secs(10), || {
+        let (_, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}/retrains")).unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        (v["retrains"][0]["status"] == json!("delivered")).then_some(())
+    });
+
+    // restart mid-episode: the state comes back from the checkpoint; no second request
+    daemon.stop();
+    let daemon = InProcess::start(&cfg);
+    let (_, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}")).unwrap();
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["drift"]["state"], json!("drifting"), "{info}");
+    assert_eq!(info["drift"]["episodes"], json!(1));
+
+    // a manual trigger: 202, delivered, listed
+    let (code, body) = http(daemon.port, "POST", &format!("/api/v1/models/{MODEL}/retrain")).unwrap();
+    assert_eq!(code, 202, "{body}");
+    let manual: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(manual["reason"], json!("manual"));
+    assert_eq!(http(daemon.port, "POST", "/api/v1/models/nope/retrain").unwrap().0, 404);
+    let got = receiver.wait_for("/retrain", 2, Duration::from_secs(30));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].header("webhook-id"), manual["run_id"].as_str().unwrap());
+    assert_eq!(got[1].json()["data"]["reason"], json!("manual"));
+
+    // the drift ends: Alertmanager resolves the alert and tells its receiver so
+    produce(&p, recovering, MODEL, None);
+    wait_until("the alert to resolve in Alertmanager", Duration::from_secs(90), || {
+        am.active().is_empty().then_some(())
+    });
+    let notes = wait_until("Alertmanager's resolved notification", Duration::from_secs(60), || {
+        let n: Vec<Value> = receiver.requests().iter().filter(|q| q.uri == "/am-notify").map(|q| q.json()).collect();
+        n.iter().any(|x| x["status"] == json!("resolved")).then_some(n)
+    });
+    assert_eq!(notes[0]["status"], json!("firing"));
+    assert_eq!(notes[0]["alerts"][0]["labels"]["model"], json!(MODEL));
+    assert_eq!(metric(daemon.port, &format!("driftd_model_drifting{{model=\"{MODEL}\"}}")), Some(0.0));
+    assert_eq!(receiver.requests().iter().filter(|q| q.uri == "/retrain").count(), 2, "no request besides the two");
+    let delivered = format!("driftd_retrain_triggers_total{{model=\"{MODEL}\",outcome=\"delivered\"}}");
+    assert_eq!(metric(daemon.port, &delivered), Some(1.0), "this process delivered the manual one");
+    assert!(
+        metric(daemon.port, "driftd_alerts_sent_total{outcome=\"sent\",receiver=\"alertmanager\"}").unwrap() >= 1.0
+    );
+}

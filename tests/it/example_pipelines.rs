@@ -1,0 +1,73 @@
+//! The pipelines in `examples/` stay valid: every `[retrain]` block in its README passes
+//! `driftd config check`, the Python files byte-compile, the YAML files parse.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::helpers::{driftd, root};
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    files(&root().join("examples"), &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn every_config_block_in_the_examples_readme_is_valid() {
+    let text = std::fs::read_to_string(root().join("examples/README.md")).unwrap();
+    let blocks: Vec<&str> = text.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 8, "a block per target, found {}", blocks.len());
+    let dir = tempfile::tempdir().unwrap();
+    for (i, block) in blocks.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.toml"));
+        std::fs::write(&path, block).unwrap();
+        let o = driftd(&["config", "check", path.to_str().unwrap()]);
+        assert!(o.status.success(), "block {i}:\n{block}\n{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn python_examples_byte_compile() {
+    let py: Vec<PathBuf> = examples().into_iter().filter(|p| p.extension().is_some_and(|x| x == "py")).collect();
+    assert!(py.len() >= 6, "{py:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for p in py {
+        let o = Command::new("python3")
+            .args(["-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"])
+            .arg(&p)
+            .arg(dir.path().join("out.pyc"))
+            .output()
+            .expect("python3 runs");
+        assert!(o.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn yaml_examples_parse() {
+    let yaml: Vec<PathBuf> =
+        examples().into_iter().filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml")).collect();
+    assert!(yaml.len() >= 6, "{yaml:?}");
+    for p in yaml {
+        let o = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, yaml; docs = list(yaml.safe_load_all(open(sys.argv[1]))); assert docs and all(docs), 'empty'",
+            ])
+            .arg(&p)
+            .output()
+            .expect("python3 with PyYAML runs");
+        assert!(o.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&o.stderr));
+    }
+}

@@ -1,0 +1,386 @@
+//! The daemon against a real Kafka-protocol broker (Tansu): stream equals batch, poison
+//! messages, restarts after SIGTERM (in-process, the same ordered shutdown) and SIGKILL
+//! (the real binary, killed), two daemons in one consumer group, and `/metrics` as
+//! Prometheus text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+use crate::helpers::{
+    analysis_logs as events, free_port, http, http_get, produce, producer, root, Broker, InProcess, Process, TestConfig,
+};
+
+const TOPIC: &str = "inference-logs";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    broker: Broker,
+}
+
+fn setup(partitions: u32) -> Setup {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, partitions);
+    for name in ["a", "p", "r", "one", "two"] {
+        broker.create_topic(&format!("driftd-reports-{name}"), 1);
+    }
+    Setup { dir: tempfile::tempdir().unwrap(), broker }
+}
+
+/// A daemon's config: group `driftd-test`, reports to a file and a topic named after
+/// `name`, a listen port for the process form, and the models on monthly windows.
+fn config(s: &Setup, name: &str, models: &[&str], extra_kafka: &str) -> (PathBuf, u16) {
+    let port = free_port();
+    let mut c = TestConfig::new()
+        .kafka(&s.broker.bootstrap(), "driftd-test")
+        .kafka_option("auto.commit.interval.ms", "500")
+        .listen(port)
+        .state(&s.dir.path().join(format!("state-{name}")))
+        .reports(&s.dir.path().join(format!("reports-{name}.jsonl")), Some(&format!("driftd-reports-{name}")));
+    if !extra_kafka.is_empty() {
+        c = c.kafka_line(extra_kafka);
+    }
+    for m in models {
+        c = c.model(m, "window = { size = \"30d\" }\nidle_timeout = \"2s\"");
+    }
+    (c.write(&s.dir.path().join(format!("{name}.toml"))), port)
+}
+
+fn reports(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_for_events(files: &[PathBuf], total: u64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let all: Vec<Value> = files.iter().flat_map(|f| reports(f)).collect();
+        let n: u64 = all.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+        if n >= total {
+            std::thread::sleep(Duration::from_millis(300));
+            return files.iter().flat_map(|f| reports(f)).collect();
+        }
+        assert!(Instant::now() < deadline, "only {n} of {total} events reported");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The reports `driftd replay` writes for the same messages.
+fn replayed(s: &Setup, config: &Path, messages: &[String]) -> Vec<Value> {
+    let input = s.dir.path().join("replay.jsonl");
+    std::fs::write(&input, messages.join("\n")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(["replay", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn by_window(reports: &[Value]) -> BTreeMap<(String, String), Value> {
+    let mut map = BTreeMap::new();
+    for r in reports {
+        let key = (r["model"].as_str().unwrap().to_string(), r["window_start"].as_str().unwrap().to_string());
+        assert!(map.insert(key.clone(), r.clone()).is_none(), "window {key:?} reported twice");
+    }
+    map
+}
+
+fn assert_same_windows(stream: &[Value], batch: &[Value]) {
+    let (a, b) = (by_window(stream), by_window(batch));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, x) in &a {
+        let y = &b[k];
+        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
+            assert_eq!(x[key], y[key], "window {k:?}: {key}");
+        }
+    }
+}
+
+#[test]
+fn stream_through_the_broker_equals_replay_and_metrics_are_prometheus_text() {
+    let s = setup(2);
+    let (cfg, _) = config(&s, "a", &["housing"], "");
+    let daemon = InProcess::start(&cfg);
+    let msgs = events("housing");
+    produce(&producer(&s.broker.bootstrap()), &msgs, "housing", None);
+    let got = wait_for_events(&[s.dir.path().join("reports-a.jsonl")], msgs.len() as u64);
+    assert_same_windows(&got, &replayed(&s, &cfg, &msgs));
+
+    let (code, body) = http_get(daemon.port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    for name in [
+        "driftd_feature_drift_score",
+        "driftd_feature_drift_threshold",
+        "driftd_feature_drift_detected",
+        "driftd_dataset_drift_share",
+        "driftd_dataset_drift_detected",
+        "driftd_window_events",
+        "driftd_windows_closed_total",
+        "driftd_events_total",
+        "driftd_decode_errors_total",
+        "driftd_late_events_total",
+        "driftd_last_window_end_timestamp_seconds",
+        "driftd_build_info",
+    ] {
+        assert!(body.contains(&format!("# HELP {name} ")), "{name} has HELP");
+    }
+    assert!(body.contains(&format!("driftd_events_total{{model=\"housing\"}} {}", msgs.len())), "{body}");
+    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        assert!(line.starts_with("driftd_"), "{line}");
+    }
+    let metrics_file = s.dir.path().join("metrics.txt");
+    std::fs::write(&metrics_file, &body).unwrap();
+    if let Ok(o) =
+        Command::new("promtool").args(["check", "metrics"]).stdin(std::fs::File::open(&metrics_file).unwrap()).output()
+    {
+        assert!(
+            o.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // the Kafka report sink carries the same reports as the file sink
+    {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::message::Message;
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", s.broker.bootstrap())
+            .set("group.id", "report-reader")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .create()
+            .unwrap();
+        c.subscribe(&["driftd-reports-a"]).unwrap();
+        let mut from_topic = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while from_topic.len() < got.len() && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(500)) {
+                from_topic.push(serde_json::from_slice::<Value>(m.payload().unwrap()).unwrap());
+            }
+        }
+        assert_same_windows(&from_topic, &got);
+    }
+    let (code, latest) = http_get(daemon.port, "/api/v1/models/housing/reports/latest").unwrap();
+    assert_eq!(code, 200);
+    let latest: Value = serde_json::from_str(&latest).unwrap();
+    assert_eq!(latest["model"], "housing");
+    assert_eq!(http_get(daemon.port, "/api/v1/models/nope/reports/latest").unwrap().0, 404);
+
+    // Reload: a bad config is refused with its key and the running one stays; a good one
+    // is taken.
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, good.replace("window = { size = \"30d\" }", "window = { size = \"30d\", slide = \"7d\" }"))
+        .unwrap();
+    let (code, body) = http(daemon.port, "POST", "/api/v1/reload").unwrap();
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("window") && body.contains("slide must divide size"), "{body}");
+    assert_eq!(http_get(daemon.port, "/readyz").unwrap().0, 200, "still running on the old config");
+    std::fs::write(&cfg, good.replace("[[models]]", "[defaults]\ndrift_share = 0.9\n[[models]]")).unwrap();
+    let (code, body) = http(daemon.port, "POST", "/api/v1/reload").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (_, models) = http_get(daemon.port, "/api/v1/models").unwrap();
+    let models: Value = serde_json::from_str(&models).unwrap();
+    assert_eq!(models[0]["name"], "housing");
+    assert_eq!(models[0]["events_total"], msgs.len() as u64);
+}
+
+#[test]
+fn poison_messages_are_counted_and_nothing_else_is_lost() {
+    let s = setup(1);
+    let (cfg, _) = config(&s, "p", &["housing"], "dead_letter_topic = \"driftd-dead-letters\"");
+    s.broker.create_topic("driftd-dead-letters", 1);
+    let daemon = InProcess::start(&cfg);
+    let clean = events("housing");
+    let mut mixed = Vec::new();
+    for (i, m) in clean.iter().enumerate() {
+        mixed.push(m.clone());
+        if i % 1000 == 0 {
+            mixed.push("not json at all".to_string());
+            mixed.push("{\"model\": \"unknown\", \"features\": {}}".to_string());
+            mixed.push("{\"model\": \"housing\", \"timestamp\": \"soon\"}".to_string());
+        }
+    }
+    produce(&producer(&s.broker.bootstrap()), &mixed, "housing", None);
+    let got = wait_for_events(&[s.dir.path().join("reports-p.jsonl")], clean.len() as u64);
+    assert_same_windows(&got, &replayed(&s, &cfg, &clean));
+    let rounds = clean.len().div_ceil(1000);
+    let body = http_get(daemon.port, "/metrics").unwrap().1;
+    for reason in ["not_json", "unknown_model", "bad_timestamp"] {
+        let line = format!("driftd_decode_errors_total{{reason=\"{reason}\"}} {rounds}");
+        assert!(body.contains(&line), "{line} in\n{body}");
+    }
+    // every bad message is on the dead-letter topic, with its reason in a header
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let dlq: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", s.broker.bootstrap())
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    dlq.subscribe(&["driftd-dead-letters"]).unwrap();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reasons.values().sum::<usize>() < 3 * rounds && Instant::now() < deadline {
+        if let Some(Ok(m)) = dlq.poll(Duration::from_millis(500)) {
+            let h = m.headers().expect("headers");
+            let reason = h.iter().find(|h| h.key == "driftd-reason").and_then(|h| h.value).expect("reason header");
+            *reasons.entry(String::from_utf8_lossy(reason).into_owned()).or_default() += 1;
+        }
+    }
+    for reason in ["not_json", "unknown_model", "bad_timestamp"] {
+        assert_eq!(reasons.get(reason).copied(), Some(rounds), "{reasons:?}");
+    }
+}
+
+/// How the first daemon ends mid-stream.
+enum Stop {
+    /// The ordered shutdown (what SIGTERM triggers), in-process.
+    Term,
+    /// SIGKILL of the real binary.
+    Kill,
+}
+
+fn restart_case(stop: Stop) {
+    let sig = match stop {
+        Stop::Term => "-TERM",
+        Stop::Kill => "-KILL",
+    };
+    let s = setup(1);
+    let (cfg, port) = config(&s, "r", &["housing"], "");
+    let msgs = events("housing");
+    let half = msgs.len() / 2;
+    let p = producer(&s.broker.bootstrap());
+    // let it close a few windows, then stop it mid-stream
+    let file = s.dir.path().join("reports-r.jsonl");
+    let some_windows = || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reports(&file).len() < 3 {
+            assert!(Instant::now() < deadline, "no windows before the stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    match stop {
+        Stop::Term => {
+            let daemon = InProcess::start(&cfg);
+            produce(&p, &msgs[..half], "housing", None);
+            some_windows();
+            daemon.stop();
+        }
+        Stop::Kill => {
+            let mut daemon = Process::start(&cfg, port);
+            produce(&p, &msgs[..half], "housing", None);
+            some_windows();
+            daemon.signal(sig);
+        }
+    }
+    produce(&p, &msgs[half..], "housing", None);
+    let _daemon = InProcess::start(&cfg);
+    let got = wait_for_events(&[file], msgs.len() as u64);
+    let n: u64 = got.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(n, msgs.len() as u64, "{sig}: every event counted exactly once");
+    assert_same_windows(&got, &replayed(&s, &cfg, &msgs));
+}
+
+#[test]
+fn restart_after_sigterm_counts_every_event_once() {
+    restart_case(Stop::Term);
+}
+
+#[test]
+fn restart_after_sigkill_counts_every_event_once() {
+    restart_case(Stop::Kill);
+}
+
+#[test]
+fn two_daemons_in_one_group_report_every_window_once() {
+    let s = setup(2);
+    let (a, _) = config(&s, "one", &["north", "south"], "");
+    let (b, _) = config(&s, "two", &["north", "south"], "");
+    let _d1 = InProcess::start(&a);
+    let _d2 = InProcess::start(&b);
+    // let the group settle on one partition each
+    std::thread::sleep(Duration::from_secs(8));
+    let p = producer(&s.broker.bootstrap());
+    let (north, south) = (events("north"), events("south"));
+    produce(&p, &north, "north", Some(0));
+    produce(&p, &south, "south", Some(1));
+    let files = [s.dir.path().join("reports-one.jsonl"), s.dir.path().join("reports-two.jsonl")];
+    let got = wait_for_events(&files, (north.len() + south.len()) as u64);
+    let windows = by_window(&got); // panics on a window reported twice
+    let n: u64 = got.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(n, (north.len() + south.len()) as u64);
+    assert!(windows.len() >= 24);
+    assert!(!reports(&files[0]).is_empty() && !reports(&files[1]).is_empty(), "both daemons did work");
+}
+
+/// The crash window between "report written" and "checkpoint says so", made on purpose:
+/// the checkpoint lists two reports as unconfirmed, the file already has the first. On
+/// start the daemon publishes each exactly once and clears the list.
+#[test]
+fn unconfirmed_reports_are_published_once_on_start() {
+    let s = setup(1);
+    let (cfg, _) = config(&s, "a", &["housing"], "");
+    let state = s.dir.path().join("state-a");
+    std::fs::create_dir_all(&state).unwrap();
+    let first =
+        r#"{"model":"housing","window_start":"2026-01-01T00:00:00Z","window_end":"2026-01-31T00:00:00Z","events":10}"#;
+    let second =
+        r#"{"model":"housing","window_start":"2026-01-31T00:00:00Z","window_end":"2026-03-02T00:00:00Z","events":20}"#;
+    let checkpoint = serde_json::json!({"models": {"housing": {"closed_upto": 1_772_409_600_000i64}}, "unpublished": [first, second]});
+    std::fs::write(state.join("checkpoint.json"), checkpoint.to_string()).unwrap();
+    let file = s.dir.path().join("reports-a.jsonl");
+    std::fs::write(&file, format!("{first}\n")).unwrap();
+    let _daemon = InProcess::start(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap();
+        if text.lines().count() >= 2 {
+            assert_eq!(text.lines().collect::<Vec<_>>(), [first, second], "each report once, in order");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the unconfirmed report was not published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(state.join("checkpoint.json")).unwrap()).unwrap();
+    assert!(saved.get("unpublished").is_none(), "the list is cleared once published: {saved}");
+    assert_eq!(saved["models"]["housing"]["closed_upto"], 1_772_409_600_000i64);
+}
+
+/// A count window's end is its last event's time, in the report and in
+/// `driftd_last_window_end_timestamp_seconds` alike.
+#[test]
+fn a_count_windows_end_is_its_last_events_time() {
+    let s = setup(1);
+    let cfg = TestConfig::new()
+        .kafka(&s.broker.bootstrap(), "driftd-count")
+        .state(&s.dir.path().join("state-count"))
+        .model("housing", "window = { events = 100 }")
+        .write(&s.dir.path().join("count.toml"));
+    let daemon = InProcess::start(&cfg);
+    let msgs: Vec<String> = events("housing").into_iter().take(250).collect();
+    produce(&producer(&s.broker.bootstrap()), &msgs, "housing", None);
+    let last_of_second: Value = serde_json::from_str(&msgs[199]).unwrap();
+    let expected_ms = driftd::time::parse_rfc3339_ms(last_of_second["timestamp"].as_str().unwrap()).unwrap();
+    let line = "driftd_windows_closed_total{model=\"housing\"}";
+    crate::helpers::wait_until("two count windows", Duration::from_secs(60), || {
+        (crate::helpers::metric(daemon.port, line) == Some(2.0)).then_some(())
+    });
+    let end = crate::helpers::metric(daemon.port, "driftd_last_window_end_timestamp_seconds{model=\"housing\"}");
+    assert_eq!(end, Some(expected_ms as f64 / 1000.0), "the 200th event's time");
+    let (_, latest) = http_get(daemon.port, "/api/v1/models/housing/reports/latest").unwrap();
+    let latest: Value = serde_json::from_str(&latest).unwrap();
+    assert_eq!(latest["window_end"], last_of_second["timestamp"]);
+}

@@ -1,0 +1,18 @@
+//! The integration tests, one binary (zero2prod's shape): the real binary, the daemon
+//! in-process or as a process, and the real components around it (a Tansu broker,
+//! Prometheus, Alertmanager, local HTTP receivers, Prefect and Airflow).
+
+mod helpers;
+
+mod actions;
+mod cli;
+mod daemon_actions;
+mod deploy;
+mod example_pipelines;
+mod fixtures_match;
+mod hot_path_alloc;
+mod kafka_daemon;
+mod monitoring;
+mod orchestrators;
+mod properties;
+mod stream_replay;

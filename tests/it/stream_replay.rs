@@ -1,0 +1,205 @@
+//! The streaming pipeline driven from a file by the real binary (`driftd replay`): each
+//! window's report equals `driftd analyze` on the same rows, and poison messages are
+//! counted by reason without changing any window.
+
+use std::path::{Path, PathBuf};
+
+use crate::helpers::{driftd, log_line, replay, root, rows, Row, FEATURES};
+use serde_json::Value;
+
+fn analysis_rows() -> Vec<Row> {
+    rows("california_housing_analysis.csv")
+}
+
+fn event(r: &Row) -> String {
+    log_line("housing", &r.ts, &r.values)
+}
+
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("driftd.toml");
+    let feats: Vec<String> = FEATURES.iter().map(|f| format!("\"{f}\"")).collect();
+    std::fs::write(
+        &path,
+        format!(
+            "{extra}\n[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [{}]\nwindow = {{ size = \"30d\" }}\n",
+            root().join("datasets/california_housing_reference.csv").display(),
+            feats.join(", ")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn every_window_equals_analyze_on_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = analysis_rows();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, rows.iter().map(event).collect::<Vec<_>>().join("\n")).unwrap();
+    let (reports, summary) = replay(&config(dir.path(), ""), &input);
+    assert_eq!(summary["events"], 8232);
+    assert!(reports.len() >= 12, "{} windows", reports.len());
+    let total: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(total, 8232, "every event in exactly one tumbling window");
+    for (i, r) in reports.iter().enumerate() {
+        let (start, end) = (r["window_start"].as_str().unwrap(), r["window_end"].as_str().unwrap());
+        // RFC 3339 UTC strings of one format compare as times
+        let in_window: Vec<&Row> =
+            rows.iter().filter(|row| row.ts.as_str() >= start && row.ts.as_str() < end).collect();
+        assert_eq!(in_window.len() as u64, r["events"].as_u64().unwrap(), "window {start}");
+        let csv = dir.path().join(format!("w{i}.csv"));
+        let mut text = FEATURES.join(",") + "\n";
+        for row in &in_window {
+            text += &(row.values.join(",") + "\n");
+        }
+        std::fs::write(&csv, text).unwrap();
+        let o = driftd(&[
+            "analyze",
+            "--reference",
+            "datasets/california_housing_reference.csv",
+            "--current",
+            csv.to_str().unwrap(),
+            "--columns",
+            &FEATURES.join(","),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let batch: Value = serde_json::from_slice(&o.stdout).unwrap();
+        for key in ["dataset_drift", "drifted_features", "features_total", "share_of_drifted_features"] {
+            assert_eq!(r[key], batch[key], "window {start}: {key}");
+        }
+        for (a, b) in r["features"].as_array().unwrap().iter().zip(batch["features"].as_array().unwrap()) {
+            for key in ["name", "kind", "stattest", "score", "statistic", "p_value", "threshold", "drifted"] {
+                assert_eq!(a[key], b[key], "window {start}, feature {}: {key}", a["name"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn poison_messages_are_counted_by_reason_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = analysis_rows();
+    let clean: Vec<String> = rows.iter().map(event).collect();
+    let clean_path = dir.path().join("clean.jsonl");
+    std::fs::write(&clean_path, clean.join("\n")).unwrap();
+    let poison = [
+        ("not_json", "this is not json".to_string()),
+        ("not_json", "{\"model\": \"housing\", \"features\": {".to_string()),
+        (
+            "unknown_model",
+            "{\"model\": \"other\", \"timestamp\": \"2021-06-01T00:00:00Z\", \"features\": {}}".to_string(),
+        ),
+        ("missing_model", "{\"timestamp\": \"2021-06-01T00:00:00Z\", \"features\": {\"MedInc\": 1}}".to_string()),
+        (
+            "wrong_type",
+            "{\"model\": \"housing\", \"timestamp\": \"2021-06-01T00:00:00Z\", \"features\": {\"MedInc\": {\"x\": 1}}}"
+                .to_string(),
+        ),
+        ("wrong_type", "{\"model\": [1, 2]}".to_string()),
+        ("bad_timestamp", "{\"model\": \"housing\", \"timestamp\": \"last tuesday\", \"features\": {}}".to_string()),
+        ("missing_timestamp", "{\"model\": \"housing\", \"features\": {\"MedInc\": 1.0}}".to_string()),
+        ("oversized", format!("{{\"model\": \"housing\", \"pad\": \"{}\"}}", "x".repeat(5000))),
+    ];
+    let mut mixed = Vec::new();
+    for (i, line) in clean.iter().enumerate() {
+        mixed.push(line.clone());
+        if i % 900 == 0 {
+            for (_, p) in &poison {
+                mixed.push(p.clone());
+            }
+        }
+    }
+    let mixed_path = dir.path().join("mixed.jsonl");
+    std::fs::write(&mixed_path, mixed.join("\n")).unwrap();
+    let cfg = config(dir.path(), "[kafka]\nmax_message_bytes = 4096\n");
+    let (clean_reports, _) = replay(&cfg, &clean_path);
+    let (mixed_reports, summary) = replay(&cfg, &mixed_path);
+    assert_eq!(clean_reports, mixed_reports, "poison changes no window");
+    let rounds = clean.len().div_ceil(900) as u64;
+    assert_eq!(summary["events"], 8232);
+    assert_eq!(summary["messages"], 8232 + rounds * poison.len() as u64);
+    for reason in
+        ["not_json", "unknown_model", "missing_model", "wrong_type", "bad_timestamp", "missing_timestamp", "oversized"]
+    {
+        let expected = poison.iter().filter(|(r, _)| *r == reason).count() as u64 * rounds;
+        assert_eq!(summary["decode_errors"][reason], expected, "{reason}: {summary}");
+    }
+}
+
+fn replay_with(window: &str, extra: &str, lines: &[String]) -> (Vec<Value>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [\"MedInc\"]\nwindow = {window}\n{extra}\n",
+            root().join("datasets/california_housing_reference.csv").display()
+        ),
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    replay(&cfg, &input)
+}
+
+fn minute_event(minute: i64, value: f64) -> String {
+    let ts = 1_795_910_400_000i64 + minute * 60_000;
+    format!("{{\"model\": \"housing\", \"timestamp\": {ts}, \"features\": {{\"MedInc\": {value}}}}}")
+}
+
+#[test]
+fn sliding_windows_hold_each_event_size_over_slide_times() {
+    // one event a minute for 2 hours; 60-minute windows sliding by 15 minutes
+    let lines: Vec<String> = (0..120).map(|m| minute_event(m, 3.0 + (m % 7) as f64)).collect();
+    let (reports, summary) = replay_with("{ size = \"1h\", slide = \"15m\" }", "", &lines);
+    assert_eq!(summary["events"], 120);
+    let full: Vec<&Value> = reports.iter().filter(|r| r["events"] == 60).collect();
+    assert!(full.len() >= 5, "{} full windows", full.len());
+    let total: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(total, 120 * 4, "each event in size / slide = 4 windows");
+    for r in &reports {
+        let (s, e) = (r["window_start"].as_str().unwrap(), r["window_end"].as_str().unwrap());
+        assert!(s < e);
+    }
+}
+
+#[test]
+fn count_windows_close_every_n_events_and_late_events_are_counted() {
+    let lines: Vec<String> = (0..25).map(|m| minute_event(m, 2.0 + m as f64 / 10.0)).collect();
+    let (reports, _) = replay_with("{ events = 10 }", "", &lines);
+    let sizes: Vec<u64> = reports.iter().map(|r| r["events"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [10, 10, 5]);
+
+    // tumbling 10-minute windows, no allowed lateness: an event 30 minutes behind the
+    // newest one belongs to a closed window and is counted as late, not dropped silently
+    let mut lines: Vec<String> = (0..40).map(|m| minute_event(m, 3.0)).collect();
+    lines.push(minute_event(5, 9.0));
+    lines.extend((40..45).map(|m| minute_event(m, 3.0)));
+    let (reports, summary) = replay_with("{ size = \"10m\" }", "", &lines);
+    assert_eq!(summary["late_events"], 1);
+    let late: u64 = reports.iter().map(|r| r["late_events"].as_u64().unwrap()).sum();
+    assert_eq!(late, 1);
+    let counted: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 45, "the late event is in no window");
+
+    // with 1 hour of allowed lateness the same event lands in its window
+    let (reports, summary) = replay_with("{ size = \"10m\" }", "allowed_lateness = \"1h\"", &lines);
+    assert_eq!(summary["late_events"], 0);
+    let counted: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 46);
+}
+
+#[test]
+fn windows_below_min_events_are_reported_but_not_flagged() {
+    // a wildly shifted feature, but only 20 events against min_events = 100
+    let lines: Vec<String> = (0..20).map(|m| minute_event(m, 50.0 + m as f64)).collect();
+    let (reports, _) = replay_with("{ size = \"1d\" }", "min_events = 100", &lines);
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(r["insufficient_events"], true);
+    assert_eq!(r["dataset_drift"], false);
+    assert_eq!(r["features"][0]["drifted"], false);
+    assert!(r["features"][0]["score"].as_f64().unwrap() > 1.0, "the numbers are still reported");
+}
