@@ -122,6 +122,7 @@ fn window_report_bench(c: &mut Criterion) {
         reference.display()
     ))
     .expect("config loads");
+    let refs = driftd::reference::resolve_blocking(&settings).expect("the reference loads");
     let current: Vec<Vec<f64>> = (0..50).map(|i| normal(N, 0.05, 200 + i)).collect();
     let logs: Vec<String> = (0..N)
         .map(|e| {
@@ -138,7 +139,7 @@ fn window_report_bench(c: &mut Criterion) {
     g.bench_function("50_features_x_100k_events", |b| {
         b.iter_batched(
             || {
-                let mut pipeline = driftd::pipeline::Pipeline::from_settings(&settings).expect("pipeline");
+                let mut pipeline = driftd::pipeline::Pipeline::new(&settings, refs.clone()).expect("pipeline");
                 for l in &logs {
                     pipeline.ingest(l.as_bytes(), None, None).expect("event accepted");
                 }
@@ -147,8 +148,8 @@ fn window_report_bench(c: &mut Criterion) {
                 closed
             },
             |closed| {
-                for (spec, acc) in closed {
-                    let report = driftd::pipeline::report_window(&spec, acc);
+                for window in closed {
+                    let report = driftd::pipeline::report_window(window);
                     assert_eq!(report.report.as_ref().map(|r| r.features_total), Some(50));
                     black_box(report);
                 }

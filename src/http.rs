@@ -16,31 +16,83 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::actions::{Actions, ManualError};
-use crate::pipeline::WindowReport;
+use crate::pipeline::{Model, WindowReport};
+use crate::reference::ReferenceIdentity;
 use crate::telemetry::Telemetry;
 
 /// What a model looks like from the API.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelView {
     pub name: String,
+    /// The reference as configured (path, URL or registry URI).
     pub reference: String,
     pub window: String,
+    /// Features monitored (of the model-wide reference, or the newest version's).
     pub features: usize,
     pub events_total: u64,
     pub late_events_total: u64,
     pub open_window_events: u64,
+    pub split_by_version: bool,
+    /// The references in use: the model-wide one, or one per version.
+    pub references: Vec<ReferenceView>,
+    /// The live versions' windows (models split by version).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionView>,
+}
+
+/// A reference in use.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferenceView {
+    /// The traffic's version it is for (per-version references).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(flatten)]
+    pub identity: ReferenceIdentity,
+}
+
+/// A live version's windows.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    pub model_version: Option<String>,
+    pub events_total: u64,
+    pub open_window_events: u64,
+    pub reference: ReferenceIdentity,
 }
 
 impl ModelView {
-    pub fn of(m: &crate::pipeline::Model) -> ModelView {
+    pub fn of(m: &Model) -> ModelView {
+        let mut references: Vec<ReferenceView> = Vec::new();
+        if let Some(s) = &m.shared {
+            references.push(ReferenceView { model_version: None, identity: s.reference.clone() });
+        }
+        for (v, s) in &m.by_version {
+            references.push(ReferenceView { model_version: Some(v.clone()), identity: s.reference.clone() });
+        }
+        let features = m.shared.as_ref().or(m.by_version.values().next_back()).map_or(0, |s| s.features().count());
+        let versions = match m.config.split_by_version {
+            true => m
+                .tracks
+                .iter()
+                .map(|t| VersionView {
+                    model_version: t.version.clone(),
+                    events_total: t.windows.events_total,
+                    open_window_events: t.windows.open_events(),
+                    reference: t.spec.reference.clone(),
+                })
+                .collect(),
+            false => Vec::new(),
+        };
         ModelView {
-            name: m.spec.name.clone(),
-            reference: m.spec.profile_path.display().to_string(),
-            window: m.spec.window.to_string(),
-            features: m.spec.profile.features.len(),
-            events_total: m.windows.events_total,
-            late_events_total: m.windows.late_total,
-            open_window_events: m.windows.open_events(),
+            name: m.config.name.clone(),
+            reference: m.config.reference.to_string(),
+            window: m.config.window.to_string(),
+            features,
+            events_total: m.tracks.iter().map(|t| t.windows.events_total).sum(),
+            late_events_total: m.tracks.iter().map(|t| t.windows.late_total).sum(),
+            open_window_events: m.tracks.iter().map(|t| t.windows.open_events()).sum(),
+            split_by_version: m.config.split_by_version,
+            references,
+            versions,
         }
     }
 }
@@ -52,9 +104,13 @@ pub struct ApiState {
     pub telemetry: Arc<Telemetry>,
     /// Policy, retrain and alerts; set once the daemon has started them.
     pub actions: RwLock<Option<Arc<Actions>>>,
+    /// Each model's latest window report (any version), and each version's.
     pub latest: RwLock<BTreeMap<String, WindowReport>>,
+    pub latest_by_version: RwLock<BTreeMap<(String, String), WindowReport>>,
     pub models: RwLock<Vec<ModelView>>,
     pub references_loaded: AtomicBool,
+    /// Models with no reference yet, and why: not ready until each has one.
+    pub missing_references: RwLock<BTreeMap<String, String>>,
     /// Set by the consumer once the group gave it partitions.
     pub assigned: Arc<AtomicBool>,
     pub reload: mpsc::Sender<ReloadRequest>,
@@ -66,8 +122,10 @@ impl ApiState {
             telemetry,
             actions: RwLock::new(None),
             latest: RwLock::new(BTreeMap::new()),
+            latest_by_version: RwLock::new(BTreeMap::new()),
             models: RwLock::new(Vec::new()),
             references_loaded: AtomicBool::new(false),
+            missing_references: RwLock::new(BTreeMap::new()),
             assigned: Arc::new(AtomicBool::new(false)),
             reload,
         }
@@ -81,8 +139,19 @@ impl ApiState {
         self.models.read().expect("lock").iter().any(|m| m.name == name)
     }
 
+    /// Keeps a window report as its model's (and version's) latest.
+    pub fn note_report(&self, report: &WindowReport) {
+        if let Some(v) = &report.model_version {
+            let key = (report.model.clone(), v.clone());
+            self.latest_by_version.write().expect("lock").insert(key, report.clone());
+        }
+        self.latest.write().expect("lock").insert(report.model.clone(), report.clone());
+    }
+
     pub fn ready(&self) -> bool {
-        self.references_loaded.load(Ordering::Relaxed) && self.assigned.load(Ordering::Relaxed)
+        self.references_loaded.load(Ordering::Relaxed)
+            && self.assigned.load(Ordering::Relaxed)
+            && self.missing_references.read().expect("lock").is_empty()
     }
 }
 
@@ -115,15 +184,17 @@ async fn metrics(State(s): State<Arc<ApiState>>) -> Response {
 
 async fn readyz(State(s): State<Arc<ApiState>>) -> Response {
     if s.ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        let why = if s.references_loaded.load(Ordering::Relaxed) {
-            "waiting for a partition assignment\n"
-        } else {
-            "loading references\n"
-        };
-        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+        return (StatusCode::OK, "ready\n").into_response();
     }
+    let missing = s.missing_references.read().expect("lock").clone();
+    let why = if !s.references_loaded.load(Ordering::Relaxed) {
+        "loading references\n".to_string()
+    } else if !missing.is_empty() {
+        missing.iter().map(|(m, why)| format!("model {m} has no reference: {why}\n")).collect()
+    } else {
+        "waiting for a partition assignment\n".to_string()
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
 }
 
 async fn models(State(s): State<Arc<ApiState>>) -> Json<Vec<ModelView>> {
@@ -139,15 +210,37 @@ async fn model(State(s): State<Arc<ApiState>>, Path(name): Path<String>) -> Resp
     match info {
         Some(info) => {
             let latest = s.latest.read().expect("lock").get(&name).cloned();
-            let drift = s.actions().and_then(|a| a.state_of(&name)).unwrap_or_default();
-            Json(serde_json::json!({ "model": info, "drift": drift, "latest_report": latest })).into_response()
+            let actions = s.actions();
+            let drift = actions.as_ref().and_then(|a| a.state_of(&name, None)).unwrap_or_default();
+            let by_version: BTreeMap<String, crate::policy::DriftTracker> = actions
+                .map(|a| a.states_of(&name).into_iter().filter_map(|(v, t)| Some((v?, t))).collect())
+                .unwrap_or_default();
+            let mut body = serde_json::json!({ "model": info, "drift": drift, "latest_report": latest });
+            if !by_version.is_empty() {
+                body["drift_by_version"] = serde_json::json!(by_version);
+            }
+            Json(body).into_response()
         }
         None => not_found(format!("no model named '{name}'")),
     }
 }
 
-async fn latest(State(s): State<Arc<ApiState>>, Path(name): Path<String>) -> Response {
-    match s.latest.read().expect("lock").get(&name) {
+/// `?model_version=V`: that version's latest report.
+#[derive(Debug, serde::Deserialize)]
+struct LatestQuery {
+    model_version: Option<String>,
+}
+
+async fn latest(
+    State(s): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<LatestQuery>,
+) -> Response {
+    let found = match q.model_version {
+        Some(v) => s.latest_by_version.read().expect("lock").get(&(name.clone(), v)).cloned(),
+        None => s.latest.read().expect("lock").get(&name).cloned(),
+    };
+    match found.as_ref() {
         Some(r) => Json(r.clone()).into_response(),
         None if s.models.read().expect("lock").iter().any(|m| m.name == name) => {
             not_found(format!("model '{name}' has no closed window yet"))

@@ -129,6 +129,13 @@ pub struct Episode {
     pub retrain: bool,
 }
 
+impl Episode {
+    /// A notice's episode before the transition fills it in.
+    pub fn placeholder() -> Episode {
+        Episode { id: String::new(), since: String::new(), severity: Severity::Warning, retrain: false }
+    }
+}
+
 /// A model's place in the state machine; survives restarts in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DriftTracker {
@@ -146,6 +153,42 @@ pub struct DriftTracker {
     pub last_retrain_ms: Option<i64>,
 }
 
+/// Why an episode ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Resolution {
+    /// `resolve_after` clean windows in a row.
+    Clean,
+    /// The model's reference was replaced (a retrained model's, typically): the drift was
+    /// against a reference that is no longer the model's.
+    ReferenceUpdated {
+        /// The registry version of the new reference, when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        digest: String,
+    },
+}
+
+impl Resolution {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Resolution::Clean => "clean",
+            Resolution::ReferenceUpdated { .. } => "reference_updated",
+        }
+    }
+
+    /// A sentence for people (alerts).
+    pub fn describe(&self) -> String {
+        match self {
+            Resolution::Clean => "the traffic is back within the thresholds".into(),
+            Resolution::ReferenceUpdated { version: Some(v), .. } => format!("the reference was updated (version {v})"),
+            Resolution::ReferenceUpdated { digest, .. } => {
+                format!("the reference was updated (digest {})", &digest[..digest.len().min(12)])
+            }
+        }
+    }
+}
+
 /// What a window changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
@@ -159,7 +202,16 @@ pub enum Transition {
     /// Back to "ok".
     Resolved {
         episode: Episode,
+        resolution: Resolution,
     },
+}
+
+/// The name a model (or one version of it) goes by in run ids: `model`, or `model-vN`.
+pub fn subject(model: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{model}-v{v}"),
+        None => model.to_string(),
+    }
 }
 
 /// A run id the orchestrators accept as a name: lowercase letters, digits and `-`
@@ -187,7 +239,8 @@ pub fn run_id(model: &str, window_end_ms: i64, kind: &str) -> String {
 }
 
 impl DriftTracker {
-    /// Moves the machine by one window of `model` ending at `end_ms` (event time).
+    /// Moves the machine by one window of `model` (its run-id name: see `subject`) ending
+    /// at `end_ms` (event time).
     /// `retrain_enabled` says whether a retrain target is configured (the cooldown is only
     /// spent on requests made).
     pub fn observe(
@@ -220,13 +273,28 @@ impl DriftTracker {
                 match self.state {
                     DriftState::Drifting if self.clean_in_row >= policy.resolve_after => {
                         self.state = DriftState::Ok;
-                        self.episode.take().map_or(Transition::None, |episode| Transition::Resolved { episode })
+                        self.episode.take().map_or(Transition::None, |episode| Transition::Resolved {
+                            episode,
+                            resolution: Resolution::Clean,
+                        })
                     }
                     DriftState::Drifting => Transition::Continued,
                     DriftState::Ok => Transition::None,
                 }
             }
         }
+    }
+
+    /// The model's reference was replaced: an episode in course ends (the drift was against
+    /// the old reference), the windows in a row start again; the cooldown keeps running.
+    pub fn reference_updated(&mut self, resolution: Resolution) -> Transition {
+        self.drifted_in_row = 0;
+        self.clean_in_row = 0;
+        if self.state != DriftState::Drifting {
+            return Transition::None;
+        }
+        self.state = DriftState::Ok;
+        self.episode.take().map_or(Transition::None, |episode| Transition::Resolved { episode, resolution })
     }
 
     fn fire(
@@ -329,6 +397,26 @@ mod tests {
     }
 
     #[test]
+    fn a_new_reference_ends_the_episode_and_the_cooldown_runs_on() {
+        let p = Policy { fire_after: 1, resolve_after: 3, cooldown_ms: 24 * HOUR, ..Policy::default() };
+        let (out, mut st) = run(&p, "DD");
+        assert_eq!(out, "F~");
+        let updated = Resolution::ReferenceUpdated { version: Some("2".into()), digest: "abc".into() };
+        match st.reference_updated(updated.clone()) {
+            Transition::Resolved { resolution, .. } => assert_eq!(resolution, updated),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((st.state, st.drifted_in_row, st.episode.clone()), (DriftState::Ok, 0, None));
+        assert_eq!(st.last_retrain_ms, Some(HOUR), "the cooldown runs on");
+        assert_eq!(st.reference_updated(updated), Transition::None, "nothing to end");
+        // drifting again within the cooldown: an episode, no retrain
+        let verdict = p.judge(1000, Some(&mut report(&["a", "b", "c"]))).verdict;
+        assert!(
+            matches!(st.observe("m", 5 * HOUR, verdict, &p, true), Transition::Fired { episode } if !episode.retrain)
+        );
+    }
+
+    #[test]
     fn critical_features_make_dataset_drift_and_raise_the_severity() {
         let p = Policy { critical: vec!["b".into()], ..Policy::default() };
         let drifted = |s| Verdict::Drifted { severity: s };
@@ -362,6 +450,7 @@ mod tests {
 
     #[test]
     fn run_ids_are_stable_and_name_safe() {
+        assert_eq!(run_id(&subject("housing", Some("2")), 0, "drift"), "driftd-housing-v2-drift-19700101t000000z");
         let id = run_id("Credit Risk/v2", 1_795_910_400_000, "drift");
         assert_eq!(id, "driftd-credit-risk-v2-drift-20261129t000000z");
         assert_eq!(id, run_id("Credit Risk/v2", 1_795_910_400_000, "drift"));

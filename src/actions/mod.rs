@@ -15,13 +15,14 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::config::{ConfigError, Receiver, RetrainTarget, Settings};
 use crate::pipeline::WindowReport;
-use crate::policy::{run_id, DriftState, DriftTracker, Episode, Policy, Transition};
+use crate::policy::{run_id, subject, DriftState, DriftTracker, Episode, Policy, Resolution, Transition};
 use crate::sinks::alerts::{Notice, Phase};
 use crate::sinks::retrain::{self as presets, RunParams};
+use crate::state::checkpoint::TrackKey;
 use crate::state::{Entry, Outbox, Status};
 use crate::telemetry::events::{
-    ActionsDeclared, DriftStateSet, EpisodeEnded, EpisodeStarted, RetrainDryRun, RetrainFinished, RetrainNotQueued,
-    RetrainOutcome, RetrainQueued,
+    ActionsDeclared, DriftStateSet, EpisodeEnded, EpisodeStarted, OutboxNotWritten, RetrainDryRun, RetrainFinished,
+    RetrainNotQueued, RetrainOutcome, RetrainQueued,
 };
 use crate::telemetry::Telemetry;
 use crate::time::{format_rfc3339_ms, now_ms};
@@ -65,9 +66,10 @@ pub enum Shutdown {
     Stop,
 }
 
-/// The drift state machines and the outbox, changed together under one lock.
+/// The drift state machines (per model, or per model version) and the outbox, changed
+/// together under one lock.
 struct Ledger {
-    trackers: BTreeMap<String, DriftTracker>,
+    trackers: BTreeMap<TrackKey, DriftTracker>,
     outbox: Option<Arc<Outbox>>,
 }
 
@@ -126,6 +128,8 @@ fn run_params(report: Option<&WindowReport>, model: &str, run_id: &str, reason: 
 fn notice(report: &WindowReport, episode: &Episode) -> Notice {
     Notice {
         model: report.model.clone(),
+        version: report.model_version.clone(),
+        resolution: None,
         episode: episode.clone(),
         drifted_features: report.drifted_features(),
         share_of_drifted_features: report.share_of_drifted_features(),
@@ -197,23 +201,34 @@ impl Actions {
     }
 
     /// The drift state machines, for the checkpoint.
-    pub fn snapshot(&self) -> BTreeMap<String, DriftTracker> {
+    pub fn snapshot(&self) -> BTreeMap<TrackKey, DriftTracker> {
         self.ledger.lock().expect("actions lock").trackers.clone()
     }
 
-    pub fn state_of(&self, model: &str) -> Option<DriftTracker> {
-        self.ledger.lock().expect("actions lock").trackers.get(model).cloned()
+    /// A model's (or one version's) drift state machine.
+    pub fn state_of(&self, model: &str, version: Option<&str>) -> Option<DriftTracker> {
+        let key = (model.to_string(), version.map(str::to_string));
+        self.ledger.lock().expect("actions lock").trackers.get(&key).cloned()
+    }
+
+    /// Every drift state machine of a model, by version (`None`: pooled).
+    pub fn states_of(&self, model: &str) -> Vec<(Option<String>, DriftTracker)> {
+        let ledger = self.ledger.lock().expect("actions lock");
+        ledger.trackers.iter().filter(|((m, _), _)| m == model).map(|((_, v), t)| (v.clone(), t.clone())).collect()
     }
 
     /// Restores the state machines from a checkpoint; drifting models keep their firing
     /// alert alive in Alertmanager.
-    pub fn restore(&self, trackers: BTreeMap<String, DriftTracker>) {
+    pub fn restore(&self, trackers: BTreeMap<TrackKey, DriftTracker>) {
         let mut ledger = self.ledger.lock().expect("actions lock");
-        for (model, st) in trackers {
-            self.telemetry.emit(DriftStateSet { model: &model, drifting: st.state == DriftState::Drifting });
+        for ((model, version), st) in trackers {
+            let drifting = st.state == DriftState::Drifting;
+            self.telemetry.emit(DriftStateSet { model: &model, version: version.as_deref(), drifting });
             if let (DriftState::Drifting, Some(ep)) = (st.state, &st.episode) {
                 self.alert(AlertEvent::Restore(Notice {
                     model: model.clone(),
+                    version: version.clone(),
+                    resolution: None,
                     episode: ep.clone(),
                     drifted_features: Vec::new(),
                     share_of_drifted_features: 0.0,
@@ -221,7 +236,7 @@ impl Actions {
                     fired_at: format_rfc3339_ms(now_ms()),
                 }));
             }
-            ledger.trackers.insert(model, st);
+            ledger.trackers.insert((model, version), st);
         }
     }
 
@@ -230,36 +245,99 @@ impl Actions {
         self.outbox().map(|o| o.for_model(model)).unwrap_or_default()
     }
 
-    /// Moves the model's state machine by one window report and acts on the transition.
+    /// Moves the model's (or version's) state machine by one window report and acts on
+    /// the transition.
     pub fn observe(&self, report: &WindowReport) {
         let config = self.config();
-        let model = report.model.as_str();
+        let (model, version) = report.track();
         let default = Policy::default();
         let policy = config.policies.get(model).unwrap_or(&default);
+        let name = subject(model, version);
         let transition = {
             let mut ledger = self.ledger.lock().expect("actions lock");
-            let st = ledger.trackers.entry(model.to_string()).or_default();
-            let t = st.observe(model, report.bounds.end_ms, report.verdict, policy, config.retrain.is_some());
-            self.telemetry.emit(DriftStateSet { model, drifting: st.state == DriftState::Drifting });
+            let st = ledger.trackers.entry((model.to_string(), version.map(str::to_string))).or_default();
+            let t = st.observe(&name, report.bounds.end_ms, report.verdict, policy, config.retrain.is_some());
+            self.telemetry.emit(DriftStateSet { model, version, drifting: st.state == DriftState::Drifting });
             t
         };
+        self.act(&config, transition, notice(report, &Episode::placeholder()), Some(report));
+    }
+
+    /// The model's reference (or this version's) was replaced: an episode in course ends
+    /// with reason `reference_updated`, its alerts resolve saying so, and its retrain
+    /// request records which reference resolved it. `version`: the traffic's version for
+    /// a per-version reference, `None` for a model-wide one (every version's episode ends).
+    pub fn reference_updated(&self, model: &str, version: Option<&str>, resolution: Resolution) {
+        let config = self.config();
+        let changed: Vec<(Option<String>, Transition)> = {
+            let mut ledger = self.ledger.lock().expect("actions lock");
+            let mut out = Vec::new();
+            for ((m, v), st) in ledger.trackers.iter_mut() {
+                if m != model || (version.is_some() && v.as_deref() != version) {
+                    continue;
+                }
+                let t = st.reference_updated(resolution.clone());
+                self.telemetry.emit(DriftStateSet {
+                    model,
+                    version: v.as_deref(),
+                    drifting: st.state == DriftState::Drifting,
+                });
+                out.push((v.clone(), t));
+            }
+            out
+        };
+        for (v, transition) in changed {
+            let base = Notice {
+                model: model.to_string(),
+                version: v,
+                resolution: None,
+                episode: Episode::placeholder(),
+                drifted_features: Vec::new(),
+                share_of_drifted_features: 0.0,
+                window_end: String::new(),
+                fired_at: format_rfc3339_ms(now_ms()),
+            };
+            self.act(&config, transition, base, None);
+        }
+    }
+
+    /// What a transition does: an episode's start queues the retrain request and fires
+    /// the alert; its end resolves the alert (and notes a `reference_updated` on the
+    /// request's history entry).
+    fn act(&self, config: &ActionConfig, transition: Transition, base: Notice, report: Option<&WindowReport>) {
+        let model = base.model.clone();
+        let version = base.version.clone();
         match transition {
             Transition::Fired { episode } => {
-                self.telemetry.emit(EpisodeStarted { model, episode: &episode });
+                self.telemetry.emit(EpisodeStarted { model: &model, version: version.as_deref(), episode: &episode });
                 if episode.retrain {
-                    let params = run_params(Some(report), model, &episode.id, "drift");
-                    if let Err(error) = self.queue(&config, params) {
-                        self.telemetry.emit(RetrainNotQueued { model, error: &error });
+                    let params = run_params(report, &model, &episode.id, "drift");
+                    if let Err(error) = self.queue(config, params) {
+                        self.telemetry.emit(RetrainNotQueued { model: &model, error: &error });
                     }
                 } else if config.retrain.is_some() {
                     let (run_id, outcome) = (episode.id.as_str(), RetrainOutcome::Cooldown);
-                    self.telemetry.emit(RetrainFinished { model, run_id, outcome, attempts: 0, error: None });
+                    self.telemetry.emit(RetrainFinished { model: &model, run_id, outcome, attempts: 0, error: None });
                 }
-                self.alert(AlertEvent::Notify(notice(report, &episode), Phase::Firing));
+                self.alert(AlertEvent::Notify(Notice { episode, ..base }, Phase::Firing));
             }
-            Transition::Resolved { episode } => {
-                self.telemetry.emit(EpisodeEnded { model, episode: &episode });
-                self.alert(AlertEvent::Notify(notice(report, &episode), Phase::Resolved));
+            Transition::Resolved { episode, resolution } => {
+                let v = version.as_deref();
+                self.telemetry.emit(EpisodeEnded {
+                    model: &model,
+                    version: v,
+                    episode: &episode,
+                    resolution: &resolution,
+                });
+                if resolution != Resolution::Clean && episode.retrain {
+                    if let Some(outbox) = self.outbox() {
+                        if let Err(error) = outbox.record_resolution(&episode.id, &resolution) {
+                            self.telemetry.emit(OutboxNotWritten { run_id: &episode.id, error: &error });
+                        }
+                    }
+                }
+                let notice = Notice { episode, resolution: Some(resolution.describe()), ..base };
+                self.alert(AlertEvent::Notify(notice, Phase::Resolved));
             }
             Transition::Continued | Transition::None => {}
         }

@@ -8,6 +8,7 @@
 //! (not reported) and the committed offsets make the next start read their events again.
 
 mod publish;
+mod references;
 mod run_loop;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ use crate::state::CheckpointFile;
 use crate::telemetry::events::RepublishingReports;
 use crate::telemetry::Telemetry;
 pub use publish::Publisher;
+use references::References;
 use run_loop::RunLoop;
 
 /// Hooks for embedding the daemon (the demo, tests).
@@ -75,7 +77,9 @@ pub async fn run(
         let _ = http_stopped.await;
     }));
 
-    let (publisher, workers, unpublished) = restore(&settings, &telemetry, &api, app.hooks).await?;
+    let (resolver, refs) = References::resolve(&settings).await?;
+    let references = References::start(resolver, &settings, &refs, &telemetry, &api);
+    let (publisher, workers, unpublished) = restore(&settings, refs, &telemetry, &api, app.hooks).await?;
     let assigned = api.assigned.clone();
     let consumer = subscribe(&settings, ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned))?;
     let (producer, mut sinks, dead_letter) = outputs(&settings)?;
@@ -98,8 +102,10 @@ pub async fn run(
         dead_letter,
         telemetry,
         actions,
+        api: api.clone(),
+        references,
         reload_rx,
-        models: Vec::new(),
+        counters: Vec::new(),
     };
     run.track_models();
     run.publish(&consumer).await;
@@ -111,24 +117,22 @@ pub async fn run(
     Ok(())
 }
 
-/// Loads the references, restores the checkpoint (window marks, drift states) and starts
-/// the actions. Returns the publisher, the action workers and the reports the last run
-/// left unconfirmed.
+/// Builds the pipeline on the references, restores the checkpoint (window marks, drift
+/// states) and starts the actions. Returns the publisher, the action workers and the
+/// reports the last run left unconfirmed.
 async fn restore(
     settings: &Settings,
+    refs: std::collections::BTreeMap<String, crate::reference::ModelReferences>,
     telemetry: &Arc<Telemetry>,
     api: &Arc<ApiState>,
     hooks: Hooks,
 ) -> anyhow::Result<(Arc<Publisher>, Workers, Vec<String>)> {
-    let loading = settings.clone();
-    let mut pipeline = tokio::task::spawn_blocking(move || Pipeline::from_settings(&loading))
-        .await?
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut pipeline = Pipeline::new(settings, refs).map_err(|e| anyhow::anyhow!("{e}"))?;
     let checkpoint_file = CheckpointFile::in_dir(&settings.state.dir);
     let checkpoint = checkpoint_file.load();
-    pipeline.restore_closed_marks(checkpoint.marks());
+    pipeline.restore_marks(checkpoint.marks());
     let (actions, workers) = Actions::start(settings, telemetry.clone()).map_err(|e| anyhow::anyhow!("config {e}"))?;
-    actions.restore(checkpoint.policy);
+    actions.restore(checkpoint.trackers());
     *api.actions.write().expect("lock") = Some(actions.clone());
     *api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
     api.references_loaded.store(true, Ordering::Relaxed);

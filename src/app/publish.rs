@@ -58,15 +58,15 @@ impl Publisher {
         }
         let n = closed.len();
         let mut lines = Vec::with_capacity(n);
-        for (spec, acc) in closed {
-            let report = report_window(&spec, acc);
+        for window in closed {
+            let report = report_window(window);
             self.telemetry.emit(WindowClosed { report: &report });
             self.actions.observe(&report);
             if let Some(tx) = &self.hook {
                 let _ = tx.send(report.clone());
             }
             lines.push((report.model.clone(), report.to_json_line()));
-            self.api.latest.write().expect("lock").insert(report.model.clone(), report);
+            self.api.note_report(&report);
         }
         let mut unpublished = self.unpublished.lock().expect("unpublished lock");
         unpublished.extend(lines);
@@ -101,17 +101,27 @@ impl Publisher {
         }
         let pipeline = self.pipeline.lock().expect("pipeline lock");
         self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
-        *self.api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
+        self.show_models(&pipeline);
         pipeline.safe_offsets()
+    }
+
+    /// The API's view of the models.
+    pub fn show_models(&self, pipeline: &Pipeline) {
+        *self.api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
+    }
+
+    /// Checkpoints now (with the reports not yet confirmed).
+    pub fn checkpoint(&self, pipeline: &Pipeline) {
+        self.save(pipeline, &self.unpublished.lock().expect("unpublished lock"));
     }
 
     fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) {
         let checkpoint = Checkpoint {
-            policy: self.actions.snapshot(),
             unpublished: unpublished.iter().map(|(_, line)| line.clone()).collect(),
             ..Checkpoint::default()
         }
-        .with_marks(pipeline.closed_marks());
+        .with_marks(pipeline.marks())
+        .with_trackers(self.actions.snapshot());
         if let Err(error) = self.checkpoint.save(&checkpoint) {
             self.telemetry.emit(CheckpointNotSaved { error: &error });
         }

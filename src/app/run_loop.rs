@@ -1,5 +1,5 @@
-//! The daemon's one loop: messages in, windows out, idle models closed, reloads taken
-//! between two messages, and the sinks fed after each step.
+//! The daemon's one loop: messages in, windows out, idle tracks closed, reference changes
+//! swapped in, reloads taken between two messages, and the sinks fed after each step.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -10,16 +10,22 @@ use rdkafka::message::{BorrowedMessage, Message as _};
 use tokio::sync::mpsc;
 
 use super::publish::Publisher;
+use super::references::References;
 use crate::actions::{ActionConfig, Actions};
 use crate::config::Settings;
-use crate::http::ReloadRequest;
+use crate::http::{ApiState, ReloadRequest};
 use crate::pipeline::Pipeline;
+use crate::policy::Resolution;
+use crate::reference::watch::Change;
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer};
-use crate::telemetry::events::{ConsumerError, DeadLetterNotProduced, DecodeFailed, ModelIdle, Reloaded};
+use crate::telemetry::events::{
+    ConsumerError, DeadLetterNotProduced, DecodeFailed, LiveVersions, ModelIdle, ReferenceFailed, ReferenceInUse,
+    ReferenceRecovered, Reloaded, VersionRetired,
+};
 use crate::telemetry::{EventsAccepted, Telemetry};
 
-/// How often idle models are looked for.
+/// How often idle tracks are looked for.
 const TICK: Duration = Duration::from_millis(500);
 
 pub(super) struct RunLoop {
@@ -29,9 +35,11 @@ pub(super) struct RunLoop {
     pub dead_letter: Option<DeadLetter>,
     pub telemetry: Arc<Telemetry>,
     pub actions: Arc<Actions>,
+    pub api: Arc<ApiState>,
+    pub references: References,
     pub reload_rx: mpsc::Receiver<ReloadRequest>,
-    /// Per model (pipeline order): its events counter and when its last event came.
-    pub models: Vec<(EventsAccepted, Option<Instant>)>,
+    /// Per model (pipeline order): its events counter.
+    pub counters: Vec<EventsAccepted>,
 }
 
 impl RunLoop {
@@ -42,7 +50,7 @@ impl RunLoop {
     /// Looks up each model's counter once (again after a reload).
     pub fn track_models(&mut self) {
         let pipeline = self.publisher.pipeline().lock().expect("pipeline lock");
-        self.models = pipeline.models().iter().map(|m| (self.telemetry.events_accepted(&m.spec.name), None)).collect();
+        self.counters = pipeline.models().iter().map(|m| self.telemetry.events_accepted(m.name())).collect();
     }
 
     /// Runs until `shutdown` resolves.
@@ -56,6 +64,7 @@ impl RunLoop {
                 _ = &mut shutdown => break,
                 _ = sighup.recv() => reload = Some(None),
                 Some(req) = self.reload_rx.recv() => reload = Some(Some(req)),
+                Some(change) = self.references.changes.recv() => self.on_reference(change),
                 _ = tick.tick() => self.close_idle(),
                 msg = consumer.recv() => match msg {
                     Ok(m) => self.on_message(&m).await,
@@ -81,21 +90,20 @@ impl RunLoop {
     async fn on_message(&mut self, m: &BorrowedMessage<'_>) {
         let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
         let payload = m.payload().unwrap_or_default();
-        let result = {
+        let (result, wanted) = {
             let mut pipeline = self.pipeline().lock().expect("pipeline lock");
             let pid = pipeline.partition_id(topic, partition);
             let r = pipeline.ingest_at(payload, m.timestamp().to_millis(), Some(topic), pid, offset);
             if pipeline.has_closed() {
                 self.publisher.report_closed(&mut pipeline);
             }
-            r
+            (r, pipeline.take_wanted())
         };
+        for (model, version) in wanted {
+            self.references.want(model, version);
+        }
         match result {
-            Ok(idx) => {
-                let (counter, last) = &mut self.models[idx];
-                counter.inc();
-                *last = Some(Instant::now());
-            }
+            Ok(routed) => self.counters[routed.model].inc(),
             Err(reason) => {
                 self.telemetry.emit(DecodeFailed { reason, topic, partition, offset });
                 if let Some(dl) = &self.dead_letter {
@@ -107,24 +115,71 @@ impl RunLoop {
         }
     }
 
-    /// Closes the open windows of models whose traffic stopped for their `idle_timeout`.
+    /// Closes the windows of tracks whose traffic stopped for their `idle_timeout`; idle
+    /// versions are retired (their series go, their drift state stays).
     fn close_idle(&mut self) {
         let mut pipeline = self.publisher.pipeline().lock().expect("pipeline lock");
-        for (i, (_, last)) in self.models.iter().enumerate() {
-            let m = &pipeline.models()[i];
-            let (Some(timeout), Some(last)) = (m.spec.idle_timeout, last) else { continue };
-            if last.elapsed() >= timeout && m.windows.open_events() > 0 {
-                self.telemetry.emit(ModelIdle { model: &m.spec.name });
-                pipeline.close_model(i);
+        let idle = pipeline.close_idle(Instant::now());
+        for i in &idle {
+            match (&i.retired, &i.version) {
+                (Some(spec), Some(version)) => {
+                    let features: Vec<String> = spec.features().cloned().collect();
+                    let (model, reference) = (i.model.as_str(), &spec.reference);
+                    self.telemetry.emit(VersionRetired { model, version, features: &features, reference });
+                }
+                _ => self.telemetry.emit(ModelIdle { model: &i.model }),
             }
+        }
+        for m in pipeline.models().iter().filter(|m| m.config.split_by_version) {
+            self.telemetry.emit(LiveVersions { model: m.name(), versions: m.tracks.len() });
         }
         if pipeline.has_closed() {
             self.publisher.report_closed(&mut pipeline);
         }
+        if !idle.is_empty() {
+            self.publisher.show_models(&pipeline);
+        }
+    }
+
+    /// A reference changed: a new one is swapped in (the windows it replaces are reported
+    /// against the old one first; an episode in course ends with `reference_updated`), or
+    /// its source failed (the one in use stays, stale), or answers again.
+    fn on_reference(&mut self, change: Change) {
+        match change {
+            Change::Swap { model, version, loaded } => {
+                let mut pipeline = self.pipeline().lock().expect("pipeline lock");
+                let Some(idx) = pipeline.model_index(&model) else { return };
+                let per_version = pipeline.models()[idx].config.reference.per_version();
+                let key = version.as_deref().filter(|_| per_version);
+                let previous = {
+                    let m = &pipeline.models()[idx];
+                    key.map_or(m.shared.as_ref(), |v| m.by_version.get(v)).map(|s| s.reference.clone())
+                };
+                pipeline.swap(&model, key, &loaded);
+                self.publisher.report_closed(&mut pipeline);
+                let resolution = Resolution::ReferenceUpdated {
+                    version: loaded.identity.version.clone(),
+                    digest: loaded.identity.digest.clone(),
+                };
+                self.actions.reference_updated(&model, key, resolution);
+                let (identity, previous) = (&loaded.identity, previous.as_ref());
+                self.telemetry.emit(ReferenceInUse { model: &model, version: key, identity, previous, swapped: true });
+                self.api.missing_references.write().expect("lock").remove(&model);
+                self.publisher.checkpoint(&pipeline);
+                self.publisher.show_models(&pipeline);
+            }
+            Change::Failed { model, version, error } => {
+                self.telemetry.emit(ReferenceFailed { model: &model, version: version.as_deref(), error: &error });
+            }
+            Change::Recovered { model, version } => {
+                self.telemetry.emit(ReferenceRecovered { model: &model, version: version.as_deref() });
+            }
+        }
     }
 
     /// Re-reads the config: taken whole, or refused with the key and the running config
-    /// kept. References are profiled off the async threads.
+    /// kept. References are resolved off the consumer's path (the store spares profiling
+    /// what did not change).
     async fn reload(&mut self, reply: Option<ReloadRequest>) {
         let result = self.load_and_apply().await;
         self.telemetry.emit(Reloaded { error: result.as_ref().err().map(String::as_str) });
@@ -136,18 +191,22 @@ impl RunLoop {
         }
     }
 
-    async fn load_and_apply(&self) -> Result<(), String> {
+    async fn load_and_apply(&mut self) -> Result<(), String> {
         let path = self.config_path.clone();
-        let (pipeline, action_config) = tokio::task::spawn_blocking(move || {
-            let settings = Settings::load(&path).map_err(|e| e.to_string())?;
-            let action_config = ActionConfig::from_settings(&settings).map_err(|e| e.to_string())?;
-            let pipeline = Pipeline::from_settings(&settings).map_err(|e| e.to_string())?;
-            Ok::<_, String>((pipeline, action_config))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let settings = tokio::task::spawn_blocking(move || Settings::load(&path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let action_config = ActionConfig::from_settings(&settings).map_err(|e| e.to_string())?;
+        let (resolver, refs) = References::resolve(&settings).await.map_err(|e| e.to_string())?;
+        let pipeline = Pipeline::new(&settings, refs.clone()).map_err(|e| e.to_string())?;
         self.actions.apply(action_config).map_err(|e| e.to_string())?;
-        self.pipeline().lock().expect("pipeline lock").reload(pipeline);
+        {
+            let mut current = self.pipeline().lock().expect("pipeline lock");
+            current.reload(pipeline);
+            self.publisher.show_models(&current);
+        }
+        self.references.restart(resolver, &settings, &refs, &self.telemetry, &self.api);
         Ok(())
     }
 }

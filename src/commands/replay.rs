@@ -10,7 +10,7 @@ use crate::actions::{Actions, Shutdown, Workers};
 use crate::cli::ReplayArgs;
 use crate::config::Settings;
 use crate::error::InputError;
-use crate::pipeline::WindowReport;
+use crate::pipeline::{Pipeline, WindowReport};
 use crate::source::file::{self, ReplaySummary};
 use crate::telemetry::Telemetry;
 
@@ -18,6 +18,7 @@ use crate::telemetry::Telemetry;
 /// caller's to print.
 pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
     let settings = Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
+    let pipeline = Pipeline::new(&settings, crate::reference::resolve_blocking(&settings)?)?;
     let acting = settings.retrain.is_some() || !settings.alerts.is_empty();
     let runtime = acting.then(|| {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
@@ -41,13 +42,13 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
         Some(p) => {
             let file = std::fs::File::create(p).map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
             let mut w = std::io::BufWriter::new(file);
-            let s = file::replay(&settings, &args.input, &mut w, &mut on_report)?;
+            let s = file::replay(pipeline, &args.input, &mut w, &mut on_report)?;
             w.flush().map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
             s
         }
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            let s = file::replay(&settings, &args.input, &mut w, &mut on_report)?;
+            let s = file::replay(pipeline, &args.input, &mut w, &mut on_report)?;
             let _ = w.flush();
             s
         }
@@ -65,8 +66,8 @@ async fn drain(settings: &Settings, actions: &Actions, workers: Workers) -> serd
     let mut episodes = serde_json::Map::new();
     let mut retrains = BTreeMap::<String, u64>::new();
     for m in &settings.models {
-        let st = actions.state_of(&m.name).unwrap_or_default();
-        episodes.insert(m.name.clone(), serde_json::json!(st.episodes));
+        let n: u64 = actions.states_of(&m.name).iter().map(|(_, st)| st.episodes).sum();
+        episodes.insert(m.name.clone(), serde_json::json!(n));
         for e in actions.history(&m.name) {
             *retrains.entry(e.status.as_str().to_string()).or_default() += 1;
         }

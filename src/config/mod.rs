@@ -10,6 +10,7 @@
 mod actions;
 mod duration;
 mod model;
+mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -22,6 +23,7 @@ pub use actions::{
 };
 pub use duration::{parse_duration, HumanDuration};
 pub use model::{FeatureOverride, ModelConfig, ModelSettings, PolicySettings, WindowSettings, WindowSpec};
+pub use registry::{Mlflow, MlflowSettings};
 
 /// A configuration error: the key (dotted path) and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -68,6 +70,9 @@ pub struct Settings {
     /// Alert receivers.
     #[serde(default)]
     pub alerts: Vec<AlertSettings>,
+    /// The MLflow tracking server, for `mlflow:models:/` references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<MlflowSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +143,8 @@ pub struct MappingSettings {
     pub features: String,
     /// The model's output, monitored like a feature named `prediction` (default `prediction`).
     pub prediction: String,
+    /// The model's version, text or number (default `model_version`).
+    pub model_version: String,
 }
 
 impl Default for MappingSettings {
@@ -147,6 +154,7 @@ impl Default for MappingSettings {
             timestamp: "timestamp".into(),
             features: "features".into(),
             prediction: "prediction".into(),
+            model_version: "model_version".into(),
         }
     }
 }
@@ -306,7 +314,18 @@ impl Settings {
                 ));
             }
         }
-        self.model_configs()?;
+        let models = self.model_configs()?;
+        if let Some(m) = &self.mlflow {
+            m.validate()?;
+        }
+        if let Some(i) = models.iter().position(|m| m.reference.is_registry()) {
+            if self.mlflow.is_none() {
+                return Err(ConfigError::new(
+                    format!("models[{i}].reference"),
+                    "a registry reference needs [mlflow] tracking_uri",
+                ));
+            }
+        }
         if let Some(r) = &self.retrain {
             r.validate()?;
         }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{ConfigError, HumanDuration};
 use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
 use crate::policy::Policy;
+use crate::reference::ReferenceSource;
 use crate::stats::StatTest;
 
 /// A window as written: `{ size = "1h" }` (tumbling), `{ size = "1h", slide = "15m" }`
@@ -116,12 +116,25 @@ pub struct PolicySettings {
     /// `[retrain] cooldown`, else none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<HumanDuration>,
+    /// Keep windows, reports, metrics and drift state per live `model_version` (default
+    /// false; always on for a per-version registry reference, `mlflow:models:/NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_by_version: Option<bool>,
+    /// Versions of a model tracked at once (default 3); events of a further one are
+    /// counted (`too_many_versions`) and not windowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_live_versions: Option<usize>,
+    /// How often a file or URL reference is checked for new content (default 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_poll: Option<HumanDuration>,
 }
 
 /// Defaults of the keys above that have one.
 const DEFAULT_MIN_EVENTS: u64 = 0;
 const DEFAULT_FIRE_AFTER: u32 = 1;
 const DEFAULT_RESOLVE_AFTER: u32 = 1;
+const DEFAULT_MAX_LIVE_VERSIONS: usize = 3;
+const DEFAULT_REFERENCE_POLL: Duration = Duration::from_secs(60);
 
 impl PolicySettings {
     /// These keys, each filled from `fallback` where unset here.
@@ -139,6 +152,9 @@ impl PolicySettings {
             resolve_after: self.resolve_after.or(d.resolve_after),
             critical: self.critical.clone().or_else(|| d.critical.clone()),
             cooldown: self.cooldown.or(d.cooldown),
+            split_by_version: self.split_by_version.or(d.split_by_version),
+            max_live_versions: self.max_live_versions.or(d.max_live_versions),
+            reference_poll: self.reference_poll.or(d.reference_poll),
         }
     }
 
@@ -161,6 +177,9 @@ impl PolicySettings {
             if v == Some(0) {
                 return Err(ConfigError::new(at(field), "must be at least 1"));
             }
+        }
+        if self.max_live_versions == Some(0) {
+            return Err(ConfigError::new(at("max_live_versions"), "must be at least 1"));
         }
         Ok(())
     }
@@ -194,8 +213,10 @@ impl FeatureOverride {
 pub struct ModelSettings {
     /// The model name, as inference logs carry it.
     pub name: String,
-    /// Reference data: a dataset (CSV, Parquet, JSONL) or a profile from `driftd baseline`.
-    pub reference: PathBuf,
+    /// The reference: a dataset (CSV, Parquet, JSONL) or a profile from `driftd baseline`,
+    /// as a path or an `http(s)://` URL, or the MLflow registry
+    /// (`mlflow:models:/NAME@ALIAS`, or `mlflow:models:/NAME` for one per live version).
+    pub reference: String,
     /// Features to monitor (default: every column of the reference).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<Vec<String>>,
@@ -214,7 +235,12 @@ pub struct ModelSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     pub name: String,
-    pub reference: PathBuf,
+    pub reference: ReferenceSource,
+    /// Windows, reports and drift state per live `model_version`.
+    pub split_by_version: bool,
+    pub max_live_versions: usize,
+    /// How often a file or URL reference is checked for new content.
+    pub reference_poll: Duration,
     pub features: Option<Vec<String>>,
     pub categorical: Vec<String>,
     pub per_feature: BTreeMap<String, FeatureOverride>,
@@ -245,6 +271,8 @@ impl ModelSettings {
         for (feature, o) in &self.per_feature {
             o.validate(&format!("{key}.per_feature.{feature}"))?;
         }
+        let reference =
+            ReferenceSource::parse(&self.reference).map_err(|e| ConfigError::new(format!("{key}.reference"), e))?;
         let p = self.policy.or(defaults);
         let window = match &p.window {
             Some(w) => w.spec().map_err(|e| ConfigError::new(format!("{key}.window"), e))?,
@@ -252,7 +280,10 @@ impl ModelSettings {
         };
         Ok(ModelConfig {
             name: self.name.clone(),
-            reference: self.reference.clone(),
+            split_by_version: reference.per_version() || p.split_by_version.unwrap_or(false),
+            reference,
+            max_live_versions: p.max_live_versions.unwrap_or(DEFAULT_MAX_LIVE_VERSIONS),
+            reference_poll: p.reference_poll.map_or(DEFAULT_REFERENCE_POLL, HumanDuration::get),
             features: self.features.clone(),
             categorical: self.categorical.clone(),
             per_feature: self.per_feature.clone(),

@@ -3,19 +3,24 @@
 
 use serde::Serialize;
 
-use super::accumulate::Accumulator;
 use super::bounds::WindowBounds;
-use super::spec::ModelSpec;
+use super::route::ClosedWindow;
 use crate::offline::analyze::{analyze, Reference};
 use crate::offline::report::{Report, Skipped};
 use crate::policy::Verdict;
+use crate::reference::ReferenceIdentity;
 
 /// The report schema plus the model and the window.
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowReport {
     pub model: String,
+    /// The traffic's version, for a model split by version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
     #[serde(flatten)]
     pub bounds: WindowBounds,
+    /// The reference the window was compared with.
+    pub reference: ReferenceIdentity,
     pub events: u64,
     pub late_events: u64,
     pub invalid_values: u64,
@@ -46,18 +51,24 @@ impl WindowReport {
         self.report.as_ref().map_or(0.0, |r| r.share_of_drifted_features)
     }
 
+    /// The model and version, as the policy keys its state machines.
+    pub fn track(&self) -> (&str, Option<&str>) {
+        (&self.model, self.model_version.as_deref())
+    }
+
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("a window report serializes")
     }
 }
 
 /// Computes a closed window's report (pure: may run on any thread).
-pub fn report_window(spec: &ModelSpec, acc: Accumulator) -> WindowReport {
+pub fn report_window(closed: ClosedWindow) -> WindowReport {
+    let ClosedWindow { spec, version, acc } = closed;
     let (bounds, events, late, invalid) = (acc.bounds, acc.events, acc.late, acc.invalid);
     let (dataset, empty) = acc.into_dataset(&spec.name, spec.numeric(), spec.categorical());
     let mut opts = spec.opts.clone();
     opts.selection.exclude = empty.clone();
-    let reference = Reference::Profile(spec.profile.clone(), spec.profile_path.clone());
+    let reference = Reference::Profile(spec.profile.clone(), spec.reference.source.clone().into());
     let (mut report, error) = match analyze(&reference, &dataset, &opts) {
         Ok(mut r) => {
             for name in empty {
@@ -70,7 +81,9 @@ pub fn report_window(spec: &ModelSpec, acc: Accumulator) -> WindowReport {
     let judgement = spec.policy.judge(events, report.as_mut());
     WindowReport {
         model: spec.name.clone(),
+        model_version: version,
         bounds,
+        reference: spec.reference.clone(),
         events,
         late_events: late,
         invalid_values: invalid,

@@ -21,10 +21,14 @@ pub enum DecodeError {
     UnknownModel,
     BadTimestamp,
     MissingTimestamp,
+    /// A version beyond the model's `max_live_versions`: counted, not windowed.
+    TooManyVersions,
+    /// The model (or this version of it) has no reference yet.
+    NoReference,
 }
 
 impl DecodeError {
-    pub const ALL: [DecodeError; 7] = [
+    pub const ALL: [DecodeError; 9] = [
         DecodeError::Oversized,
         DecodeError::NotJson,
         DecodeError::WrongType,
@@ -32,6 +36,8 @@ impl DecodeError {
         DecodeError::UnknownModel,
         DecodeError::BadTimestamp,
         DecodeError::MissingTimestamp,
+        DecodeError::TooManyVersions,
+        DecodeError::NoReference,
     ];
 
     /// The reason's place in `ALL`.
@@ -48,6 +54,8 @@ impl DecodeError {
             DecodeError::UnknownModel => "unknown_model",
             DecodeError::BadTimestamp => "bad_timestamp",
             DecodeError::MissingTimestamp => "missing_timestamp",
+            DecodeError::TooManyVersions => "too_many_versions",
+            DecodeError::NoReference => "no_reference",
         }
     }
 }
@@ -75,6 +83,9 @@ pub struct Scratch {
     names: String,
     text: String,
     entries: Vec<Entry>,
+    /// The message's `model_version` as text; `has_version` says whether it had one.
+    version: String,
+    has_version: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -94,13 +105,45 @@ pub enum Val {
 
 impl Scratch {
     pub const fn new() -> Scratch {
-        Scratch { names: String::new(), text: String::new(), entries: Vec::new() }
+        Scratch {
+            names: String::new(),
+            text: String::new(),
+            entries: Vec::new(),
+            version: String::new(),
+            has_version: false,
+        }
     }
 
     fn clear(&mut self) {
         self.names.clear();
         self.text.clear();
         self.entries.clear();
+        self.version.clear();
+        self.has_version = false;
+    }
+
+    /// The message's model version, compared as text (`7` and `"7"` are one version).
+    pub fn version(&self) -> Option<&str> {
+        self.has_version.then_some(self.version.as_str())
+    }
+
+    /// Takes a version as the message carries it: text or a number; null is none.
+    fn set_version(&mut self, v: Scalar<'_>) -> Result<(), DecodeError> {
+        use std::fmt::Write as _;
+        match v {
+            Scalar::Null => return Ok(()),
+            Scalar::Str(s) => self.version.push_str(&s),
+            // whole numbers print without a fraction: 7 and 7.0 are version "7"
+            Scalar::Num(x) if x.fract() == 0.0 && x.abs() < 1e15 => {
+                let _ = write!(self.version, "{}", x as i64);
+            }
+            Scalar::Num(x) if x.is_finite() => {
+                let _ = write!(self.version, "{x}");
+            }
+            Scalar::Num(_) | Scalar::Bool(_) => return Err(DecodeError::WrongType),
+        }
+        self.has_version = true;
+        Ok(())
     }
 
     fn push(&mut self, name: &str, value: Scalar<'_>) {
@@ -291,9 +334,11 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut header = RawHeader { model: None, ts: None };
         let mut prediction: Option<Scalar<'de>> = None;
+        let mut version: Option<Scalar<'de>> = None;
         while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
             match key.as_ref() {
                 "model" => header.model = map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0),
+                "model_version" => version = Some(map.next_value::<ScalarDe<'de>>()?.0),
                 "timestamp" => header.ts = Some(map.next_value::<TsDe<'de>>()?),
                 "features" => map.next_value_seed(FeaturesSeed { scratch: self.scratch })?,
                 "prediction" => prediction = Some(map.next_value::<ScalarDe<'de>>()?.0),
@@ -304,6 +349,9 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
         }
         if let Some(p) = prediction {
             self.scratch.push("prediction", p);
+        }
+        if let Some(v) = version {
+            self.scratch.set_version(v).map_err(|_| serde::de::Error::custom("model_version"))?;
         }
         Ok(header)
     }
@@ -404,6 +452,9 @@ fn decode_mapped<'a>(
     if let Some(p) = get(&map.prediction) {
         scratch.push("prediction", scalar_of(p).ok_or(DecodeError::WrongType)?);
     }
+    if let Some(v) = get(&map.model_version) {
+        scratch.set_version(scalar_of(v).ok_or(DecodeError::WrongType)?)?;
+    }
     Ok(Header { model, ts_ms })
 }
 
@@ -491,6 +542,7 @@ mod tests {
             timestamp: "ts".into(),
             features: "/inputs".into(),
             prediction: "/output/score".into(),
+            model_version: "/meta/rev".into(),
         };
         let d = Decoder::new(&mapping, 1 << 20);
         let (model, ts, feats) =
@@ -499,5 +551,24 @@ mod tests {
         assert_eq!(model, "m1");
         assert_eq!(ts, Some(5));
         assert_eq!(feats, ["a=Num(1.0)", "prediction=Num(0.5)"]);
+        let mut scratch = Scratch::default();
+        d.decode(br#"{"meta": {"name": "m1", "rev": 12}}"#, None, &mut scratch).unwrap();
+        assert_eq!(scratch.version(), Some("12"));
+    }
+
+    #[test]
+    fn a_version_is_text_whether_it_came_as_text_or_a_number() {
+        let d = decoder();
+        let version = |msg: &[u8]| {
+            let mut scratch = Scratch::default();
+            d.decode(msg, None, &mut scratch).map(|_| scratch.version().map(str::to_string))
+        };
+        assert_eq!(version(br#"{"model": "m", "model_version": "7"}"#), Ok(Some("7".into())));
+        assert_eq!(version(br#"{"model": "m", "model_version": 7}"#), Ok(Some("7".into())));
+        assert_eq!(version(br#"{"model": "m", "model_version": 7.0}"#), Ok(Some("7".into())));
+        assert_eq!(version(br#"{"model": "m", "model_version": 2.5}"#), Ok(Some("2.5".into())));
+        assert_eq!(version(br#"{"model": "m", "model_version": null}"#), Ok(None));
+        assert_eq!(version(br#"{"model": "m"}"#), Ok(None));
+        assert_eq!(version(br#"{"model": "m", "model_version": true}"#), Err(DecodeError::WrongType));
     }
 }

@@ -25,5 +25,5 @@ pub mod window;
 pub use bounds::WindowBounds;
 pub use close::{report_window, WindowReport};
 pub use decode::DecodeError;
-pub use route::{ClosedWindow, Model, Pipeline};
+pub use route::{ClosedWindow, Idle, Marks, Model, Pipeline, Routed, Track};
 pub use spec::ModelSpec;

@@ -1,8 +1,10 @@
-//! The pipeline whatever the source: decode a message, route it to its model, put it in
-//! that model's windows; collect the windows that close; say which offsets are safe.
+//! The pipeline whatever the source: decode a message, route it to its model (and, when
+//! the model is split by version, to that version's track), put it in that track's
+//! windows; collect the windows that close; say which offsets are safe; swap references.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use polars::prelude::PlHashMap;
 
@@ -11,26 +13,115 @@ use super::decode::{DecodeError, Decoder, Scratch, Val};
 use super::offsets::PartitionTable;
 use super::spec::ModelSpec;
 use super::window::ModelWindows;
-use crate::config::Settings;
+use crate::config::{ModelConfig, Settings};
 use crate::error::InputError;
+use crate::reference::{Loaded, ModelReferences};
 use crate::stats::Kind;
 
-/// A model the pipeline monitors: what it is compared with, and its open windows.
+/// One stream of a model's traffic with its own windows: the whole model (pooled), or one
+/// live version of it.
 #[derive(Debug)]
-pub struct Model {
+pub struct Track {
+    /// The traffic's `model_version`; `None` for a pooled model (or unversioned traffic).
+    pub version: Option<String>,
     pub spec: Arc<ModelSpec>,
     pub windows: ModelWindows,
+    /// When its last event came (processing time): idle tracks close their windows.
+    pub last_event: Option<Instant>,
 }
 
-impl Model {
-    pub fn new(spec: ModelSpec) -> Model {
-        let windows = ModelWindows::new(spec.window, spec.shape(), spec.lateness_ms);
-        Model { spec: Arc::new(spec), windows }
+impl Track {
+    fn new(version: Option<&str>, spec: Arc<ModelSpec>, marks: Option<&Marks>) -> Track {
+        let mut windows = ModelWindows::new(spec.window, spec.shape(), spec.lateness_ms);
+        if let Some(m) = marks {
+            windows.restore_marks(m.closed_upto, m.floor);
+        }
+        Track { version: version.map(str::to_string), spec, windows, last_event: None }
     }
 }
 
-/// A closed window and the spec to report it with.
-pub type ClosedWindow = (Arc<ModelSpec>, Accumulator);
+/// What keeps a track's reported windows from reopening: kept across restarts, and for a
+/// version whose track was retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    pub closed_upto: i64,
+    pub floor: i64,
+}
+
+/// A model the pipeline monitors: its settings, its references, its tracks.
+#[derive(Debug)]
+pub struct Model {
+    pub config: Arc<ModelConfig>,
+    /// The reference every version is compared with (file, URL, registry alias).
+    pub shared: Option<Arc<ModelSpec>>,
+    /// Each version's own reference (per-version registry references).
+    pub by_version: BTreeMap<String, Arc<ModelSpec>>,
+    pub tracks: Vec<Track>,
+    /// Marks of tracks not live now (from the checkpoint, or retired versions).
+    marks: BTreeMap<Option<String>, Marks>,
+}
+
+impl Model {
+    fn new(config: ModelConfig, refs: ModelReferences) -> Model {
+        let shared = refs.shared.as_ref().map(|l| Arc::new(ModelSpec::new(&config, l)));
+        let by_version =
+            refs.by_version.iter().map(|(v, l)| (v.clone(), Arc::new(ModelSpec::new(&config, l)))).collect();
+        Model { config: Arc::new(config), shared, by_version, tracks: Vec::new(), marks: BTreeMap::new() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Whether windows can be compared: a reference for every version, or some version's.
+    pub fn has_reference(&self) -> bool {
+        self.shared.is_some() || !self.by_version.is_empty()
+    }
+
+    /// The track of `version`, made on its first event. A split model tracks at most
+    /// `max_live_versions`; a version needs a reference.
+    fn track_for(&mut self, version: Option<&str>) -> Result<usize, DecodeError> {
+        let version = version.filter(|_| self.config.split_by_version);
+        if let Some(i) = self.tracks.iter().position(|t| t.version.as_deref() == version) {
+            return Ok(i);
+        }
+        if self.config.split_by_version && self.tracks.len() >= self.config.max_live_versions {
+            return Err(DecodeError::TooManyVersions);
+        }
+        let spec = match version.filter(|_| self.config.reference.per_version()) {
+            Some(v) => self.by_version.get(v).cloned(),
+            None => self.shared.clone(),
+        };
+        let spec = spec.ok_or(DecodeError::NoReference)?;
+        let marks = self.marks.get(&version.map(str::to_string));
+        self.tracks.push(Track::new(version, spec, marks));
+        Ok(self.tracks.len() - 1)
+    }
+}
+
+/// A track whose traffic went quiet.
+#[derive(Debug)]
+pub struct Idle {
+    pub model: String,
+    pub version: Option<String>,
+    /// The spec of a version's track retired (its series go); `None` for a pooled track.
+    pub retired: Option<Arc<ModelSpec>>,
+}
+
+/// A closed window, the spec to report it with, and the version it belongs to.
+#[derive(Debug)]
+pub struct ClosedWindow {
+    pub spec: Arc<ModelSpec>,
+    pub version: Option<String>,
+    pub acc: Accumulator,
+}
+
+/// Where an event went: the model (its index) and the track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    pub model: usize,
+    pub track: usize,
+}
 
 pub struct Pipeline {
     decoder: Decoder,
@@ -39,8 +130,11 @@ pub struct Pipeline {
     topic_models: BTreeMap<String, String>,
     /// Bad messages by reason, in `DecodeError::ALL` order.
     decode_errors: [u64; DecodeError::ALL.len()],
-    closed: Vec<(usize, Accumulator)>,
+    closed: Vec<ClosedWindow>,
     partitions: PartitionTable,
+    /// Versions whose traffic came with no reference yet: for the reference watcher.
+    wanted: BTreeSet<(String, String)>,
+    asked: BTreeSet<(String, String)>,
     // buffers reused from message to message: no allocation per event
     scratch: Scratch,
     resolved: Vec<(Kind, usize, Val)>,
@@ -48,17 +142,18 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Loads every model's reference.
-    pub fn from_settings(settings: &Settings) -> Result<Pipeline, InputError> {
+    /// The models of `settings` with their references (`refs`, by model name).
+    pub fn new(settings: &Settings, mut refs: BTreeMap<String, ModelReferences>) -> Result<Pipeline, InputError> {
         if settings.models.is_empty() {
             return Err(InputError::flag("models", "the config defines no [[models]]"));
         }
         let configs = settings.model_configs().map_err(|e| InputError::flag(&e.key, e.reason))?;
         let mut models = Vec::with_capacity(configs.len());
         let mut by_name = PlHashMap::default();
-        for m in &configs {
+        for m in configs {
             by_name.insert(m.name.clone(), models.len());
-            models.push(Model::new(ModelSpec::load(m)?));
+            let r = refs.remove(&m.name).unwrap_or_default();
+            models.push(Model::new(m, r));
         }
         Ok(Pipeline {
             decoder: Decoder::new(&settings.kafka.mapping, settings.kafka.max_message_bytes),
@@ -68,6 +163,8 @@ impl Pipeline {
             decode_errors: [0; DecodeError::ALL.len()],
             closed: Vec::new(),
             partitions: PartitionTable::default(),
+            wanted: BTreeSet::new(),
+            asked: BTreeSet::new(),
             scratch: Scratch::default(),
             resolved: Vec::new(),
             closed_scratch: Vec::new(),
@@ -78,19 +175,23 @@ impl Pipeline {
         &self.models
     }
 
+    pub fn model_index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
     /// A small id for a source partition.
     pub fn partition_id(&mut self, topic: &str, partition: i32) -> u32 {
         self.partitions.id(topic, partition)
     }
 
     /// Takes one message from a file: `source_ts_ms` stands when the message has no
-    /// timestamp; `topic` picks the default model. Returns the model's index.
+    /// timestamp; `topic` picks the default model.
     pub fn ingest(
         &mut self,
         payload: &[u8],
         source_ts_ms: Option<i64>,
         topic: Option<&str>,
-    ) -> Result<usize, DecodeError> {
+    ) -> Result<Routed, DecodeError> {
         let result = self.route(payload, source_ts_ms, topic, None);
         self.count(result)
     }
@@ -103,13 +204,13 @@ impl Pipeline {
         topic: Option<&str>,
         pid: u32,
         offset: i64,
-    ) -> Result<usize, DecodeError> {
+    ) -> Result<Routed, DecodeError> {
         self.partitions.read(pid, offset);
         let result = self.route(payload, source_ts_ms, topic, Some((pid, offset)));
         self.count(result)
     }
 
-    fn count(&mut self, result: Result<usize, DecodeError>) -> Result<usize, DecodeError> {
+    fn count(&mut self, result: Result<Routed, DecodeError>) -> Result<Routed, DecodeError> {
         if let Err(e) = result {
             self.decode_errors[e.index()] += 1;
         }
@@ -122,24 +223,44 @@ impl Pipeline {
         source_ts_ms: Option<i64>,
         topic: Option<&str>,
         position: Option<(u32, i64)>,
-    ) -> Result<usize, DecodeError> {
+    ) -> Result<Routed, DecodeError> {
         let default_model = topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
         let header = self.decoder.decode(payload, default_model, &mut self.scratch)?;
         let idx = *self.by_name.get(header.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
         let ts = header.ts_ms.or(source_ts_ms);
         let model = &mut self.models[idx];
+        let t = match model.track_for(self.scratch.version()) {
+            Ok(t) => t,
+            Err(DecodeError::NoReference) => {
+                if let (Some(v), true) = (self.scratch.version(), model.config.reference.per_version()) {
+                    let key = (model.config.name.clone(), v.to_string());
+                    if !self.asked.contains(&key) {
+                        self.wanted.insert(key);
+                    }
+                }
+                return Err(DecodeError::NoReference);
+            }
+            Err(e) => return Err(e),
+        };
+        let track = &mut model.tracks[t];
         self.resolved.clear();
         for (name, value) in self.scratch.iter() {
-            if let Some((kind, slot)) = model.spec.slot(name) {
+            if let Some((kind, slot)) = track.spec.slot(name) {
                 self.resolved.push((kind, slot, value));
             }
         }
         let event = Event { values: &self.resolved, scratch: &self.scratch };
         let mut closed = std::mem::take(&mut self.closed_scratch);
-        let result = model.windows.ingest(&event, ts, position, &mut closed);
-        self.closed.extend(closed.drain(..).map(|w| (idx, w)));
+        let result = track.windows.ingest(&event, ts, position, &mut closed);
+        track.last_event = Some(Instant::now());
+        let (spec, version) = (&track.spec, &track.version);
+        self.closed.extend(closed.drain(..).map(|acc| ClosedWindow {
+            spec: spec.clone(),
+            version: version.clone(),
+            acc,
+        }));
         self.closed_scratch = closed;
-        result.map(|_| idx)
+        result.map(|_| Routed { model: idx, track: t })
     }
 
     /// True when windows closed since the last `take_closed`.
@@ -147,73 +268,144 @@ impl Pipeline {
         !self.closed.is_empty()
     }
 
-    /// Windows closed since the last call, with their model's spec, oldest first.
+    /// Windows closed since the last call, oldest first.
     pub fn take_closed(&mut self) -> Vec<ClosedWindow> {
-        std::mem::take(&mut self.closed).into_iter().map(|(i, w)| (self.models[i].spec.clone(), w)).collect()
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Versions whose traffic came with no reference, once each: for the watcher.
+    pub fn take_wanted(&mut self) -> Vec<(String, String)> {
+        let wanted = std::mem::take(&mut self.wanted);
+        self.asked.extend(wanted.iter().cloned());
+        wanted.into_iter().collect()
+    }
+
+    fn close_track(
+        closed: &mut Vec<ClosedWindow>,
+        track: &mut Track,
+        how: impl FnOnce(&mut ModelWindows, &mut Vec<Accumulator>),
+    ) {
+        let mut accs = Vec::new();
+        how(&mut track.windows, &mut accs);
+        closed.extend(accs.into_iter().map(|acc| ClosedWindow {
+            spec: track.spec.clone(),
+            version: track.version.clone(),
+            acc,
+        }));
     }
 
     /// Closes the windows holding events of these partitions (a rebalance takes them).
     pub fn close_partitions(&mut self, revoked: &[(String, i32)]) {
         for (topic, partition) in revoked {
             let Some(pid) = self.partitions.find(topic, *partition) else { continue };
-            for (i, m) in self.models.iter_mut().enumerate() {
-                let mut closed = Vec::new();
-                m.windows.close_partition(pid, &mut closed);
-                self.closed.extend(closed.into_iter().map(|w| (i, w)));
+            for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
+                Self::close_track(&mut self.closed, track, |w, c| w.close_partition(pid, c));
             }
         }
     }
 
-    /// Closes the open windows of one model (its traffic went idle).
-    pub fn close_model(&mut self, idx: usize) {
-        let mut closed = Vec::new();
-        self.models[idx].windows.close_all(&mut closed);
-        self.closed.extend(closed.into_iter().map(|w| (idx, w)));
-    }
-
     /// Closes every open window of every model (end of input).
     pub fn close_all(&mut self) {
-        for idx in 0..self.models.len() {
-            self.close_model(idx);
+        for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
+            Self::close_track(&mut self.closed, track, |w, c| w.close_all(c));
         }
+    }
+
+    /// Closes the windows of tracks whose traffic stopped for their `idle_timeout`, and
+    /// retires idle versions (their slot frees up; their marks are kept).
+    pub fn close_idle(&mut self, now: Instant) -> Vec<Idle> {
+        let mut idle = Vec::new();
+        for m in &mut self.models {
+            let mut i = 0;
+            while i < m.tracks.len() {
+                let t = &mut m.tracks[i];
+                let quiet = match (t.spec.idle_timeout, t.last_event) {
+                    (Some(timeout), Some(last)) => now.duration_since(last) >= timeout,
+                    _ => false,
+                };
+                let retire = quiet && t.version.is_some();
+                if quiet && (t.windows.open_events() > 0 || retire) {
+                    Self::close_track(&mut self.closed, t, |w, c| w.close_all(c));
+                    let retired = retire.then(|| t.spec.clone());
+                    idle.push(Idle { model: m.config.name.clone(), version: t.version.clone(), retired });
+                }
+                if retire {
+                    let t = m.tracks.remove(i);
+                    m.marks.insert(t.version, Marks { closed_upto: t.windows.closed_upto(), floor: t.windows.floor() });
+                    continue;
+                }
+                i += 1;
+            }
+        }
+        idle
+    }
+
+    /// Puts a new reference in for a model (or one version of it): the open windows it
+    /// replaces are cut short now and reported against the reference they started with;
+    /// later events are compared with the new one.
+    pub fn swap(&mut self, model: &str, version: Option<&str>, loaded: &Loaded) -> bool {
+        let Some(&idx) = self.by_name.get(model) else { return false };
+        let m = &mut self.models[idx];
+        let spec = Arc::new(ModelSpec::new(&m.config, loaded));
+        let per_version = m.config.reference.per_version();
+        match version.filter(|_| per_version) {
+            Some(v) => {
+                m.by_version.insert(v.to_string(), spec.clone());
+            }
+            None => m.shared = Some(spec.clone()),
+        }
+        for t in m.tracks.iter_mut().filter(|t| !per_version || t.version.as_deref() == version) {
+            let shape = spec.shape();
+            Self::close_track(&mut self.closed, t, |w, c| w.cut(shape, c));
+            t.spec = spec.clone();
+        }
+        if let Some(v) = version {
+            self.asked.remove(&(model.to_string(), v.to_string()));
+        }
+        true
     }
 
     /// Per partition, the offset below which every event is safe (in a reported window,
     /// or bad, or late): what may be committed.
     pub fn safe_offsets(&self) -> Vec<(String, i32, i64)> {
-        self.partitions.safe(|pid| self.models.iter().filter_map(|m| m.windows.min_open_offset(pid)).min())
+        let tracks = || self.models.iter().flat_map(|m| m.tracks.iter());
+        self.partitions.safe(|pid| tracks().filter_map(|t| t.windows.min_open_offset(pid)).min())
     }
 
-    /// Per model, the end of its last reported event-time window: what survives a restart,
-    /// so events read again never reopen a reported window.
-    pub fn closed_marks(&self) -> Vec<(String, i64)> {
-        self.models.iter().map(|m| (m.spec.name.clone(), m.windows.closed_upto())).collect()
+    /// Per model and version, the marks that keep reported windows from reopening: what
+    /// survives a restart.
+    pub fn marks(&self) -> Vec<(String, Option<String>, Marks)> {
+        let mut out = Vec::new();
+        for m in &self.models {
+            let mut all = m.marks.clone();
+            for t in &m.tracks {
+                all.insert(t.version.clone(), Marks { closed_upto: t.windows.closed_upto(), floor: t.windows.floor() });
+            }
+            out.extend(all.into_iter().map(|(v, mk)| (m.config.name.clone(), v, mk)));
+        }
+        out
     }
 
-    pub fn restore_closed_marks(&mut self, marks: impl IntoIterator<Item = (String, i64)>) {
-        for (name, mark) in marks {
+    /// Restores marks (from a checkpoint) before any event.
+    pub fn restore_marks(&mut self, marks: impl IntoIterator<Item = (String, Option<String>, Marks)>) {
+        for (name, version, mk) in marks {
             if let Some(&i) = self.by_name.get(&name) {
-                self.models[i].windows.restore_closed_upto(mark);
+                let m = &mut self.models[i];
+                match m.tracks.iter_mut().find(|t| t.version == version) {
+                    Some(t) => t.windows.restore_marks(mk.closed_upto, mk.floor),
+                    None => {
+                        m.marks.insert(version, mk);
+                    }
+                }
             }
         }
     }
 
-    /// Takes the models of `new` (a reloaded config): a model whose windows and features
-    /// are unchanged keeps its open windows and counters under its new thresholds and
-    /// reference.
+    /// Takes the models of `new` (a reloaded config): a model whose tracks fit (same
+    /// windows and features) keeps its open windows and counters under its new thresholds.
     pub fn reload(&mut self, new: Pipeline) {
-        let mut old: HashMap<String, Model> = self.models.drain(..).map(|m| (m.spec.name.clone(), m)).collect();
-        self.models = new
-            .models
-            .into_iter()
-            .map(|fresh| match old.remove(&fresh.spec.name) {
-                Some(mut kept) if kept.spec.keeps_windows_of(&fresh.spec) => {
-                    kept.spec = fresh.spec;
-                    kept
-                }
-                _ => fresh,
-            })
-            .collect();
+        let mut old: HashMap<String, Model> = self.models.drain(..).map(|m| (m.config.name.clone(), m)).collect();
+        self.models = new.models.into_iter().map(|fresh| carry_over(old.remove(fresh.name()), fresh)).collect();
         self.by_name = new.by_name;
         self.decoder = new.decoder;
         self.topic_models = new.topic_models;
@@ -223,4 +415,28 @@ impl Pipeline {
     pub fn decode_errors(&self) -> impl Iterator<Item = (DecodeError, u64)> + '_ {
         DecodeError::ALL.iter().copied().zip(self.decode_errors.iter().copied())
     }
+}
+
+/// A reloaded model keeps the tracks of the old one whose windows fit its new spec, and
+/// the marks of the rest.
+fn carry_over(old: Option<Model>, mut fresh: Model) -> Model {
+    let Some(old) = old else { return fresh };
+    fresh.marks = old.marks;
+    for mut t in old.tracks {
+        let spec = match t.version.as_deref().filter(|_| fresh.config.reference.per_version()) {
+            Some(v) => fresh.by_version.get(v).cloned(),
+            None => fresh.shared.clone(),
+        };
+        match spec {
+            Some(spec) if t.spec.keeps_windows_of(&spec) => {
+                t.spec = spec;
+                fresh.tracks.push(t);
+            }
+            _ => {
+                let marks = Marks { closed_upto: t.windows.closed_upto(), floor: t.windows.floor() };
+                fresh.marks.insert(t.version, marks);
+            }
+        }
+    }
+    fresh
 }

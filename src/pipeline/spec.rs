@@ -1,27 +1,26 @@
 //! What a model's windows are compared with, and how: its reference profile, its feature
-//! slots, the statistics options and the policy. Fixed until a reload.
+//! slots, the statistics options and the policy. Fixed until a reload or a swap.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use polars::prelude::PlHashMap;
 
 use super::accumulate::Shape;
 use crate::config::{ModelConfig, WindowSpec};
-use crate::error::InputError;
 use crate::offline::analyze::{AnalyzeOptions, TestChoice};
-use crate::offline::dataset::Dataset;
-use crate::offline::plan::{plan_single, Selection};
+use crate::offline::plan::Selection;
 use crate::offline::profile::{Profile, DEFAULT_BINS};
 use crate::offline::report::Mode;
 use crate::policy::Policy;
+use crate::reference::{Loaded, ReferenceIdentity};
 use crate::stats::Kind;
 
 #[derive(Debug)]
 pub struct ModelSpec {
     pub name: String,
     pub profile: Arc<Profile>,
-    pub profile_path: PathBuf,
+    /// Which reference this is.
+    pub reference: ReferenceIdentity,
     pub opts: AnalyzeOptions,
     pub window: WindowSpec,
     pub lateness_ms: i64,
@@ -35,10 +34,10 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// Loads the model's reference (a profile, or a dataset profiled on the spot).
-    pub fn load(model: &ModelConfig) -> Result<ModelSpec, InputError> {
-        let opts = options(model);
-        let profile = load_profile(model, &opts)?;
+    /// The model compared with a loaded reference; the features are the profile's (those
+    /// the model monitors, when it names them).
+    pub fn new(model: &ModelConfig, reference: &Loaded) -> ModelSpec {
+        let profile = &reference.profile;
         let mut slots = PlHashMap::default();
         let (mut numeric, mut categorical) = (Vec::new(), Vec::new());
         for f in &profile.features {
@@ -52,11 +51,13 @@ impl ModelSpec {
             slots.insert(f.name.clone(), (f.kind, list.len()));
             list.push(f.name.clone());
         }
-        Ok(ModelSpec {
+        let mut opts = options(model);
+        opts.selection.columns = Some(numeric.iter().chain(&categorical).cloned().collect());
+        ModelSpec {
             name: model.name.clone(),
-            profile: Arc::new(profile),
-            profile_path: model.reference.clone(),
-            opts: AnalyzeOptions { selection: Selection::default(), ..opts },
+            profile: profile.clone(),
+            reference: reference.identity.clone(),
+            opts,
             window: model.window,
             lateness_ms: model.allowed_lateness.as_millis() as i64,
             idle_timeout: model.idle_timeout,
@@ -64,7 +65,7 @@ impl ModelSpec {
             slots,
             numeric,
             categorical,
-        })
+        }
     }
 
     /// A feature's kind and slot, when the model monitors it.
@@ -80,6 +81,11 @@ impl ModelSpec {
         &self.categorical
     }
 
+    /// The features monitored, numerical first.
+    pub fn features(&self) -> impl Iterator<Item = &String> {
+        self.numeric.iter().chain(&self.categorical)
+    }
+
     pub fn shape(&self) -> Shape {
         Shape { numeric: self.numeric.len(), categorical: self.categorical.len() }
     }
@@ -91,7 +97,7 @@ impl ModelSpec {
     }
 }
 
-/// The native statistics options of a model: its tests, thresholds, share and columns.
+/// The native statistics options of a model: its tests, thresholds and share.
 fn options(model: &ModelConfig) -> AnalyzeOptions {
     let mut tests =
         TestChoice { num_stattest: model.num_stattest, cat_stattest: model.cat_stattest, ..TestChoice::default() };
@@ -107,25 +113,7 @@ fn options(model: &ModelConfig) -> AnalyzeOptions {
         mode: Mode::Native,
         tests,
         drift_share: model.drift_share,
-        selection: Selection {
-            columns: model.features.clone(),
-            categorical: model.categorical.clone(),
-            ..Selection::default()
-        },
+        selection: Selection::default(),
         bins: DEFAULT_BINS,
     }
-}
-
-/// The reference as a profile: read, or built from the dataset.
-fn load_profile(model: &ModelConfig, opts: &AnalyzeOptions) -> Result<Profile, InputError> {
-    if Profile::is_profile_path(&model.reference) {
-        let p = Profile::load(&model.reference)?;
-        if let Some(missing) = model.features.iter().flatten().find(|c| p.feature(c).is_none()) {
-            return Err(InputError::column(&model.reference, missing, "is not in the profile"));
-        }
-        return Ok(p);
-    }
-    let data = Dataset::load(&model.reference, None)?;
-    let (plan, _) = plan_single(&data, &opts.selection)?;
-    Ok(Profile::build(&data, &plan, DEFAULT_BINS))
 }

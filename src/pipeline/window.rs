@@ -41,6 +41,11 @@ impl Watermark {
     pub fn current(&self) -> Option<i64> {
         self.newest_ms.map(|n| n - self.lateness_ms)
     }
+
+    /// The newest event time seen.
+    pub fn newest(&self) -> Option<i64> {
+        self.newest_ms
+    }
 }
 
 /// One model's open windows, keyed by start (count windows: by sequence number), and the
@@ -53,6 +58,9 @@ pub struct ModelWindows {
     watermark: Watermark,
     /// Event-time windows ending at or before this are closed.
     closed_upto: i64,
+    /// Events before this time are late whatever their windows (set where a reference
+    /// swap cut the windows short); windows start no earlier.
+    floor_ms: i64,
     /// The sequence number of the count window to fill next.
     next_count_window: i64,
     /// Late events not yet carried by a closed window's report.
@@ -69,6 +77,7 @@ impl ModelWindows {
             open: BTreeMap::new(),
             watermark: Watermark::new(lateness_ms),
             closed_upto: i64::MIN,
+            floor_ms: i64::MIN,
             next_count_window: 0,
             late_pending: 0,
             events_total: 0,
@@ -94,9 +103,31 @@ impl ModelWindows {
         self.closed_upto
     }
 
-    /// Raises the mark (from a checkpoint): events for windows below it count as late.
-    pub fn restore_closed_upto(&mut self, mark: i64) {
-        self.closed_upto = self.closed_upto.max(mark);
+    /// Events before this are late whatever their windows (a swap's cut).
+    pub fn floor(&self) -> i64 {
+        self.floor_ms
+    }
+
+    /// Raises the marks (from a checkpoint): events for windows below `closed_upto`, and
+    /// events before `floor`, count as late.
+    pub fn restore_marks(&mut self, closed_upto: i64, floor: i64) {
+        self.closed_upto = self.closed_upto.max(closed_upto);
+        self.floor_ms = self.floor_ms.max(floor);
+    }
+
+    /// Cuts every open window short now (a reference swap): each is closed with its end at
+    /// the newest event time seen, so it holds what it held; later events go to windows
+    /// that start there, and earlier ones are late. `shape` is the accumulators' from now on.
+    pub fn cut(&mut self, shape: Shape, closed: &mut Vec<Accumulator>) {
+        if let (Some(newest), false) = (self.watermark.newest(), self.spec.is_count()) {
+            let cut = newest + 1;
+            for w in self.open.values_mut() {
+                w.bounds.end_ms = w.bounds.end_ms.min(cut);
+            }
+            self.floor_ms = self.floor_ms.max(cut);
+        }
+        self.close_all(closed);
+        self.shape = shape;
     }
 
     /// Puts an event in its windows; windows the watermark passes go to `closed`.
@@ -125,12 +156,14 @@ impl ModelWindows {
         let ts = ts.ok_or(DecodeError::MissingTimestamp)?;
         let (mut placed, mut missed) = (false, false);
         for bounds in windows_holding(ts, size_ms, slide_ms) {
-            if bounds.end_ms <= self.closed_upto {
+            if bounds.end_ms <= self.closed_upto || ts < self.floor_ms {
                 missed = true;
                 continue;
             }
-            let shape = self.shape;
-            let acc = self.open.entry(bounds.start_ms).or_insert_with(|| Accumulator::new(shape, bounds));
+            let (shape, floor) = (self.shape, self.floor_ms);
+            let acc = self.open.entry(bounds.start_ms).or_insert_with(|| {
+                Accumulator::new(shape, WindowBounds { start_ms: bounds.start_ms.max(floor), ..bounds })
+            });
             acc.add(event, ts, position);
             placed = true;
         }
@@ -290,6 +323,44 @@ mod tests {
         w.close_all(&mut closed);
         assert_eq!(closed[1].bounds, WindowBounds { start_ms: 1_000, end_ms: 1_000 });
         assert_eq!(w.open_events(), 0);
+    }
+
+    #[test]
+    fn a_cut_closes_the_open_windows_at_the_newest_event_and_later_ones_start_there() {
+        let mut w = tumbling(60, 10 * MIN);
+        let mut closed = Vec::new();
+        w.ingest(&no_features(), Some(10 * MIN), None, &mut closed).unwrap();
+        w.ingest(&no_features(), Some(20 * MIN), None, &mut closed).unwrap();
+        w.cut(Shape { numeric: 0, categorical: 0 }, &mut closed);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].bounds, WindowBounds { start_ms: 0, end_ms: 20 * MIN + 1 }, "cut at the newest event");
+        assert_eq!(closed[0].events, 2);
+        // the rest of the hour is a window of its own; an event before the cut is late
+        w.ingest(&no_features(), Some(30 * MIN), None, &mut closed).unwrap();
+        w.ingest(&no_features(), Some(15 * MIN), None, &mut closed).unwrap();
+        assert_eq!(w.late_total, 1);
+        w.close_all(&mut closed);
+        assert_eq!(closed[1].bounds, WindowBounds { start_ms: 20 * MIN + 1, end_ms: 60 * MIN });
+        assert_eq!(closed[1].events, 1);
+        // the floor survives a restart with the marks
+        let mut again = tumbling(60, 0);
+        again.restore_marks(w.closed_upto(), w.floor());
+        again.ingest(&no_features(), Some(20 * MIN), None, &mut closed).unwrap();
+        assert_eq!(again.late_total, 1);
+    }
+
+    #[test]
+    fn a_cut_of_count_windows_closes_the_partial_one() {
+        let mut w = ModelWindows::new(WindowSpec::Count { events: 10 }, Shape { numeric: 0, categorical: 0 }, 0);
+        let mut closed = Vec::new();
+        for ts in [1, 2, 3] {
+            w.ingest(&no_features(), Some(ts), None, &mut closed).unwrap();
+        }
+        w.cut(Shape { numeric: 1, categorical: 0 }, &mut closed);
+        assert_eq!((closed.len(), closed[0].events), (1, 3));
+        assert_eq!(w.shape(), Shape { numeric: 1, categorical: 0 });
+        w.ingest(&no_features(), Some(4), None, &mut closed).unwrap();
+        assert_eq!(w.open_events(), 1);
     }
 
     #[test]

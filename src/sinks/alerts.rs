@@ -19,6 +19,10 @@ pub const ALERT_NAME: &str = "DriftdModelDrifting";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     pub model: String,
+    /// The model version the episode is of, for a model split by version.
+    pub version: Option<String>,
+    /// How the episode ended, said for people (resolutions only).
+    pub resolution: Option<String>,
     pub episode: Episode,
     /// The last window's drifted features and share (at firing: the firing window's).
     pub drifted_features: Vec<String>,
@@ -36,10 +40,20 @@ pub enum Phase {
     Refresh,
 }
 
+impl Notice {
+    /// The model, or the model and its version: what the alert is about.
+    pub fn subject(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{} version {v}", self.model),
+            None => self.model.clone(),
+        }
+    }
+}
+
 fn summary(n: &Notice) -> String {
     format!(
         "Model {} is drifting: {} drifted feature(s) ({:.0}% of features) in the window ending {}",
-        n.model,
+        n.subject(),
         n.drifted_features.len(),
         n.share_of_drifted_features * 100.0,
         n.window_end
@@ -65,7 +79,8 @@ pub fn build(r: &Receiver, n: &Notice, phase: Phase) -> Call {
                 "type": kind,
                 "timestamp": rfc3339_from_now(0),
                 "data": {
-                    "model": n.model, "severity": n.episode.severity.as_str(), "episode": n.episode.id,
+                    "model": n.model, "model_version": n.version, "resolution": n.resolution,
+                    "severity": n.episode.severity.as_str(), "episode": n.episode.id,
                     "since": n.episode.since, "drifted_features": n.drifted_features,
                     "share_of_drifted_features": n.share_of_drifted_features,
                     "window_end": n.window_end, "summary": summary(n),
@@ -87,7 +102,7 @@ fn alertmanager(r: &Receiver, n: &Notice, phase: Phase) -> Call {
         _ => rfc3339_from_now((r.repeat * 4).as_millis() as i64),
     };
     let features = n.drifted_features.join(", ");
-    let alert = json!([{
+    let mut alert = json!({
         "labels": {"alertname": ALERT_NAME, "model": n.model, "severity": n.episode.severity.as_str(), "service": "driftd"},
         "annotations": {
             "summary": summary(n),
@@ -97,15 +112,25 @@ fn alertmanager(r: &Receiver, n: &Notice, phase: Phase) -> Call {
         },
         "startsAt": n.fired_at,
         "endsAt": ends_at,
-    }]);
+    });
+    if let Some(v) = &n.version {
+        alert["labels"]["model_version"] = json!(v);
+    }
+    if let Some(r) = &n.resolution {
+        alert["annotations"]["resolution"] = json!(r);
+    }
+    let alert = json!([alert]);
     Call { url, headers: Vec::new(), body: Body::json(&alert), auth: Auth::None }
 }
 
 fn slack(n: &Notice, phase: Phase) -> Value {
     let text = match phase {
         Phase::Resolved => format!(
-            ":white_check_mark: *Resolved*: model `{}` is no longer drifting (episode {} since {}).",
-            n.model, n.episode.id, n.episode.since
+            ":white_check_mark: *Resolved*: model `{}` is no longer drifting (episode {} since {}){}.",
+            n.subject(),
+            n.episode.id,
+            n.episode.since,
+            n.resolution.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
         ),
         _ => format!(
             ":warning: *{}*: {}. Drifted: {}. Episode {}.",

@@ -180,7 +180,7 @@ async fn login_token(
 }
 
 /// reqwest's error with its cause chain ("error sending request" alone says nothing).
-fn error_text(e: &reqwest::Error) -> String {
+pub fn error_text(e: &reqwest::Error) -> String {
     let mut s = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {

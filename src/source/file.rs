@@ -7,7 +7,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Settings;
 use crate::error::InputError;
 use crate::pipeline::{report_window, Pipeline, WindowReport};
 
@@ -25,21 +24,20 @@ pub struct ReplaySummary {
     pub actions: Option<serde_json::Value>,
 }
 
-/// Runs the pipeline over `input`, one report line per closed window to `out`;
+/// Runs `pipeline` over `input`, one report line per closed window to `out`;
 /// `on_report` sees each report as it is written (the policy and its actions).
 pub fn replay(
-    settings: &Settings,
+    mut pipeline: Pipeline,
     input: &Path,
     out: &mut dyn std::io::Write,
     on_report: &mut dyn FnMut(&WindowReport),
 ) -> Result<ReplaySummary, InputError> {
-    let mut pipeline = Pipeline::from_settings(settings)?;
     let file = std::fs::File::open(input).map_err(|e| InputError::file(input, format!("cannot open: {e}")))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut summary = ReplaySummary::default();
     let mut emit = |pipeline: &mut Pipeline, summary: &mut ReplaySummary| -> Result<(), InputError> {
-        for (spec, acc) in pipeline.take_closed() {
-            let report = report_window(&spec, acc);
+        for closed in pipeline.take_closed() {
+            let report = report_window(closed);
             summary.windows += 1;
             writeln!(out, "{}", report.to_json_line())
                 .map_err(|e| InputError::file(input, format!("cannot write a report: {e}")))?;
@@ -70,6 +68,6 @@ pub fn replay(
     emit(&mut pipeline, &mut summary)?;
     summary.decode_errors =
         pipeline.decode_errors().filter(|(_, n)| *n > 0).map(|(e, n)| (e.reason().to_string(), n)).collect();
-    summary.late_events = pipeline.models().iter().map(|m| m.windows.late_total).sum();
+    summary.late_events = pipeline.models().iter().flat_map(|m| &m.tracks).map(|t| t.windows.late_total).sum();
     Ok(summary)
 }

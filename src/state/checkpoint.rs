@@ -1,8 +1,9 @@
-//! `checkpoint.json`: what survives a restart of the daemon. Per model the end of its last
-//! reported window and its place in the drift state machine, and the reports of windows
-//! closed but not yet confirmed in the sinks. The marks and those reports are written
-//! together, so a crash after a window closed either re-reads its events (mark not
-//! written) or re-publishes its report (mark written), never both.
+//! `checkpoint.json`: what survives a restart of the daemon. Per model (and per version of
+//! a model split by version) the marks of its reported windows and its place in the drift
+//! state machine, and the reports of windows closed but not yet confirmed in the sinks.
+//! The marks and those reports are written together, so a crash after a window closed
+//! either re-reads its events (mark not written) or re-publishes its report (mark
+//! written), never both.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,34 +11,94 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::fs::write_synced;
+use crate::pipeline::route::Marks;
 use crate::policy::DriftTracker;
+
+/// (model, version): a model's track.
+pub type TrackKey = (String, Option<String>);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Per model, the end of its last reported event-time window (Unix ms).
+    /// Per model, the marks of its reported windows (pooled traffic).
     #[serde(default)]
     pub models: BTreeMap<String, WindowMark>,
+    /// Per model and version, likewise (models split by version).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, BTreeMap<String, WindowMark>>,
     /// Per model, the drift state machine.
     #[serde(default)]
     pub policy: BTreeMap<String, DriftTracker>,
+    /// Per model and version, likewise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub version_policy: BTreeMap<String, BTreeMap<String, DriftTracker>>,
     /// Report lines (JSON) to publish before anything else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unpublished: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowMark {
+    /// The end of the last reported event-time window (Unix ms).
     pub closed_upto: i64,
+    /// Events before this are late (a reference swap cut the windows there).
+    #[serde(default = "no_floor", skip_serializing_if = "is_no_floor")]
+    pub floor: i64,
+}
+
+fn no_floor() -> i64 {
+    i64::MIN
+}
+
+fn is_no_floor(f: &i64) -> bool {
+    *f == i64::MIN
 }
 
 impl Checkpoint {
-    /// The closed-window marks as the pipeline takes them.
-    pub fn marks(&self) -> impl Iterator<Item = (String, i64)> + '_ {
-        self.models.iter().map(|(m, w)| (m.clone(), w.closed_upto))
+    /// The window marks as the pipeline takes them.
+    pub fn marks(&self) -> Vec<(String, Option<String>, Marks)> {
+        let mark = |w: &WindowMark| Marks { closed_upto: w.closed_upto, floor: w.floor };
+        let pooled = self.models.iter().map(|(m, w)| (m.clone(), None, mark(w)));
+        let versions =
+            self.versions.iter().flat_map(|(m, vs)| vs.iter().map(move |(v, w)| (m.clone(), Some(v.clone()), mark(w))));
+        pooled.chain(versions).collect()
     }
 
-    pub fn with_marks(mut self, marks: Vec<(String, i64)>) -> Checkpoint {
-        self.models = marks.into_iter().map(|(m, closed_upto)| (m, WindowMark { closed_upto })).collect();
+    pub fn with_marks(mut self, marks: Vec<(String, Option<String>, Marks)>) -> Checkpoint {
+        for (m, v, mk) in marks {
+            let w = WindowMark { closed_upto: mk.closed_upto, floor: mk.floor };
+            match v {
+                None => {
+                    self.models.insert(m, w);
+                }
+                Some(v) => {
+                    self.versions.entry(m).or_default().insert(v, w);
+                }
+            }
+        }
+        self
+    }
+
+    /// The drift state machines by track.
+    pub fn trackers(&self) -> BTreeMap<TrackKey, DriftTracker> {
+        let pooled = self.policy.iter().map(|(m, t)| ((m.clone(), None), t.clone()));
+        let versions = self
+            .version_policy
+            .iter()
+            .flat_map(|(m, vs)| vs.iter().map(move |(v, t)| ((m.clone(), Some(v.clone())), t.clone())));
+        pooled.chain(versions).collect()
+    }
+
+    pub fn with_trackers(mut self, trackers: BTreeMap<TrackKey, DriftTracker>) -> Checkpoint {
+        for ((m, v), t) in trackers {
+            match v {
+                None => {
+                    self.policy.insert(m, t);
+                }
+                Some(v) => {
+                    self.version_policy.entry(m).or_default().insert(v, t);
+                }
+            }
+        }
         self
     }
 }
@@ -76,11 +137,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = CheckpointFile::in_dir(dir.path());
         assert_eq!(file.load(), Checkpoint::default(), "none yet: empty");
-        let c = Checkpoint { unpublished: vec!["{}".into()], ..Default::default() }.with_marks(vec![("m".into(), 42)]);
+        let marks = vec![
+            ("m".to_string(), None, Marks { closed_upto: 42, floor: i64::MIN }),
+            ("m".to_string(), Some("2".to_string()), Marks { closed_upto: 7, floor: 5 }),
+        ];
+        let mut trackers = BTreeMap::new();
+        trackers.insert(("m".to_string(), Some("2".to_string())), DriftTracker { episodes: 3, ..Default::default() });
+        let c = Checkpoint { unpublished: vec!["{}".into()], ..Default::default() }
+            .with_marks(marks.clone())
+            .with_trackers(trackers.clone());
         file.save(&c).unwrap();
         assert_eq!(file.load(), c);
-        assert_eq!(file.load().marks().collect::<Vec<_>>(), [("m".to_string(), 42)]);
+        assert_eq!(file.load().marks(), marks);
+        assert_eq!(file.load().trackers(), trackers);
         std::fs::write(file.path(), r#"{"models": {"m": {"closed_upto": 7}}}"#).unwrap();
-        assert_eq!(file.load().models["m"].closed_upto, 7);
+        assert_eq!(file.load().marks(), [("m".to_string(), None, Marks { closed_upto: 7, floor: i64::MIN })]);
     }
 }

@@ -65,6 +65,10 @@ pub struct Entry {
     pub http_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
+    /// How the drift episode that asked for this run ended, once it did by a new
+    /// reference (the retrained model's, typically).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<crate::policy::Resolution>,
 }
 
 impl Entry {
@@ -83,6 +87,7 @@ impl Entry {
             last_error: None,
             http_status: None,
             finished: None,
+            resolved_by: None,
         }
     }
 }
@@ -135,6 +140,8 @@ impl Outbox {
 
     /// Moves a finished entry to the history.
     pub fn finish(&self, entry: &Entry) -> std::io::Result<()> {
+        // the history is also rewritten (record_resolution): one writer at a time
+        let _known = self.known.lock().expect("outbox lock");
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.history)?;
         let mut line = serde_json::to_vec(entry).expect("entry serializes");
         line.push(b'\n');
@@ -144,6 +151,29 @@ impl Outbox {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// Records how the episode behind `run_id` ended, on its history entry (or its
+    /// pending one). False when no request has that run id.
+    pub fn record_resolution(&self, run_id: &str, resolution: &crate::policy::Resolution) -> std::io::Result<bool> {
+        let _known = self.known.lock().expect("outbox lock");
+        let mut history = self.read_history();
+        if let Some(e) = history.iter_mut().find(|e| e.run_id == run_id) {
+            e.resolved_by = Some(resolution.clone());
+            let mut text = Vec::new();
+            for e in &history {
+                text.extend(serde_json::to_vec(e).expect("entry serializes"));
+                text.push(b'\n');
+            }
+            write_synced(&self.history, &text)?;
+            return Ok(true);
+        }
+        if let Some(mut e) = self.read_pending().into_iter().find(|e| e.run_id == run_id) {
+            e.resolved_by = Some(resolution.clone());
+            self.update(&e)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Pending entries, oldest first.
@@ -209,6 +239,22 @@ mod tests {
         assert_eq!(ob.read_pending().iter().map(|e| e.run_id.as_str()).collect::<Vec<_>>(), ["b"]);
         assert!(!ob.enqueue(&entry("a")).unwrap(), "a finished run is not queued again");
         assert_eq!(ob.for_model("m").len(), 2);
+    }
+
+    #[test]
+    fn a_resolution_is_recorded_on_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        ob.enqueue(&entry("a")).unwrap();
+        ob.finish(&Entry { status: Status::Delivered, ..entry("a") }).unwrap();
+        ob.enqueue(&entry("b")).unwrap();
+        let r = crate::policy::Resolution::ReferenceUpdated { version: Some("2".into()), digest: "d".into() };
+        assert!(ob.record_resolution("a", &r).unwrap());
+        assert!(ob.record_resolution("b", &r).unwrap());
+        assert!(!ob.record_resolution("c", &r).unwrap());
+        let all = ob.for_model("m");
+        assert!(all.iter().all(|e| e.resolved_by.as_ref() == Some(&r)), "{all:?}");
+        assert_eq!(all[0].status, Status::Delivered);
     }
 
     #[test]

@@ -6,9 +6,15 @@ use std::time::Duration;
 
 use super::Telemetry;
 use crate::pipeline::{DecodeError, WindowReport};
-use crate::policy::Episode;
+use crate::policy::{Episode, Resolution};
+use crate::reference::{ReferenceError, ReferenceIdentity};
 use crate::sinks::alerts::Phase;
 use crate::stats::StatTest;
+
+/// The `model_version` label: empty (and so left out of `/metrics`) for pooled traffic.
+fn v(version: Option<&str>) -> &str {
+    version.unwrap_or("")
+}
 
 /// Something that happened, told to the logs and the metrics.
 pub trait InternalEvent {
@@ -23,27 +29,28 @@ pub struct WindowClosed<'a> {
 impl InternalEvent for WindowClosed<'_> {
     fn emit(self, t: &Telemetry) {
         let (m, w) = (&t.metrics, self.report);
-        let model = w.model.as_str();
-        m.windows_closed_total.with_label_values(&[model]).inc();
-        m.window_events.with_label_values(&[model]).set(w.events as f64);
-        m.late_events_total.with_label_values(&[model]).inc_by(w.late_events);
-        m.last_window_end_timestamp_seconds.with_label_values(&[model]).set(w.bounds.end_ms as f64 / 1000.0);
+        let (model, version) = (w.model.as_str(), v(w.model_version.as_deref()));
+        let mv = [model, version];
+        m.windows_closed_total.with_label_values(&mv).inc();
+        m.window_events.with_label_values(&mv).set(w.events as f64);
+        m.late_events_total.with_label_values(&mv).inc_by(w.late_events);
+        m.last_window_end_timestamp_seconds.with_label_values(&mv).set(w.bounds.end_ms as f64 / 1000.0);
         if let Some(p) = w.prediction_drift {
-            m.prediction_drift_detected.with_label_values(&[model]).set(f64::from(u8::from(p)));
+            m.prediction_drift_detected.with_label_values(&mv).set(f64::from(u8::from(p)));
         }
-        tracing::debug!(model, window_start = %w.bounds.start_rfc3339(), events = w.events, "window closed");
+        tracing::debug!(model, version, window_start = %w.bounds.start_rfc3339(), events = w.events, "window closed");
         let Some(r) = &w.report else { return };
-        m.dataset_drift_share.with_label_values(&[model]).set(r.share_of_drifted_features);
-        m.dataset_drift_detected.with_label_values(&[model]).set(f64::from(u8::from(r.dataset_drift)));
+        m.dataset_drift_share.with_label_values(&mv).set(r.share_of_drifted_features);
+        m.dataset_drift_detected.with_label_values(&mv).set(f64::from(u8::from(r.dataset_drift)));
         for f in &r.features {
             let name = f.name.as_str();
             // One stattest per feature: a test change by reload replaces the series.
             for other in StatTest::ALL.iter().filter(|t| **t != f.stattest) {
-                let _ = m.feature_drift_score.remove_label_values(&[model, name, other.name()]);
+                let _ = m.feature_drift_score.remove_label_values(&[model, version, name, other.name()]);
             }
-            m.feature_drift_score.with_label_values(&[model, name, f.stattest.name()]).set(f.score);
-            m.feature_drift_threshold.with_label_values(&[model, name]).set(f.threshold);
-            m.feature_drift_detected.with_label_values(&[model, name]).set(f64::from(u8::from(f.drifted)));
+            m.feature_drift_score.with_label_values(&[model, version, name, f.stattest.name()]).set(f.score);
+            m.feature_drift_threshold.with_label_values(&[model, version, name]).set(f.threshold);
+            m.feature_drift_detected.with_label_values(&[model, version, name]).set(f64::from(u8::from(f.drifted)));
         }
     }
 }
@@ -203,8 +210,8 @@ impl InternalEvent for ActionsDeclared<'_> {
         let m = &t.metrics;
         for model in self.models {
             let model = model.as_str();
-            m.model_drifting.with_label_values(&[model]);
-            m.drift_episodes_total.with_label_values(&[model]);
+            m.model_drifting.with_label_values(&[model, ""]);
+            m.drift_episodes_total.with_label_values(&[model, ""]);
             if self.retrain {
                 for outcome in [RetrainOutcome::Delivered, RetrainOutcome::Duplicate, RetrainOutcome::Failed] {
                     m.retrain_triggers_total.with_label_values(&[model, outcome.label()]);
@@ -219,41 +226,172 @@ impl InternalEvent for ActionsDeclared<'_> {
     }
 }
 
-/// A model's place in the state machine, as the `driftd_model_drifting` gauge shows it.
+/// A model's (or version's) place in the state machine, as `driftd_model_drifting` shows it.
 pub struct DriftStateSet<'a> {
     pub model: &'a str,
+    pub version: Option<&'a str>,
     pub drifting: bool,
 }
 
 impl InternalEvent for DriftStateSet<'_> {
     fn emit(self, t: &Telemetry) {
-        t.metrics.model_drifting.with_label_values(&[self.model]).set(i64::from(self.drifting));
+        t.metrics.model_drifting.with_label_values(&[self.model, v(self.version)]).set(i64::from(self.drifting));
     }
 }
 
-/// A model entered "drifting".
+/// A model (or version) entered "drifting".
 pub struct EpisodeStarted<'a> {
     pub model: &'a str,
+    pub version: Option<&'a str>,
     pub episode: &'a Episode,
 }
 
 impl InternalEvent for EpisodeStarted<'_> {
     fn emit(self, t: &Telemetry) {
-        t.metrics.drift_episodes_total.with_label_values(&[self.model]).inc();
+        let (model, version) = (self.model, v(self.version));
+        t.metrics.drift_episodes_total.with_label_values(&[model, version]).inc();
         let e = self.episode;
-        tracing::warn!(model = self.model, episode = %e.id, severity = e.severity.as_str(), "model is drifting");
+        tracing::warn!(model, version, episode = %e.id, severity = e.severity.as_str(), "model is drifting");
     }
 }
 
-/// A model left "drifting".
+/// A model (or version) left "drifting".
 pub struct EpisodeEnded<'a> {
     pub model: &'a str,
+    pub version: Option<&'a str>,
     pub episode: &'a Episode,
+    pub resolution: &'a Resolution,
 }
 
 impl InternalEvent for EpisodeEnded<'_> {
     fn emit(self, _: &Telemetry) {
-        tracing::info!(model = self.model, episode = %self.episode.id, "model no longer drifting");
+        let (model, version, reason) = (self.model, v(self.version), self.resolution.reason());
+        tracing::info!(model, version, episode = %self.episode.id, reason, "model no longer drifting");
+    }
+}
+
+/// A reference is in use: loaded at start (`previous` none) or swapped in.
+pub struct ReferenceInUse<'a> {
+    pub model: &'a str,
+    pub version: Option<&'a str>,
+    pub identity: &'a ReferenceIdentity,
+    pub previous: Option<&'a ReferenceIdentity>,
+    /// Swapped in now (not loaded at start).
+    pub swapped: bool,
+}
+
+impl InternalEvent for ReferenceInUse<'_> {
+    fn emit(self, t: &Telemetry) {
+        let m = &t.metrics;
+        let (model, version, id) = (self.model, v(self.version), self.identity);
+        let info = |i: &ReferenceIdentity| {
+            [
+                model.to_string(),
+                version.to_string(),
+                i.source.clone(),
+                v(i.version.as_deref()).to_string(),
+                i.short_digest().to_string(),
+            ]
+        };
+        if let Some(prev) = self.previous {
+            let labels = info(prev);
+            let _ = m.reference_info.remove_label_values(&labels.each_ref().map(String::as_str));
+        }
+        let labels = info(id);
+        m.reference_info.with_label_values(&labels.each_ref().map(String::as_str)).set(1);
+        m.reference_stale.with_label_values(&[model, version]).set(0);
+        m.reference_last_swap_timestamp_seconds
+            .with_label_values(&[model, version])
+            .set(crate::time::now_ms() as f64 / 1000.0);
+        let (source, digest) = (id.source.as_str(), id.short_digest());
+        let reference_version = id.version.as_deref().unwrap_or("");
+        if self.swapped {
+            m.reference_swaps_total.with_label_values(&[model, version]).inc();
+            tracing::info!(model, version, source, reference_version, digest, "reference swapped");
+        } else {
+            tracing::info!(model, version, source, reference_version, digest, "reference loaded");
+        }
+    }
+}
+
+/// A reference's source failed; the reference in use (if any) stays, and is stale.
+pub struct ReferenceFailed<'a> {
+    pub model: &'a str,
+    pub version: Option<&'a str>,
+    pub error: &'a ReferenceError,
+}
+
+impl InternalEvent for ReferenceFailed<'_> {
+    fn emit(self, t: &Telemetry) {
+        let (model, version, error) = (self.model, v(self.version), self.error);
+        t.metrics.reference_errors_total.with_label_values(&[model, error.reason()]).inc();
+        t.metrics.reference_stale.with_label_values(&[model, version]).set(1);
+        tracing::warn!(model, version, reason = error.reason(), error = %error, "reference source failed; the reference in use stays");
+    }
+}
+
+/// A failing reference source answers again, with the reference in use.
+pub struct ReferenceRecovered<'a> {
+    pub model: &'a str,
+    pub version: Option<&'a str>,
+}
+
+impl InternalEvent for ReferenceRecovered<'_> {
+    fn emit(self, t: &Telemetry) {
+        let (model, version) = (self.model, v(self.version));
+        t.metrics.reference_stale.with_label_values(&[model, version]).set(0);
+        tracing::info!(model, version, "reference source answers again");
+    }
+}
+
+/// A version of a model split by version went quiet for its `idle_timeout`: its windows
+/// were closed, its series go (its drift state stays in the checkpoint).
+pub struct VersionRetired<'a> {
+    pub model: &'a str,
+    pub version: &'a str,
+    pub features: &'a [String],
+    pub reference: &'a ReferenceIdentity,
+}
+
+impl InternalEvent for VersionRetired<'_> {
+    fn emit(self, t: &Telemetry) {
+        let m = &t.metrics;
+        let mv = [self.model, self.version];
+        for f in self.features {
+            for test in StatTest::ALL {
+                let _ = m.feature_drift_score.remove_label_values(&[self.model, self.version, f, test.name()]);
+            }
+            let _ = m.feature_drift_threshold.remove_label_values(&[self.model, self.version, f]);
+            let _ = m.feature_drift_detected.remove_label_values(&[self.model, self.version, f]);
+        }
+        for g in
+            [&m.dataset_drift_share, &m.dataset_drift_detected, &m.window_events, &m.last_window_end_timestamp_seconds]
+        {
+            let _ = g.remove_label_values(&mv);
+        }
+        let _ = m.prediction_drift_detected.remove_label_values(&mv);
+        let _ = m.reference_last_swap_timestamp_seconds.remove_label_values(&mv);
+        for c in [&m.windows_closed_total, &m.late_events_total, &m.drift_episodes_total] {
+            let _ = c.remove_label_values(&mv);
+        }
+        let _ = m.model_drifting.remove_label_values(&mv);
+        let _ = m.reference_stale.remove_label_values(&mv);
+        let r = self.reference;
+        let info = [self.model, self.version, r.source.as_str(), v(r.version.as_deref()), r.short_digest()];
+        let _ = m.reference_info.remove_label_values(&info);
+        tracing::info!(model = self.model, version = self.version, "version idle: windows closed, series removed");
+    }
+}
+
+/// How many versions of a model have open tracks.
+pub struct LiveVersions<'a> {
+    pub model: &'a str,
+    pub versions: usize,
+}
+
+impl InternalEvent for LiveVersions<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.live_versions.with_label_values(&[self.model]).set(self.versions as i64);
     }
 }
 

@@ -26,6 +26,12 @@ pub struct Metrics {
     pub(super) retrain_triggers_total: IntCounterVec,
     pub(super) retrain_pending: IntGauge,
     pub(super) alerts_sent_total: IntCounterVec,
+    pub(super) reference_info: IntGaugeVec,
+    pub(super) reference_swaps_total: IntCounterVec,
+    pub(super) reference_last_swap_timestamp_seconds: GaugeVec,
+    pub(super) reference_stale: IntGaugeVec,
+    pub(super) reference_errors_total: IntCounterVec,
+    pub(super) live_versions: IntGaugeVec,
 }
 
 /// The registry, and what was registered in it.
@@ -68,38 +74,43 @@ impl Metrics {
                 &r,
                 "driftd_feature_drift_score",
                 "Drift score of a feature in the last closed window: the p-value of a test or the distance.",
-                &["model", "feature", "stattest"],
+                &["model", "model_version", "feature", "stattest"],
             ),
             feature_drift_threshold: gauge(
                 &r,
                 "driftd_feature_drift_threshold",
                 "Threshold the feature's drift score is held against.",
-                &["model", "feature"],
+                &["model", "model_version", "feature"],
             ),
             feature_drift_detected: gauge(
                 &r,
                 "driftd_feature_drift_detected",
                 "1 when the feature drifted in the last closed window, else 0.",
-                &["model", "feature"],
+                &["model", "model_version", "feature"],
             ),
             dataset_drift_share: gauge(
                 &r,
                 "driftd_dataset_drift_share",
                 "Share of the model's features that drifted in the last closed window.",
-                &["model"],
+                &["model", "model_version"],
             ),
             dataset_drift_detected: gauge(
                 &r,
                 "driftd_dataset_drift_detected",
                 "1 when the last closed window showed dataset drift, else 0.",
-                &["model"],
+                &["model", "model_version"],
             ),
-            window_events: gauge(&r, "driftd_window_events", "Events in the model's last closed window.", &["model"]),
+            window_events: gauge(
+                &r,
+                "driftd_window_events",
+                "Events in the model's last closed window.",
+                &["model", "model_version"],
+            ),
             windows_closed_total: counter(
                 &r,
                 "driftd_windows_closed_total",
                 "Windows closed and reported.",
-                &["model"],
+                &["model", "model_version"],
             ),
             events_total: counter(&r, "driftd_events_total", "Inference events accepted.", &["model"]),
             decode_errors_total: counter(
@@ -112,7 +123,7 @@ impl Metrics {
                 &r,
                 "driftd_late_events_total",
                 "Events that arrived after one of their windows had closed.",
-                &["model"],
+                &["model", "model_version"],
             ),
             kafka_consumer_lag: int_gauge(
                 &r,
@@ -124,26 +135,26 @@ impl Metrics {
                 &r,
                 "driftd_last_window_end_timestamp_seconds",
                 "End of the model's last closed window, in Unix seconds.",
-                &["model"],
+                &["model", "model_version"],
             ),
             build_info: int_gauge(&r, "driftd_build_info", "driftd build; the value is 1.", &["version"]),
             model_drifting: int_gauge(
                 &r,
                 "driftd_model_drifting",
                 "1 while the model is in the drifting state (after fire_after drifted windows, until resolve_after clean ones), else 0.",
-                &["model"],
+                &["model", "model_version"],
             ),
             drift_episodes_total: counter(
                 &r,
                 "driftd_drift_episodes_total",
                 "Times the model entered the drifting state.",
-                &["model"],
+                &["model", "model_version"],
             ),
             prediction_drift_detected: gauge(
                 &r,
                 "driftd_prediction_drift_detected",
                 "1 when the model's prediction drifted in the last closed window, else 0.",
-                &["model"],
+                &["model", "model_version"],
             ),
             retrain_triggers_total: counter(
                 &r,
@@ -162,6 +173,42 @@ impl Metrics {
                 "Alert notifications by receiver and outcome: sent, failed, rate_limited.",
                 &["receiver", "outcome"],
             ),
+            reference_info: int_gauge(
+                &r,
+                "driftd_reference_info",
+                "The reference in use (value 1): its source, registry version and digest (first 12 hex digits).",
+                &["model", "model_version", "source", "reference_version", "digest"],
+            ),
+            reference_swaps_total: counter(
+                &r,
+                "driftd_reference_swaps_total",
+                "Times a new reference was swapped in.",
+                &["model", "model_version"],
+            ),
+            reference_last_swap_timestamp_seconds: gauge(
+                &r,
+                "driftd_reference_last_swap_timestamp_seconds",
+                "When the reference in use was swapped in (or loaded at start), in Unix seconds.",
+                &["model", "model_version"],
+            ),
+            reference_stale: int_gauge(
+                &r,
+                "driftd_reference_stale",
+                "1 while the reference's source fails and the reference in use may be out of date, else 0.",
+                &["model", "model_version"],
+            ),
+            reference_errors_total: counter(
+                &r,
+                "driftd_reference_errors_total",
+                "Failed looks at a reference's source, by reason: unreachable, not_found, unreadable, schema_mismatch.",
+                &["model", "reason"],
+            ),
+            live_versions: int_gauge(
+                &r,
+                "driftd_live_versions",
+                "Versions of the model with windows open now (models split by version).",
+                &["model"],
+            ),
             described: r.described.into_inner(),
             registry: r.registry,
         };
@@ -172,12 +219,22 @@ impl Metrics {
         m
     }
 
-    /// The exposition text for `/metrics`.
+    /// The exposition text for `/metrics`. A pooled model's series carry
+    /// `model_version=""`, which Prometheus reads as no such label; it is left out, so
+    /// they read as they always did.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("metrics encode");
-        String::from_utf8(buf).expect("metrics are utf-8")
+        let text = String::from_utf8(buf).expect("metrics are utf-8");
+        drop_empty_label(&text, "model_version")
     }
+}
+
+/// The text without `name=""` pairs. A label value in the exposition escapes its quotes,
+/// so the sequence can only be a label pair.
+fn drop_empty_label(text: &str, name: &str) -> String {
+    let pair = format!("{name}=\"\"");
+    text.replace(&format!(",{pair}"), "").replace(&format!("{{{pair},"), "{").replace(&format!("{{{pair}}}"), "")
 }
 
 #[cfg(test)]
@@ -185,6 +242,19 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::Metrics;
+
+    #[test]
+    fn an_empty_version_label_is_left_out() {
+        let m = Metrics::new();
+        m.model_drifting.with_label_values(&["a", ""]).set(1);
+        m.model_drifting.with_label_values(&["a", "2"]).set(0);
+        m.live_versions.with_label_values(&["a"]).set(1);
+        let text = m.render();
+        assert!(text.contains("driftd_model_drifting{model=\"a\"} 1"), "{text}");
+        assert!(text.contains("driftd_model_drifting{model=\"a\",model_version=\"2\"} 0"), "{text}");
+        assert_eq!(super::drop_empty_label("x{model_version=\"\"} 1", "model_version"), "x 1");
+        assert_eq!(super::drop_empty_label("x{model_version=\"\",a=\"b\"} 1", "model_version"), "x{a=\"b\"} 1");
+    }
 
     #[test]
     fn every_metric_is_documented() {

@@ -56,7 +56,8 @@ fn ingest_does_not_allocate_per_event() {
         reference.display()
     ))
     .unwrap();
-    let mut pipeline = Pipeline::from_settings(&settings).unwrap();
+    let refs = driftd::reference::resolve_blocking(&settings).unwrap();
+    let mut pipeline = Pipeline::new(&settings, refs).unwrap();
     let messages: Vec<String> = (0..30_000)
         .map(|i| {
             format!(
@@ -78,7 +79,7 @@ fn ingest_does_not_allocate_per_event() {
     });
     // Column growth doubles a vector now and then; nothing else may allocate.
     assert!(allocs < 50, "{allocs} allocations for 20,000 events");
-    assert_eq!(pipeline.models()[0].windows.open_events(), 30_000);
+    assert_eq!(pipeline.models()[0].tracks[0].windows.open_events(), 30_000);
 }
 
 #[test]
