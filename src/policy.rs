@@ -342,7 +342,7 @@ mod tests {
                 FeatureReport::new(n, Kind::Numerical, StatTest::Psi, 0.1, Outcome::distance(score), side, side)
             })
             .collect();
-        let source = Source { path: "x".into(), rows: 10 };
+        let source = Source::new("x".into(), 10);
         Report::new(Mode::Native, source.clone(), source, features, Vec::new(), 0.5)
     }
 

@@ -3,8 +3,14 @@
 driftd starts a run with `dag_run_id` = its run id and `conf` = the run parameters:
 `model`, `run_id`, `reason` ("drift" or "manual"), `drifted_features` (list) and
 `drift_report` (the window's drift report). Steps: preprocess -> train -> validate ->
-deploy. Replace the bodies with your own; `DRIFTD_TRAIN_COMMAND` (e.g. `dvc repro`, see
-examples/dvc) runs the training when set.
+deploy.
+
+With MLFLOW_TRACKING_URI, DRIFTD_RECENT_DATA and DRIFTD_REGISTERED_MODEL set, `train`
+closes the loop through MLflow (examples/mlflow/driftd_mlflow.py, beside this DAG or in
+the DAGs folder): it trains on the recent data, profiles it with `driftd baseline`,
+registers a new version tagged `driftd.reference` and moves the alias driftd follows, so
+driftd swaps the reference and the episode ends with reason `reference_updated`.
+Otherwise `DRIFTD_TRAIN_COMMAND` (e.g. `dvc repro`, see examples/dvc) runs when set.
 
 Works on Airflow 2.x (`airflow.decorators`) and 3.x (`airflow.sdk`).
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +31,7 @@ except ImportError:  # Airflow 2
     from airflow.operators.python import get_current_context
 
 WORK_DIR = Path(os.environ.get("DRIFTD_RETRAIN_DIR", "/tmp/driftd-retrain"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mlflow"))
 
 
 def _conf() -> dict:
@@ -55,9 +63,21 @@ def driftd_retrain():
 
     @task
     def train(run_dir: str) -> str:
-        command = os.environ.get("DRIFTD_TRAIN_COMMAND")
-        if command:
-            subprocess.run(command, shell=True, check=True, cwd=os.environ.get("DRIFTD_TRAIN_CWD"))
+        recent, registered = os.environ.get("DRIFTD_RECENT_DATA"), os.environ.get("DRIFTD_REGISTERED_MODEL")
+        if os.environ.get("MLFLOW_TRACKING_URI") and recent and registered:
+            from driftd_mlflow import retrain_and_publish
+
+            run_id = _conf().get("run_id", "manual")
+            features = [f for f in os.environ.get("DRIFTD_FEATURES", "").split(",") if f]
+            version = retrain_and_publish(
+                Path(recent), registered, features, os.environ.get("DRIFTD_TARGET"),
+                run_name=run_id, tags={"driftd.run_id": run_id},
+            )
+            Path(run_dir, "registered_version").write_text(version)
+        else:
+            command = os.environ.get("DRIFTD_TRAIN_COMMAND")
+            if command:
+                subprocess.run(command, shell=True, check=True, cwd=os.environ.get("DRIFTD_TRAIN_CWD"))
         Path(run_dir, "trained").write_text(datetime.utcnow().isoformat())
         return run_dir
 

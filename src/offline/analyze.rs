@@ -121,7 +121,7 @@ pub fn analyze(reference: &Reference, current: &Dataset, opts: &AnalyzeOptions) 
         }
         Reference::Profile(p, path) => {
             let plan = plan_from_profile(p, path, current, &opts.selection)?;
-            let source = Source { path: path.display().to_string(), rows: p.rows };
+            let source = Source::new(path.display().to_string(), p.rows);
             (plan, Vec::new(), source)
         }
     };

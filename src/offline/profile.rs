@@ -144,8 +144,13 @@ impl Profile {
         self.features.iter().find(|f| f.name == name)
     }
 
+    /// Writes the profile, making its directory when it is not there (a pipeline stage's
+    /// output folder).
     pub fn save(&self, path: &Path) -> Result<(), InputError> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| InputError::file(path, e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| InputError::file(path, format!("cannot make its folder: {e}")))?;
+        }
         std::fs::write(path, json).map_err(|e| InputError::file(path, format!("cannot write: {e}")))
     }
 

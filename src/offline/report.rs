@@ -43,11 +43,21 @@ impl Sample {
 pub struct Source {
     pub path: String,
     pub rows: usize,
+    /// A reference's registry version (window reports against a registry reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A reference's SHA-256, hex (window reports): which reference it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Source {
     pub fn of(ds: &Dataset) -> Source {
-        Source { path: ds.path.display().to_string(), rows: ds.rows }
+        Source::new(ds.path.display().to_string(), ds.rows)
+    }
+
+    pub fn new(path: String, rows: usize) -> Source {
+        Source { path, rows, version: None, digest: None }
     }
 }
 

@@ -19,7 +19,9 @@ pub struct WindowReport {
     pub model_version: Option<String>,
     #[serde(flatten)]
     pub bounds: WindowBounds,
-    /// The reference the window was compared with.
+    /// The reference the window was compared with (in the JSON, the report's `reference`
+    /// section names it: its source as `path`, its `version` and `digest`).
+    #[serde(skip)]
     pub reference: ReferenceIdentity,
     pub events: u64,
     pub late_events: u64,
@@ -71,6 +73,8 @@ pub fn report_window(closed: ClosedWindow) -> WindowReport {
     let reference = Reference::Profile(spec.profile.clone(), spec.reference.source.clone().into());
     let (mut report, error) = match analyze(&reference, &dataset, &opts) {
         Ok(mut r) => {
+            r.reference.version = spec.reference.version.clone();
+            r.reference.digest = Some(spec.reference.digest.clone());
             for name in empty {
                 r.skipped.push(Skipped { name, reason: "no values in this window".into() });
             }

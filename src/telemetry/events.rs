@@ -250,8 +250,11 @@ impl InternalEvent for EpisodeStarted<'_> {
     fn emit(self, t: &Telemetry) {
         let (model, version) = (self.model, v(self.version));
         t.metrics.drift_episodes_total.with_label_values(&[model, version]).inc();
-        let e = self.episode;
-        tracing::warn!(model, version, episode = %e.id, severity = e.severity.as_str(), "model is drifting");
+        let (episode, severity) = (self.episode.id.as_str(), self.episode.severity.as_str());
+        match self.version {
+            Some(model_version) => tracing::warn!(model, model_version, episode, severity, "model is drifting"),
+            None => tracing::warn!(model, episode, severity, "model is drifting"),
+        }
     }
 }
 
@@ -265,8 +268,11 @@ pub struct EpisodeEnded<'a> {
 
 impl InternalEvent for EpisodeEnded<'_> {
     fn emit(self, _: &Telemetry) {
-        let (model, version, reason) = (self.model, v(self.version), self.resolution.reason());
-        tracing::info!(model, version, episode = %self.episode.id, reason, "model no longer drifting");
+        let (model, episode, reason) = (self.model, self.episode.id.as_str(), self.resolution.reason());
+        match self.version {
+            Some(model_version) => tracing::info!(model, model_version, episode, reason, "model no longer drifting"),
+            None => tracing::info!(model, episode, reason, "model no longer drifting"),
+        }
     }
 }
 

@@ -15,4 +15,6 @@ mod kafka_daemon;
 mod monitoring;
 mod orchestrators;
 mod properties;
+mod references;
+mod registry;
 mod stream_replay;

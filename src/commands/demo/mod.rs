@@ -1,6 +1,9 @@
 //! `driftd demo`: the whole daemon against librdkafka's in-process mock cluster, fed with
 //! inference logs built from `datasets/` (`scenario.rs`), its retrain requests and alerts
-//! going to a local signed-webhook receiver (`receivers.rs`). Prints one line per window.
+//! going to a local signed-webhook receiver (`receivers.rs`) that also plays the retrain
+//! pipeline. The story: the world shifts for good, driftd asks for one retrain, the
+//! pipeline publishes the new model's reference, driftd swaps it in, the episode ends
+//! (`reference_updated`) and the shifted traffic is clean against it. One line per window.
 
 mod receivers;
 mod scenario;
@@ -54,6 +57,7 @@ reference = "{reference}"
 features = [{features}]
 window = {{ size = "1d" }}
 idle_timeout = "2s"
+reference_poll = "500ms"
 min_events = 200
 fire_after = 2
 resolve_after = 2
@@ -77,17 +81,22 @@ secret = "{DEMO_SECRET}"
 }
 
 async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
-    let reference = opts.datasets.join("california_housing_reference.csv");
-    let scenario = scenario::build(&reference, &opts.datasets.join("california_housing_analysis.csv"))?;
+    let (reference, analysis) =
+        (opts.datasets.join("california_housing_reference.csv"), opts.datasets.join("california_housing_analysis.csv"));
+    let scenario = scenario::build(&reference, &analysis)?;
     let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
     cluster.create_topic(TOPIC, 2, 1).context("creating the topic")?;
     let brokers = cluster.bootstrap_servers();
-    let (recv_tx, recv_rx) = mpsc::unbounded_channel();
-    let receiver = receivers::start(DEMO_SECRET, recv_tx).await.context("starting the demo's receivers")?;
-
+    // the model's reference is a file the retrain pipeline replaces when it deploys
     let dir = tempfile::tempdir()?;
+    let model_reference = dir.path().join("california-housing-reference.csv");
+    std::fs::copy(&reference, &model_reference).with_context(|| format!("copying {}", reference.display()))?;
+    let pipeline = receivers::Pipeline { data: analysis.canonicalize()?, reference: model_reference.clone() };
+    let (recv_tx, recv_rx) = mpsc::unbounded_channel();
+    let receiver = receivers::start(DEMO_SECRET, pipeline, recv_tx).await.context("starting the demo's receivers")?;
+
     let config_path = dir.path().join("driftd.toml");
-    let text = config(&brokers, &dir.path().join("state"), &reference.canonicalize()?, receiver);
+    let text = config(&brokers, &dir.path().join("state"), &model_reference, receiver);
     std::fs::write(&config_path, &text)?;
     let settings = Settings::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config {e}"))?;
     let listener = tokio::net::TcpListener::bind(&opts.listen)
@@ -103,14 +112,18 @@ async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
     println!("driftd demo: mock Kafka at {brokers}, topic {TOPIC}");
     println!("metrics: http://{addr}/metrics   latest report: http://{addr}/api/v1/models/{MODEL}/reports/latest");
     println!(
-        "producing {} inference logs: {} from the reference period (stable), then {} from the analysis period (drifting), then {} stable again",
-        scenario.events.len(), scenario.stable, scenario.drifting, scenario.recovered
+        "the story: {} inference logs drawn from the reference period (stable), then the world shifts for good: \
+         {} drawn from the analysis period, then {} more once the model is retrained",
+        scenario.stable,
+        scenario.drifting,
+        scenario.after.len()
     );
-    println!("policy: drifting after 2 drifted windows, ok after 2 clean ones; retrain and alerts go to a local signed-webhook receiver at http://{receiver}");
-    let total = scenario.events.len() as u64;
-    let produce = tokio::spawn(produce(brokers.clone(), scenario));
-    let watched = watch(rx, recv_rx, daemon, total, opts.forever).await?;
-    produce.await??;
+    println!(
+        "policy: drifting after 2 drifted windows; retrain and alerts go to a local signed-webhook receiver at \
+         http://{receiver}, which plays the retrain pipeline: it publishes the new model's reference over {}",
+        model_reference.display()
+    );
+    let watched = watch(Watch { reports: rx, requests: recv_rx, daemon, brokers, scenario }, opts.forever).await?;
     if opts.forever {
         println!("\nscenario done; serving on http://{addr} until interrupted (Ctrl-C)");
         tokio::signal::ctrl_c().await?;
@@ -118,21 +131,22 @@ async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     watched.daemon.await.context("daemon task")??;
     let retrains = watched.received.iter().filter(|r| matches!(r, Received::Retrain { .. })).count();
-    let alerts = watched.received.len() - retrains;
+    let alerts = watched.received.iter().filter(|r| matches!(r, Received::Alert { .. })).count();
     println!(
-        "\n{} events in windows; {retrains} retrain request(s) and {alerts} alert notification(s) received; scenario complete",
-        watched.events
+        "\n{} events in windows; {retrains} retrain request(s) and {alerts} alert notification(s) received; \
+         {} window(s) of the shifted traffic after the swap, {} of them drifted; scenario complete",
+        watched.events, watched.after_swap, watched.drifted_after_swap
     );
     Ok(())
 }
 
-async fn produce(brokers: String, scenario: Scenario) -> anyhow::Result<()> {
+async fn produce(brokers: String, events: Vec<String>) -> anyhow::Result<()> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("linger.ms", "5")
         .create()
         .context("creating the producer")?;
-    for (i, e) in scenario.events.iter().enumerate() {
+    for (i, e) in events.iter().enumerate() {
         let record = FutureRecord::to(TOPIC).key(MODEL).payload(e);
         if let Err((err, _)) = producer.send(record, Duration::from_secs(10)).await {
             eprintln!("produce failed at event {i}: {err}");
@@ -141,29 +155,49 @@ async fn produce(brokers: String, scenario: Scenario) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the demo watches.
+struct Watch {
+    reports: mpsc::UnboundedReceiver<WindowReport>,
+    requests: mpsc::UnboundedReceiver<Received>,
+    daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
+    brokers: String,
+    scenario: Scenario,
+}
+
 /// What the demo saw by the end of the scenario.
 struct Watched {
     events: u64,
     received: Vec<Received>,
+    after_swap: usize,
+    drifted_after_swap: usize,
     daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Prints a line per window and per request the receiver gets, until every event is in a
-/// window (and the episode's resolution has arrived).
-async fn watch(
-    mut reports: mpsc::UnboundedReceiver<WindowReport>,
-    mut requests: mpsc::UnboundedReceiver<Received>,
-    mut daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
-    total: u64,
-    forever: bool,
-) -> anyhow::Result<Watched> {
-    println!("\n{:<20}  {:>6}  {:>11}  {:<5}  drifted features", "window start", "events", "drift share", "drift");
-    let (mut events, mut received) = (0u64, Vec::new());
+/// Produces the traffic up to the retrain, then (once the episode resolved on the new
+/// reference) the rest; prints a line per window and per request the receiver gets, until
+/// every event is in a window.
+async fn watch(w: Watch, forever: bool) -> anyhow::Result<Watched> {
+    let Watch { mut reports, mut requests, mut daemon, brokers, scenario } = w;
+    let total = (scenario.before.len() + scenario.after.len()) as u64;
+    let mut after = Some(scenario.after);
+    let mut producing = tokio::spawn(produce(brokers.clone(), scenario.before));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    println!(
+        "\n{:<20}  {:>6}  {:>11}  {:<5}  {:<12}  drifted features",
+        "window start", "events", "drift share", "drift", "reference"
+    );
+    let (mut events, mut received, mut first_digest) = (0u64, Vec::new(), None::<String>);
+    let (mut after_swap, mut drifted_after_swap) = (0, 0);
     loop {
         tokio::select! {
             report = reports.recv() => {
                 let Some(r) = report else { break };
                 events += r.events;
+                let first = first_digest.get_or_insert_with(|| r.reference.digest.clone());
+                if *first != r.reference.digest {
+                    after_swap += 1;
+                    drifted_after_swap += usize::from(r.report.as_ref().is_some_and(|x| x.dataset_drift));
+                }
                 print_window(&r);
                 if events >= total && !forever {
                     break;
@@ -171,26 +205,24 @@ async fn watch(
             }
             Some(r) = requests.recv() => {
                 r.print();
+                // the retrained model's reference is in and the episode ended: its traffic comes
+                if r.is_resolution() {
+                    if let Some(rest) = after.take() {
+                        producing.await??;
+                        producing = tokio::spawn(produce(brokers.clone(), rest));
+                    }
+                }
                 received.push(r);
             }
             res = &mut daemon => {
                 res.context("daemon task")??;
                 anyhow::bail!("the daemon stopped before the scenario ended");
             }
+            _ = tokio::time::sleep_until(deadline) => anyhow::bail!("the scenario did not finish within two minutes"),
         }
     }
-    // the last notifications are in flight: give them a moment
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !received.iter().any(Received::is_resolution) {
-        match tokio::time::timeout_at(deadline, requests.recv()).await {
-            Ok(Some(r)) => {
-                r.print();
-                received.push(r);
-            }
-            _ => break,
-        }
-    }
-    Ok(Watched { events, received, daemon })
+    producing.await??;
+    Ok(Watched { events, received, after_swap, drifted_after_swap, daemon })
 }
 
 fn print_window(r: &WindowReport) {
@@ -200,11 +232,12 @@ fn print_window(r: &WindowReport) {
     };
     let note = if r.insufficient_events { " (too few events to flag)" } else { "" };
     println!(
-        "{:<20}  {:>6}  {:>11.2}  {:<5}  {}{}",
+        "{:<20}  {:>6}  {:>11.2}  {:<5}  {:<12}  {}{}",
         r.bounds.start_rfc3339(),
         r.events,
         share,
         if drift { "YES" } else { "no" },
+        r.reference.short_digest(),
         drifted,
         note
     );

@@ -1,6 +1,7 @@
 //! The demo's traffic: inference logs built from the California housing pair, one event
 //! per simulated minute, a window per simulated day: a stable period drawn from the
-//! reference period's rows, the drifting analysis period, then stable again.
+//! reference period's rows, then the analysis period's, which is where the world went and
+//! where it stays.
 
 use std::path::Path;
 
@@ -16,17 +17,20 @@ pub const FEATURES: [&str; 8] =
 const STEP_MS: i64 = 60_000;
 const EVENTS_PER_WINDOW: usize = (86_400_000 / STEP_MS) as usize;
 const STABLE_WINDOWS: usize = 4;
-/// Stable windows after the drifting period: enough for the episode to resolve.
-const RECOVERY_WINDOWS: usize = 3;
+/// Days of the shift before the retrain: the episode fires on the second.
+const SHIFTED_WINDOWS: usize = 3;
+/// Days of the (still shifted) traffic after the retrained model's reference is in.
+pub const AFTER_WINDOWS: usize = 4;
 /// 2026-11-29T00:00:00Z
 const START_MS: i64 = 1_795_910_400_000;
 
-/// The messages, and how many of each period.
+/// The messages: before the retrain (stable, then the shift), and after it (the shift
+/// stays: the same drifted distribution, for good).
 pub struct Scenario {
-    pub events: Vec<String>,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
     pub stable: usize,
     pub drifting: usize,
-    pub recovered: usize,
 }
 
 /// A dataset's feature rows (missing cells as NaN).
@@ -42,12 +46,12 @@ fn rows(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
     Ok((0..df.height()).map(|i| cols.iter().map(|c| c[i]).collect()).collect())
 }
 
-fn event(ts_ms: i64, values: &[f64], i: usize) -> String {
+fn event(ts_ms: i64, values: &[f64], i: usize, version: &str) -> String {
     let features: serde_json::Map<String, serde_json::Value> =
         FEATURES.iter().zip(values).map(|(f, v)| (f.to_string(), serde_json::json!(v))).collect();
     serde_json::json!({
         "model": MODEL,
-        "model_version": "1",
+        "model_version": version,
         "timestamp": format_rfc3339_ms(ts_ms),
         "request_id": format!("r-{i}"),
         "features": features,
@@ -55,27 +59,29 @@ fn event(ts_ms: i64, values: &[f64], i: usize) -> String {
     .to_string()
 }
 
-/// Builds the scenario from the pair in `datasets`.
+/// Builds the scenario from the pair: `STABLE_WINDOWS` days drawn from the reference
+/// period, `SHIFTED_WINDOWS` days drawn from the analysis period (the world has moved),
+/// then (after the retrain) `AFTER_WINDOWS` more days from it, on a day boundary.
 pub fn build(reference: &Path, analysis: &Path) -> anyhow::Result<Scenario> {
     use anyhow::Context as _;
     let reference = rows(reference).with_context(|| format!("reading {}", reference.display()))?;
     let analysis = rows(analysis).with_context(|| format!("reading {}", analysis.display()))?;
-    // a fixed sequence over the reference rows: the same demo every run
+    // a fixed sequence of rows: the same demo every run
     let mut rng = XorShift64::new(0x2545_f491_4f6c_dd1d);
-    let mut events = Vec::new();
     let at = |i: usize| START_MS + i as i64 * STEP_MS;
+    let mut before = Vec::new();
     for i in 0..STABLE_WINDOWS * EVENTS_PER_WINDOW {
-        events.push(event(at(i), &reference[rng.below(reference.len())], i));
+        before.push(event(at(i), &reference[rng.below(reference.len())], i, "1"));
     }
-    let stable = events.len();
-    for (j, row) in analysis.iter().enumerate() {
-        events.push(event(at(stable + j), row, stable + j));
+    let stable = before.len();
+    for j in 0..SHIFTED_WINDOWS * EVENTS_PER_WINDOW {
+        before.push(event(at(stable + j), &analysis[rng.below(analysis.len())], stable + j, "1"));
     }
-    // back to stable traffic, starting on a window boundary, until the episode resolves
-    let resume = events.len().div_ceil(EVENTS_PER_WINDOW) * EVENTS_PER_WINDOW;
-    let recovered = RECOVERY_WINDOWS * EVENTS_PER_WINDOW;
-    for i in 0..recovered {
-        events.push(event(at(resume + i), &reference[rng.below(reference.len())], resume + i));
-    }
-    Ok(Scenario { events, stable, drifting: analysis.len(), recovered })
+    let drifting = before.len() - stable;
+    // the retrained model serves from the next day on; the world stays shifted
+    let resume = before.len().div_ceil(EVENTS_PER_WINDOW) * EVENTS_PER_WINDOW + EVENTS_PER_WINDOW;
+    let after = (0..AFTER_WINDOWS * EVENTS_PER_WINDOW)
+        .map(|i| event(at(resume + i), &analysis[rng.below(analysis.len())], resume + i, "2"))
+        .collect();
+    Ok(Scenario { before, after, stable, drifting })
 }

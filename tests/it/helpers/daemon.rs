@@ -70,6 +70,12 @@ impl TestConfig {
         self.section(&model_toml(name, extra))
     }
 
+    /// A model with the housing features on another reference (a path, URL or registry URI).
+    pub fn model_at(self, name: &str, reference: &str, extra: &str) -> TestConfig {
+        let toml = model_toml(name, extra).replace(&reference_csv().display().to_string(), reference);
+        self.section(&toml)
+    }
+
     /// Any TOML, appended as it is.
     pub fn section(mut self, toml: &str) -> TestConfig {
         self.sections.push_str(toml);

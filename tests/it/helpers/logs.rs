@@ -72,3 +72,20 @@ pub fn episode_logs(model: &str, per_window: usize, stable: usize, drifting: usi
 pub fn fmt_ms(ms: i64) -> String {
     driftd::time::format_rfc3339_ms(ms.div_euclid(1000) * 1000)
 }
+
+/// `n` logs of `model` drawn at random (seeded) from a dataset's rows, one a minute from
+/// `start_ms`, with `model_version` when given.
+pub fn sampled_logs(model: &str, version: Option<&str>, file: &str, n: usize, start_ms: i64, seed: u64) -> Vec<String> {
+    let rows = rows(file);
+    let mut rng = XorShift64::new(seed);
+    (0..n)
+        .map(|i| {
+            let r = &rows[rng.below(rows.len())];
+            let line = log_line(model, &fmt_ms(start_ms + i as i64 * 60_000), &r.values);
+            match version {
+                Some(v) => line.replacen("{", &format!("{{\"model_version\": \"{v}\", "), 1),
+                None => line,
+            }
+        })
+        .collect()
+}

@@ -9,6 +9,8 @@ mod daemon;
 mod logs;
 mod net;
 mod receiver;
+mod served;
+pub mod services;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -16,9 +18,10 @@ use std::process::{Command, Output};
 pub use alertmanager::Alertmanager;
 pub use broker::{produce, producer, Broker};
 pub use daemon::{model_toml, replay, InProcess, Process, TestConfig};
-pub use logs::{analysis_logs, episode_logs, fmt_ms, log_line, reference_csv, rows, Row, FEATURES};
+pub use logs::{analysis_logs, episode_logs, fmt_ms, log_line, reference_csv, rows, sampled_logs, Row, FEATURES};
 pub use net::{dechunk, free_port, http, http_get, metric, wait_until};
 pub use receiver::{Receiver, Reply, Request};
+pub use served::ServedFile;
 
 /// The repository's root: where datasets/, config/ and docs/ are.
 pub fn root() -> PathBuf {
