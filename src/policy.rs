@@ -26,11 +26,85 @@ pub struct Policy {
     pub resolve_after: u32,
     /// Event time between two automatic retrain requests, in milliseconds (0: none).
     pub cooldown_ms: i64,
+    /// What makes a window's data broken rather than drifted.
+    pub quality: QualityRule,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { min_events: 0, critical: Vec::new(), fire_after: 1, resolve_after: 1, cooldown_ms: 0 }
+        Policy {
+            min_events: 0,
+            critical: Vec::new(),
+            fire_after: 1,
+            resolve_after: 1,
+            cooldown_ms: 0,
+            quality: QualityRule::default(),
+        }
+    }
+}
+
+/// When a window's data is broken (a pipeline upstream fails, a serialisation changed)
+/// rather than drifted: limits on shares of a feature's rows. A feature with no valid value
+/// at all always fails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityRule {
+    /// Missing this much more often than in the reference (the window's missing share
+    /// minus the reference's).
+    pub max_missing_increase: f64,
+    /// Values of the wrong type (text that is no number, for a numerical feature).
+    pub max_invalid_share: f64,
+    /// Numbers outside the reference's range (1: never a failure, only a signal).
+    pub max_out_of_range_share: f64,
+    /// Categories the reference never had (1: never a failure, only a signal).
+    pub max_unseen_share: f64,
+}
+
+impl Default for QualityRule {
+    fn default() -> Self {
+        QualityRule {
+            max_missing_increase: 0.5,
+            max_invalid_share: 0.1,
+            max_out_of_range_share: 1.0,
+            max_unseen_share: 1.0,
+        }
+    }
+}
+
+/// A feature the quality rule failed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QualityFailure {
+    pub feature: String,
+    /// `no_values`, `missing`, `invalid`, `out_of_range` or `unseen`.
+    pub reason: &'static str,
+    /// The share that broke the limit (the missing share's increase for `missing`; for
+    /// `no_values`, the share of values of the wrong type, the rest being missing).
+    pub share: f64,
+    pub limit: f64,
+}
+
+impl QualityRule {
+    /// The features of a report that break the rule; `without_values`: features with no
+    /// valid value in the window (left out of the report's statistics), with the share of
+    /// rows that held a value of the wrong type (the rest were missing).
+    pub fn failures(&self, report: Option<&Report>, without_values: &[(String, f64)]) -> Vec<QualityFailure> {
+        let mut out: Vec<QualityFailure> = without_values
+            .iter()
+            .map(|(f, invalid)| QualityFailure { feature: f.clone(), reason: "no_values", share: *invalid, limit: 0.0 })
+            .collect();
+        for f in report.iter().flat_map(|r| &r.features) {
+            let checks = [
+                ("missing", Some(f.current_missing_share - f.reference_missing_share), self.max_missing_increase),
+                ("invalid", f.current_invalid_share, self.max_invalid_share),
+                ("out_of_range", f.current_out_of_range_share, self.max_out_of_range_share),
+                ("unseen", f.current_unseen_share, self.max_unseen_share),
+            ];
+            for (reason, share, limit) in checks {
+                if let Some(share) = share.filter(|s| *s > limit && limit < 1.0) {
+                    out.push(QualityFailure { feature: f.name.clone(), reason, share, limit });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -62,28 +136,37 @@ pub enum Verdict {
     Drifted {
         severity: Severity,
     },
+    /// The data broke the quality rule: neither drifted nor clean for the drift policy.
+    BrokenData,
 }
 
 /// What the policy made of a window's report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
     pub verdict: Verdict,
     /// Fewer events than `min_events`: the numbers stand, nothing is flagged.
     pub insufficient_events: bool,
     /// Whether the prediction drifted; `None` when it is not monitored.
     pub prediction_drift: Option<bool>,
+    /// The features that broke the data-quality rule (none: the data is fine).
+    pub quality_failures: Vec<QualityFailure>,
 }
 
 impl Policy {
     /// Judges a window of `events` events whose statistics are `report` (absent when the
-    /// window could not be analysed), and marks the report accordingly: under
-    /// `min_events` nothing is flagged; a drifted critical feature is dataset drift.
-    pub fn judge(&self, events: u64, report: Option<&mut Report>) -> Judgement {
+    /// window could not be analysed; `without_values`: features with no valid value), and
+    /// marks the report accordingly: with broken data, or under `min_events`, nothing is
+    /// flagged; a drifted critical feature is dataset drift. The data's quality is judged
+    /// whatever the window's size.
+    pub fn judge(&self, events: u64, report: Option<&mut Report>, without_values: &[(String, f64)]) -> Judgement {
         let insufficient = events < self.min_events;
+        let quality_failures = self.quality.failures(report.as_deref(), without_values);
+        let broken = !quality_failures.is_empty();
         let Some(r) = report else {
-            return Judgement { verdict: Verdict::Neutral, insufficient_events: insufficient, prediction_drift: None };
+            let verdict = if broken { Verdict::BrokenData } else { Verdict::Neutral };
+            return Judgement { verdict, insufficient_events: insufficient, prediction_drift: None, quality_failures };
         };
-        if insufficient {
+        if insufficient || broken {
             r.features.iter_mut().for_each(|f| f.drifted = false);
             r.drifted_features = 0;
             r.share_of_drifted_features = 0.0;
@@ -95,7 +178,9 @@ impl Policy {
         }
         let prediction_drift = r.features.iter().find(|f| f.name == PREDICTION).map(|f| f.drifted);
         let prediction = prediction_drift == Some(true);
-        let verdict = if insufficient {
+        let verdict = if broken {
+            Verdict::BrokenData
+        } else if insufficient {
             Verdict::Neutral
         } else if !(r.dataset_drift || prediction) {
             Verdict::Clean
@@ -103,7 +188,7 @@ impl Policy {
             let severity = if prediction || critical_drifted { Severity::Critical } else { Severity::Warning };
             Verdict::Drifted { severity }
         };
-        Judgement { verdict, insufficient_events: insufficient, prediction_drift }
+        Judgement { verdict, insufficient_events: insufficient, prediction_drift, quality_failures }
     }
 }
 
@@ -151,6 +236,47 @@ pub struct DriftTracker {
     /// Window end (Unix ms) of the last automatic retrain request: the cooldown's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_retrain_ms: Option<i64>,
+    /// The data-quality state: failing while windows break the quality rule.
+    #[serde(default, skip_serializing_if = "QualityState::is_fine")]
+    pub quality: QualityState,
+}
+
+/// A model's data quality: failing from a window that breaks the quality rule to the
+/// next that does not.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct QualityState {
+    pub failing: bool,
+    /// The alert's id while failing (its dedup key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    /// End of the window that started the failure (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Failures so far.
+    #[serde(default)]
+    pub incidents: u64,
+}
+
+impl QualityState {
+    fn is_fine(&self) -> bool {
+        !self.failing && self.incidents == 0
+    }
+}
+
+/// What a window changed in the data-quality state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QualityTransition {
+    None,
+    /// The data broke: `id` names the incident (the alerts' dedup key).
+    Failed {
+        id: String,
+        since: String,
+    },
+    /// Good again.
+    Restored {
+        id: String,
+        since: String,
+    },
 }
 
 /// Why an episode ended.
@@ -252,8 +378,8 @@ impl DriftTracker {
         retrain_enabled: bool,
     ) -> Transition {
         match verdict {
-            Verdict::Neutral if self.state == DriftState::Drifting => Transition::Continued,
-            Verdict::Neutral => Transition::None,
+            Verdict::Neutral | Verdict::BrokenData if self.state == DriftState::Drifting => Transition::Continued,
+            Verdict::Neutral | Verdict::BrokenData => Transition::None,
             Verdict::Drifted { severity } => {
                 self.drifted_in_row += 1;
                 self.clean_in_row = 0;
@@ -282,6 +408,30 @@ impl DriftTracker {
                     DriftState::Ok => Transition::None,
                 }
             }
+        }
+    }
+
+    /// Moves the data-quality state by one judged window (`failed`: it broke the rule);
+    /// windows that could not be judged (too few events, no report) move nothing.
+    pub fn observe_quality(&mut self, model: &str, end_ms: i64, failed: Option<bool>) -> QualityTransition {
+        let q = &mut self.quality;
+        match (failed, q.failing) {
+            (Some(true), false) => {
+                let (id, since) = (run_id(model, end_ms, "quality"), crate::time::format_rfc3339_ms(end_ms));
+                *q = QualityState {
+                    failing: true,
+                    incident: Some(id.clone()),
+                    since: Some(since.clone()),
+                    incidents: q.incidents + 1,
+                };
+                QualityTransition::Failed { id, since }
+            }
+            (Some(false), true) => {
+                q.failing = false;
+                let (id, since) = (q.incident.take().unwrap_or_default(), q.since.take().unwrap_or_default());
+                QualityTransition::Restored { id, since }
+            }
+            _ => QualityTransition::None,
         }
     }
 
@@ -359,7 +509,7 @@ mod tests {
                 _ => unreachable!(),
             };
             let policy = Policy { min_events: 100, ..policy.clone() };
-            let verdict = policy.judge(events, Some(&mut report(drifted))).verdict;
+            let verdict = policy.judge(events, Some(&mut report(drifted)), &[]).verdict;
             out.push(match st.observe("m", (i as i64 + 1) * HOUR, verdict, &policy, true) {
                 Transition::None => '.',
                 Transition::Fired { episode } if episode.retrain => 'F',
@@ -410,7 +560,7 @@ mod tests {
         assert_eq!(st.last_retrain_ms, Some(HOUR), "the cooldown runs on");
         assert_eq!(st.reference_updated(updated), Transition::None, "nothing to end");
         // drifting again within the cooldown: an episode, no retrain
-        let verdict = p.judge(1000, Some(&mut report(&["a", "b", "c"]))).verdict;
+        let verdict = p.judge(1000, Some(&mut report(&["a", "b", "c"])), &[]).verdict;
         assert!(
             matches!(st.observe("m", 5 * HOUR, verdict, &p, true), Transition::Fired { episode } if !episode.retrain)
         );
@@ -420,19 +570,19 @@ mod tests {
     fn critical_features_make_dataset_drift_and_raise_the_severity() {
         let p = Policy { critical: vec!["b".into()], ..Policy::default() };
         let drifted = |s| Verdict::Drifted { severity: s };
-        assert_eq!(p.judge(10, Some(&mut report(&["a", "c"]))).verdict, drifted(Severity::Warning));
-        assert_eq!(p.judge(10, Some(&mut report(&["a", "b"]))).verdict, drifted(Severity::Critical));
+        assert_eq!(p.judge(10, Some(&mut report(&["a", "c"])), &[]).verdict, drifted(Severity::Warning));
+        assert_eq!(p.judge(10, Some(&mut report(&["a", "b"])), &[]).verdict, drifted(Severity::Critical));
         let mut one = report(&["b"]);
-        assert_eq!(p.judge(10, Some(&mut one)).verdict, drifted(Severity::Critical));
+        assert_eq!(p.judge(10, Some(&mut one), &[]).verdict, drifted(Severity::Critical));
         assert!(one.dataset_drift, "a drifted critical feature alone is dataset drift");
-        assert_eq!(p.judge(10, None).verdict, Verdict::Neutral);
+        assert_eq!(p.judge(10, None, &[]).verdict, Verdict::Neutral);
     }
 
     #[test]
     fn too_few_events_flag_nothing() {
         let p = Policy { min_events: 100, critical: vec!["a".into()], ..Policy::default() };
         let mut r = report(&["a", "b", "c"]);
-        let j = p.judge(99, Some(&mut r));
+        let j = p.judge(99, Some(&mut r), &[]);
         assert_eq!(j.verdict, Verdict::Neutral);
         assert!(j.insufficient_events);
         assert!(!r.dataset_drift && r.drifted_features == 0 && r.features.iter().all(|f| !f.drifted));
@@ -443,9 +593,34 @@ mod tests {
         let mut r = report(&[]);
         r.features[0].name = PREDICTION.into();
         r.features[0].drifted = true;
-        let j = Policy::default().judge(10, Some(&mut r));
+        let j = Policy::default().judge(10, Some(&mut r), &[]);
         assert_eq!(j.prediction_drift, Some(true));
         assert_eq!(j.verdict, Verdict::Drifted { severity: Severity::Critical });
+    }
+
+    #[test]
+    fn broken_data_is_neither_drift_nor_clean() {
+        let p = Policy::default();
+        let mut r = report(&["a", "b", "c"]);
+        r.features[1].current_invalid_share = Some(0.4);
+        let j = p.judge(1000, Some(&mut r), &[("d".to_string(), 1.0)]);
+        assert_eq!(j.verdict, Verdict::BrokenData);
+        let reasons: Vec<_> = j.quality_failures.iter().map(|f| (f.feature.as_str(), f.reason)).collect();
+        assert_eq!(reasons, [("d", "no_values"), ("b", "invalid")]);
+        assert!(!r.dataset_drift && r.features.iter().all(|f| !f.drifted), "nothing flagged on broken data");
+        // every feature without values: no report at all, still broken
+        assert_eq!(p.judge(1000, None, &[("a".to_string(), 0.0)]).verdict, Verdict::BrokenData);
+        // under the limits: judged as usual
+        let mut fine = report(&["a", "b", "c"]);
+        fine.features[0].current_invalid_share = Some(0.05);
+        assert!(matches!(p.judge(1000, Some(&mut fine), &[]).verdict, Verdict::Drifted { .. }));
+        // the drift state machine holds still on broken windows; the quality one moves
+        let mut st = DriftTracker::default();
+        assert_eq!(st.observe("m", HOUR, Verdict::BrokenData, &p, true), Transition::None);
+        assert!(matches!(st.observe_quality("m", HOUR, Some(true)), QualityTransition::Failed { .. }));
+        assert_eq!(st.observe_quality("m", 2 * HOUR, Some(true)), QualityTransition::None);
+        assert!(matches!(st.observe_quality("m", 3 * HOUR, Some(false)), QualityTransition::Restored { .. }));
+        assert_eq!(st.quality.incidents, 1);
     }
 
     #[test]

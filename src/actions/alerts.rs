@@ -45,11 +45,11 @@ impl RateLimit {
 #[derive(Default)]
 struct Book {
     limits: BTreeMap<String, RateLimit>,
-    /// Firing alerts by subject (model, or model and version), for Alertmanager's re-sends.
+    /// Firing alerts by key (topic, and model or model and version), for Alertmanager's re-sends.
     firing: BTreeMap<String, Notice>,
     /// Last send per (receiver, model) to Alertmanager.
     last_refresh: BTreeMap<(String, String), Instant>,
-    /// (receiver, subject) pairs told of a firing alert not yet resolved.
+    /// (receiver, alert key) pairs told of a firing alert not yet resolved.
     notified: BTreeSet<(String, String)>,
     /// Notifications sent, per receiver.
     sent: BTreeMap<String, u64>,
@@ -73,9 +73,9 @@ pub(super) async fn worker(
             Some(AlertEvent::Restore(n)) => {
                 // which receivers were told before the restart is not known: all may be
                 for r in config.receivers.iter().filter(|r| r.takes(n.episode.severity)) {
-                    book.notified.insert((r.name.clone(), n.subject()));
+                    book.notified.insert((r.name.clone(), n.key()));
                 }
-                book.firing.insert(n.subject(), n);
+                book.firing.insert(n.key(), n);
             }
             Some(AlertEvent::Notify(n, phase)) => notify(&actions, &config.receivers, &mut book, &n, phase).await,
             None => refresh(&actions, &config.receivers, &mut book).await,
@@ -85,11 +85,11 @@ pub(super) async fn worker(
 
 async fn notify(actions: &Actions, receivers: &[Receiver], book: &mut Book, n: &Notice, phase: Phase) {
     match phase {
-        Phase::Resolved => book.firing.remove(&n.subject()),
-        _ => book.firing.insert(n.subject(), n.clone()),
+        Phase::Resolved => book.firing.remove(&n.key()),
+        _ => book.firing.insert(n.key(), n.clone()),
     };
     for r in receivers.iter().filter(|r| r.takes(n.episode.severity)) {
-        let key = (r.name.clone(), n.subject());
+        let key = (r.name.clone(), n.key());
         // a resolution goes to the receivers that were told of the firing
         if phase == Phase::Resolved && !book.notified.remove(&key) {
             continue;
@@ -124,14 +124,14 @@ async fn refresh(actions: &Actions, receivers: &[Receiver], book: &mut Book) {
             .values()
             .filter(|n| r.takes(n.episode.severity))
             .filter(|n| {
-                let last = book.last_refresh.get(&(r.name.clone(), n.subject()));
+                let last = book.last_refresh.get(&(r.name.clone(), n.key()));
                 last.is_none_or(|t| t.elapsed() >= r.repeat)
             })
             .cloned()
             .collect();
         for n in due {
             deliver(actions, r, &n, Phase::Refresh, book).await;
-            book.last_refresh.insert((r.name.clone(), n.subject()), Instant::now());
+            book.last_refresh.insert((r.name.clone(), n.key()), Instant::now());
         }
     }
 }

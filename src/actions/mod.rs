@@ -15,14 +15,16 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::config::{ConfigError, Receiver, RetrainTarget, Settings};
 use crate::pipeline::WindowReport;
-use crate::policy::{run_id, subject, DriftState, DriftTracker, Episode, Policy, Resolution, Transition};
-use crate::sinks::alerts::{Notice, Phase};
+use crate::policy::{
+    run_id, subject, DriftState, DriftTracker, Episode, Policy, QualityTransition, Resolution, Severity, Transition,
+};
+use crate::sinks::alerts::{Notice, Phase, Topic};
 use crate::sinks::retrain::{self as presets, RunParams};
 use crate::state::checkpoint::TrackKey;
 use crate::state::{Entry, Outbox, Status};
 use crate::telemetry::events::{
-    ActionsDeclared, DriftStateSet, EpisodeEnded, EpisodeStarted, OutboxNotWritten, RetrainDryRun, RetrainFinished,
-    RetrainNotQueued, RetrainOutcome, RetrainQueued,
+    ActionsDeclared, DataQualityChanged, DataQualitySet, DriftStateSet, EpisodeEnded, EpisodeStarted, OutboxNotWritten,
+    RetrainDryRun, RetrainFinished, RetrainNotQueued, RetrainOutcome, RetrainQueued,
 };
 use crate::telemetry::Telemetry;
 use crate::time::{format_rfc3339_ms, now_ms};
@@ -127,6 +129,7 @@ fn run_params(report: Option<&WindowReport>, model: &str, run_id: &str, reason: 
 
 fn notice(report: &WindowReport, episode: &Episode) -> Notice {
     Notice {
+        topic: Topic::Drift,
         model: report.model.clone(),
         version: report.model_version.clone(),
         resolution: None,
@@ -135,7 +138,14 @@ fn notice(report: &WindowReport, episode: &Episode) -> Notice {
         share_of_drifted_features: report.share_of_drifted_features(),
         window_end: report.bounds.end_rfc3339(),
         fired_at: format_rfc3339_ms(now_ms()),
+        failures: Vec::new(),
     }
+}
+
+/// A data-quality incident as an alert's episode: its id and start; warning severity (the
+/// data is broken, the model may be fine).
+fn incident(id: String, since: String) -> Episode {
+    Episode { id, since, severity: Severity::Warning, retrain: false }
 }
 
 impl Actions {
@@ -224,8 +234,23 @@ impl Actions {
         for ((model, version), st) in trackers {
             let drifting = st.state == DriftState::Drifting;
             self.telemetry.emit(DriftStateSet { model: &model, version: version.as_deref(), drifting });
+            if let (true, Some(id), Some(since)) = (st.quality.failing, &st.quality.incident, &st.quality.since) {
+                self.alert(AlertEvent::Restore(Notice {
+                    topic: Topic::DataQuality,
+                    model: model.clone(),
+                    version: version.clone(),
+                    resolution: None,
+                    episode: incident(id.clone(), since.clone()),
+                    drifted_features: Vec::new(),
+                    share_of_drifted_features: 0.0,
+                    window_end: since.clone(),
+                    fired_at: format_rfc3339_ms(now_ms()),
+                    failures: Vec::new(),
+                }));
+            }
             if let (DriftState::Drifting, Some(ep)) = (st.state, &st.episode) {
                 self.alert(AlertEvent::Restore(Notice {
+                    topic: Topic::Drift,
                     model: model.clone(),
                     version: version.clone(),
                     resolution: None,
@@ -234,6 +259,7 @@ impl Actions {
                     share_of_drifted_features: 0.0,
                     window_end: ep.since.clone(),
                     fired_at: format_rfc3339_ms(now_ms()),
+                    failures: Vec::new(),
                 }));
             }
             ledger.trackers.insert((model, version), st);
@@ -253,14 +279,31 @@ impl Actions {
         let default = Policy::default();
         let policy = config.policies.get(model).unwrap_or(&default);
         let name = subject(model, version);
-        let transition = {
+        let (transition, quality) = {
             let mut ledger = self.ledger.lock().expect("actions lock");
             let st = ledger.trackers.entry((model.to_string(), version.map(str::to_string))).or_default();
             let t = st.observe(&name, report.bounds.end_ms, report.verdict, policy, config.retrain.is_some());
+            let q = st.observe_quality(&name, report.bounds.end_ms, report.quality_judged());
             self.telemetry.emit(DriftStateSet { model, version, drifting: st.state == DriftState::Drifting });
-            t
+            self.telemetry.emit(DataQualitySet { model, version, failing: st.quality.failing });
+            (t, q)
         };
         self.act(&config, transition, notice(report, &Episode::placeholder()), Some(report));
+        let base = Notice {
+            topic: Topic::DataQuality,
+            failures: report.data_quality.failures.clone(),
+            ..notice(report, &Episode::placeholder())
+        };
+        let (id, since, phase) = match quality {
+            QualityTransition::Failed { id, since } => (id, since, Phase::Firing),
+            QualityTransition::Restored { id, since } => (id, since, Phase::Resolved),
+            QualityTransition::None => return,
+        };
+        let failing = phase == Phase::Firing;
+        let failures = if failing { base.failures.as_slice() } else { &[] };
+        self.telemetry.emit(DataQualityChanged { model, version, incident: &id, failing, failures });
+        let resolution = (!failing).then(|| "the data is good again".to_string());
+        self.alert(AlertEvent::Notify(Notice { episode: incident(id, since), resolution, ..base }, phase));
     }
 
     /// The model's reference (or this version's) was replaced: an episode in course ends
@@ -288,6 +331,7 @@ impl Actions {
         };
         for (v, transition) in changed {
             let base = Notice {
+                topic: Topic::Drift,
                 model: model.to_string(),
                 version: v,
                 resolution: None,
@@ -296,6 +340,7 @@ impl Actions {
                 share_of_drifted_features: 0.0,
                 window_end: String::new(),
                 fired_at: format_rfc3339_ms(now_ms()),
+                failures: Vec::new(),
             };
             self.act(&config, transition, base, None);
         }

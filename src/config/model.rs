@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, HumanDuration};
 use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
-use crate::policy::Policy;
+use crate::policy::{Policy, QualityRule};
 use crate::reference::ReferenceSource;
 use crate::stats::StatTest;
 
@@ -127,6 +127,59 @@ pub struct PolicySettings {
     /// How often a file or URL reference is checked for new content (default 1m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_poll: Option<HumanDuration>,
+    /// When a window's data is broken rather than drifted (each key inherits alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_quality: Option<DataQualitySettings>,
+}
+
+/// `data_quality = { ... }`: limits on shares of a window's events, per feature, past
+/// which the window's data counts as broken (no drift verdict, a data-quality alert). A
+/// feature with no valid value at all is always broken. A limit of 1 turns a check off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataQualitySettings {
+    /// The window's missing share minus the reference's (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_missing_increase: Option<f64>,
+    /// Values of the wrong type (default 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_invalid_share: Option<f64>,
+    /// Numbers outside the reference's range (default 1: reported, never broken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_out_of_range_share: Option<f64>,
+    /// Categories the reference never had (default 1: reported, never broken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unseen_share: Option<f64>,
+}
+
+impl DataQualitySettings {
+    fn or(&self, d: &DataQualitySettings) -> DataQualitySettings {
+        DataQualitySettings {
+            max_missing_increase: self.max_missing_increase.or(d.max_missing_increase),
+            max_invalid_share: self.max_invalid_share.or(d.max_invalid_share),
+            max_out_of_range_share: self.max_out_of_range_share.or(d.max_out_of_range_share),
+            max_unseen_share: self.max_unseen_share.or(d.max_unseen_share),
+        }
+    }
+
+    fn fields(&self) -> [(&'static str, Option<f64>); 4] {
+        [
+            ("max_missing_increase", self.max_missing_increase),
+            ("max_invalid_share", self.max_invalid_share),
+            ("max_out_of_range_share", self.max_out_of_range_share),
+            ("max_unseen_share", self.max_unseen_share),
+        ]
+    }
+
+    fn rule(&self) -> QualityRule {
+        let d = QualityRule::default();
+        QualityRule {
+            max_missing_increase: self.max_missing_increase.unwrap_or(d.max_missing_increase),
+            max_invalid_share: self.max_invalid_share.unwrap_or(d.max_invalid_share),
+            max_out_of_range_share: self.max_out_of_range_share.unwrap_or(d.max_out_of_range_share),
+            max_unseen_share: self.max_unseen_share.unwrap_or(d.max_unseen_share),
+        }
+    }
 }
 
 /// Defaults of the keys above that have one.
@@ -155,6 +208,10 @@ impl PolicySettings {
             split_by_version: self.split_by_version.or(d.split_by_version),
             max_live_versions: self.max_live_versions.or(d.max_live_versions),
             reference_poll: self.reference_poll.or(d.reference_poll),
+            data_quality: match (&self.data_quality, &d.data_quality) {
+                (Some(a), Some(b)) => Some(a.or(b)),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            },
         }
     }
 
@@ -176,6 +233,14 @@ impl PolicySettings {
         for (field, v) in [("fire_after", self.fire_after), ("resolve_after", self.resolve_after)] {
             if v == Some(0) {
                 return Err(ConfigError::new(at(field), "must be at least 1"));
+            }
+        }
+        for (field, limit) in self.data_quality.iter().flat_map(DataQualitySettings::fields) {
+            if let Some(x) = limit.filter(|x| !(0.0..=1.0).contains(x)) {
+                return Err(ConfigError::new(
+                    at(&format!("data_quality.{field}")),
+                    format!("{x} is out of range (expected a share in [0, 1]; 1 turns the check off)"),
+                ));
             }
         }
         if self.max_live_versions == Some(0) {
@@ -299,6 +364,7 @@ impl ModelSettings {
                 fire_after: p.fire_after.unwrap_or(DEFAULT_FIRE_AFTER),
                 resolve_after: p.resolve_after.unwrap_or(DEFAULT_RESOLVE_AFTER),
                 cooldown_ms: p.cooldown.or(retrain_cooldown).map_or(0, HumanDuration::as_millis_i64),
+                quality: p.data_quality.unwrap_or_default().rule(),
             },
         })
     }

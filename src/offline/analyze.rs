@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use super::dataset::{Column, Dataset, Key, Values};
+use super::dataset::{share, Column, Dataset, Key, Values};
 use super::plan::{ensure_not_empty, plan_from_datasets, plan_from_profile, Selection};
 use super::profile::{FeatureProfile, NumericSummary, Profile, DEFAULT_BINS, DISCRETE_MAX};
 use super::report::{FeatureReport, Mode, Report, Sample, Source};
@@ -290,6 +290,17 @@ fn compat_feature(
     Ok(FeatureReport::new(name, kind, test, threshold, outcome, reference, current))
 }
 
+/// A feature's statistic in native mode, before its report.
+struct Scored {
+    test: StatTest,
+    threshold: f64,
+    outcome: Outcome,
+    /// Values compared.
+    n_current: usize,
+    /// Values outside the reference: beyond its range (numbers), unseen (categories).
+    off_reference: usize,
+}
+
 /// One feature in native mode, against the reference profile.
 fn native_feature(
     fp: &FeatureProfile,
@@ -298,45 +309,146 @@ fn native_feature(
     current: &Dataset,
     opts: &AnalyzeOptions,
 ) -> Result<FeatureReport, InputError> {
-    let name = fp.name.as_str();
-    let (test, threshold, outcome, n_cur) = match kind {
-        Kind::Numerical => {
-            let p: &NumericSummary = fp.numeric.as_ref().expect("validated profile");
-            let (cs, _) = current_sorted(c, current)?;
-            let n_values = || match &p.values {
-                Some(v) => {
-                    let keys: Vec<f64> = v.iter().map(|(x, _)| *x).collect();
-                    n_unique_union_sorted_capped(&keys, cs, SELECTION_CAP)
-                }
-                None => p.n_unique,
-            };
-            let (test, threshold) = choose(name, kind, fp.count, n_values, opts, &current.path)?;
-            let outcome = match test {
-                StatTest::Ks => stats::ks(&p.quantiles, fp.count, cs),
-                StatTest::Wasserstein => stats::wasserstein_norm(&p.quantiles, p.std, cs),
-                _ => match &p.values {
-                    Some(v) => discrete(test, &aligned_values(v, &value_counts_sorted(cs))),
-                    None => {
-                        let a = Aligned {
-                            reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
-                            current: native_counts_sorted(cs, &p.edges),
-                            n_reference: fp.count as f64,
-                            n_current: cs.len() as f64,
-                        };
-                        discrete(test, &a)
-                    }
-                },
-            };
-            (test, threshold, outcome, cs.len())
-        }
-        Kind::Categorical => {
-            let rc = fp.categories.as_deref().unwrap_or_default();
-            let cc = current_counts(c, current)?;
-            let a = aligned_counts(rc, &cc);
-            let (test, threshold) = choose(name, kind, fp.count, || a.reference.len(), opts, &current.path)?;
-            (test, threshold, discrete(test, &a), a.n_current as usize)
-        }
+    let scored = match kind {
+        Kind::Numerical => native_numerical(fp, c, current, opts)?,
+        Kind::Categorical => native_categorical(fp, c, current, opts)?,
     };
-    let (reference, current) = (Sample::new(fp.count, fp.missing_share), Sample::new(n_cur, c.missing_share()));
-    Ok(FeatureReport::new(name, kind, test, threshold, outcome, reference, current))
+    let (reference, sample) =
+        (Sample::new(fp.count, fp.missing_share), Sample::new(scored.n_current, c.missing_share()));
+    let mut report =
+        FeatureReport::new(&fp.name, kind, scored.test, scored.threshold, scored.outcome, reference, sample);
+    report.current_invalid_share = Some(c.invalid_share());
+    let off = Some(share(scored.off_reference, c.rows));
+    match kind {
+        Kind::Numerical => report.current_out_of_range_share = off,
+        Kind::Categorical => report.current_unseen_share = off,
+    }
+    Ok(report)
+}
+
+fn native_numerical(
+    fp: &FeatureProfile,
+    c: &Column,
+    current: &Dataset,
+    opts: &AnalyzeOptions,
+) -> Result<Scored, InputError> {
+    let p: &NumericSummary = fp.numeric.as_ref().expect("validated profile");
+    let (cs, _) = current_sorted(c, current)?;
+    let n_values = || match &p.values {
+        Some(v) => {
+            let keys: Vec<f64> = v.iter().map(|(x, _)| *x).collect();
+            n_unique_union_sorted_capped(&keys, cs, SELECTION_CAP)
+        }
+        None => p.n_unique,
+    };
+    let (test, threshold) = choose(&fp.name, Kind::Numerical, fp.count, n_values, opts, &current.path)?;
+    let outcome = match test {
+        StatTest::Ks => stats::ks(&p.quantiles, fp.count, cs),
+        StatTest::Wasserstein => stats::wasserstein_norm(&p.quantiles, p.std, cs),
+        _ => match &p.values {
+            Some(v) => discrete(test, &aligned_values(v, &value_counts_sorted(cs))),
+            None => {
+                let a = Aligned {
+                    reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
+                    current: native_counts_sorted(cs, &p.edges),
+                    n_reference: fp.count as f64,
+                    n_current: cs.len() as f64,
+                };
+                discrete(test, &a)
+            }
+        },
+    };
+    // sorted: the values below the reference's minimum and above its maximum
+    let below = cs.partition_point(|x| *x < p.min);
+    let above = cs.len() - cs.partition_point(|x| *x <= p.max);
+    Ok(Scored { test, threshold, outcome, n_current: cs.len(), off_reference: below + above })
+}
+
+fn native_categorical(
+    fp: &FeatureProfile,
+    c: &Column,
+    current: &Dataset,
+    opts: &AnalyzeOptions,
+) -> Result<Scored, InputError> {
+    let rc = fp.categories.as_deref().unwrap_or_default();
+    let cc = canonical_counts(current_counts(c, current)?, rc);
+    let unseen: u64 = cc
+        .iter()
+        .filter(|(k, _)| rc.binary_search_by(|(r, _)| r.partial_cmp(k).unwrap_or(std::cmp::Ordering::Equal)).is_err())
+        .map(|(_, n)| *n)
+        .sum();
+    let a = aligned_counts(rc, &cc);
+    let (test, threshold) = choose(&fp.name, Kind::Categorical, fp.count, || a.reference.len(), opts, &current.path)?;
+    let outcome = discrete(test, &a);
+    Ok(Scored { test, threshold, outcome, n_current: a.n_current as usize, off_reference: unseen as usize })
+}
+
+/// The current side's categories in the reference's form: when the reference's keys are
+/// numbers, text that reads as a number is that number (`"16"`, `"16.0"` and `16` are one
+/// category); when they are text, a number is its text (`16`, not `16.0`); when they are
+/// booleans (`true` / `false`), `"True"` and `"TRUE"` are `true`.
+pub fn canonical_counts(counts: Vec<(Key, u64)>, reference: &[(Key, u64)]) -> Vec<(Key, u64)> {
+    let numeric = !reference.is_empty() && reference.iter().all(|(k, _)| matches!(k, Key::Num(_)));
+    let textual = !reference.is_empty() && reference.iter().all(|(k, _)| matches!(k, Key::Str(_)));
+    let boolean = textual && reference.iter().all(|(k, _)| matches!(k, Key::Str(s) if s == "true" || s == "false"));
+    let canonical = |k: Key| match k {
+        Key::Str(s) if numeric => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()).map_or(Key::Str(s), Key::Num),
+        Key::Str(s) if boolean && (s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false")) => {
+            Key::Str(s.to_ascii_lowercase())
+        }
+        Key::Num(x) if textual => Key::Str(number_text(x)),
+        k => k,
+    };
+    let mut out: Vec<(Key, u64)> = Vec::with_capacity(counts.len());
+    for (k, n) in counts {
+        out.push((canonical(k), n));
+    }
+    out.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    // merge keys that became one
+    let mut merged: Vec<(Key, u64)> = Vec::with_capacity(out.len());
+    for (k, n) in out {
+        match merged.last_mut() {
+            Some((last, m)) if *last == k => *m += n,
+            _ => merged.push((k, n)),
+        }
+    }
+    merged
+}
+
+/// A number as category text: whole numbers without a fraction (`16`, not `16.0`).
+pub fn number_text(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(v: &[(Key, u64)]) -> Vec<String> {
+        v.iter().map(|(k, n)| format!("{k}:{n}")).collect()
+    }
+
+    #[test]
+    fn categories_take_the_references_form() {
+        let numeric = vec![(Key::Num(3.0), 5), (Key::Num(16.0), 5)];
+        let got = canonical_counts(
+            vec![(Key::Num(16.0), 1), (Key::Str("16".into()), 2), (Key::Str(" 16.0".into()), 3)],
+            &numeric,
+        );
+        assert_eq!(keys(&got), ["16:6"], "16, \"16\" and \"16.0\" are one category");
+        let got = canonical_counts(vec![(Key::Str("x".into()), 1)], &numeric);
+        assert!(matches!(got[0].0, Key::Str(_)), "text that is no number stays text (unseen)");
+        let textual = vec![(Key::Str("16".into()), 5), (Key::Str("EU".into()), 5)];
+        let got = canonical_counts(vec![(Key::Num(16.0), 2), (Key::Str("16".into()), 1)], &textual);
+        assert_eq!(keys(&got), ["16:3"]);
+        let boolean = vec![(Key::Str("false".into()), 5), (Key::Str("true".into()), 5)];
+        let got = canonical_counts(vec![(Key::Str("True".into()), 2), (Key::Str("true".into()), 1)], &boolean);
+        assert_eq!(keys(&got), ["true:3"]);
+        assert_eq!(number_text(16.0), "16");
+        assert_eq!(number_text(2.5), "2.5");
+    }
 }

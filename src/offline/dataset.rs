@@ -54,22 +54,34 @@ pub enum Values {
     Unsupported { dtype: String },
 }
 
-/// A column: its values and how many rows were missing (null, NaN, ±inf).
+/// A column: its values, how many rows were missing (null, NaN, ±inf), and how many held
+/// a value of the wrong type (text for a number: a window's count; 0 in a file, which
+/// has one type per column).
 #[derive(Debug, Clone)]
 pub struct Column {
     pub name: String,
     pub rows: usize,
     pub missing: usize,
+    pub invalid: usize,
     pub values: Values,
+}
+
+/// `part` of `whole`, 0 when there is none.
+pub fn share(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 impl Column {
     pub fn missing_share(&self) -> f64 {
-        if self.rows == 0 {
-            0.0
-        } else {
-            self.missing as f64 / self.rows as f64
-        }
+        share(self.missing, self.rows)
+    }
+
+    pub fn invalid_share(&self) -> f64 {
+        share(self.invalid, self.rows)
     }
 
     /// Number of distinct non-missing values.
@@ -251,12 +263,12 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
     let column = match dtype {
         DataType::Float32 | DataType::Float64 => {
             let (sorted, missing) = finite_sorted(s)?;
-            Column { name, rows, missing, values: Values::Numeric { sorted, integer: false } }
+            Column { name, rows, missing, invalid: 0, values: Values::Numeric { sorted, integer: false } }
         }
         ref d if d.is_integer() => {
             let integer = s.null_count() == 0;
             let (sorted, missing) = finite_sorted(s)?;
-            Column { name, rows, missing, values: Values::Numeric { sorted, integer } }
+            Column { name, rows, missing, invalid: 0, values: Values::Numeric { sorted, integer } }
         }
         DataType::Boolean => {
             let ca = s.bool()?;
@@ -275,7 +287,7 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
             if t > 0 {
                 counts.push((Key::Str("true".into()), t));
             }
-            Column { name, rows, missing: s.null_count(), values: Values::Categorical { counts } }
+            Column { name, rows, missing: s.null_count(), invalid: 0, values: Values::Categorical { counts } }
         }
         DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
             let strings = s.cast(&DataType::String)?;
@@ -286,12 +298,18 @@ pub fn clean_column(s: &Series) -> PolarsResult<Column> {
             }
             let mut counts: Vec<(Key, u64)> = map.into_iter().map(|(k, c)| (Key::Str(k.to_string()), c)).collect();
             counts.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-            Column { name, rows, missing: strings.null_count(), values: Values::Categorical { counts } }
+            Column { name, rows, missing: strings.null_count(), invalid: 0, values: Values::Categorical { counts } }
         }
-        DataType::Null => Column { name, rows, missing: rows, values: Values::Categorical { counts: Vec::new() } },
-        other => {
-            Column { name, rows, missing: s.null_count(), values: Values::Unsupported { dtype: other.to_string() } }
+        DataType::Null => {
+            Column { name, rows, missing: rows, invalid: 0, values: Values::Categorical { counts: Vec::new() } }
         }
+        other => Column {
+            name,
+            rows,
+            missing: s.null_count(),
+            invalid: 0,
+            values: Values::Unsupported { dtype: other.to_string() },
+        },
     };
     Ok(column)
 }

@@ -86,6 +86,15 @@ pub struct FeatureReport {
     /// Non-missing values compared on each side.
     pub reference_count: usize,
     pub current_count: usize,
+    /// Data quality of the current side (native mode), as shares of its rows: values of
+    /// the wrong type (text for a number), numbers outside the reference's range, and
+    /// categories the reference never had.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_invalid_share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_out_of_range_share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_unseen_share: Option<f64>,
 }
 
 impl FeatureReport {
@@ -113,6 +122,9 @@ impl FeatureReport {
             current_missing_share: current.missing_share,
             reference_count: reference.count,
             current_count: current.count,
+            current_invalid_share: None,
+            current_out_of_range_share: None,
+            current_unseen_share: None,
         }
     }
 }

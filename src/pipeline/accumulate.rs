@@ -13,6 +13,8 @@ use crate::stats::{sort_floats, Kind};
 pub struct Event<'s> {
     pub(super) values: &'s [(Kind, usize, Val)],
     pub(super) scratch: &'s Scratch,
+    /// Fields the message carried that the model does not monitor.
+    pub(super) unmonitored: u32,
 }
 
 static NO_SCRATCH: Scratch = Scratch::new();
@@ -20,7 +22,7 @@ static NO_SCRATCH: Scratch = Scratch::new();
 impl Event<'static> {
     /// An event with no feature values (every monitored feature missing).
     pub fn empty() -> Event<'static> {
-        Event { values: &[], scratch: &NO_SCRATCH }
+        Event { values: &[], scratch: &NO_SCRATCH, unmonitored: 0 }
     }
 }
 
@@ -64,9 +66,13 @@ pub struct Accumulator {
     pub events: u64,
     /// Events that arrived after one of their windows had closed.
     pub late: u64,
-    /// Values of the wrong type (text for a numerical feature), counted as missing.
+    /// Values of the wrong type (text that is no number, for a numerical feature).
     pub invalid: u64,
+    /// Fields carried by the window's messages that the model does not monitor.
+    pub unmonitored: u64,
     numeric: Vec<Vec<f64>>,
+    /// Per numerical slot: its values of the wrong type.
+    numeric_invalid: Vec<u64>,
     categorical: Vec<CategoryCounts>,
     min_ts: i64,
     max_ts: i64,
@@ -82,7 +88,9 @@ impl Accumulator {
             events: 0,
             late: 0,
             invalid: 0,
+            unmonitored: 0,
             numeric: vec![Vec::new(); shape.numeric],
+            numeric_invalid: vec![0; shape.numeric],
             categorical: (0..shape.categorical).map(|_| CategoryCounts::default()).collect(),
             min_ts: i64::MAX,
             max_ts: i64::MIN,
@@ -116,6 +124,7 @@ impl Accumulator {
         self.events += 1;
         self.min_ts = self.min_ts.min(ts);
         self.max_ts = self.max_ts.max(ts);
+        self.unmonitored += u64::from(event.unmonitored);
         for &(kind, slot, value) in event.values {
             match (kind, value) {
                 (_, Val::Null) => {}
@@ -124,7 +133,19 @@ impl Accumulator {
                         self.numeric[slot].push(x)
                     }
                 }
-                (Kind::Numerical, _) => self.invalid += 1,
+                // a number sent as text ("16", " 2.5e3") is that number; "NaN" is missing
+                (Kind::Numerical, Val::Text(..)) => match parse_number(event.scratch.text(value)) {
+                    Some(x) if x.is_finite() => self.numeric[slot].push(x),
+                    Some(_) => {}
+                    None => {
+                        self.invalid += 1;
+                        self.numeric_invalid[slot] += 1;
+                    }
+                },
+                (Kind::Numerical, Val::Bool(_)) => {
+                    self.invalid += 1;
+                    self.numeric_invalid[slot] += 1;
+                }
                 (Kind::Categorical, Val::Text(..)) => self.categorical[slot].count_text(event.scratch.text(value)),
                 (Kind::Categorical, Val::Bool(b)) => {
                     self.categorical[slot].count_text(if b { "true" } else { "false" })
@@ -150,17 +171,14 @@ impl Accumulator {
             use rayon::prelude::*;
             values.par_iter_mut().for_each(|v| sort_floats(v));
         }
-        for (name, sorted) in numeric.iter().zip(values) {
+        for ((name, sorted), invalid) in numeric.iter().zip(values).zip(self.numeric_invalid) {
             if sorted.is_empty() {
                 empty.push(name.clone());
             }
-            let missing = rows - sorted.len();
-            columns.push(Column {
-                name: name.clone(),
-                rows,
-                missing,
-                values: Values::Numeric { sorted, integer: false },
-            });
+            let invalid = invalid as usize;
+            let missing = rows - sorted.len() - invalid;
+            let values = Values::Numeric { sorted, integer: false };
+            columns.push(Column { name: name.clone(), rows, missing, invalid, values });
         }
         for (name, acc) in categorical.iter().zip(self.categorical) {
             let counts = acc.into_sorted();
@@ -169,9 +187,25 @@ impl Accumulator {
                 empty.push(name.clone());
             }
             let missing = rows - total as usize;
-            columns.push(Column { name: name.clone(), rows, missing, values: Values::Categorical { counts } });
+            columns.push(Column {
+                name: name.clone(),
+                rows,
+                missing,
+                invalid: 0,
+                values: Values::Categorical { counts },
+            });
         }
         let path = format!("{model}@{}", self.bounds.start_rfc3339()).into();
         (Dataset { path, rows, columns }, empty)
     }
+}
+
+/// A number sent as text: `Some(NaN)` for the texts that mean missing (`""`, `"NaN"`,
+/// `"null"`), `None` for text that is no number.
+fn parse_number(text: &str) -> Option<f64> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("nan") || t.eq_ignore_ascii_case("null") {
+        return Some(f64::NAN);
+    }
+    t.parse::<f64>().ok()
 }

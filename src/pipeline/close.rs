@@ -6,9 +6,23 @@ use serde::Serialize;
 use super::bounds::WindowBounds;
 use super::route::ClosedWindow;
 use crate::offline::analyze::{analyze, Reference};
+use crate::offline::dataset::share;
 use crate::offline::report::{Report, Skipped};
-use crate::policy::Verdict;
+use crate::policy::{QualityFailure, Verdict};
 use crate::reference::ReferenceIdentity;
+
+/// Whether a window's data can be trusted: a pipeline that broke upstream is not drift.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DataQuality {
+    /// False when a feature broke the model's data-quality rule: the window then counts as
+    /// neither drifted nor clean, and raises the data-quality alert.
+    pub passed: bool,
+    /// The features that broke the rule, and why.
+    pub failures: Vec<QualityFailure>,
+    /// Fields the window's messages carried that the model does not monitor (one per
+    /// message and field).
+    pub unmonitored_fields: u64,
+}
 
 /// The report schema plus the model and the window.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +49,8 @@ pub struct WindowReport {
     pub error: Option<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub report: Option<Report>,
+    /// The window's data quality, judged apart from drift.
+    pub data_quality: DataQuality,
     /// What the policy made of the window (not part of the JSON: the fields above say it).
     #[serde(skip)]
     pub verdict: Verdict,
@@ -58,6 +74,12 @@ impl WindowReport {
         (&self.model, self.model_version.as_deref())
     }
 
+    /// For the data-quality state machine: whether the window's data broke the rule;
+    /// `None` when nothing could be judged (the window could not be analysed).
+    pub fn quality_judged(&self) -> Option<bool> {
+        (self.report.is_some() || !self.data_quality.passed).then_some(!self.data_quality.passed)
+    }
+
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("a window report serializes")
     }
@@ -67,7 +89,9 @@ impl WindowReport {
 pub fn report_window(closed: ClosedWindow) -> WindowReport {
     let ClosedWindow { spec, version, acc } = closed;
     let (bounds, events, late, invalid) = (acc.bounds, acc.events, acc.late, acc.invalid);
+    let unmonitored = acc.unmonitored;
     let (dataset, empty) = acc.into_dataset(&spec.name, spec.numeric(), spec.categorical());
+    let invalid_of = |name: &str| dataset.column(name).map_or(0, |c| c.invalid);
     let mut opts = spec.opts.clone();
     opts.selection.exclude = empty.clone();
     let reference = Reference::Profile(spec.profile.clone(), spec.reference.source.clone().into());
@@ -75,14 +99,22 @@ pub fn report_window(closed: ClosedWindow) -> WindowReport {
         Ok(mut r) => {
             r.reference.version = spec.reference.version.clone();
             r.reference.digest = Some(spec.reference.digest.clone());
-            for name in empty {
-                r.skipped.push(Skipped { name, reason: "no values in this window".into() });
+            for name in &empty {
+                let reason = match invalid_of(name) {
+                    0 => "no values in this window".to_string(),
+                    n => format!("no valid values in this window ({n} of the wrong type)"),
+                };
+                r.skipped.push(Skipped { name: name.clone(), reason });
             }
             (Some(r), None)
         }
         Err(e) => (None, Some(e.to_string())),
     };
-    let judgement = spec.policy.judge(events, report.as_mut());
+    let without_values: Vec<(String, f64)> =
+        empty.iter().map(|name| (name.clone(), share(invalid_of(name), dataset.rows))).collect();
+    let judgement = spec.policy.judge(events, report.as_mut(), &without_values);
+    let failures = judgement.quality_failures;
+    let data_quality = DataQuality { passed: failures.is_empty(), failures, unmonitored_fields: unmonitored };
     WindowReport {
         model: spec.name.clone(),
         model_version: version,
@@ -95,6 +127,7 @@ pub fn report_window(closed: ClosedWindow) -> WindowReport {
         prediction_drift: judgement.prediction_drift,
         error,
         report,
+        data_quality,
         verdict: judgement.verdict,
     }
 }

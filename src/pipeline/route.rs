@@ -244,12 +244,16 @@ impl Pipeline {
         };
         let track = &mut model.tracks[t];
         self.resolved.clear();
+        let mut unmonitored = 0u32;
         for (name, value) in self.scratch.iter() {
-            if let Some((kind, slot)) = track.spec.slot(name) {
-                self.resolved.push((kind, slot, value));
+            match track.spec.slot(name) {
+                Some((kind, slot)) => self.resolved.push((kind, slot, value)),
+                // the prediction is part of the message, not a field the model forgot
+                None if name != "prediction" => unmonitored += 1,
+                None => {}
             }
         }
-        let event = Event { values: &self.resolved, scratch: &self.scratch };
+        let event = Event { values: &self.resolved, scratch: &self.scratch, unmonitored };
         let mut closed = std::mem::take(&mut self.closed_scratch);
         let result = track.windows.ingest(&event, ts, position, &mut closed);
         track.last_event = Some(Instant::now());

@@ -9,15 +9,43 @@ use serde_json::{json, Value};
 
 use super::http::{self, Attempt, Auth, Body, Call};
 use crate::config::{AlertKind, Receiver};
-use crate::policy::Episode;
+use crate::policy::{Episode, QualityFailure};
 use crate::time::rfc3339_from_now;
 
-/// The `alertname` label of driftd's own alert in Alertmanager.
+/// The `alertname` label of driftd's drift alert in Alertmanager.
 pub const ALERT_NAME: &str = "DriftdModelDrifting";
+/// The `alertname` label of the data-quality alert.
+pub const QUALITY_ALERT_NAME: &str = "DriftdDataQuality";
 
-/// What an alert says about a drift episode.
+/// What an alert is about: the model's data drifting, or its data broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Topic {
+    #[default]
+    Drift,
+    DataQuality,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Drift => "drift",
+            Topic::DataQuality => "data_quality",
+        }
+    }
+
+    fn alert_name(self) -> &'static str {
+        match self {
+            Topic::Drift => ALERT_NAME,
+            Topic::DataQuality => QUALITY_ALERT_NAME,
+        }
+    }
+}
+
+/// What an alert says about a drift episode, or a data-quality incident (`episode` then
+/// holds the incident's id and start).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
+    pub topic: Topic,
     pub model: String,
     /// The model version the episode is of, for a model split by version.
     pub version: Option<String>,
@@ -30,6 +58,8 @@ pub struct Notice {
     pub window_end: String,
     /// Wall clock when the episode fired (RFC 3339): Alertmanager's `startsAt`.
     pub fired_at: String,
+    /// A data-quality notice's failures (at firing: the window's).
+    pub failures: Vec<QualityFailure>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +78,44 @@ impl Notice {
             None => self.model.clone(),
         }
     }
+
+    /// What the alert workers key it by: one alert per topic and subject.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.topic.as_str(), self.subject())
+    }
+
+    /// The failing features, as a list for people.
+    fn failures_text(&self) -> String {
+        let parts: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| match f.reason {
+                "no_values" => format!("{} (no valid value)", f.feature),
+                r => format!("{} ({r} {:.0}% > {:.0}%)", f.feature, f.share * 100.0, f.limit * 100.0),
+            })
+            .collect();
+        parts.join(", ")
+    }
+
+    /// The features the alert names: drifted ones, or failing ones.
+    fn features(&self) -> Vec<String> {
+        match self.topic {
+            Topic::Drift => self.drifted_features.clone(),
+            Topic::DataQuality => self.failures.iter().map(|f| f.feature.clone()).collect(),
+        }
+    }
 }
 
 fn summary(n: &Notice) -> String {
+    if n.topic == Topic::DataQuality {
+        return format!(
+            "Model {} has broken input data: {} feature(s) fail the data-quality rule in the window ending {} \
+             (drift is not judged meanwhile)",
+            n.subject(),
+            n.failures.len(),
+            n.window_end
+        );
+    }
     format!(
         "Model {} is drifting: {} drifted feature(s) ({:.0}% of features) in the window ending {}",
         n.subject(),
@@ -71,21 +136,25 @@ pub fn build(r: &Receiver, n: &Notice, phase: Phase) -> Call {
             Call { url, headers: Vec::new(), body: Body::json(&pagerduty(&key, n, phase)), auth: Auth::None }
         }
         AlertKind::Webhook => {
-            let (kind, suffix) = match phase {
-                Phase::Resolved => ("driftd.alert.resolved", "resolved"),
-                _ => ("driftd.alert.firing", "firing"),
+            let (kind, suffix) = match (n.topic, phase) {
+                (Topic::Drift, Phase::Resolved) => ("driftd.alert.resolved", "resolved"),
+                (Topic::Drift, _) => ("driftd.alert.firing", "firing"),
+                (Topic::DataQuality, Phase::Resolved) => ("driftd.data_quality.resolved", "resolved"),
+                (Topic::DataQuality, _) => ("driftd.data_quality.firing", "firing"),
             };
-            let body = json!({
-                "type": kind,
-                "timestamp": rfc3339_from_now(0),
-                "data": {
-                    "model": n.model, "model_version": n.version, "resolution": n.resolution,
-                    "severity": n.episode.severity.as_str(), "episode": n.episode.id,
-                    "since": n.episode.since, "drifted_features": n.drifted_features,
-                    "share_of_drifted_features": n.share_of_drifted_features,
-                    "window_end": n.window_end, "summary": summary(n),
-                },
+            let mut data = json!({
+                "model": n.model, "model_version": n.version, "resolution": n.resolution,
+                "severity": n.episode.severity.as_str(), "episode": n.episode.id,
+                "since": n.episode.since, "window_end": n.window_end, "summary": summary(n),
             });
+            match n.topic {
+                Topic::Drift => {
+                    data["drifted_features"] = json!(n.drifted_features);
+                    data["share_of_drifted_features"] = json!(n.share_of_drifted_features);
+                }
+                Topic::DataQuality => data["failures"] = json!(n.failures),
+            }
+            let body = json!({"type": kind, "timestamp": rfc3339_from_now(0), "data": data});
             let id = format!("{}-{suffix}", n.episode.id);
             let auth = r.secret.clone().map_or(Auth::None, |secret| Auth::Sign { secret, id });
             Call { url, headers: Vec::new(), body: Body::json(&body), auth }
@@ -101,13 +170,28 @@ fn alertmanager(r: &Receiver, n: &Notice, phase: Phase) -> Call {
         Phase::Resolved => rfc3339_from_now(0),
         _ => rfc3339_from_now((r.repeat * 4).as_millis() as i64),
     };
-    let features = n.drifted_features.join(", ");
+    let features = n.features().join(", ");
+    let description = match n.topic {
+        Topic::Drift => {
+            format!("Drift episode {} since {}. Drifted features: {features}.", n.episode.id, n.episode.since)
+        }
+        Topic::DataQuality => format!(
+            "Data-quality incident {} since {}. Failing features: {}.",
+            n.episode.id,
+            n.episode.since,
+            n.failures_text()
+        ),
+    };
+    let features_key = match n.topic {
+        Topic::Drift => "drifted_features",
+        Topic::DataQuality => "failing_features",
+    };
     let mut alert = json!({
-        "labels": {"alertname": ALERT_NAME, "model": n.model, "severity": n.episode.severity.as_str(), "service": "driftd"},
+        "labels": {"alertname": n.topic.alert_name(), "model": n.model, "severity": n.episode.severity.as_str(), "service": "driftd"},
         "annotations": {
             "summary": summary(n),
-            "description": format!("Drift episode {} since {}. Drifted features: {}.", n.episode.id, n.episode.since, features),
-            "drifted_features": features,
+            "description": description,
+            features_key: features,
             "episode": n.episode.id,
         },
         "startsAt": n.fired_at,
@@ -124,6 +208,18 @@ fn alertmanager(r: &Receiver, n: &Notice, phase: Phase) -> Call {
 }
 
 fn slack(n: &Notice, phase: Phase) -> Value {
+    if n.topic == Topic::DataQuality {
+        let text = match phase {
+            Phase::Resolved => format!(
+                ":white_check_mark: *Resolved*: model `{}` has good input data again (incident {} since {}).",
+                n.subject(),
+                n.episode.id,
+                n.episode.since
+            ),
+            _ => format!(":rotating_light: *DATA QUALITY*: {}. Failing: {}.", summary(n), n.failures_text()),
+        };
+        return json!({"text": text});
+    }
     let text = match phase {
         Phase::Resolved => format!(
             ":white_check_mark: *Resolved*: model `{}` is no longer drifting (episode {} since {}){}.",
@@ -156,12 +252,19 @@ fn pagerduty(routing_key: &str, n: &Notice, phase: Phase) -> Value {
                 "severity": n.episode.severity.as_str(),
                 "component": n.model,
                 "group": "driftd",
-                "class": "data-drift",
-                "custom_details": {
-                    "drifted_features": n.drifted_features,
-                    "share_of_drifted_features": n.share_of_drifted_features,
-                    "window_end": n.window_end,
-                    "since": n.episode.since,
+                "class": match n.topic { Topic::Drift => "data-drift", Topic::DataQuality => "data-quality" },
+                "custom_details": match n.topic {
+                    Topic::Drift => json!({
+                        "drifted_features": n.drifted_features,
+                        "share_of_drifted_features": n.share_of_drifted_features,
+                        "window_end": n.window_end,
+                        "since": n.episode.since,
+                    }),
+                    Topic::DataQuality => json!({
+                        "failures": n.failures,
+                        "window_end": n.window_end,
+                        "since": n.episode.since,
+                    }),
                 },
             },
         }),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Telemetry;
 use crate::pipeline::{DecodeError, WindowReport};
-use crate::policy::{Episode, Resolution};
+use crate::policy::{Episode, QualityFailure, Resolution};
 use crate::reference::{ReferenceError, ReferenceIdentity};
 use crate::sinks::alerts::Phase;
 use crate::stats::StatTest;
@@ -39,6 +39,9 @@ impl InternalEvent for WindowClosed<'_> {
             m.prediction_drift_detected.with_label_values(&mv).set(f64::from(u8::from(p)));
         }
         tracing::debug!(model, version, window_start = %w.bounds.start_rfc3339(), events = w.events, "window closed");
+        m.invalid_values_total.with_label_values(&mv).inc_by(w.invalid_values);
+        m.unmonitored_fields_total.with_label_values(&[model]).inc_by(w.data_quality.unmonitored_fields);
+        quality_gauges(m, w);
         let Some(r) = &w.report else { return };
         m.dataset_drift_share.with_label_values(&mv).set(r.share_of_drifted_features);
         m.dataset_drift_detected.with_label_values(&mv).set(f64::from(u8::from(r.dataset_drift)));
@@ -51,6 +54,77 @@ impl InternalEvent for WindowClosed<'_> {
             m.feature_drift_score.with_label_values(&[model, version, name, f.stattest.name()]).set(f.score);
             m.feature_drift_threshold.with_label_values(&[model, version, name]).set(f.threshold);
             m.feature_drift_detected.with_label_values(&[model, version, name]).set(f64::from(u8::from(f.drifted)));
+        }
+    }
+}
+
+/// The window's per-feature data-quality shares, and which features broke the rule.
+fn quality_gauges(m: &super::metrics::Metrics, w: &WindowReport) {
+    let (model, version) = (w.model.as_str(), v(w.model_version.as_deref()));
+    let failing = |name: &str| w.data_quality.failures.iter().any(|f| f.feature == name);
+    for f in w.report.iter().flat_map(|r| &r.features) {
+        let labels = [model, version, f.name.as_str()];
+        m.feature_missing_share.with_label_values(&labels).set(f.current_missing_share);
+        let shares = [
+            (&m.feature_invalid_share, f.current_invalid_share),
+            (&m.feature_out_of_range_share, f.current_out_of_range_share),
+            (&m.feature_unseen_share, f.current_unseen_share),
+        ];
+        for (gauge, share) in shares {
+            if let Some(s) = share {
+                gauge.with_label_values(&labels).set(s);
+            }
+        }
+        m.feature_data_quality_failing.with_label_values(&labels).set(f64::from(u8::from(failing(&f.name))));
+    }
+    // features with no valid value are not in the report's statistics
+    for f in w.data_quality.failures.iter().filter(|f| f.reason == "no_values") {
+        let labels = [model, version, f.feature.as_str()];
+        m.feature_invalid_share.with_label_values(&labels).set(f.share);
+        m.feature_missing_share.with_label_values(&labels).set(1.0 - f.share);
+        m.feature_data_quality_failing.with_label_values(&labels).set(1.0);
+    }
+}
+
+/// A model's (or version's) data-quality state, as `driftd_model_data_quality_failing` shows it.
+pub struct DataQualitySet<'a> {
+    pub model: &'a str,
+    pub version: Option<&'a str>,
+    pub failing: bool,
+}
+
+impl InternalEvent for DataQualitySet<'_> {
+    fn emit(self, t: &Telemetry) {
+        let labels = [self.model, v(self.version)];
+        t.metrics.model_data_quality_failing.with_label_values(&labels).set(i64::from(self.failing));
+    }
+}
+
+/// A model's (or version's) data started or stopped breaking its data-quality rule.
+pub struct DataQualityChanged<'a> {
+    pub model: &'a str,
+    pub version: Option<&'a str>,
+    pub incident: &'a str,
+    pub failing: bool,
+    pub failures: &'a [QualityFailure],
+}
+
+impl InternalEvent for DataQualityChanged<'_> {
+    fn emit(self, t: &Telemetry) {
+        let (model, version, incident) = (self.model, v(self.version), self.incident);
+        if self.failing {
+            t.metrics.data_quality_incidents_total.with_label_values(&[model, version]).inc();
+            let failing: Vec<String> = self.failures.iter().map(|f| format!("{}:{}", f.feature, f.reason)).collect();
+            let failing = failing.join(",");
+            tracing::warn!(
+                model,
+                version,
+                incident,
+                failing,
+                "input data broken: drift is not judged until it is good again"
+            );
+        } else {
+            tracing::info!(model, version, incident, "input data good again");
         }
     }
 }
@@ -367,8 +441,17 @@ impl InternalEvent for VersionRetired<'_> {
             for test in StatTest::ALL {
                 let _ = m.feature_drift_score.remove_label_values(&[self.model, self.version, f, test.name()]);
             }
-            let _ = m.feature_drift_threshold.remove_label_values(&[self.model, self.version, f]);
-            let _ = m.feature_drift_detected.remove_label_values(&[self.model, self.version, f]);
+            for g in [
+                &m.feature_drift_threshold,
+                &m.feature_drift_detected,
+                &m.feature_missing_share,
+                &m.feature_invalid_share,
+                &m.feature_out_of_range_share,
+                &m.feature_unseen_share,
+                &m.feature_data_quality_failing,
+            ] {
+                let _ = g.remove_label_values(&[self.model, self.version, f]);
+            }
         }
         for g in
             [&m.dataset_drift_share, &m.dataset_drift_detected, &m.window_events, &m.last_window_end_timestamp_seconds]
@@ -377,7 +460,14 @@ impl InternalEvent for VersionRetired<'_> {
         }
         let _ = m.prediction_drift_detected.remove_label_values(&mv);
         let _ = m.reference_last_swap_timestamp_seconds.remove_label_values(&mv);
-        for c in [&m.windows_closed_total, &m.late_events_total, &m.drift_episodes_total] {
+        let _ = m.model_data_quality_failing.remove_label_values(&mv);
+        for c in [
+            &m.windows_closed_total,
+            &m.late_events_total,
+            &m.drift_episodes_total,
+            &m.invalid_values_total,
+            &m.data_quality_incidents_total,
+        ] {
             let _ = c.remove_label_values(&mv);
         }
         let _ = m.model_drifting.remove_label_values(&mv);

@@ -7,6 +7,7 @@ mod helpers;
 mod actions;
 mod cli;
 mod daemon_actions;
+mod data_quality;
 mod deploy;
 mod example_pipelines;
 mod fixtures_match;

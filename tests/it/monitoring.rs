@@ -19,6 +19,19 @@ use crate::helpers::{
 };
 
 const MODEL: &str = "housing";
+/// A second model whose producer broke: its `MedInc` arrives as text that is no number.
+const BROKEN: &str = "housing_raw";
+
+fn broken(logs: &[String]) -> Vec<String> {
+    logs.iter()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v["model"] = json!(BROKEN);
+            v["features"]["MedInc"] = json!("n/a");
+            v.to_string()
+        })
+        .collect()
+}
 
 fn promtool(args: &[&str]) -> std::process::Output {
     Command::new("promtool")
@@ -50,7 +63,7 @@ fn every_alerting_rule_has_a_runbook() {
     let rules = std::fs::read_to_string(root().join("config/prometheus/rules/driftd.rules.yml")).unwrap();
     let runbooks = std::fs::read_to_string(root().join("docs/runbooks.md")).unwrap();
     let alerts: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")).collect();
-    assert_eq!(alerts.len(), 8);
+    assert_eq!(alerts.len(), 10);
     for a in alerts {
         assert!(runbooks.contains(&format!("\n## {a}\n")), "no runbook section for {a}");
         assert!(rules.contains(&format!("docs/runbooks.md#{}", a.to_lowercase())), "{a}'s runbook_url");
@@ -199,6 +212,7 @@ fn every_panel_returns_data_and_the_alerts_reach_alertmanager() {
         ))
         .model(MODEL, "")
         .section("[models.per_feature.HouseAge]\nstattest = \"ks\"")
+        .model(BROKEN, "")
         .write(&dir.path().join("driftd.toml"));
     let daemon = InProcess::start(&cfg);
     let prom = Prometheus::start(dir.path(), daemon.port, am.port);
@@ -209,17 +223,19 @@ fn every_panel_returns_data_and_the_alerts_reach_alertmanager() {
     });
 
     // 4 clean windows, 4 drifted ones (the episode fires on the 6th; the last has 88% of
-    // features drifted), and 800 undecodable messages among them
+    // features drifted), and 1,600 undecodable messages among them; the broken model's
+    // windows alongside
     let mut logs = episode_logs(MODEL, 1000, 4, 5, 0);
     logs.truncate(8000);
     let p = producer(&broker.bootstrap());
     for (i, chunk) in logs.chunks(1000).enumerate() {
         produce(&p, chunk, MODEL, None);
-        produce(&p, &vec![format!("not json {i}"); 100], MODEL, None);
+        produce(&p, &broken(chunk), BROKEN, None);
+        produce(&p, &vec![format!("not json {i}"); 200], MODEL, None);
         std::thread::sleep(Duration::from_millis(700));
     }
     wait_until("driftd's drift state in Prometheus", Duration::from_secs(60), || {
-        let r = prom.api("/api/v1/query?query=driftd_model_drifting");
+        let r = prom.api("/api/v1/query?query=driftd_model_drifting%7Bmodel%3D%22housing%22%7D");
         (r["result"][0]["value"][1] == json!("1")).then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
@@ -262,7 +278,13 @@ fn every_panel_returns_data_and_the_alerts_reach_alertmanager() {
     assert!(checked >= 15, "{checked} queries");
 
     // the alerting rules fire in Prometheus...
-    let expected = ["DriftdModelDrifting", "DriftdDriftShareHigh", "DriftdDecodeErrorsHigh", "DriftdRetrainFailing"];
+    let expected = [
+        "DriftdModelDrifting",
+        "DriftdDriftShareHigh",
+        "DriftdDecodeErrorsHigh",
+        "DriftdRetrainFailing",
+        "DriftdDataQualityFailing",
+    ];
     let firing = |prom: &Prometheus| -> Vec<String> {
         prom.api("/api/v1/alerts")["alerts"]
             .as_array()
@@ -293,6 +315,14 @@ fn every_panel_returns_data_and_the_alerts_reach_alertmanager() {
     wait_until("the alerts in Alertmanager", Duration::from_secs(60), || {
         let got = from_prometheus(&am);
         expected.iter().all(|e| got.iter().any(|x| x == e)).then_some(())
+    });
+
+    // driftd's own data-quality alert reaches Alertmanager too, for the broken model only
+    wait_until("driftd's DriftdDataQuality in Alertmanager", Duration::from_secs(60), || {
+        let all = am.all();
+        let quality: Vec<&Value> =
+            all.iter().filter(|a| a["labels"]["alertname"] == json!("DriftdDataQuality")).collect();
+        (quality.len() == 1 && quality[0]["labels"]["model"] == json!(BROKEN)).then_some(())
     });
 
     // driftd stops: DriftdDown fires and reaches Alertmanager
