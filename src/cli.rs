@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use crate::config::LogFormat;
 use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
+use crate::offline::calibration::REPLICATES;
 use crate::offline::profile::DEFAULT_BINS;
 use crate::offline::report::Mode;
+use crate::offline::thresholds::{DatasetRule, ThresholdMode, DEFAULT_FALSE_ALARM_RATE};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -144,6 +146,23 @@ pub struct AnalyzeArgs {
     /// Native mode: quantile bins per numerical feature.
     #[arg(long, default_value_t = DEFAULT_BINS, value_name = "N")]
     pub bins: usize,
+    /// Native mode: `fixed` thresholds (the tests' defaults), or `calibrated` to the
+    /// false-alarm rate for the current data's size (from the profile's calibration, or
+    /// simulated from the reference now).
+    #[arg(long, value_enum, default_value = "fixed", value_name = "MODE")]
+    pub thresholds: ThresholdMode,
+    /// Calibrated thresholds: the share of no-drift datasets of this size allowed to flag a
+    /// feature.
+    #[arg(long, default_value_t = DEFAULT_FALSE_ALARM_RATE, value_name = "RATE", allow_negative_numbers = true)]
+    pub false_alarm_rate: f64,
+    /// Calibrated thresholds: the smallest effect worth flagging for a test, as TEST=X
+    /// (repeatable; defaults in docs/tuning.md).
+    #[arg(long, value_name = "TEST=X")]
+    pub min_effect: Vec<String>,
+    /// How features make the dataset verdict: `share` (--drift-share of them) or `bh`
+    /// (Benjamini-Hochberg at the false-alarm rate; calibrated thresholds only).
+    #[arg(long, value_enum, default_value = "share", value_name = "RULE")]
+    pub dataset_rule: DatasetRule,
     #[command(flatten)]
     pub cols: ColumnArgs,
 }
@@ -192,6 +211,10 @@ pub struct BaselineArgs {
     /// Quantile bins per numerical feature.
     #[arg(long, default_value_t = DEFAULT_BINS, value_name = "N")]
     pub bins: usize,
+    /// No-drift windows simulated per window size for calibrated thresholds (0: none; a
+    /// daemon with calibrated thresholds then simulates them when it loads the profile).
+    #[arg(long, default_value_t = REPLICATES, value_name = "N")]
+    pub replicates: usize,
     #[command(flatten)]
     pub cols: ColumnArgs,
 }

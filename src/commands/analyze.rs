@@ -11,6 +11,7 @@ use crate::offline::analyze::{self, AnalyzeOptions, TestChoice};
 use crate::offline::dataset::Dataset;
 use crate::offline::plan::Selection;
 use crate::offline::report::Report;
+use crate::offline::thresholds::{EffectFloors, ThresholdOptions};
 use crate::stats::StatTest;
 
 /// Runs `analyze` / `check`: prints the report and returns it (`check` exits on its
@@ -76,12 +77,26 @@ fn options(args: &AnalyzeArgs) -> Result<AnalyzeOptions, InputError> {
     if args.bins == 0 {
         return Err(InputError::flag("--bins", "must be at least 1"));
     }
+    let floors = parse_pairs("--min-effect", &args.min_effect, |s| {
+        s.parse::<f64>().map_err(|_| format!("'{s}' is not a number"))
+    })?;
+    let thresholds = ThresholdOptions {
+        mode: args.thresholds,
+        false_alarm_rate: args.false_alarm_rate,
+        min_effect: EffectFloors::with(floors).map_err(|e| InputError::flag("--min-effect", e))?,
+        dataset_rule: args.dataset_rule,
+    };
+    thresholds.validate().map_err(|(key, e)| {
+        let setting = key.split('.').next().unwrap_or_default();
+        InputError::flag(&format!("--{}", setting.replace('_', "-")), e)
+    })?;
     Ok(AnalyzeOptions {
         mode: args.compat,
         tests,
         drift_share: args.drift_share,
         selection: selection(&args.cols),
         bins: args.bins,
+        thresholds,
     })
 }
 

@@ -4,6 +4,7 @@
 use super::analyze::selection;
 use crate::cli::BaselineArgs;
 use crate::error::InputError;
+use crate::offline::calibration::CalibrationPlan;
 use crate::offline::dataset::Dataset;
 use crate::offline::plan::plan_single;
 use crate::offline::profile::Profile;
@@ -19,7 +20,13 @@ pub fn baseline(args: &BaselineArgs) -> Result<Profile, InputError> {
     for s in &skipped {
         tracing::warn!(column = %s.name, reason = %s.reason, "column left out of the profile");
     }
-    let profile = Profile::build(&data, &plan, args.bins);
+    let mut profile = Profile::build(&data, &plan, args.bins);
+    if args.replicates > 0 {
+        let started = std::time::Instant::now();
+        profile.calibrate(&CalibrationPlan { replicates: args.replicates, ..CalibrationPlan::default() });
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(features = profile.features.len(), replicates = args.replicates, ms, "thresholds calibrated");
+    }
     profile.save(&args.out)?;
     Ok(profile)
 }

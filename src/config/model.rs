@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, HumanDuration};
 use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
+use crate::offline::thresholds::{
+    DatasetRule, EffectFloors, ThresholdMode, ThresholdOptions, DEFAULT_FALSE_ALARM_RATE,
+};
 use crate::policy::{Policy, QualityRule};
 use crate::reference::ReferenceSource;
 use crate::stats::StatTest;
@@ -130,6 +133,23 @@ pub struct PolicySettings {
     /// When a window's data is broken rather than drifted (each key inherits alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_quality: Option<DataQualitySettings>,
+    /// `calibrated` (default): each feature's threshold is its no-drift quantile for the
+    /// window's size at `false_alarm_rate`, never below the test's `min_effect`; `fixed`:
+    /// the tests' defaults (Evidently's 0.1 and 0.05) at every size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<ThresholdMode>,
+    /// Calibrated thresholds: the share of no-drift windows allowed to flag a feature
+    /// (default 0.01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub false_alarm_rate: Option<f64>,
+    /// Calibrated thresholds: the smallest effect worth an alarm, per test (`{ wasserstein
+    /// = 0.1 }`; the others keep their defaults, see docs/tuning.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_effect: Option<BTreeMap<String, f64>>,
+    /// How the features make the window's verdict: `share` (default: `drift_share` of
+    /// them) or `bh` (Benjamini-Hochberg across them at `false_alarm_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_rule: Option<DatasetRule>,
 }
 
 /// `data_quality = { ... }`: limits on shares of a window's events, per feature, past
@@ -182,6 +202,24 @@ impl DataQualitySettings {
     }
 }
 
+impl PolicySettings {
+    /// The threshold keys resolved (streaming default: calibrated), or the key at fault.
+    fn threshold_options(&self) -> Result<ThresholdOptions, (String, String)> {
+        let floors = self.min_effect.clone().unwrap_or_default();
+        for name in floors.keys() {
+            StatTest::parse(name).map_err(|e| (format!("min_effect.{name}"), e))?;
+        }
+        let t = ThresholdOptions {
+            mode: self.thresholds.unwrap_or(ThresholdMode::Calibrated),
+            false_alarm_rate: self.false_alarm_rate.unwrap_or(DEFAULT_FALSE_ALARM_RATE),
+            min_effect: EffectFloors::with(floors).map_err(|e| ("min_effect".to_string(), e))?,
+            dataset_rule: self.dataset_rule.unwrap_or_default(),
+        };
+        t.validate()?;
+        Ok(t)
+    }
+}
+
 /// Defaults of the keys above that have one.
 const DEFAULT_MIN_EVENTS: u64 = 0;
 const DEFAULT_FIRE_AFTER: u32 = 1;
@@ -212,6 +250,13 @@ impl PolicySettings {
                 (Some(a), Some(b)) => Some(a.or(b)),
                 (a, b) => a.clone().or_else(|| b.clone()),
             },
+            thresholds: self.thresholds.or(d.thresholds),
+            false_alarm_rate: self.false_alarm_rate.or(d.false_alarm_rate),
+            min_effect: match (&self.min_effect, &d.min_effect) {
+                (Some(a), Some(b)) => Some(b.iter().chain(a).map(|(k, v)| (k.clone(), *v)).collect()),
+                (a, b) => a.clone().or_else(|| b.clone()),
+            },
+            dataset_rule: self.dataset_rule.or(d.dataset_rule),
         }
     }
 
@@ -243,6 +288,7 @@ impl PolicySettings {
                 ));
             }
         }
+        self.threshold_options().map_err(|(field, e)| ConfigError::new(at(&field), e))?;
         if self.max_live_versions == Some(0) {
             return Err(ConfigError::new(at("max_live_versions"), "must be at least 1"));
         }
@@ -315,6 +361,8 @@ pub struct ModelConfig {
     pub num_stattest: Option<StatTest>,
     pub cat_stattest: Option<StatTest>,
     pub drift_share: f64,
+    /// Fixed or calibrated thresholds, the budget, the effect floors, the dataset rule.
+    pub thresholds: ThresholdOptions,
     /// The window verdict and the drift state machine's keys.
     pub policy: Policy,
 }
@@ -358,6 +406,7 @@ impl ModelSettings {
             num_stattest: p.num_stattest,
             cat_stattest: p.cat_stattest,
             drift_share: p.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE),
+            thresholds: p.threshold_options().map_err(|(field, e)| ConfigError::new(format!("{key}.{field}"), e))?,
             policy: Policy {
                 min_events: p.min_events.unwrap_or(DEFAULT_MIN_EVENTS),
                 critical: p.critical.clone().unwrap_or_default(),

@@ -5,17 +5,19 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
+use super::calibration::{self, Calibration, CalibrationPlan};
 use super::dataset::{share, Column, Dataset, Key, Values};
 use super::plan::{ensure_not_empty, plan_from_datasets, plan_from_profile, Selection};
 use super::profile::{FeatureProfile, NumericSummary, Profile, DEFAULT_BINS, DISCRETE_MAX};
 use super::report::{FeatureReport, Mode, Report, Sample, Source};
+use super::thresholds::{benjamini_hochberg, decide, total_variation, DatasetRule, ThresholdMode, ThresholdOptions};
 use crate::error::InputError;
 use crate::stats::binning::{
     align_sorted, histogram_sorted, more_distinct_than, n_unique_union_sorted, n_unique_union_sorted_capped,
     native_counts_sorted, sturges_edges, value_counts_sorted,
 };
 use crate::stats::selection::{default_test, SELECTION_CAP};
-use crate::stats::{self, Aligned, Kind, Outcome, StatTest};
+use crate::stats::{self, discrete, Aligned, Kind, Outcome, StatTest};
 
 /// Dataset drift when at least this share of features drifted, unless told otherwise.
 pub const DEFAULT_DRIFT_SHARE: f64 = 0.5;
@@ -67,6 +69,9 @@ pub struct AnalyzeOptions {
     pub selection: Selection,
     /// Native mode: quantile bins per numerical feature.
     pub bins: usize,
+    /// Native mode: fixed or calibrated thresholds, the budget, the effect floors and the
+    /// dataset rule.
+    pub thresholds: ThresholdOptions,
 }
 
 impl Default for AnalyzeOptions {
@@ -77,6 +82,7 @@ impl Default for AnalyzeOptions {
             drift_share: DEFAULT_DRIFT_SHARE,
             selection: Selection::default(),
             bins: DEFAULT_BINS,
+            thresholds: ThresholdOptions::default(),
         }
     }
 }
@@ -162,7 +168,15 @@ pub fn analyze(reference: &Reference, current: &Dataset, opts: &AnalyzeOptions) 
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
-    Ok(Report::new(opts.mode, ref_source, Source::of(current), features, skipped, opts.drift_share))
+    let mut features = features;
+    let rule = match opts.mode {
+        Mode::Native => opts.thresholds.dataset_rule,
+        Mode::Evidently => DatasetRule::Share,
+    };
+    if rule == DatasetRule::Bh {
+        benjamini_hochberg(&mut features, opts.thresholds.false_alarm_rate);
+    }
+    Ok(Report::with_rule(opts.mode, ref_source, Source::of(current), features, skipped, opts.drift_share, rule))
 }
 
 fn choose(
@@ -172,7 +186,7 @@ fn choose(
     n_values: impl FnOnce() -> usize,
     opts: &AnalyzeOptions,
     path: &std::path::Path,
-) -> Result<(StatTest, f64), InputError> {
+) -> Result<(StatTest, Option<f64>), InputError> {
     let test = match opts.tests.forced_test(name, kind) {
         Some(t) => {
             if !t.allows(kind) {
@@ -186,9 +200,11 @@ fn choose(
         }
         None => default_test(kind, n_reference, n_values()),
     };
-    let threshold = opts.tests.threshold(name, kind).unwrap_or(test.default_threshold());
-    test.check_threshold(threshold).map_err(|e| InputError::flag("--threshold", format!("feature '{name}': {e}")))?;
-    Ok((test, threshold))
+    let configured = opts.tests.threshold(name, kind);
+    if let Some(t) = configured {
+        test.check_threshold(t).map_err(|e| InputError::flag("--threshold", format!("feature '{name}': {e}")))?;
+    }
+    Ok((test, configured))
 }
 
 fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> Aligned {
@@ -199,18 +215,6 @@ fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> Aligned {
 fn aligned_values(a: &[(f64, u64)], b: &[(f64, u64)]) -> Aligned {
     let (_, r, c) = align_sorted(a, b);
     Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
-}
-
-fn discrete(test: StatTest, a: &Aligned) -> Outcome {
-    match test {
-        StatTest::Psi => stats::psi(a),
-        StatTest::KlDiv => stats::kl_div(a),
-        StatTest::JensenShannon => stats::jensenshannon(a),
-        StatTest::Hellinger => stats::hellinger(a),
-        StatTest::ChiSquare => stats::chisquare(a),
-        StatTest::Z => stats::z_test(a),
-        StatTest::Ks | StatTest::Wasserstein => unreachable!("numerical tests take samples"),
-    }
 }
 
 fn current_sorted<'a>(c: &'a Column, current: &Dataset) -> Result<(&'a [f64], bool), InputError> {
@@ -287,14 +291,27 @@ fn compat_feature(
         }
     };
     let (reference, current) = (Sample::new(n_ref, r.missing_share()), Sample::new(n_cur, c.missing_share()));
-    Ok(FeatureReport::new(name, kind, test, threshold, outcome, reference, current))
+    let mut report = FeatureReport::new(
+        name,
+        kind,
+        test,
+        threshold.unwrap_or(test.default_threshold()),
+        outcome,
+        reference,
+        current,
+    );
+    report.threshold_source = if threshold.is_some() { "configured" } else { "fixed" };
+    Ok(report)
 }
 
 /// A feature's statistic in native mode, before its report.
 struct Scored {
     test: StatTest,
-    threshold: f64,
+    /// A threshold the user set.
+    configured: Option<f64>,
     outcome: Outcome,
+    /// The effect size: the distance, KS D, or the shares' total variation.
+    effect: f64,
     /// Values compared.
     n_current: usize,
     /// Values outside the reference: beyond its range (numbers), unseen (categories).
@@ -315,8 +332,23 @@ fn native_feature(
     };
     let (reference, sample) =
         (Sample::new(fp.count, fp.missing_share), Sample::new(scored.n_current, c.missing_share()));
-    let mut report =
-        FeatureReport::new(&fp.name, kind, scored.test, scored.threshold, scored.outcome, reference, sample);
+    let owned;
+    let calibration = match &fp.calibration {
+        Some(c) => Some(c),
+        // a profile without its calibration: simulated now, for this window's size only
+        None if opts.thresholds.mode == ThresholdMode::Calibrated => {
+            let sizes = vec![scored.n_current.max(calibration::SIZES[0])];
+            owned = Calibration::of(fp, &CalibrationPlan { sizes, ..CalibrationPlan::default() });
+            Some(&owned)
+        }
+        None => None,
+    };
+    let (test, outcome) = (scored.test, scored.outcome);
+    let d = decide(calibration, test, scored.configured, &outcome, scored.effect, scored.n_current, &opts.thresholds);
+    let mut report = FeatureReport::new(&fp.name, kind, test, d.threshold, outcome, reference, sample);
+    report.drifted = d.drifted;
+    report.threshold_source = d.source.as_str();
+    (report.min_effect, report.effect, report.null_p_value) = (d.min_effect, d.effect, d.null_p_value);
     report.current_invalid_share = Some(c.invalid_share());
     let off = Some(share(scored.off_reference, c.rows));
     match kind {
@@ -341,27 +373,33 @@ fn native_numerical(
         }
         None => p.n_unique,
     };
-    let (test, threshold) = choose(&fp.name, Kind::Numerical, fp.count, n_values, opts, &current.path)?;
-    let outcome = match test {
-        StatTest::Ks => stats::ks(&p.quantiles, fp.count, cs),
-        StatTest::Wasserstein => stats::wasserstein_norm(&p.quantiles, p.std, cs),
-        _ => match &p.values {
-            Some(v) => discrete(test, &aligned_values(v, &value_counts_sorted(cs))),
-            None => {
-                let a = Aligned {
+    let (test, configured) = choose(&fp.name, Kind::Numerical, fp.count, n_values, opts, &current.path)?;
+    let (outcome, effect) = match test {
+        StatTest::Ks => {
+            let o = stats::ks(&p.quantiles, fp.count, cs);
+            (o, o.statistic)
+        }
+        StatTest::Wasserstein => {
+            let o = stats::wasserstein_norm(&p.quantiles, p.std, cs);
+            (o, o.statistic)
+        }
+        _ => {
+            let a = match &p.values {
+                Some(v) => aligned_values(v, &value_counts_sorted(cs)),
+                None => Aligned {
                     reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
                     current: native_counts_sorted(cs, &p.edges),
                     n_reference: fp.count as f64,
                     n_current: cs.len() as f64,
-                };
-                discrete(test, &a)
-            }
-        },
+                },
+            };
+            scored_discrete(test, &a)
+        }
     };
     // sorted: the values below the reference's minimum and above its maximum
     let below = cs.partition_point(|x| *x < p.min);
     let above = cs.len() - cs.partition_point(|x| *x <= p.max);
-    Ok(Scored { test, threshold, outcome, n_current: cs.len(), off_reference: below + above })
+    Ok(Scored { test, configured, outcome, effect, n_current: cs.len(), off_reference: below + above })
 }
 
 fn native_categorical(
@@ -378,9 +416,18 @@ fn native_categorical(
         .map(|(_, n)| *n)
         .sum();
     let a = aligned_counts(rc, &cc);
-    let (test, threshold) = choose(&fp.name, Kind::Categorical, fp.count, || a.reference.len(), opts, &current.path)?;
-    let outcome = discrete(test, &a);
-    Ok(Scored { test, threshold, outcome, n_current: a.n_current as usize, off_reference: unseen as usize })
+    let (test, configured) = choose(&fp.name, Kind::Categorical, fp.count, || a.reference.len(), opts, &current.path)?;
+    let (outcome, effect) = scored_discrete(test, &a);
+    let n_current = a.n_current as usize;
+    Ok(Scored { test, configured, outcome, effect, n_current, off_reference: unseen as usize })
+}
+
+/// A test over counts and its effect size: the distance, or for a p-value test the total
+/// variation between the shares.
+fn scored_discrete(test: StatTest, a: &Aligned) -> (Outcome, f64) {
+    let outcome = discrete(test, a);
+    let effect = if test.is_pvalue() { total_variation(a) } else { outcome.statistic };
+    (outcome, effect)
 }
 
 /// The current side's categories in the reference's form: when the reference's keys are

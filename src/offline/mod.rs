@@ -4,7 +4,9 @@
 //! (`analyze.rs`), and the report (`report.rs`).
 
 pub mod analyze;
+pub mod calibration;
 pub mod dataset;
 pub mod plan;
 pub mod profile;
 pub mod report;
+pub mod thresholds;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::calibration::{Calibration, CalibrationPlan};
 use super::dataset::{Column, Dataset, Key, Values};
 use crate::error::InputError;
 use crate::stats::binning::{n_unique_sorted, native_counts_sorted, quantiles_sorted, value_counts_sorted};
@@ -49,6 +50,10 @@ pub struct FeatureProfile {
     pub numeric: Option<NumericSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<(Key, u64)>>,
+    /// The scores' null quantiles per window size, for calibrated thresholds
+    /// (`driftd baseline` computes them; a profile without them is calibrated on load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +126,7 @@ impl FeatureProfile {
             missing_share: column.missing_share(),
             numeric,
             categories,
+            calibration: None,
         })
     }
 }
@@ -138,6 +144,21 @@ impl Profile {
             bins,
             features,
         }
+    }
+
+    /// Simulates every feature's null (see `calibration`), unless it has one already.
+    pub fn calibrate(&mut self, plan: &CalibrationPlan) {
+        let missing: Vec<usize> =
+            (0..self.features.len()).filter(|i| self.features[*i].calibration.is_none()).collect();
+        let wanted: Vec<FeatureProfile> = missing.iter().map(|i| self.features[*i].clone()).collect();
+        for (i, c) in missing.into_iter().zip(Calibration::all(&wanted, plan)) {
+            self.features[i].calibration = Some(c);
+        }
+    }
+
+    /// True when every feature carries its null calibration.
+    pub fn is_calibrated(&self) -> bool {
+        self.features.iter().all(|f| f.calibration.is_some())
     }
 
     pub fn feature(&self, name: &str) -> Option<&FeatureProfile> {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::dataset::Dataset;
+use super::thresholds::DatasetRule;
 use crate::stats::{Kind, Outcome, StatTest};
 
 /// How the statistics are computed.
@@ -80,7 +81,22 @@ pub struct FeatureReport {
     /// Null for distances.
     pub p_value: Option<f64>,
     pub threshold: f64,
+    /// How the threshold was set: `fixed`, `configured`, `calibrated` (the no-drift
+    /// quantile for the window's size and the budget), `effect_floor`, `too_few_values`.
+    pub threshold_source: &'static str,
     pub drifted: bool,
+    /// Calibrated mode: the smallest effect that may alarm (for distances, the threshold
+    /// never goes below it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_effect: Option<f64>,
+    /// Calibrated mode, tests whose score is a p-value: the effect held against
+    /// `min_effect` (KS D, or the total variation between the shares).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<f64>,
+    /// The share of no-drift windows of this size that score as far (from the profile's
+    /// calibration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub null_p_value: Option<f64>,
     pub reference_missing_share: f64,
     pub current_missing_share: f64,
     /// Non-missing values compared on each side.
@@ -117,7 +133,11 @@ impl FeatureReport {
             statistic: outcome.statistic,
             p_value: outcome.p_value,
             threshold,
+            threshold_source: "fixed",
             drifted: stattest.drifted(score, threshold),
+            min_effect: None,
+            effect: None,
+            null_p_value: None,
             reference_missing_share: reference.missing_share,
             current_missing_share: current.missing_share,
             reference_count: reference.count,
@@ -136,6 +156,9 @@ pub struct Report {
     pub features_total: usize,
     pub share_of_drifted_features: f64,
     pub drift_share_threshold: f64,
+    /// How the features' verdicts make the dataset's: `share` (at least
+    /// `drift_share_threshold` of them drifted) or `bh` (Benjamini-Hochberg; any drifted).
+    pub dataset_rule: &'static str,
     pub mode: &'static str,
     pub reference: Source,
     pub current: Source,
@@ -153,11 +176,30 @@ impl Report {
         skipped: Vec<Skipped>,
         drift_share: f64,
     ) -> Report {
+        Report::with_rule(mode, reference, current, features, skipped, drift_share, DatasetRule::Share)
+    }
+
+    /// A report whose dataset verdict follows `rule`: the share of drifted features against
+    /// `drift_share`, or (Benjamini-Hochberg, already applied to the features) any drifted.
+    pub fn with_rule(
+        mode: Mode,
+        reference: Source,
+        current: Source,
+        features: Vec<FeatureReport>,
+        skipped: Vec<Skipped>,
+        drift_share: f64,
+        rule: DatasetRule,
+    ) -> Report {
         let drifted = features.iter().filter(|f| f.drifted).count();
         let total = features.len();
         let share = if total == 0 { 0.0 } else { drifted as f64 / total as f64 };
+        let dataset_drift = match rule {
+            DatasetRule::Share => total > 0 && share >= drift_share,
+            DatasetRule::Bh => drifted > 0,
+        };
         Report {
-            dataset_drift: total > 0 && share >= drift_share,
+            dataset_rule: rule.as_str(),
+            dataset_drift,
             drifted_features: drifted,
             features_total: total,
             share_of_drifted_features: share,

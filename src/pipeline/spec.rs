@@ -115,5 +115,6 @@ fn options(model: &ModelConfig) -> AnalyzeOptions {
         drift_share: model.drift_share,
         selection: Selection::default(),
         bins: DEFAULT_BINS,
+        thresholds: model.thresholds.clone(),
     }
 }

@@ -6,9 +6,11 @@ use std::path::Path;
 use super::fetch::Fetched;
 use super::ReferenceError;
 use crate::config::ModelConfig;
+use crate::offline::calibration::CalibrationPlan;
 use crate::offline::dataset::{Dataset, Format};
 use crate::offline::plan::{plan_single, Selection};
 use crate::offline::profile::{Profile, DEFAULT_BINS};
+use crate::offline::thresholds::ThresholdMode;
 
 /// The profile in `fetched`: a profile as `driftd baseline` writes it (`.json`), or a
 /// dataset (CSV, TSV, Parquet, JSON Lines, by the name's extension) profiled on the spot
@@ -57,6 +59,13 @@ pub fn profile_from(
             "{name} lacks monitored feature(s): {}",
             missing.join(", ")
         )));
+    }
+    let mut profile = profile;
+    if model.thresholds.mode == ThresholdMode::Calibrated && !profile.is_calibrated() {
+        let started = std::time::Instant::now();
+        profile.calibrate(&CalibrationPlan::default());
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(model = %model.name, features = profile.features.len(), ms, "thresholds calibrated");
     }
     Ok(profile)
 }

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::config::{ConfigError, ModelConfig, Settings};
 use crate::error::InputError;
+use crate::offline::thresholds::ThresholdMode;
 
 pub struct Resolver {
     http: reqwest::Client,
@@ -102,7 +103,8 @@ impl Resolver {
         monitored: &[String],
     ) -> Result<Loaded, ReferenceError> {
         if let Some((stored, _)) = self.store.as_ref().and_then(|s| s.get(&model.name, version)) {
-            if stored.identity.digest == identity.digest && stored.identity.version == identity.version {
+            let calibrated = stored.profile.is_calibrated() || model.thresholds.mode != ThresholdMode::Calibrated;
+            if stored.identity.digest == identity.digest && stored.identity.version == identity.version && calibrated {
                 return Ok(stored);
             }
         }

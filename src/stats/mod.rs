@@ -393,6 +393,19 @@ pub fn chisquare(a: &Aligned) -> Outcome {
     Outcome { statistic: stat, p_value: Some(p) }
 }
 
+/// The tests over two count vectors, by name.
+pub fn discrete(test: StatTest, a: &Aligned) -> Outcome {
+    match test {
+        StatTest::Psi => psi(a),
+        StatTest::KlDiv => kl_div(a),
+        StatTest::JensenShannon => jensenshannon(a),
+        StatTest::Hellinger => hellinger(a),
+        StatTest::ChiSquare => chisquare(a),
+        StatTest::Z => z_test(a),
+        StatTest::Ks | StatTest::Wasserstein => unreachable!("numerical tests take samples"),
+    }
+}
+
 /// Two-proportion z-test of the share of values other than the first key (keys sorted
 /// ascending), two-sided: Evidently's `z`.
 pub fn z_test(a: &Aligned) -> Outcome {

@@ -43,6 +43,7 @@ fn options(case: &Value) -> AnalyzeOptions {
         drift_share: o.get("drift_share").and_then(Value::as_f64).unwrap_or(0.5),
         selection: Selection::default(),
         bins: 10,
+        thresholds: Default::default(),
     }
 }
 

@@ -16,13 +16,17 @@ fn event(r: &Row) -> String {
 }
 
 fn config(dir: &Path, extra: &str) -> PathBuf {
+    config_on(dir, &root().join("datasets/california_housing_reference.csv"), extra)
+}
+
+fn config_on(dir: &Path, reference: &Path, extra: &str) -> PathBuf {
     let path = dir.join("driftd.toml");
     let feats: Vec<String> = FEATURES.iter().map(|f| format!("\"{f}\"")).collect();
     std::fs::write(
         &path,
         format!(
             "{extra}\n[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [{}]\nwindow = {{ size = \"30d\" }}\n",
-            root().join("datasets/california_housing_reference.csv").display(),
+            reference.display(),
             feats.join(", ")
         ),
     )
@@ -30,13 +34,29 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// The daemon's default (calibrated thresholds) and `analyze --thresholds calibrated` on
+/// the same profile from `driftd baseline` (which holds the calibration), and the fixed
+/// thresholds on the dataset itself.
 #[test]
 fn every_window_equals_analyze_on_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    let reference = root().join("datasets/california_housing_reference.csv");
+    let o = driftd(&["baseline", "--data", reference.to_str().unwrap(), "--out", profile.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let calibrated = ["--reference", profile.to_str().unwrap(), "--thresholds", "calibrated"];
+    let calibrated_cfg = config_on(dir.path(), &profile, "");
+    windows_equal_analyze(dir.path(), &calibrated_cfg, &calibrated, "calibrated");
+    let fixed = ["--reference", "datasets/california_housing_reference.csv", "--thresholds", "fixed"];
+    let fixed_cfg = config(dir.path(), "[defaults]\nthresholds = \"fixed\"");
+    windows_equal_analyze(dir.path(), &fixed_cfg, &fixed, "fixed");
+}
+
+fn windows_equal_analyze(dir: &Path, cfg: &Path, reference: &[&str], mode: &str) {
     let rows = analysis_rows();
-    let input = dir.path().join("events.jsonl");
+    let input = dir.join("events.jsonl");
     std::fs::write(&input, rows.iter().map(event).collect::<Vec<_>>().join("\n")).unwrap();
-    let (reports, summary) = replay(&config(dir.path(), ""), &input);
+    let (reports, summary) = replay(cfg, &input);
     assert_eq!(summary["events"], 8232);
     assert!(reports.len() >= 12, "{} windows", reports.len());
     let total: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
@@ -47,32 +67,36 @@ fn every_window_equals_analyze_on_the_same_rows() {
         let in_window: Vec<&Row> =
             rows.iter().filter(|row| row.ts.as_str() >= start && row.ts.as_str() < end).collect();
         assert_eq!(in_window.len() as u64, r["events"].as_u64().unwrap(), "window {start}");
-        let csv = dir.path().join(format!("w{i}.csv"));
+        let csv = dir.join(format!("w{i}.csv"));
         let mut text = FEATURES.join(",") + "\n";
         for row in &in_window {
             text += &(row.values.join(",") + "\n");
         }
         std::fs::write(&csv, text).unwrap();
-        let o = driftd(&[
-            "analyze",
-            "--reference",
-            "datasets/california_housing_reference.csv",
-            "--current",
-            csv.to_str().unwrap(),
-            "--columns",
-            &FEATURES.join(","),
-            "--format",
-            "json",
-        ]);
+        let columns = FEATURES.join(",");
+        let args = [&["analyze"], reference, &["--current", csv.to_str().unwrap(), "--columns", &columns]].concat();
+        let o = driftd(&[&args[..], &["--format", "json"]].concat());
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         let batch: Value = serde_json::from_slice(&o.stdout).unwrap();
         for key in ["dataset_drift", "drifted_features", "features_total", "share_of_drifted_features"] {
-            assert_eq!(r[key], batch[key], "window {start}: {key}");
+            assert_eq!(r[key], batch[key], "{mode} window {start}: {key}");
         }
         for (a, b) in r["features"].as_array().unwrap().iter().zip(batch["features"].as_array().unwrap()) {
-            for key in ["name", "kind", "stattest", "score", "statistic", "p_value", "threshold", "drifted"] {
-                assert_eq!(a[key], b[key], "window {start}, feature {}: {key}", a["name"]);
+            for key in [
+                "name",
+                "kind",
+                "stattest",
+                "score",
+                "statistic",
+                "p_value",
+                "threshold",
+                "threshold_source",
+                "drifted",
+            ] {
+                assert_eq!(a[key], b[key], "{mode} window {start}, feature {}: {key}", a["name"]);
             }
+            let expected = if mode == "fixed" { vec!["fixed"] } else { vec!["calibrated", "effect_floor"] };
+            assert!(expected.contains(&a["threshold_source"].as_str().unwrap()), "{mode}: {a}");
         }
     }
 }
