@@ -378,6 +378,11 @@ mod tests {
             ("[defaults]\nnum_stattest = \"kolmogorov\"\n", "unknown stattest 'kolmogorov'"),
             ("[log]\nformat = \"xml\"\n", "format"),
             ("[[alerts]]\nkind = \"slack\"\nurl = \"http://x\"\nseverity = \"loud\"\n", "severity"),
+            ("[defaults]\nfalse_alarm_rate = 2.0\n", "defaults.false_alarm_rate"),
+            ("[defaults]\nmin_effect = { wasserstien = 0.1 }\n", "defaults.min_effect.wasserstien"),
+            ("[defaults]\nthresholds = \"fixed\"\ndataset_rule = \"bh\"\n", "defaults.dataset_rule"),
+            ("[defaults]\ndata_quality = { max_invalid_share = 1.5 }\n", "defaults.data_quality.max_invalid_share"),
+            ("[defaults]\nthresholds = \"loose\"\n", "thresholds"),
         ] {
             let e = Settings::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::profile::{FeatureProfile, NumericSummary};
 use crate::rand::XorShift64;
-use crate::stats::{binning::native_bin, discrete, kolmogorov, Aligned, Kind, StatTest};
+use crate::stats::{binning::native_bin, discrete, kolmogorov, Aligned, Kind, Outcome, StatTest};
 
 /// Window sizes (values compared) the null is simulated at; between them thresholds are
 /// interpolated in log n; below the first no budget can be kept. Beyond the last, where
@@ -66,6 +66,10 @@ pub struct NullTable {
 pub struct Calibration {
     /// The reference's values (the KS p-value's other size).
     pub reference_count: usize,
+    /// The reference's cells (categories or distinct values; bins): chi-square's degrees of
+    /// freedom plus one.
+    #[serde(default)]
+    pub cells: usize,
     pub sizes: Vec<usize>,
     pub levels: Vec<f64>,
     pub replicates: usize,
@@ -124,6 +128,7 @@ impl Calibration {
             .collect();
         Calibration {
             reference_count: fp.count,
+            cells: sim.cells(),
             sizes: plan.sizes.clone(),
             levels: LEVELS.to_vec(),
             replicates: plan.replicates,
@@ -151,6 +156,19 @@ impl Calibration {
 
     /// The threshold for `test` at false-alarm rate `rate`, for a window of `n` values.
     pub fn threshold(&self, test: StatTest, n: usize, rate: f64) -> Option<Looked> {
+        let looked = self.table_threshold(test, n, rate)?;
+        Some(match test {
+            // D at or above the threshold is p at or below this
+            StatTest::Ks if !looked.too_few => Looked {
+                threshold: kolmogorov::ks_2samp_pvalue(self.reference_count, n, looked.threshold.min(1.0)).1,
+                too_few: false,
+            },
+            _ => looked,
+        })
+    }
+
+    /// The threshold in the table's units (the statistic D for `ks`).
+    fn table_threshold(&self, test: StatTest, n: usize, rate: f64) -> Option<Looked> {
         let table = self.table(test)?;
         if self.sizes.is_empty() || n < self.sizes[0] {
             return Some(Looked { threshold: f64::NAN, too_few: true });
@@ -161,14 +179,20 @@ impl Calibration {
         let threshold = if i + 1 >= self.sizes.len() {
             let v = |n: usize| 1.0 / n as f64 + 1.0 / self.reference_count.max(1) as f64;
             let ratio = v(n) / v(self.sizes[i]);
-            at_size(i)
-                * match test {
-                    StatTest::Ks | StatTest::Wasserstein | StatTest::JensenShannon | StatTest::Hellinger => {
-                        ratio.sqrt()
-                    }
-                    StatTest::Psi | StatTest::KlDiv => ratio,
-                    StatTest::ChiSquare | StatTest::Z => 1.0,
+            let last = at_size(i);
+            match test {
+                StatTest::Ks | StatTest::Wasserstein | StatTest::JensenShannon | StatTest::Hellinger => {
+                    last * ratio.sqrt()
                 }
+                StatTest::Psi | StatTest::KlDiv => last * ratio,
+                // chi-square against the reference's shares grows as n (1/n + 1/N): its
+                // statistic's threshold does, its p-value's falls
+                StatTest::ChiSquare => {
+                    chisquare_carried(last, self.cells, n as f64 * v(n) / (self.sizes[i] as f64 * v(self.sizes[i])))
+                }
+                // the z-test counts both sizes already
+                StatTest::Z => last,
+            }
         } else if self.sizes[i] == n {
             at_size(i)
         } else {
@@ -176,28 +200,37 @@ impl Calibration {
             let t = ((n as f64).ln() - a.ln()) / (b.ln() - a.ln());
             at_size(i) * (1.0 - t) + at_size(i + 1) * t
         };
-        let threshold = match test {
-            // D at or above the threshold is p at or below this
-            StatTest::Ks => kolmogorov::ks_2samp_pvalue(self.reference_count, n, threshold.min(1.0)).1,
-            _ => threshold,
-        };
         Some(Looked { threshold, too_few: false })
     }
 
     /// The share of no-drift windows of `n` values that score at least as far toward drift
-    /// as `score` (an empirical p-value, read off the table between its levels): `1` below
-    /// the most common level, the rarest level above the rarest threshold.
-    pub fn null_p_value(&self, test: StatTest, n: usize, score: f64) -> Option<f64> {
+    /// as `outcome` (an empirical p-value, read off the table between its levels): `1`
+    /// below the most common level, the rarest level above the rarest threshold.
+    pub fn null_p_value(&self, test: StatTest, n: usize, outcome: &Outcome) -> Option<f64> {
         self.table(test)?;
         let beyond = |level: f64| -> bool {
-            let t = self.threshold(test, n, level).map_or(f64::NAN, |l| l.threshold);
-            test.drifted(score, t)
+            let t = self.table_threshold(test, n, level).map_or(f64::NAN, |l| l.threshold);
+            match test {
+                StatTest::Ks => outcome.statistic >= t,
+                _ => test.drifted(outcome.score(), t),
+            }
         };
         let levels = &self.levels;
         // levels run from common to rare: find the rarest one the score is beyond
         let rarest = levels.iter().rposition(|l| beyond(*l));
         Some(rarest.map_or(1.0, |j| levels[j]))
     }
+}
+
+/// A chi-square p-value threshold carried to a larger window: its statistic scaled by
+/// `factor`, with `cells - 1` degrees of freedom.
+fn chisquare_carried(p: f64, cells: usize, factor: f64) -> f64 {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let Ok(law) = ChiSquared::new(cells.saturating_sub(1).max(1) as f64) else { return p };
+    if !(p > 0.0 && p < 1.0) {
+        return p;
+    }
+    law.sf(law.inverse_cdf(1.0 - p) * factor)
 }
 
 /// Whether the simulated score is a p-value (drift below): chi-square and z. The KS test's
@@ -469,6 +502,13 @@ impl Simulator {
         }
     }
 
+    /// The reference's cells the discrete tests compare.
+    fn cells(&self) -> usize {
+        match &self.shape {
+            Shape::Categories { reference_counts } | Shape::Numeric { reference_counts, .. } => reference_counts.len(),
+        }
+    }
+
     /// One no-drift window of `n` values, scored by every test: `out(test index, score)`.
     fn replicate(&mut self, rng: &mut XorShift64, n: usize, out: &mut impl FnMut(usize, f64)) {
         self.urn.reset();
@@ -490,7 +530,7 @@ impl Simulator {
             }
         }
         let aligned = self.aligned(n);
-        let continuous = matches!(self.shape, Shape::Numeric { .. }).then(|| self.continuous());
+        let continuous = matches!(self.shape, Shape::Numeric { .. }).then(|| self.continuous(rng));
         for (i, test) in self.tests.iter().enumerate() {
             let score = match (test, continuous) {
                 (StatTest::Ks, Some((d, _))) => d,
@@ -536,32 +576,90 @@ impl Simulator {
 
     /// The KS statistic D (its p-value, exact below 10,000 values and slow, is taken once
     /// per threshold, not per replicate) and the normalised Wasserstein distance between the
-    /// window's values on the sketch and the sketch (draws outside the reference's range
-    /// are left out).
-    fn continuous(&self) -> (f64, f64) {
-        let Shape::Numeric { distinct, distinct_of, std, sketch, .. } = &self.shape else {
+    /// window and the sketch.
+    ///
+    /// A value drawn at a reference value seen once stands for a new value next to it: it
+    /// falls in the gap on its left or on its right, one chance in two (new continuous data
+    /// interleaves with the reference; it does not land on its points, which would make the
+    /// statistics too small). A value the reference holds several times is a true atom:
+    /// draws stay on it. Draws beyond the reference's range lie past its minimum or maximum
+    /// by one of its own extreme spacings (among the 5% most extreme values, at most 50),
+    /// so a heavy tail weighs as it does in new data; a discrete feature's never-seen
+    /// values are left out.
+    fn continuous(&self, rng: &mut XorShift64) -> (f64, f64) {
+        let Shape::Numeric { distinct, distinct_of, std, sketch, discrete, .. } = &self.shape else {
             unreachable!("continuous tests are for numbers")
         };
         let inside: u64 = self.counts.iter().map(|c| u64::from(*c)).sum();
-        if inside == 0 {
+        let (below, above) = if *discrete { (0, 0) } else { (u64::from(self.extra[0]), u64::from(self.extra[1])) };
+        let n = (inside + below + above) as f64;
+        if n == 0.0 {
             return (f64::NAN, f64::NAN);
         }
-        let (mut d, mut w1) = (0.0f64, 0.0);
-        let mut cum = 0u64;
+        let s = sketch.len();
+        let k = (s / 20).clamp(1, 50).min(s - 1).max(1);
+        let mut w1 = 0.0;
+        for (count, from_top) in [(below, false), (above, true)] {
+            for _ in 0..count {
+                if s >= 2 {
+                    let j = 1 + rng.below(k);
+                    w1 += if from_top { sketch[s - 1] - sketch[s - 1 - j] } else { sketch[j] - sketch[0] } / n;
+                }
+            }
+        }
+        // walk the distinct values; `w` counts the window's values so far, `r` is the
+        // reference's share so far; between two values the gap's draws come in at its middle
+        let (mut d, mut w, mut r) = (below as f64 / n, below as f64, 0.0);
+        let mut pending = 0.0; // draws in the gap before the current value
         let mut point = 0;
         for (j, (value, ref_share)) in distinct.iter().enumerate() {
-            while point < sketch.len() && distinct_of[point] == j {
-                cum += u64::from(self.counts[point]);
+            let (mut at, mut m) = (0u64, 0);
+            while point < s && distinct_of[point] == j {
+                at += u64::from(self.counts[point]);
                 point += 1;
+                m += 1;
             }
-            let gap = (cum as f64 / inside as f64 - ref_share).abs();
-            d = d.max(gap);
-            if let Some((next, _)) = distinct.get(j + 1) {
-                w1 += gap * (next - value);
+            let (left, right) = if m == 1 && !*discrete { split(rng, at) } else { (0, 0) };
+            let on = at - left - right;
+            // the gap before this value: its draws, then this value's left ones
+            w += pending + left as f64;
+            d = d.max((w / n - r).abs());
+            // the value itself
+            w += on as f64;
+            r = *ref_share;
+            d = d.max((w / n - r).abs());
+            // the gap after it: the left half holds this value's right draws, the right half
+            // the next value's left ones (known at the next step: counted there)
+            match distinct.get(j + 1) {
+                Some((next, _)) => {
+                    let width = next - value;
+                    let before = (w / n - r).abs();
+                    let after_right = ((w + right as f64) / n - r).abs();
+                    d = d.max(after_right);
+                    w1 += (before + after_right) / 2.0 * width;
+                    pending = right as f64;
+                }
+                None => {
+                    w += right as f64;
+                    d = d.max((w / n - r).abs());
+                }
             }
         }
         (d, w1 / std.max(0.001))
     }
+}
+
+/// `count` draws split in two halves at random: Binomial(count, 1/2), by coin flips 64 at
+/// a time.
+fn split(rng: &mut XorShift64, count: u64) -> (u64, u64) {
+    let (mut left, mut rest) = (0u64, count);
+    while rest > 0 {
+        let take = rest.min(64);
+        let bits = if take == 64 { rng.next_u64() } else { rng.next_u64() & ((1u64 << take) - 1) };
+        left += u64::from(bits.count_ones());
+        rest -= take;
+    }
+    (left, count - left)
 }
 
 #[cfg(test)]
@@ -590,7 +688,7 @@ mod tests {
         let big_n = 5000;
         let profile = normal_profile(big_n, 3);
         let fp = &profile.features[0];
-        let plan = CalibrationPlan { sizes: vec![200, 1000, 5000], replicates: 4000, seed: 17 };
+        let plan = CalibrationPlan { sizes: vec![200, 1000, 2000], replicates: 4000, seed: 17 };
         let c = Calibration::of(fp, &plan);
         for (i, &n) in plan.sizes.iter().enumerate() {
             // KS: the p-value is the analytic two-sample one, so its α-quantile is α
@@ -645,9 +743,9 @@ mod tests {
         // beyond the last size: the asymptotic law, sqrt(1/n + 1/N) for Wasserstein
         let law: f64 = ((1.0f64 / 5000.0 + 1.0 / 2000.0) / (1.0 / 1000.0 + 1.0 / 2000.0)).sqrt();
         assert!((at(5000).threshold / b - law).abs() < 1e-9);
-        let p = c.null_p_value(StatTest::Wasserstein, 1000, b * 1.0001).unwrap();
+        let p = c.null_p_value(StatTest::Wasserstein, 1000, &Outcome::distance(b * 1.0001)).unwrap();
         assert!(p <= 0.01, "{p}");
-        assert_eq!(c.null_p_value(StatTest::Wasserstein, 1000, 0.0).unwrap(), 1.0);
+        assert_eq!(c.null_p_value(StatTest::Wasserstein, 1000, &Outcome::distance(0.0)).unwrap(), 1.0);
     }
 
     #[test]

@@ -64,6 +64,15 @@ pub enum ThresholdSource {
 }
 
 impl ThresholdSource {
+    pub const ALL: [ThresholdSource; 6] = [
+        ThresholdSource::Fixed,
+        ThresholdSource::Configured,
+        ThresholdSource::Calibrated,
+        ThresholdSource::EffectFloor,
+        ThresholdSource::TooFewValues,
+        ThresholdSource::Uncalibrated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ThresholdSource::Fixed => "fixed",
@@ -206,7 +215,7 @@ pub fn decide(
 ) -> Decision {
     let score = outcome.score();
     let calibrated = opts.mode == ThresholdMode::Calibrated;
-    let null_p_value = calibration.filter(|_| calibrated).and_then(|c| c.null_p_value(test, n, score));
+    let null_p_value = calibration.filter(|_| calibrated).and_then(|c| c.null_p_value(test, n, outcome));
     let plain = |threshold: f64, source| Decision {
         threshold,
         drifted: test.drifted(score, threshold),

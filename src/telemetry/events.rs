@@ -5,6 +5,7 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::Telemetry;
+use crate::offline::thresholds::ThresholdSource;
 use crate::pipeline::{DecodeError, WindowReport};
 use crate::policy::{Episode, QualityFailure, Resolution};
 use crate::reference::{ReferenceError, ReferenceIdentity};
@@ -53,6 +54,10 @@ impl InternalEvent for WindowClosed<'_> {
             }
             m.feature_drift_score.with_label_values(&[model, version, name, f.stattest.name()]).set(f.score);
             m.feature_drift_threshold.with_label_values(&[model, version, name]).set(f.threshold);
+            for source in ThresholdSource::ALL.iter().map(|s| s.as_str()).filter(|s| *s != f.threshold_source) {
+                let _ = m.feature_threshold_source.remove_label_values(&[model, version, name, source]);
+            }
+            m.feature_threshold_source.with_label_values(&[model, version, name, f.threshold_source]).set(1);
             m.feature_drift_detected.with_label_values(&[model, version, name]).set(f64::from(u8::from(f.drifted)));
         }
     }
@@ -440,6 +445,9 @@ impl InternalEvent for VersionRetired<'_> {
         for f in self.features {
             for test in StatTest::ALL {
                 let _ = m.feature_drift_score.remove_label_values(&[self.model, self.version, f, test.name()]);
+            }
+            for source in ThresholdSource::ALL {
+                let _ = m.feature_threshold_source.remove_label_values(&[self.model, self.version, f, source.as_str()]);
             }
             for g in [
                 &m.feature_drift_threshold,

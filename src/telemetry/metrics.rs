@@ -9,6 +9,7 @@ pub struct Metrics {
     pub described: Vec<(String, String)>,
     pub(super) feature_drift_score: GaugeVec,
     pub(super) feature_drift_threshold: GaugeVec,
+    pub(super) feature_threshold_source: IntGaugeVec,
     pub(super) feature_drift_detected: GaugeVec,
     pub(super) dataset_drift_share: GaugeVec,
     pub(super) dataset_drift_detected: GaugeVec,
@@ -90,6 +91,12 @@ impl Metrics {
                 "driftd_feature_drift_threshold",
                 "Threshold the feature's drift score is held against.",
                 &["model", "model_version", "feature"],
+            ),
+            feature_threshold_source: int_gauge(
+                &r,
+                "driftd_feature_threshold_source",
+                "How the feature's threshold was set in the last closed window (value 1): calibrated, effect_floor, fixed, configured, too_few_values, uncalibrated.",
+                &["model", "model_version", "feature", "source"],
             ),
             feature_drift_detected: gauge(
                 &r,

@@ -302,3 +302,55 @@ fn config_check_prints_the_resolved_config_or_the_key_at_fault() {
     }
     assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/driftd.toml").exists());
 }
+
+/// `analyze --thresholds calibrated`: every feature's threshold comes from the profile's
+/// calibration (or the floor), the report says so, a budget out of range or `bh` without
+/// calibration is refused with the flag at fault.
+#[test]
+fn calibrated_thresholds_on_the_command_line() {
+    let dir = tmp();
+    let profile = dir.path().join("ref.json");
+    let o = driftd(&["baseline", "--data", REF, "--out", profile.to_str().unwrap(), "--exclude", NOT_FEATURES]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    let cal = &p["features"][0]["calibration"];
+    assert_eq!(cal["replicates"], 1000);
+    assert_eq!(cal["sizes"].as_array().unwrap().len(), 7);
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let args = [
+            &["analyze", "--reference", profile.to_str().unwrap(), "--current", CUR, "--format", "json"][..],
+            &["--exclude", NOT_FEATURES],
+            extra,
+        ]
+        .concat();
+        let o = driftd(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let calibrated = report(&["--thresholds", "calibrated"]);
+    for f in calibrated["features"].as_array().unwrap() {
+        let source = f["threshold_source"].as_str().unwrap();
+        assert!(["calibrated", "effect_floor"].contains(&source), "{f}");
+        assert!(f["null_p_value"].as_f64().is_some(), "{f}");
+        assert!(f["min_effect"].as_f64().is_some(), "{f}");
+    }
+    // the drifted analysis period: a big window, and the shift is large; both modes see it
+    assert_eq!(calibrated["dataset_drift"], true);
+    let fixed = report(&[]);
+    assert!(fixed["features"].as_array().unwrap().iter().all(|f| f["threshold_source"] == "fixed"));
+    let bh = report(&["--thresholds", "calibrated", "--dataset-rule", "bh"]);
+    assert_eq!(bh["dataset_rule"], "bh");
+    assert_eq!(bh["dataset_drift"], true);
+    expect_input_error(
+        &["analyze", "--reference", REF, "--current", CUR, "--false-alarm-rate", "0.9"],
+        &["--false-alarm-rate"],
+    );
+    expect_input_error(
+        &["analyze", "--reference", REF, "--current", CUR, "--dataset-rule", "bh"],
+        &["--dataset-rule", "calibrated"],
+    );
+    expect_input_error(
+        &["analyze", "--reference", REF, "--current", CUR, "--min-effect", "wasserstien=0.1"],
+        &["--min-effect"],
+    );
+}
