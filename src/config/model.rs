@@ -150,6 +150,11 @@ pub struct PolicySettings {
     /// them) or `bh` (Benjamini-Hochberg across them at `false_alarm_rate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_rule: Option<DatasetRule>,
+    /// Values of a numerical feature a window keeps as they are (default 10,000); past
+    /// them it holds counts over 1,000 fine bins (or per value, for a discrete feature), so
+    /// its memory stops growing. KS and Wasserstein then come with an error bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_values: Option<usize>,
 }
 
 /// `data_quality = { ... }`: limits on shares of a window's events, per feature, past
@@ -222,6 +227,7 @@ impl PolicySettings {
 
 /// Defaults of the keys above that have one.
 const DEFAULT_MIN_EVENTS: u64 = 0;
+const DEFAULT_EXACT_VALUES: usize = 10_000;
 const DEFAULT_FIRE_AFTER: u32 = 1;
 const DEFAULT_RESOLVE_AFTER: u32 = 1;
 const DEFAULT_MAX_LIVE_VERSIONS: usize = 3;
@@ -257,6 +263,7 @@ impl PolicySettings {
                 (a, b) => a.clone().or_else(|| b.clone()),
             },
             dataset_rule: self.dataset_rule.or(d.dataset_rule),
+            exact_values: self.exact_values.or(d.exact_values),
         }
     }
 
@@ -363,6 +370,8 @@ pub struct ModelConfig {
     pub drift_share: f64,
     /// Fixed or calibrated thresholds, the budget, the effect floors, the dataset rule.
     pub thresholds: ThresholdOptions,
+    /// Values per numerical feature a window keeps before binning them.
+    pub exact_values: usize,
     /// The window verdict and the drift state machine's keys.
     pub policy: Policy,
 }
@@ -407,6 +416,7 @@ impl ModelSettings {
             cat_stattest: p.cat_stattest,
             drift_share: p.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE),
             thresholds: p.threshold_options().map_err(|(field, e)| ConfigError::new(format!("{key}.{field}"), e))?,
+            exact_values: p.exact_values.unwrap_or(DEFAULT_EXACT_VALUES),
             policy: Policy {
                 min_events: p.min_events.unwrap_or(DEFAULT_MIN_EVENTS),
                 critical: p.critical.clone().unwrap_or_default(),

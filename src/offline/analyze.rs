@@ -12,9 +12,10 @@ use super::profile::{FeatureProfile, NumericSummary, Profile, DEFAULT_BINS, DISC
 use super::report::{FeatureReport, Mode, Report, Sample, Source};
 use super::thresholds::{benjamini_hochberg, decide, total_variation, DatasetRule, ThresholdMode, ThresholdOptions};
 use crate::error::InputError;
+use crate::stats::binned::{ks_counts, wasserstein_counts, BinnedSample};
 use crate::stats::binning::{
     align_sorted, histogram_sorted, more_distinct_than, n_unique_union_sorted, n_unique_union_sorted_capped,
-    native_counts_sorted, sturges_edges, value_counts_sorted,
+    native_bin, native_bin_count, native_counts_sorted, sturges_edges, value_counts_sorted,
 };
 use crate::stats::selection::{default_test, SELECTION_CAP};
 use crate::stats::{self, discrete, Aligned, Kind, Outcome, StatTest};
@@ -316,6 +317,10 @@ struct Scored {
     n_current: usize,
     /// Values outside the reference: beyond its range (numbers), unseen (categories).
     off_reference: usize,
+    /// The window's numbers were binned (bounded memory): KS and Wasserstein are estimates.
+    binned: bool,
+    /// Their error bound, in the score's units.
+    error_bound: Option<f64>,
 }
 
 /// One feature in native mode, against the reference profile.
@@ -348,6 +353,8 @@ fn native_feature(
     let mut report = FeatureReport::new(&fp.name, kind, test, d.threshold, outcome, reference, sample);
     report.drifted = d.drifted;
     report.threshold_source = d.source.as_str();
+    report.path = if scored.binned { "binned" } else { "exact" };
+    report.error_bound = scored.error_bound;
     (report.min_effect, report.effect, report.null_p_value) = (d.min_effect, d.effect, d.null_p_value);
     report.current_invalid_share = Some(c.invalid_share());
     let off = Some(share(scored.off_reference, c.rows));
@@ -358,6 +365,54 @@ fn native_feature(
     Ok(report)
 }
 
+/// A window's numbers in the form it holds them.
+enum Numbers<'a> {
+    Sorted(&'a [f64]),
+    Binned(&'a BinnedSample),
+    Counted(&'a [(f64, u64)]),
+}
+
+impl Numbers<'_> {
+    fn of<'c>(c: &'c Column, current: &Dataset) -> Result<Numbers<'c>, InputError> {
+        let n = match &c.values {
+            Values::Numeric { sorted, .. } => Numbers::Sorted(sorted),
+            Values::Binned(b) => Numbers::Binned(b),
+            Values::Counted { counts } => Numbers::Counted(counts),
+            _ => return Err(InputError::column(&current.path, &c.name, "holds no numbers")),
+        };
+        if n.len() == 0 {
+            return Err(InputError::column(&current.path, &c.name, "is empty after dropping missing values"));
+        }
+        Ok(n)
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Numbers::Sorted(v) => v.len(),
+            Numbers::Binned(b) => b.n as usize,
+            Numbers::Counted(c) => c.iter().map(|(_, n)| *n as usize).sum(),
+        }
+    }
+
+    /// (value, count) sorted by value: discrete features (never binned).
+    fn value_counts(&self) -> Vec<(f64, u64)> {
+        match self {
+            Numbers::Sorted(v) => value_counts_sorted(v),
+            Numbers::Counted(c) => c.to_vec(),
+            Numbers::Binned(_) => unreachable!("a discrete feature is counted by value, not binned"),
+        }
+    }
+
+    /// Values below `min` and above `max`.
+    fn outside(&self, min: f64, max: f64) -> usize {
+        match self {
+            Numbers::Sorted(v) => v.partition_point(|x| *x < min) + (v.len() - v.partition_point(|x| *x <= max)),
+            Numbers::Binned(b) => b.out_of_range() as usize,
+            Numbers::Counted(c) => c.iter().filter(|(x, _)| *x < min || *x > max).map(|(_, n)| *n as usize).sum(),
+        }
+    }
+}
+
 fn native_numerical(
     fp: &FeatureProfile,
     c: &Column,
@@ -365,41 +420,78 @@ fn native_numerical(
     opts: &AnalyzeOptions,
 ) -> Result<Scored, InputError> {
     let p: &NumericSummary = fp.numeric.as_ref().expect("validated profile");
-    let (cs, _) = current_sorted(c, current)?;
+    let cs = Numbers::of(c, current)?;
     let n_values = || match &p.values {
         Some(v) => {
             let keys: Vec<f64> = v.iter().map(|(x, _)| *x).collect();
-            n_unique_union_sorted_capped(&keys, cs, SELECTION_CAP)
+            let current: Vec<f64> = cs.value_counts().iter().map(|(x, _)| *x).collect();
+            n_unique_union_sorted_capped(&keys, &current, SELECTION_CAP)
         }
         None => p.n_unique,
     };
     let (test, configured) = choose(&fp.name, Kind::Numerical, fp.count, n_values, opts, &current.path)?;
+    let n = cs.len();
+    let mut error_bound = None;
     let (outcome, effect) = match test {
         StatTest::Ks => {
-            let o = stats::ks(&p.quantiles, fp.count, cs);
+            let o = match &cs {
+                Numbers::Sorted(v) => stats::ks(&p.quantiles, fp.count, v),
+                Numbers::Counted(counts) => ks_outcome(fp.count, n, ks_counts(&p.quantiles, counts)),
+                Numbers::Binned(b) => {
+                    let d = b.ks(&p.quantiles);
+                    let o = ks_outcome(fp.count, n, d.value);
+                    // the exact p-value's lattice moves the statistic a little more
+                    error_bound = Some(d.error_bound + (o.statistic - d.value).abs());
+                    o
+                }
+            };
             (o, o.statistic)
         }
         StatTest::Wasserstein => {
-            let o = stats::wasserstein_norm(&p.quantiles, p.std, cs);
-            (o, o.statistic)
+            let norm = p.std.max(0.001);
+            let w = match &cs {
+                Numbers::Sorted(v) => stats::wasserstein_norm(&p.quantiles, p.std, v).statistic,
+                Numbers::Counted(counts) => wasserstein_counts(&p.quantiles, counts) / norm,
+                Numbers::Binned(b) => {
+                    let w = b.wasserstein(&p.quantiles);
+                    error_bound = Some(w.error_bound / norm);
+                    w.value / norm
+                }
+            };
+            (Outcome::distance(w), w)
         }
         _ => {
-            let a = match &p.values {
-                Some(v) => aligned_values(v, &value_counts_sorted(cs)),
-                None => Aligned {
+            let a = match (&p.values, &cs) {
+                (Some(v), _) => aligned_values(v, &cs.value_counts()),
+                (None, numbers) => Aligned {
                     reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
-                    current: native_counts_sorted(cs, &p.edges),
+                    current: match numbers {
+                        Numbers::Sorted(v) => native_counts_sorted(v, &p.edges),
+                        Numbers::Binned(b) => b.coarse_counts(),
+                        Numbers::Counted(counts) => {
+                            let mut out = vec![0.0; native_bin_count(&p.edges)];
+                            for (x, k) in counts.iter() {
+                                out[native_bin(&p.edges, *x)] += *k as f64;
+                            }
+                            out
+                        }
+                    },
                     n_reference: fp.count as f64,
-                    n_current: cs.len() as f64,
+                    n_current: n as f64,
                 },
             };
             scored_discrete(test, &a)
         }
     };
-    // sorted: the values below the reference's minimum and above its maximum
-    let below = cs.partition_point(|x| *x < p.min);
-    let above = cs.len() - cs.partition_point(|x| *x <= p.max);
-    Ok(Scored { test, configured, outcome, effect, n_current: cs.len(), off_reference: below + above })
+    let binned = matches!(cs, Numbers::Binned(_));
+    let off_reference = cs.outside(p.min, p.max);
+    Ok(Scored { test, configured, outcome, effect, n_current: n, off_reference, binned, error_bound })
+}
+
+/// The KS test's outcome for a statistic D between samples of `n_ref` and `n`.
+fn ks_outcome(n_ref: usize, n: usize, d: f64) -> Outcome {
+    let (d, p) = stats::kolmogorov::ks_2samp_pvalue(n_ref, n, d);
+    Outcome { statistic: d, p_value: Some(p) }
 }
 
 fn native_categorical(
@@ -419,7 +511,16 @@ fn native_categorical(
     let (test, configured) = choose(&fp.name, Kind::Categorical, fp.count, || a.reference.len(), opts, &current.path)?;
     let (outcome, effect) = scored_discrete(test, &a);
     let n_current = a.n_current as usize;
-    Ok(Scored { test, configured, outcome, effect, n_current, off_reference: unseen as usize })
+    Ok(Scored {
+        test,
+        configured,
+        outcome,
+        effect,
+        n_current,
+        off_reference: unseen as usize,
+        binned: false,
+        error_bound: None,
+    })
 }
 
 /// A test over counts and its effect size: the distance, or for a p-value test the total

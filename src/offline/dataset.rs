@@ -48,6 +48,10 @@ pub enum Values {
     /// Finite values, sorted ascending. `integer` is true for an integer column without
     /// missing values (what pandas keeps as an integer dtype).
     Numeric { sorted: Vec<f64>, integer: bool },
+    /// A window's numbers too many to keep: counts over the reference's fine bins.
+    Binned(crate::stats::binned::BinnedSample),
+    /// A window's numbers of a discrete feature, as (value, count) sorted by value.
+    Counted { counts: Vec<(f64, u64)> },
     /// Category counts, sorted by key.
     Categorical { counts: Vec<(Key, u64)> },
     /// A dtype drift is not computed on (dates, times, nested values).
@@ -88,6 +92,8 @@ impl Column {
     pub fn n_unique(&self) -> usize {
         match &self.values {
             Values::Numeric { sorted, .. } => crate::stats::binning::n_unique_sorted(sorted),
+            Values::Counted { counts } => counts.len(),
+            Values::Binned(b) => b.counts.iter().filter(|c| **c > 0).count(),
             Values::Categorical { counts } => counts.len(),
             Values::Unsupported { .. } => 0,
         }
@@ -99,9 +105,15 @@ impl Column {
             Values::Numeric { sorted, .. } => {
                 Some(value_counts_sorted(sorted).into_iter().map(|(v, c)| (Key::Num(v), c)).collect())
             }
+            Values::Counted { counts } => Some(counts.iter().map(|(v, c)| (Key::Num(*v), *c)).collect()),
             Values::Categorical { counts } => Some(counts.clone()),
-            Values::Unsupported { .. } => None,
+            Values::Binned(_) | Values::Unsupported { .. } => None,
         }
+    }
+
+    /// True for numbers in any form.
+    pub fn is_numeric(&self) -> bool {
+        matches!(self.values, Values::Numeric { .. } | Values::Binned(_) | Values::Counted { .. })
     }
 }
 

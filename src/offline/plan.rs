@@ -79,7 +79,7 @@ pub type Plan = Vec<(String, Kind)>;
 /// test through the default selection); text, booleans and categoricals are categorical.
 pub fn infer_kind(values: &Values) -> Option<Kind> {
     match values {
-        Values::Numeric { .. } => Some(Kind::Numerical),
+        Values::Numeric { .. } | Values::Binned(_) | Values::Counted { .. } => Some(Kind::Numerical),
         Values::Categorical { .. } => Some(Kind::Categorical),
         Values::Unsupported { .. } => None,
     }
@@ -142,7 +142,7 @@ fn kind_of(
     (r, reference): (&Column, &Dataset),
     (c, current): (&Column, &Dataset),
 ) -> Result<Kind, InputError> {
-    let numeric = |c: &Column| matches!(c.values, Values::Numeric { .. });
+    let numeric = |c: &Column| c.is_numeric();
     match sel.forced_kind(name) {
         Some(Kind::Numerical) => {
             for (col, path) in [(r, &reference.path), (c, &current.path)] {
@@ -207,7 +207,7 @@ pub fn plan_from_profile(
             let reason = format!("has dtype {dtype}, which drift is not computed on");
             return Err(InputError::column(&current.path, &f.name, reason));
         }
-        if f.kind == Kind::Numerical && !matches!(c.values, Values::Numeric { .. }) {
+        if f.kind == Kind::Numerical && !c.is_numeric() {
             let reason = "kind differs: text or booleans here, numbers in the profile";
             return Err(InputError::column(&current.path, &f.name, reason));
         }
@@ -239,6 +239,8 @@ fn unsupported(c: &Column) -> Option<&str> {
 pub fn ensure_not_empty(col: &Column, path: &Path) -> Result<(), InputError> {
     let empty = match &col.values {
         Values::Numeric { sorted, .. } => sorted.is_empty(),
+        Values::Binned(b) => b.n == 0,
+        Values::Counted { counts } => counts.is_empty(),
         Values::Categorical { counts } => counts.is_empty(),
         Values::Unsupported { .. } => false,
     };

@@ -102,6 +102,13 @@ pub struct FeatureReport {
     /// Non-missing values compared on each side.
     pub reference_count: usize,
     pub current_count: usize,
+    /// How the current side's numbers were held: `exact` (every value), or `binned` (a
+    /// window past `exact_values`: counts over the reference's fine bins).
+    pub path: &'static str,
+    /// Binned KS and Wasserstein: the bound on the statistic's error (KS D, or the
+    /// normalised distance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_bound: Option<f64>,
     /// Data quality of the current side (native mode), as shares of its rows: values of
     /// the wrong type (text for a number), numbers outside the reference's range, and
     /// categories the reference never had.
@@ -142,6 +149,8 @@ impl FeatureReport {
             current_missing_share: current.missing_share,
             reference_count: reference.count,
             current_count: current.count,
+            path: "exact",
+            error_bound: None,
             current_invalid_share: None,
             current_out_of_range_share: None,
             current_unseen_share: None,

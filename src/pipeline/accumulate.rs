@@ -5,7 +5,10 @@ use polars::prelude::PlHashMap;
 
 use super::bounds::WindowBounds;
 use super::decode::{Scratch, Val};
+use std::sync::Arc;
+
 use crate::offline::dataset::{Column, Dataset, Key, Values};
+use crate::stats::binned::{BinnedSample, Bins};
 use crate::stats::{sort_floats, Kind};
 
 /// An event's values resolved to the model's feature slots.
@@ -52,11 +55,37 @@ impl CategoryCounts {
     }
 }
 
-/// The sizes a window's accumulator is made with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a window's accumulator is made with: its slots, and how numbers are held.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Shape {
     pub numeric: usize,
     pub categorical: usize,
+    /// Per numerical slot, the fine bins its values go into once there are too many to keep
+    /// (`None`: a discrete feature, counted by value). Empty: every slot keeps its values.
+    pub bins: Arc<Vec<Option<Arc<Bins>>>>,
+    /// Values a numerical slot keeps as they are before it is binned.
+    pub exact_up_to: usize,
+}
+
+impl Shape {
+    /// Slots only, every value kept (tests, and models without a profile yet).
+    pub fn exact(numeric: usize, categorical: usize) -> Shape {
+        Shape { numeric, categorical, bins: Arc::new(Vec::new()), exact_up_to: usize::MAX }
+    }
+}
+
+/// A numerical slot's values: kept as they are while few, then binned (a continuous
+/// feature) or counted by value (a discrete one): memory no longer grows with events.
+#[derive(Debug)]
+enum Numbers {
+    Exact(Vec<f64>),
+    Binned(BinnedSample),
+    Counted(PlHashMap<u64, u64>),
+}
+
+/// A value's key when counted: -0 and 0 are one value.
+fn value_key(x: f64) -> u64 {
+    (x + 0.0).to_bits()
 }
 
 /// One window's values. A feature's missing count is the events minus its values.
@@ -70,7 +99,8 @@ pub struct Accumulator {
     pub invalid: u64,
     /// Fields carried by the window's messages that the model does not monitor.
     pub unmonitored: u64,
-    numeric: Vec<Vec<f64>>,
+    numeric: Vec<Numbers>,
+    shape: Shape,
     /// Per numerical slot: its values of the wrong type.
     numeric_invalid: Vec<u64>,
     categorical: Vec<CategoryCounts>,
@@ -89,9 +119,10 @@ impl Accumulator {
             late: 0,
             invalid: 0,
             unmonitored: 0,
-            numeric: vec![Vec::new(); shape.numeric],
+            numeric: (0..shape.numeric).map(|_| Numbers::Exact(Vec::new())).collect(),
             numeric_invalid: vec![0; shape.numeric],
             categorical: (0..shape.categorical).map(|_| CategoryCounts::default()).collect(),
+            shape,
             min_ts: i64::MAX,
             max_ts: i64::MIN,
             min_offsets: Vec::new(),
@@ -130,12 +161,12 @@ impl Accumulator {
                 (_, Val::Null) => {}
                 (Kind::Numerical, Val::Num(x)) => {
                     if x.is_finite() {
-                        self.numeric[slot].push(x)
+                        self.push_number(slot, x)
                     }
                 }
                 // a number sent as text ("16", " 2.5e3") is that number; "NaN" is missing
                 (Kind::Numerical, Val::Text(..)) => match parse_number(event.scratch.text(value)) {
-                    Some(x) if x.is_finite() => self.numeric[slot].push(x),
+                    Some(x) if x.is_finite() => self.push_number(slot, x),
                     Some(_) => {}
                     None => {
                         self.invalid += 1;
@@ -159,6 +190,35 @@ impl Accumulator {
         }
     }
 
+    fn push_number(&mut self, slot: usize, x: f64) {
+        match &mut self.numeric[slot] {
+            Numbers::Exact(v) => {
+                v.push(x);
+                if v.len() > self.shape.exact_up_to {
+                    self.spill(slot);
+                }
+            }
+            Numbers::Binned(b) => b.add(x),
+            Numbers::Counted(m) => *m.entry(value_key(x)).or_insert(0) += 1,
+        }
+    }
+
+    /// A slot with too many values to keep: into its fine bins, or counted by value.
+    fn spill(&mut self, slot: usize) {
+        let Numbers::Exact(values) = &mut self.numeric[slot] else { return };
+        let values = std::mem::take(values);
+        self.numeric[slot] = match self.shape.bins.get(slot).cloned().flatten() {
+            Some(bins) => Numbers::Binned(BinnedSample::from_values(bins, &values)),
+            None => {
+                let mut m = PlHashMap::default();
+                for x in values {
+                    *m.entry(value_key(x)).or_insert(0) += 1;
+                }
+                Numbers::Counted(m)
+            }
+        };
+    }
+
     /// The window as a dataset `analyze` takes (named `{model}@{start}`), and the features
     /// with no value in it. `numeric` and `categorical` name the slots.
     pub fn into_dataset(self, model: &str, numeric: &[String], categorical: &[String]) -> (Dataset, Vec<String>) {
@@ -166,18 +226,36 @@ impl Accumulator {
         let mut columns = Vec::with_capacity(numeric.len() + categorical.len());
         let mut empty = Vec::new();
         // sorting dominates a window close: one column per core
-        let mut values = self.numeric;
-        {
+        let values: Vec<Values> = {
             use rayon::prelude::*;
-            values.par_iter_mut().for_each(|v| sort_floats(v));
-        }
-        for ((name, sorted), invalid) in numeric.iter().zip(values).zip(self.numeric_invalid) {
-            if sorted.is_empty() {
+            self.numeric
+                .into_par_iter()
+                .map(|n| match n {
+                    Numbers::Exact(mut v) => {
+                        sort_floats(&mut v);
+                        Values::Numeric { sorted: v, integer: false }
+                    }
+                    Numbers::Binned(b) => Values::Binned(b),
+                    Numbers::Counted(m) => {
+                        let mut counts: Vec<(f64, u64)> = m.into_iter().map(|(k, c)| (f64::from_bits(k), c)).collect();
+                        counts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        Values::Counted { counts }
+                    }
+                })
+                .collect()
+        };
+        for ((name, values), invalid) in numeric.iter().zip(values).zip(self.numeric_invalid) {
+            let n = match &values {
+                Values::Numeric { sorted, .. } => sorted.len(),
+                Values::Binned(b) => b.n as usize,
+                Values::Counted { counts } => counts.iter().map(|(_, c)| *c as usize).sum(),
+                _ => 0,
+            };
+            if n == 0 {
                 empty.push(name.clone());
             }
             let invalid = invalid as usize;
-            let missing = rows - sorted.len() - invalid;
-            let values = Values::Numeric { sorted, integer: false };
+            let missing = rows - n - invalid;
             columns.push(Column { name: name.clone(), rows, missing, invalid, values });
         }
         for (name, acc) in categorical.iter().zip(self.categorical) {

@@ -360,7 +360,7 @@ impl Pipeline {
         }
         for t in m.tracks.iter_mut().filter(|t| !per_version || t.version.as_deref() == version) {
             let shape = spec.shape();
-            Self::close_track(&mut self.closed, t, |w, c| w.cut(shape, c));
+            Self::close_track(&mut self.closed, t, |w, c| w.cut(shape.clone(), c));
             t.spec = spec.clone();
         }
         if let Some(v) = version {

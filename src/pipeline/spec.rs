@@ -13,7 +13,12 @@ use crate::offline::profile::{Profile, DEFAULT_BINS};
 use crate::offline::report::Mode;
 use crate::policy::Policy;
 use crate::reference::{Loaded, ReferenceIdentity};
+use crate::stats::binned::Bins;
 use crate::stats::Kind;
+
+/// Fine bins per continuous feature for windows too big to keep: 1,000 equal-mass bins (a
+/// KS error of at most about 1/2,000 plus half the window's largest share in one bin).
+pub const FINE_BINS: usize = 1_000;
 
 #[derive(Debug)]
 pub struct ModelSpec {
@@ -31,6 +36,7 @@ pub struct ModelSpec {
     slots: PlHashMap<String, (Kind, usize)>,
     numeric: Vec<String>,
     categorical: Vec<String>,
+    shape: Shape,
 }
 
 impl ModelSpec {
@@ -51,6 +57,20 @@ impl ModelSpec {
             slots.insert(f.name.clone(), (f.kind, list.len()));
             list.push(f.name.clone());
         }
+        // continuous features: fine bins from the reference; discrete ones: counted by value
+        let bins = numeric
+            .iter()
+            .map(|name| {
+                let p = profile.feature(name).and_then(|f| f.numeric.as_ref())?;
+                p.values.is_none().then(|| Arc::new(Bins::new(&p.quantiles, &p.edges, FINE_BINS)))
+            })
+            .collect();
+        let shape = Shape {
+            numeric: numeric.len(),
+            categorical: categorical.len(),
+            bins: Arc::new(bins),
+            exact_up_to: model.exact_values,
+        };
         let mut opts = options(model);
         opts.selection.columns = Some(numeric.iter().chain(&categorical).cloned().collect());
         ModelSpec {
@@ -65,6 +85,7 @@ impl ModelSpec {
             slots,
             numeric,
             categorical,
+            shape,
         }
     }
 
@@ -87,13 +108,13 @@ impl ModelSpec {
     }
 
     pub fn shape(&self) -> Shape {
-        Shape { numeric: self.numeric.len(), categorical: self.categorical.len() }
+        self.shape.clone()
     }
 
     /// Whether open windows accumulated under `self` fit `other` (same windows, same
     /// features in the same slots): a reload keeps them then.
     pub fn keeps_windows_of(&self, other: &ModelSpec) -> bool {
-        self.window == other.window && self.slots == other.slots
+        self.window == other.window && self.slots == other.slots && self.shape == other.shape
     }
 }
 

@@ -89,8 +89,8 @@ impl ModelWindows {
         self.spec
     }
 
-    pub fn shape(&self) -> Shape {
-        self.shape
+    pub fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     /// Events in windows not yet closed.
@@ -141,8 +141,9 @@ impl ModelWindows {
         let (size_ms, slide_ms) = match self.spec {
             WindowSpec::Count { events } => {
                 let key = self.next_count_window;
-                let shape = self.shape;
-                let acc = self.open.entry(key).or_insert_with(|| Accumulator::new(shape, WindowBounds::default()));
+                let shape = &self.shape;
+                let acc =
+                    self.open.entry(key).or_insert_with(|| Accumulator::new(shape.clone(), WindowBounds::default()));
                 acc.add(event, ts.unwrap_or(0), position);
                 self.events_total += 1;
                 if acc.events >= events {
@@ -160,9 +161,9 @@ impl ModelWindows {
                 missed = true;
                 continue;
             }
-            let (shape, floor) = (self.shape, self.floor_ms);
+            let (shape, floor) = (&self.shape, self.floor_ms);
             let acc = self.open.entry(bounds.start_ms).or_insert_with(|| {
-                Accumulator::new(shape, WindowBounds { start_ms: bounds.start_ms.max(floor), ..bounds })
+                Accumulator::new(shape.clone(), WindowBounds { start_ms: bounds.start_ms.max(floor), ..bounds })
             });
             acc.add(event, ts, position);
             placed = true;
@@ -271,7 +272,7 @@ mod tests {
 
     fn tumbling(minutes: u64, lateness_ms: i64) -> ModelWindows {
         let spec = WindowSpec::Tumbling { size: Duration::from_secs(minutes * 60) };
-        ModelWindows::new(spec, Shape { numeric: 0, categorical: 0 }, lateness_ms)
+        ModelWindows::new(spec, Shape::exact(0, 0), lateness_ms)
     }
 
     #[test]
@@ -312,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_count_window_ends_at_its_last_event_and_needs_no_timestamp() {
-        let mut w = ModelWindows::new(WindowSpec::Count { events: 3 }, Shape { numeric: 0, categorical: 0 }, 0);
+        let mut w = ModelWindows::new(WindowSpec::Count { events: 3 }, Shape::exact(0, 0), 0);
         let mut closed = Vec::new();
         for ts in [Some(5_000), None, Some(9_000), Some(1_000)] {
             w.ingest(&no_features(), ts, None, &mut closed).unwrap();
@@ -331,7 +332,7 @@ mod tests {
         let mut closed = Vec::new();
         w.ingest(&no_features(), Some(10 * MIN), None, &mut closed).unwrap();
         w.ingest(&no_features(), Some(20 * MIN), None, &mut closed).unwrap();
-        w.cut(Shape { numeric: 0, categorical: 0 }, &mut closed);
+        w.cut(Shape::exact(0, 0), &mut closed);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].bounds, WindowBounds { start_ms: 0, end_ms: 20 * MIN + 1 }, "cut at the newest event");
         assert_eq!(closed[0].events, 2);
@@ -351,14 +352,14 @@ mod tests {
 
     #[test]
     fn a_cut_of_count_windows_closes_the_partial_one() {
-        let mut w = ModelWindows::new(WindowSpec::Count { events: 10 }, Shape { numeric: 0, categorical: 0 }, 0);
+        let mut w = ModelWindows::new(WindowSpec::Count { events: 10 }, Shape::exact(0, 0), 0);
         let mut closed = Vec::new();
         for ts in [1, 2, 3] {
             w.ingest(&no_features(), Some(ts), None, &mut closed).unwrap();
         }
-        w.cut(Shape { numeric: 1, categorical: 0 }, &mut closed);
+        w.cut(Shape::exact(1, 0), &mut closed);
         assert_eq!((closed.len(), closed[0].events), (1, 3));
-        assert_eq!(w.shape(), Shape { numeric: 1, categorical: 0 });
+        assert_eq!(w.shape(), &Shape::exact(1, 0));
         w.ingest(&no_features(), Some(4), None, &mut closed).unwrap();
         assert_eq!(w.open_events(), 1);
     }

@@ -2,6 +2,7 @@
 //! sorted numeric samples or aligned count vectors. The analyzers (batch and, later,
 //! streaming windows) only choose which function to call; none has its own copy.
 
+pub mod binned;
 pub mod binning;
 pub mod kolmogorov;
 pub mod selection;

@@ -101,6 +101,53 @@ fn windows_equal_analyze(dir: &Path, cfg: &Path, reference: &[&str], mode: &str)
     }
 }
 
+/// Windows past `exact_values` hold counts over the reference's fine bins: PSI equals the
+/// exact path's; KS and Wasserstein stay within the error bound each report states.
+#[test]
+fn binned_windows_match_the_exact_path_within_their_stated_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = analysis_rows();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, rows.iter().map(event).collect::<Vec<_>>().join("\n")).unwrap();
+    let run =
+        |extra: &str| replay(&config(dir.path(), &format!("[defaults]\nthresholds = \"fixed\"\n{extra}")), &input).0;
+    let mut compared = 0;
+    for (test, extra) in [("wasserstein", ""), ("ks", "num_stattest = \"ks\"\n"), ("psi", "num_stattest = \"psi\"\n")] {
+        let exact = run(extra);
+        let binned = run(&format!("{extra}exact_values = 50\n"));
+        assert_eq!(exact.len(), binned.len());
+        for (e, b) in exact.iter().zip(&binned) {
+            for (fe, fb) in e["features"].as_array().unwrap().iter().zip(b["features"].as_array().unwrap()) {
+                assert_eq!(fe["path"], "exact");
+                if fb["current_count"].as_u64().unwrap() <= 50 {
+                    assert_eq!(fb["path"], "exact", "{fb}");
+                    continue;
+                }
+                assert_eq!(fb["path"], "binned", "{fb}");
+                assert_eq!(fe["current_count"], fb["current_count"]);
+                let (se, sb) = (fe["statistic"].as_f64().unwrap(), fb["statistic"].as_f64().unwrap());
+                if test == "psi" {
+                    assert_eq!(se, sb, "PSI over coarse bins is exact: {fb}");
+                    assert!(fb.get("error_bound").is_none());
+                } else {
+                    let bound = fb["error_bound"].as_f64().unwrap();
+                    assert!((se - sb).abs() <= bound + 1e-9, "{test}: exact {se}, binned {sb} ± {bound}: {fb}");
+                    // the bound shrinks with the window (a value is 1/n of it); heavy tails
+                    // (Population, AveOccup, AveRooms, AveBedrms) have wide equal-mass bins
+                    // there and a looser Wasserstein bound, still kept
+                    let n = fb["current_count"].as_f64().unwrap();
+                    let light = ["MedInc", "HouseAge", "Latitude", "Longitude"].contains(&fb["name"].as_str().unwrap());
+                    let tight = if n >= 500.0 { 0.01 } else { 0.05 };
+                    let small = bound < tight || bound < 0.05 * sb;
+                    assert!(test == "wasserstein" && !light || small, "{test}: {bound} on {n} values: {fb}");
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 3 * 8 * 12, "{compared} features compared");
+}
+
 #[test]
 fn poison_messages_are_counted_by_reason_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
