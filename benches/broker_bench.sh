@@ -18,6 +18,8 @@ sleep 1
 "$BIN/examples/produce_file" 127.0.0.1:$PORT bench-logs benches/data/logs_1m.jsonl "$N"
 "$BIN/examples/bare_consumer" 127.0.0.1:$PORT bench-logs "$N"
 STATE=$(mktemp -d)
+# the reference profiled and its thresholds calibrated beforehand, as in production
+"$BIN/driftd" baseline --data benches/data/logs_ref.csv --out "$STATE/ref.profile.json" >/dev/null
 cat > "$STATE/bench.toml" <<TOML
 [kafka]
 brokers = "127.0.0.1:$PORT"
@@ -31,11 +33,11 @@ dir = "$STATE"
 file = "$STATE/reports.jsonl"
 [[models]]
 name = "m1"
-reference = "benches/data/logs_ref.csv"
+reference = "$STATE/ref.profile.json"
 window = { size = "1m" }
 idle_timeout = "1s"
 TOML
-"$BIN/driftd" run --config "$STATE/bench.toml" &
+${DRIFTD_WRAP:-} "$BIN/driftd" run --config "$STATE/bench.toml" &
 DAEMON=$!
 # Time from the first event counted to the last (the group join is not the pipeline's).
 python3 - "$N" <<'PY'

@@ -31,6 +31,12 @@ impl References {
         let resolver = Resolver::new(settings, Some(store)).map_err(|e| InputError::flag(&e.key, e.reason))?;
         let configs = settings.model_configs().map_err(|e| InputError::flag(&e.key, e.reason))?;
         let refs = resolver.initial(&configs).await?;
+        if let Some(store) = resolver.store() {
+            let removed = store.collect_garbage();
+            if removed > 0 {
+                tracing::info!(removed, "stored profiles no reference names any more removed");
+            }
+        }
         Ok((Arc::new(resolver), refs))
     }
 

@@ -42,6 +42,19 @@ pub(super) struct RunLoop {
     pub counters: Vec<EventsAccepted>,
 }
 
+/// Messages taken per turn of the loop when they are already there.
+const BATCH: usize = 256;
+
+/// A future's output if it is ready now (polled once, never waits).
+fn ready_now<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
 impl RunLoop {
     fn pipeline(&self) -> &Arc<Mutex<Pipeline>> {
         self.publisher.pipeline()
@@ -67,7 +80,23 @@ impl RunLoop {
                 Some(change) = self.references.changes.recv() => self.on_reference(change),
                 _ = tick.tick() => self.close_idle(),
                 msg = consumer.recv() => match msg {
-                    Ok(m) => self.on_message(&m).await,
+                    Ok(m) => {
+                        self.pipeline().lock().expect("pipeline lock").hold_clock(Some(Instant::now()));
+                        self.on_message(&m).await;
+                        // what the consumer already holds is taken without another round
+                        // of the select (timers, signals, channels polled per message)
+                        for _ in 1..BATCH {
+                            match ready_now(consumer.recv()) {
+                                Some(Ok(m)) => self.on_message(&m).await,
+                                Some(Err(error)) => {
+                                    self.telemetry.emit(ConsumerError { error: &error });
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        self.pipeline().lock().expect("pipeline lock").hold_clock(None);
+                    }
                     Err(error) => self.telemetry.emit(ConsumerError { error: &error }),
                 },
             }

@@ -17,8 +17,10 @@ use crate::telemetry::Telemetry;
 /// Runs the replay; the summary (events, windows, bad messages by reason, actions) is the
 /// caller's to print.
 pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
+    let started = std::time::Instant::now();
     let settings = Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
     let pipeline = Pipeline::new(&settings, crate::reference::resolve_blocking(&settings)?)?;
+    let load_s = started.elapsed().as_secs_f64();
     let acting = settings.retrain.is_some() || !settings.alerts.is_empty();
     let runtime = acting.then(|| {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
@@ -53,6 +55,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
             s
         }
     };
+    summary.timing.load_s = load_s;
     if let (Some(rt), Some((actions, workers))) = (runtime, started) {
         summary.actions = Some(rt.block_on(drain(&settings, &actions, workers)));
     }

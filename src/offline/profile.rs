@@ -2,13 +2,16 @@
 //! reloads it. Per feature: kind, quantile bin edges and counts, a quantile sketch, the
 //! distinct values when there are few, category counts, missing share and row counts.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{Calibration, CalibrationPlan};
 use super::dataset::{Column, Dataset, Key, Values};
 use crate::error::InputError;
+use crate::stats::binned::{Bins, FINE_BINS};
 use crate::stats::binning::{n_unique_sorted, native_counts_sorted, quantiles_sorted, value_counts_sorted};
 use crate::stats::{mean_std, Kind};
 
@@ -34,6 +37,21 @@ pub struct Profile {
     /// Quantile bins requested per numerical feature.
     pub bins: usize,
     pub features: Vec<FeatureProfile>,
+    /// The fine bins of the continuous features, made once per profile and shared by
+    /// every model and window that uses it.
+    #[serde(skip)]
+    pub fine_bins: FineBins,
+}
+
+/// Fine bins per continuous feature, made on first use (`Profile::fine_bins`).
+#[derive(Debug, Clone, Default)]
+pub struct FineBins(OnceLock<BTreeMap<String, Arc<Bins>>>);
+
+/// A cache, not content: two profiles equal in content are equal.
+impl PartialEq for FineBins {
+    fn eq(&self, _: &FineBins) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +161,23 @@ impl Profile {
             rows: dataset.rows,
             bins,
             features,
+            fine_bins: FineBins::default(),
         }
+    }
+
+    /// The fine bins of a continuous numerical feature (`None` for a discrete one, whose
+    /// windows count values, and for categories).
+    pub fn fine_bins(&self, feature: &str) -> Option<Arc<Bins>> {
+        let all = self.fine_bins.0.get_or_init(|| {
+            self.features
+                .iter()
+                .filter_map(|f| {
+                    let p = f.numeric.as_ref().filter(|p| p.values.is_none())?;
+                    Some((f.name.clone(), Arc::new(Bins::new(&p.quantiles, &p.edges, FINE_BINS))))
+                })
+                .collect()
+        });
+        all.get(feature).cloned()
     }
 
     /// Simulates every feature's null (see `calibration`), unless it has one already.

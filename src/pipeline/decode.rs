@@ -114,7 +114,7 @@ impl Scratch {
         }
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.names.clear();
         self.text.clear();
         self.entries.clear();
@@ -128,7 +128,7 @@ impl Scratch {
     }
 
     /// Takes a version as the message carries it: text or a number; null is none.
-    fn set_version(&mut self, v: Scalar<'_>) -> Result<(), DecodeError> {
+    pub(super) fn set_version(&mut self, v: Scalar<'_>) -> Result<(), DecodeError> {
         use std::fmt::Write as _;
         match v {
             Scalar::Null => return Ok(()),
@@ -146,7 +146,7 @@ impl Scratch {
         Ok(())
     }
 
-    fn push(&mut self, name: &str, value: Scalar<'_>) {
+    pub(super) fn push(&mut self, name: &str, value: Scalar<'_>) {
         let n0 = self.names.len() as u32;
         self.names.push_str(name);
         let value = match value {
@@ -292,7 +292,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
 }
 
 /// A timestamp as the default layout carries it.
-enum TsDe<'a> {
+pub(super) enum TsDe<'a> {
     Ms(f64),
     Text(Cow<'a, str>),
     Null,
@@ -314,9 +314,9 @@ struct MessageSeed<'s> {
     scratch: &'s mut Scratch,
 }
 
-struct RawHeader<'a> {
-    model: Option<Cow<'a, str>>,
-    ts: Option<TsDe<'a>>,
+pub(super) struct RawHeader<'a> {
+    pub(super) model: Option<Cow<'a, str>>,
+    pub(super) ts: Option<TsDe<'a>>,
 }
 
 impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
@@ -395,9 +395,13 @@ fn decode_default<'a>(
     default_model: Option<&'a str>,
     scratch: &mut Scratch,
 ) -> Result<Header<'a>, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let raw = MessageSeed { scratch }.deserialize(&mut de).map_err(classify)?;
-    de.end().map_err(classify)?;
+    let raw = match super::scan::scan(text, scratch) {
+        Some(raw) => raw,
+        None => {
+            scratch.clear();
+            full_default(text, scratch)?
+        }
+    };
     let model = match raw.model {
         Some(m) if !m.is_empty() => m,
         _ => Cow::Borrowed(default_model.ok_or(DecodeError::MissingModel)?),
@@ -408,6 +412,14 @@ fn decode_default<'a>(
         Some(TsDe::Text(s)) => Some(parse_rfc3339_ms(&s).ok_or(DecodeError::BadTimestamp)?),
     };
     Ok(Header { model, ts_ms })
+}
+
+/// The default layout through serde_json: every message the scanner leaves.
+pub(super) fn full_default<'a>(text: &'a str, scratch: &mut Scratch) -> Result<RawHeader<'a>, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let raw = MessageSeed { scratch }.deserialize(&mut de).map_err(classify)?;
+    de.end().map_err(classify)?;
+    Ok(raw)
 }
 
 /// Epoch milliseconds as a message may carry them (a finite number within ±31,000 years).

@@ -19,6 +19,7 @@ pub mod close;
 pub mod decode;
 pub mod offsets;
 pub mod route;
+mod scan;
 pub mod spec;
 pub mod window;
 

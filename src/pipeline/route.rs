@@ -28,6 +28,10 @@ pub struct Track {
     pub windows: ModelWindows,
     /// When its last event came (processing time): idle tracks close their windows.
     pub last_event: Option<Instant>,
+    /// The slots of the last message's fields in their order: messages of one producer
+    /// name their fields in the same order, so a field's slot is found by comparing its
+    /// name with the one at its place, without hashing.
+    slot_cache: Vec<(Box<str>, Option<Slot>)>,
 }
 
 impl Track {
@@ -36,9 +40,15 @@ impl Track {
         if let Some(m) = marks {
             windows.restore_marks(m.closed_upto, m.floor);
         }
-        Track { version: version.map(str::to_string), spec, windows, last_event: None }
+        Track { version: version.map(str::to_string), spec, windows, last_event: None, slot_cache: Vec::new() }
     }
 }
+
+/// A monitored feature's kind and slot in the accumulators.
+type Slot = (Kind, usize);
+
+/// Fields per message whose slots a track remembers by place.
+const SLOT_CACHE_FIELDS: usize = 256;
 
 /// What keeps a track's reported windows from reopening: kept across restarts, and for a
 /// version whose track was retired.
@@ -139,6 +149,9 @@ pub struct Pipeline {
     scratch: Scratch,
     resolved: Vec<(Kind, usize, Val)>,
     closed_scratch: Vec<Accumulator>,
+    /// The processing time events are stamped with while a batch is taken (one clock
+    /// read per batch, not per event); `None`: read per event.
+    clock: Option<Instant>,
 }
 
 impl Pipeline {
@@ -168,6 +181,7 @@ impl Pipeline {
             scratch: Scratch::default(),
             resolved: Vec::new(),
             closed_scratch: Vec::new(),
+            clock: None,
         })
     }
 
@@ -177,6 +191,12 @@ impl Pipeline {
 
     pub fn model_index(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()
+    }
+
+    /// Stamps the events taken from now on with `now` (a batch of messages already
+    /// there), or with the time each comes (`None`).
+    pub fn hold_clock(&mut self, now: Option<Instant>) {
+        self.clock = now;
     }
 
     /// A small id for a source partition.
@@ -245,8 +265,20 @@ impl Pipeline {
         let track = &mut model.tracks[t];
         self.resolved.clear();
         let mut unmonitored = 0u32;
-        for (name, value) in self.scratch.iter() {
-            match track.spec.slot(name) {
+        for (i, (name, value)) in self.scratch.iter().enumerate() {
+            let slot = match track.slot_cache.get(i) {
+                Some((cached, slot)) if **cached == *name => *slot,
+                _ => {
+                    let slot = track.spec.slot(name);
+                    if i < track.slot_cache.len() {
+                        track.slot_cache[i] = (name.into(), slot);
+                    } else if i < SLOT_CACHE_FIELDS {
+                        track.slot_cache.push((name.into(), slot));
+                    }
+                    slot
+                }
+            };
+            match slot {
                 Some((kind, slot)) => self.resolved.push((kind, slot, value)),
                 // the prediction is part of the message, not a field the model forgot
                 None if name != "prediction" => unmonitored += 1,
@@ -256,7 +288,7 @@ impl Pipeline {
         let event = Event { values: &self.resolved, scratch: &self.scratch, unmonitored };
         let mut closed = std::mem::take(&mut self.closed_scratch);
         let result = track.windows.ingest(&event, ts, position, &mut closed);
-        track.last_event = Some(Instant::now());
+        track.last_event = Some(self.clock.unwrap_or_else(Instant::now));
         let (spec, version) = (&track.spec, &track.version);
         self.closed.extend(closed.drain(..).map(|acc| ClosedWindow {
             spec: spec.clone(),
@@ -362,6 +394,7 @@ impl Pipeline {
             let shape = spec.shape();
             Self::close_track(&mut self.closed, t, |w, c| w.cut(shape.clone(), c));
             t.spec = spec.clone();
+            t.slot_cache.clear();
         }
         if let Some(v) = version {
             self.asked.remove(&(model.to_string(), v.to_string()));
@@ -434,6 +467,7 @@ fn carry_over(old: Option<Model>, mut fresh: Model) -> Model {
         match spec {
             Some(spec) if t.spec.keeps_windows_of(&spec) => {
                 t.spec = spec;
+                t.slot_cache.clear();
                 fresh.tracks.push(t);
             }
             _ => {

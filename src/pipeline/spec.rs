@@ -13,12 +13,9 @@ use crate::offline::profile::{Profile, DEFAULT_BINS};
 use crate::offline::report::Mode;
 use crate::policy::Policy;
 use crate::reference::{Loaded, ReferenceIdentity};
-use crate::stats::binned::Bins;
 use crate::stats::Kind;
 
-/// Fine bins per continuous feature for windows too big to keep: 1,000 equal-mass bins (a
-/// KS error of at most about 1/2,000 plus half the window's largest share in one bin).
-pub const FINE_BINS: usize = 1_000;
+pub use crate::stats::binned::FINE_BINS;
 
 #[derive(Debug)]
 pub struct ModelSpec {
@@ -58,13 +55,7 @@ impl ModelSpec {
             list.push(f.name.clone());
         }
         // continuous features: fine bins from the reference; discrete ones: counted by value
-        let bins = numeric
-            .iter()
-            .map(|name| {
-                let p = profile.feature(name).and_then(|f| f.numeric.as_ref())?;
-                p.values.is_none().then(|| Arc::new(Bins::new(&p.quantiles, &p.edges, FINE_BINS)))
-            })
-            .collect();
+        let bins = numeric.iter().map(|name| profile.fine_bins(name)).collect();
         let shape = Shape {
             numeric: numeric.len(),
             categorical: categorical.len(),

@@ -50,16 +50,7 @@ pub fn profile_from(
         profile.source = name.to_string();
         profile
     };
-    let wanted: Vec<&String> = model.features.iter().flatten().chain(monitored).collect();
-    let missing: Vec<&str> = wanted.iter().filter(|f| profile.feature(f).is_none()).map(|f| f.as_str()).collect();
-    if !missing.is_empty() {
-        let mut missing = missing;
-        missing.dedup();
-        return Err(ReferenceError::SchemaMismatch(format!(
-            "{name} lacks monitored feature(s): {}",
-            missing.join(", ")
-        )));
-    }
+    check_monitored(&profile, model, monitored, name)?;
     let mut profile = profile;
     if model.thresholds.mode == ThresholdMode::Calibrated && !profile.is_calibrated() {
         let started = std::time::Instant::now();
@@ -68,6 +59,29 @@ pub fn profile_from(
         tracing::info!(model = %model.name, features = profile.features.len(), ms, "thresholds calibrated");
     }
     Ok(profile)
+}
+
+/// Every feature the model names and every one it watches now is in the profile.
+pub fn check_monitored(
+    profile: &Profile,
+    model: &ModelConfig,
+    monitored: &[String],
+    name: &str,
+) -> Result<(), ReferenceError> {
+    let wanted: Vec<&String> = model.features.iter().flatten().chain(monitored).collect();
+    let mut missing: Vec<&str> = wanted.iter().filter(|f| profile.feature(f).is_none()).map(|f| f.as_str()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.dedup();
+    Err(ReferenceError::SchemaMismatch(format!("{name} lacks monitored feature(s): {}", missing.join(", "))))
+}
+
+/// What makes two models' profiles of the same bytes the same: the bytes, how they are
+/// read (the name's format), the features and categories asked for, and calibration.
+pub fn profile_key(digest: &str, fetched_name: &str, model: &ModelConfig) -> String {
+    let calibrated = model.thresholds.mode == ThresholdMode::Calibrated;
+    format!("{digest}\u{0}{fetched_name}\u{0}{:?}\u{0}{:?}\u{0}{calibrated}", model.features, model.categorical)
 }
 
 /// A JSON object that says it is a driftd profile.

@@ -1,17 +1,19 @@
 //! A model's reference now: from its source when it changed, profiled once, kept in the
 //! store; the store stands in when the source cannot be reached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::fetch::{self, read_file, Fetched};
+use super::load::{check_monitored, profile_key};
 use super::mlflow::Registry;
 use super::{
     digest, profile_from, Loaded, ModelReferences, ReferenceError, ReferenceIdentity, ReferenceSource, ReferenceStore,
 };
 use crate::config::{ConfigError, ModelConfig, Settings};
 use crate::error::InputError;
+use crate::offline::profile::Profile;
 use crate::offline::thresholds::ThresholdMode;
 
 pub struct Resolver {
@@ -21,6 +23,9 @@ pub struct Resolver {
     store: Option<ReferenceStore>,
     scratch: PathBuf,
     timeout: std::time::Duration,
+    /// Profiles in use, by what makes them (`profile_key`): models that share a reference
+    /// share one profile, made once.
+    profiles: Mutex<HashMap<String, Weak<Profile>>>,
 }
 
 impl Resolver {
@@ -30,7 +35,14 @@ impl Resolver {
         let mlflow = settings.mlflow.as_ref().map(|m| m.resolve()).transpose()?;
         let timeout = mlflow.as_ref().map_or(std::time::Duration::from_secs(10), |m| m.timeout);
         let scratch = store.as_ref().map_or_else(std::env::temp_dir, ReferenceStore::scratch);
-        Ok(Resolver { registry: mlflow.map(|m| Registry::new(http.clone(), m)), http, store, scratch, timeout })
+        Ok(Resolver {
+            registry: mlflow.map(|m| Registry::new(http.clone(), m)),
+            http,
+            store,
+            scratch,
+            timeout,
+            profiles: Mutex::new(HashMap::new()),
+        })
     }
 
     /// How often registry references are looked up.
@@ -102,9 +114,19 @@ impl Resolver {
         fetched: Fetched,
         monitored: &[String],
     ) -> Result<Loaded, ReferenceError> {
+        let key = profile_key(&identity.digest, &fetched.name, model);
+        let shared = self.profiles.lock().expect("profiles lock").get(&key).and_then(Weak::upgrade);
+        if let Some(profile) = shared {
+            let name = if fetched.name.is_empty() { "reference.json" } else { fetched.name.as_str() };
+            check_monitored(&profile, model, monitored, name)?;
+            let loaded = Loaded { identity, profile };
+            self.keep(model, version, &loaded, fetched.etag.as_deref());
+            return Ok(loaded);
+        }
         if let Some((stored, _)) = self.store.as_ref().and_then(|s| s.get(&model.name, version)) {
             let calibrated = stored.profile.is_calibrated() || model.thresholds.mode != ThresholdMode::Calibrated;
             if stored.identity.digest == identity.digest && stored.identity.version == identity.version && calibrated {
+                self.share(key, &stored.profile);
                 return Ok(stored);
             }
         }
@@ -114,12 +136,25 @@ impl Resolver {
             .await
             .map_err(|e| ReferenceError::Unreadable(format!("profiling stopped: {e}")))??;
         let loaded = Loaded { identity, profile: Arc::new(profile) };
+        self.share(key, &loaded.profile);
+        self.keep(model, version, &loaded, etag.as_deref());
+        Ok(loaded)
+    }
+
+    /// Offers a profile to the models that come next with the same reference.
+    fn share(&self, key: String, profile: &Arc<Profile>) {
+        let mut profiles = self.profiles.lock().expect("profiles lock");
+        profiles.retain(|_, p| p.strong_count() > 0);
+        profiles.insert(key, Arc::downgrade(profile));
+    }
+
+    /// Keeps the reference in the state directory (the daemon).
+    fn keep(&self, model: &ModelConfig, version: Option<&str>, loaded: &Loaded, etag: Option<&str>) {
         if let Some(store) = &self.store {
-            if let Err(e) = store.put(&model.name, version, &loaded, etag.as_deref()) {
+            if let Err(e) = store.put(&model.name, version, loaded, etag) {
                 tracing::warn!(model = %model.name, error = %e, "cannot keep the reference in the state directory");
             }
         }
-        Ok(loaded)
     }
 
     /// Every model's references at start: from the sources, else (daemon) from the store.

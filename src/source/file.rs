@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::path::Path;
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -22,6 +23,19 @@ pub struct ReplaySummary {
     /// policy's actions configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<serde_json::Value>,
+    /// Where the time went: for benchmarks.
+    pub timing: Timing,
+}
+
+/// Seconds spent loading the references, streaming (decode to report, closes included)
+/// and closing windows (their statistics); the slowest close.
+#[derive(Debug, Default, Serialize)]
+pub struct Timing {
+    pub load_s: f64,
+    pub stream_s: f64,
+    pub events_per_s: f64,
+    pub window_close_s: f64,
+    pub slowest_close_s: f64,
 }
 
 /// Runs `pipeline` over `input`, one report line per closed window to `out`;
@@ -37,7 +51,11 @@ pub fn replay(
     let mut summary = ReplaySummary::default();
     let mut emit = |pipeline: &mut Pipeline, summary: &mut ReplaySummary| -> Result<(), InputError> {
         for closed in pipeline.take_closed() {
+            let started = Instant::now();
             let report = report_window(closed);
+            let took = started.elapsed().as_secs_f64();
+            summary.timing.window_close_s += took;
+            summary.timing.slowest_close_s = summary.timing.slowest_close_s.max(took);
             summary.windows += 1;
             writeln!(out, "{}", report.to_json_line())
                 .map_err(|e| InputError::file(input, format!("cannot write a report: {e}")))?;
@@ -45,6 +63,7 @@ pub fn replay(
         }
         Ok(())
     };
+    let started = Instant::now();
     let mut line = Vec::with_capacity(4096);
     loop {
         line.clear();
@@ -66,6 +85,8 @@ pub fn replay(
     }
     pipeline.close_all();
     emit(&mut pipeline, &mut summary)?;
+    summary.timing.stream_s = started.elapsed().as_secs_f64();
+    summary.timing.events_per_s = (summary.events as f64 / summary.timing.stream_s).round();
     summary.decode_errors =
         pipeline.decode_errors().filter(|(_, n)| *n > 0).map(|(e, n)| (e.reason().to_string(), n)).collect();
     summary.late_events = pipeline.models().iter().flat_map(|m| &m.tracks).map(|t| t.windows.late_total).sum();

@@ -1,0 +1,430 @@
+//! The default layout read by hand: one pass over the bytes, no serde machinery, for the
+//! messages it fully understands (an object of scalars with a flat `features` object, no
+//! escapes in strings). Anything else (a nested value where a scalar may stand, an escape,
+//! malformed JSON, a number out of range) gives `None`, and the caller decodes the message
+//! with serde_json, which then classifies any error: the two paths accept the same
+//! messages and give the same values.
+//!
+//! Numbers: integers that fit a u64 convert as serde_json converts them (`u64 as f64`,
+//! negated); others are correctly rounded (Clinger's exact fast path for up to 15-16
+//! significant digits and small exponents, else the standard library's parser).
+
+use std::borrow::Cow;
+
+use super::decode::{RawHeader, Scalar, Scratch, TsDe};
+
+/// The bytes that end a plain string: the quote, an escape, a control character.
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+struct Bytes<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Bytes<'a> {
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    #[inline]
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i + word.len();
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    /// A string without escapes or control characters, borrowed.
+    #[inline]
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        while !STOP[*self.b.get(self.i)? as usize] {
+            self.i += 1;
+        }
+        if self.b[self.i] != b'"' {
+            return None;
+        }
+        let s = &self.text[start..self.i];
+        self.i += 1;
+        Some(s)
+    }
+
+    /// Digits, folded into `mantissa` while it holds fewer than 19 (`held` counts them);
+    /// returns how many there were and how many did not fit.
+    #[inline]
+    fn digits(&mut self, mantissa: &mut u64, held: &mut u32) -> (usize, usize) {
+        let (start, mut lost) = (self.i, 0);
+        while let Some(&c) = self.b.get(self.i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            if *held < 19 {
+                *mantissa = *mantissa * 10 + u64::from(d);
+                *held += 1;
+            } else {
+                lost += 1;
+            }
+            self.i += 1;
+        }
+        (self.i - start, lost)
+    }
+
+    /// A number as JSON's grammar has it.
+    #[inline]
+    fn number(&mut self) -> Option<f64> {
+        /// Powers of ten a double holds exactly.
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+            1e19, 1e20, 1e21, 1e22,
+        ];
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.i += 1;
+        }
+        let (mut mantissa, mut held) = (0u64, 0u32);
+        let lost = match self.peek()? {
+            b'0' => {
+                self.i += 1;
+                0
+            }
+            b'1'..=b'9' => self.digits(&mut mantissa, &mut held).1,
+            _ => return None,
+        };
+        let (mut integer, mut fraction, mut exact) = (true, 0usize, lost == 0);
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let (n, lost) = self.digits(&mut mantissa, &mut held);
+            if n == 0 {
+                return None;
+            }
+            (integer, fraction, exact) = (false, n, exact && lost == 0);
+        }
+        let mut exp = 0i64;
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            let sign = match self.peek() {
+                Some(b'-') => {
+                    self.i += 1;
+                    -1
+                }
+                Some(b'+') => {
+                    self.i += 1;
+                    1
+                }
+                _ => 1,
+            };
+            let (mut e, mut e_held) = (0u64, 0u32);
+            let (n, lost) = self.digits(&mut e, &mut e_held);
+            if n == 0 {
+                return None;
+            }
+            integer = false;
+            exact = exact && lost == 0 && e < 1000;
+            exp = sign * e.min(1000) as i64;
+        }
+        if integer && exact {
+            // as serde_json: the u64, converted
+            let x = mantissa as f64;
+            return Some(if negative { -x } else { x });
+        }
+        // Clinger's fast path: a mantissa a double holds exactly, scaled by an exact power
+        // of ten, is one correctly rounded operation
+        let scale = exp - fraction as i64;
+        if exact && mantissa < (1u64 << 53) && (-22..=22).contains(&scale) {
+            let m = mantissa as f64;
+            let x = if scale < 0 { m / POW10[(-scale) as usize] } else { m * POW10[scale as usize] };
+            return Some(if negative { -x } else { x });
+        }
+        let x: f64 = self.text[start..self.i].parse().ok()?;
+        x.is_finite().then_some(x)
+    }
+
+    /// A number, string, boolean or null; `None` for anything else.
+    #[inline]
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        Some(match self.peek()? {
+            b'"' => Scalar::Str(Cow::Borrowed(self.string()?)),
+            b't' => {
+                self.literal(b"true")?;
+                Scalar::Bool(true)
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                Scalar::Bool(false)
+            }
+            b'n' => {
+                self.literal(b"null")?;
+                Scalar::Null
+            }
+            _ => Scalar::Num(self.number()?),
+        })
+    }
+
+    /// `{` … `}` of comma-separated members, each read by `member` after its key and `:`.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            member(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The default layout's message, its features into `scratch`; `None` when the message
+/// needs the full decoder (the caller then clears `scratch`).
+pub(super) fn scan<'a>(text: &'a str, scratch: &mut Scratch) -> Option<RawHeader<'a>> {
+    let mut p = Bytes { text, b: text.as_bytes(), i: 0 };
+    let mut header = RawHeader { model: None, ts: None };
+    let (mut prediction, mut version) = (None, None);
+    p.ws();
+    p.object(|p, key| {
+        match key {
+            "model" => {
+                header.model = match p.scalar()? {
+                    Scalar::Str(s) => Some(s),
+                    Scalar::Null => None,
+                    _ => return None,
+                }
+            }
+            "model_version" => version = Some(p.scalar()?),
+            "timestamp" => {
+                header.ts = Some(match p.scalar()? {
+                    Scalar::Num(x) => TsDe::Ms(x),
+                    Scalar::Str(s) => TsDe::Text(s),
+                    Scalar::Null => TsDe::Null,
+                    Scalar::Bool(_) => return None,
+                })
+            }
+            "features" => {
+                if p.peek()? == b'n' {
+                    p.literal(b"null")?;
+                } else {
+                    p.object(|p, name| {
+                        let v = p.scalar()?;
+                        scratch.push(name, v);
+                        Some(())
+                    })?;
+                }
+            }
+            "prediction" => prediction = Some(p.scalar()?),
+            _ => {
+                p.scalar()?;
+            }
+        }
+        Some(())
+    })?;
+    p.ws();
+    if p.i != p.b.len() {
+        return None;
+    }
+    if let Some(v) = prediction {
+        scratch.push("prediction", v);
+    }
+    if let Some(v) = version {
+        scratch.set_version(v).ok()?;
+    }
+    Some(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode::full_default;
+    use super::*;
+    use crate::rand::XorShift64;
+
+    /// What a decode gave, comparable: the header and the scratch's pairs and version.
+    fn outcome(raw: &RawHeader<'_>, scratch: &Scratch) -> String {
+        let ts = match &raw.ts {
+            None => "none".to_string(),
+            Some(TsDe::Ms(x)) => format!("ms {:?}", x.to_bits()),
+            Some(TsDe::Text(s)) => format!("text {s}"),
+            Some(TsDe::Null) => "null".to_string(),
+        };
+        let feats: Vec<String> = scratch
+            .iter()
+            .map(|(k, v)| match v {
+                super::super::decode::Val::Num(x) => format!("{k}=n{}", x.to_bits()),
+                super::super::decode::Val::Text(..) => format!("{k}=s{}", scratch.text(v)),
+                other => format!("{k}={other:?}"),
+            })
+            .collect();
+        format!("{:?} {ts} {feats:?} {:?}", raw.model, scratch.version())
+    }
+
+    /// The scanner either declines or agrees with serde_json, value for value.
+    fn agrees(text: &str) {
+        let mut a = Scratch::new();
+        let mut b = Scratch::new();
+        let full = full_default(text, &mut b);
+        if let Some(fast) = scan(text, &mut a) {
+            let full = full.unwrap_or_else(|e| panic!("scanner accepted what serde_json refuses ({e}): {text}"));
+            assert_eq!(outcome(&fast, &a), outcome(&full, &b), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_scanner_takes_the_default_layout() {
+        let text = r#"{"model": "m", "model_version": 7, "timestamp": "2026-11-29T12:00:00Z", "request_id": "r",
+            "features": {"a": 42, "b": -0.5e-3, "c": "EU", "d": true, "e": null, "f": -0}, "prediction": 0.83}"#;
+        let mut s = Scratch::new();
+        assert!(scan(text, &mut s).is_some());
+        agrees(text);
+    }
+
+    #[test]
+    fn the_scanner_declines_what_it_does_not_know_and_agrees_on_the_rest() {
+        let cases = [
+            r#"{"model": "m\u0031"}"#,
+            r#"{"model": "m", "meta": {"x": 1}}"#,
+            r#"{"model": "m", "features": {"a": [1]}}"#,
+            r#"{"model": "m", "features": {"a": 01}}"#,
+            r#"{"model": "m", "features": {"a": 1.}}"#,
+            r#"{"model": "m", "features": {"a": .5}}"#,
+            r#"{"model": "m", "features": {"a": +1}}"#,
+            r#"{"model": "m", "features": {"a": 1e400}}"#,
+            r#"{"model": "m", "features": {"a": 123456789012345678901234567890}}"#,
+            r#"{"model": "m", "features": {"a": 18446744073709551615}}"#,
+            r#"{"model": "m", "features": {"a": 18446744073709551616}}"#,
+            r#"{"model": "m", "features": {"a": -9223372036854775809}}"#,
+            r#"{"model": "m", "features": {"a": 1}, "features": {"b": 2}}"#,
+            r#"{"model": "m", "model": null}"#,
+            r#"{"model": 5}"#,
+            r#"{"model": "m", "timestamp": true}"#,
+            r#"{"model": "m", "model_version": false}"#,
+            r#"{"model": "m",}"#,
+            r#"{"model": "m"} x"#,
+            r#"{"model": "m"}  "#,
+            "{\"model\": \"a\tb\"}",
+            r#"{}"#,
+            r#" { } "#,
+            r#"{"features": null, "prediction": "yes"}"#,
+            r#"{"model": "m", "features": {}}"#,
+            r#"[1]"#,
+            r#"{"model": tru}"#,
+            r#"{"model": "m", "features": {"a": 0.1, "b": 2.2250738585072011e-308, "c": 4.9e-324, "d": 1.7976931348623157e308}}"#,
+        ];
+        for c in cases {
+            agrees(c);
+        }
+    }
+
+    #[test]
+    fn numbers_are_correctly_rounded() {
+        let mut rng = XorShift64::new(3);
+        for k in 0..200_000 {
+            let x = (rng.next_f64() - 0.5) * 10f64.powi((rng.next_u64() % 40) as i32 - 20);
+            let text = match k % 4 {
+                0 => format!("{x}"),
+                1 => format!("{x:e}"),
+                2 => format!("{x:.6}"),
+                _ => format!("{:.3}", x * 1e6),
+            };
+            let mut p = Bytes { text: &text, b: text.as_bytes(), i: 0 };
+            let got = p.number().unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(got.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
+        }
+    }
+
+    #[test]
+    fn random_messages_decode_alike_on_both_paths() {
+        let mut rng = XorShift64::new(11);
+        let atoms = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "12.5",
+            "1e3",
+            "-2.5E-7",
+            "0.1",
+            "3.141592653589793",
+            "1e-320",
+            "\"x\"",
+            "\"\"",
+            "true",
+            "false",
+            "null",
+            "\"é\"",
+            "9007199254740993",
+            "7.0",
+            "1e308",
+            "[]",
+            "{}",
+            "00",
+            "-",
+            "1e",
+            "\"a\\\"b\"",
+        ];
+        let keys = ["model", "model_version", "timestamp", "features", "prediction", "other", "a", "b"];
+        for _ in 0..20_000 {
+            let mut text = String::from("{");
+            let members = (rng.next_u64() % 6) as usize;
+            for m in 0..members {
+                if m > 0 {
+                    text.push_str(if rng.next_u64() % 50 == 0 { " ,, " } else { ", " });
+                }
+                let key = keys[(rng.next_u64() % keys.len() as u64) as usize];
+                text.push_str(&format!("\"{key}\": "));
+                if key == "features" && rng.next_u64() % 4 != 0 {
+                    text.push('{');
+                    for f in 0..(rng.next_u64() % 4) {
+                        if f > 0 {
+                            text.push(',');
+                        }
+                        let atom = atoms[(rng.next_u64() % atoms.len() as u64) as usize];
+                        text.push_str(&format!("\"f{f}\":{atom}"));
+                    }
+                    text.push('}');
+                } else if key == "timestamp" && rng.next_u64() % 2 == 0 {
+                    text.push_str("\"2026-01-02T03:04:05.678Z\"");
+                } else {
+                    text.push_str(atoms[(rng.next_u64() % atoms.len() as u64) as usize]);
+                }
+            }
+            text.push('}');
+            agrees(&text);
+        }
+    }
+}
