@@ -203,6 +203,71 @@ impl Accumulator {
         }
     }
 
+    /// Adds `other`'s events (a pane of a sliding window, or another partition's part of
+    /// the same window): counts add, kept values join, and a slot past `exact_up_to` on
+    /// either side is binned (or counted) on both. The bounds stay `self`'s.
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.events += other.events;
+        self.late += other.late;
+        self.invalid += other.invalid;
+        self.unmonitored += other.unmonitored;
+        self.min_ts = self.min_ts.min(other.min_ts);
+        self.max_ts = self.max_ts.max(other.max_ts);
+        for &(pid, offset) in &other.min_offsets {
+            self.note_position(Some((pid, offset)));
+        }
+        for (a, b) in self.numeric_invalid.iter_mut().zip(&other.numeric_invalid) {
+            *a += b;
+        }
+        for (a, b) in self.categorical.iter_mut().zip(&other.categorical) {
+            for (k, c) in &b.strings {
+                match a.strings.get_mut(k.as_str()) {
+                    Some(n) => *n += c,
+                    None => {
+                        a.strings.insert(k.clone(), *c);
+                    }
+                }
+            }
+            for (k, c) in &b.numbers {
+                *a.numbers.entry(*k).or_insert(0) += c;
+            }
+        }
+        for slot in 0..self.numeric.len().min(other.numeric.len()) {
+            if !matches!(other.numeric[slot], Numbers::Exact(_)) {
+                self.spill(slot);
+            }
+            match (&mut self.numeric[slot], &other.numeric[slot]) {
+                (Numbers::Exact(a), Numbers::Exact(b)) => {
+                    a.extend_from_slice(b);
+                    if a.len() > self.shape.exact_up_to {
+                        self.spill(slot);
+                    }
+                }
+                (Numbers::Binned(a), Numbers::Exact(b)) => b.iter().for_each(|x| a.add(*x)),
+                (Numbers::Counted(a), Numbers::Exact(b)) => {
+                    b.iter().for_each(|x| *a.entry(value_key(*x)).or_insert(0) += 1)
+                }
+                (Numbers::Binned(a), Numbers::Binned(b)) => a.merge(b),
+                (Numbers::Counted(a), Numbers::Counted(b)) => {
+                    for (k, c) in b {
+                        *a.entry(*k).or_insert(0) += c;
+                    }
+                }
+                // one shape: a slot is binned or counted, never both
+                (Numbers::Exact(_), _)
+                | (Numbers::Binned(_), Numbers::Counted(_))
+                | (Numbers::Counted(_), Numbers::Binned(_)) => {
+                    debug_assert!(false, "accumulators of different shapes merged")
+                }
+            }
+        }
+    }
+
+    /// Every numerical slot binned (or counted by value) from now on.
+    pub fn spill_all(&mut self) {
+        (0..self.numeric.len()).for_each(|slot| self.spill(slot));
+    }
+
     /// A slot with too many values to keep: into its fine bins, or counted by value.
     fn spill(&mut self, slot: usize) {
         let Numbers::Exact(values) = &mut self.numeric[slot] else { return };
@@ -286,4 +351,61 @@ fn parse_number(text: &str) -> Option<f64> {
         return Some(f64::NAN);
     }
     t.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::XorShift64;
+
+    fn shape() -> Shape {
+        let sketch: Vec<f64> = (0..1001).map(|i| i as f64 / 100.0).collect();
+        let bins = Bins::new(&sketch, &[2.5, 5.0, 7.5], 40);
+        Shape { numeric: 1, categorical: 1, bins: Arc::new(vec![Some(Arc::new(bins))]), exact_up_to: 50 }
+    }
+
+    fn add(acc: &mut Accumulator, x: f64, cat: &str, scratch: &mut Scratch) {
+        scratch.clear();
+        scratch.push("c", crate::pipeline::decode::Scalar::Str(cat.into()));
+        let text = scratch.iter().next().unwrap().1;
+        let values = [(Kind::Numerical, 0, Val::Num(x)), (Kind::Categorical, 0, text)];
+        acc.add(&Event { values: &values, scratch, unmonitored: 1 }, (x * 1000.0) as i64, Some((0, x as i64)));
+    }
+
+    /// The counts a slot holds, whatever its form.
+    fn binned(acc: &Accumulator) -> (Vec<u64>, u64) {
+        match &acc.numeric[0] {
+            Numbers::Binned(b) => (b.counts.clone(), b.n),
+            other => panic!("not binned: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn merged_parts_equal_the_whole_whichever_form_each_part_holds() {
+        let mut rng = XorShift64::new(9);
+        let mut scratch = Scratch::new();
+        let (mut small, mut big, mut whole) = (
+            Accumulator::new(shape(), WindowBounds::default()),
+            Accumulator::new(shape(), WindowBounds::default()),
+            Accumulator::new(shape(), WindowBounds::default()),
+        );
+        for i in 0..130 {
+            let x = rng.next_f64() * 12.0 - 1.0;
+            let cat = ["a", "b", "c"][i % 3];
+            add(if i < 30 { &mut small } else { &mut big }, x, cat, &mut scratch);
+            add(&mut whole, x, cat, &mut scratch);
+        }
+        assert!(matches!(small.numeric[0], Numbers::Exact(_)) && matches!(big.numeric[0], Numbers::Binned(_)));
+        let mut kept_first = Accumulator::new(shape(), WindowBounds::default());
+        kept_first.merge(&small);
+        kept_first.merge(&big);
+        big.merge(&small);
+        for merged in [&kept_first, &big] {
+            assert_eq!(binned(merged), binned(&whole));
+            assert_eq!((merged.events, merged.unmonitored), (130, 130));
+            assert_eq!((merged.min_ts, merged.max_ts), (whole.min_ts, whole.max_ts));
+            assert_eq!(merged.min_offset(0), whole.min_offset(0));
+            assert_eq!(merged.categorical[0].strings, whole.categorical[0].strings);
+        }
+    }
 }

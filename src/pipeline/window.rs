@@ -65,6 +65,11 @@ pub struct ModelWindows {
     next_count_window: i64,
     /// Late events not yet carried by a closed window's report.
     late_pending: u64,
+    /// Sliding windows: each event is kept once, in the pane of `slide` that holds it; a
+    /// window is the sum of its `size / slide` panes, made when it closes.
+    panes: BTreeMap<i64, Accumulator>,
+    /// Sliding windows: the start of the next window to close (earlier ones are done).
+    next_start: i64,
     pub events_total: u64,
     pub late_total: u64,
 }
@@ -80,6 +85,8 @@ impl ModelWindows {
             floor_ms: i64::MIN,
             next_count_window: 0,
             late_pending: 0,
+            panes: BTreeMap::new(),
+            next_start: i64::MIN,
             events_total: 0,
             late_total: 0,
         }
@@ -93,9 +100,9 @@ impl ModelWindows {
         &self.shape
     }
 
-    /// Events in windows not yet closed.
+    /// Events in windows not yet closed (each once, in a sliding window's panes).
     pub fn open_events(&self) -> u64 {
-        self.open.values().map(|w| w.events).sum()
+        self.open.values().chain(self.panes.values()).map(|w| w.events).sum()
     }
 
     /// The mark below which event-time windows count as reported.
@@ -124,6 +131,7 @@ impl ModelWindows {
             for w in self.open.values_mut() {
                 w.bounds.end_ms = w.bounds.end_ms.min(cut);
             }
+            self.close_sliding(i64::MAX, Some(cut), closed);
             self.floor_ms = self.floor_ms.max(cut);
         }
         self.close_all(closed);
@@ -152,7 +160,7 @@ impl ModelWindows {
                 return Ok(());
             }
             WindowSpec::Tumbling { size } => (size.as_millis() as i64, size.as_millis() as i64),
-            WindowSpec::Sliding { size, slide } => (size.as_millis() as i64, slide.as_millis() as i64),
+            WindowSpec::Sliding { .. } => return self.ingest_sliding(event, ts, position, closed),
         };
         let ts = ts.ok_or(DecodeError::MissingTimestamp)?;
         let (mut placed, mut missed) = (false, false);
@@ -178,6 +186,91 @@ impl ModelWindows {
             self.close_until(watermark, closed);
         }
         Ok(())
+    }
+
+    /// A sliding window's event: into its pane, once.
+    fn ingest_sliding(
+        &mut self,
+        event: &Event<'_>,
+        ts: Option<i64>,
+        position: Option<(u32, i64)>,
+        closed: &mut Vec<Accumulator>,
+    ) -> Result<(), DecodeError> {
+        let ts = ts.ok_or(DecodeError::MissingTimestamp)?;
+        let (size, slide) = self.sliding().expect("a sliding window");
+        let pane = ts - ts.rem_euclid(slide);
+        self.events_total += 1;
+        // the newest window holding it starts at its pane, the oldest size - slide before
+        let open_for_it = ts >= self.floor_ms && pane.saturating_add(size) > self.closed_upto;
+        let missed = ts < self.floor_ms || pane.saturating_add(slide) <= self.closed_upto;
+        if missed {
+            self.late_total += 1;
+            self.late_pending += 1;
+        }
+        if !open_for_it {
+            return Ok(());
+        }
+        let shape = &self.shape;
+        let acc = self
+            .panes
+            .entry(pane)
+            .or_insert_with(|| Accumulator::new(shape.clone(), WindowBounds { start_ms: pane, end_ms: pane + slide }));
+        acc.add(event, ts, position);
+        let watermark = self.watermark.advance(ts);
+        self.close_sliding(watermark, None, closed);
+        Ok(())
+    }
+
+    /// Size and slide of a sliding window.
+    fn sliding(&self) -> Option<(i64, i64)> {
+        match self.spec {
+            WindowSpec::Sliding { size, slide } => Some((size.as_millis() as i64, slide.as_millis() as i64)),
+            _ => None,
+        }
+    }
+
+    /// Closes, in order, the sliding windows ending at or before `watermark` that hold an
+    /// event, each the sum of its panes; `cut`: every window holding a pane, ending there
+    /// at the latest. Panes no window still needs go.
+    fn close_sliding(&mut self, watermark: i64, cut: Option<i64>, closed: &mut Vec<Accumulator>) {
+        let Some((size, slide)) = self.sliding() else { return };
+        while let Some(&first_pane) = self.panes.keys().next() {
+            // the first window not closed that holds a pane
+            let start =
+                self.next_start.max(first_pane - size + slide).max(self.closed_upto.saturating_sub(size) + slide);
+            let start = start - start.rem_euclid(slide);
+            let end = start + size;
+            if end > watermark && cut.is_none() {
+                break;
+            }
+            let mut acc = Accumulator::new(
+                self.shape.clone(),
+                WindowBounds { start_ms: start.max(self.floor_ms), end_ms: cut.map_or(end, |c| end.min(c)) },
+            );
+            // a window too big to keep whole: its panes are binned once, and each later
+            // window that holds them adds their counts
+            let events: u64 = self.panes.range(start..end).map(|(_, p)| p.events).sum();
+            if events > self.shape.exact_up_to as u64 {
+                self.panes.range_mut(start..end).for_each(|(_, p)| p.spill_all());
+            }
+            for (_, pane) in self.panes.range(start..end) {
+                acc.merge(pane);
+            }
+            self.next_start = start + slide;
+            let next = self.next_start;
+            self.panes.retain(|p, _| *p >= next);
+            if acc.events > 0 {
+                self.finish(acc, closed);
+            }
+        }
+    }
+
+    /// A window done: it carries the late events counted since the last close, and raises
+    /// the mark that keeps it closed.
+    fn finish(&mut self, mut acc: Accumulator, closed: &mut Vec<Accumulator>) {
+        acc.late = std::mem::take(&mut self.late_pending);
+        self.closed_upto = self.closed_upto.max(acc.bounds.end_ms);
+        closed.push(acc);
     }
 
     /// Closes the window at `key`: the one place a window closes. It carries the late
@@ -208,6 +301,11 @@ impl ModelWindows {
     /// Closes the open windows holding events from partition `pid` (taken away by a
     /// rebalance: reported now, so the new owner starts after them).
     pub fn close_partition(&mut self, pid: u32, closed: &mut Vec<Accumulator>) {
+        // sliding: every window up to the last one holding the partition's newest pane,
+        // so no pane with its events stays
+        if let Some(last) = self.panes.iter().rev().find(|(_, p)| p.holds_partition(pid)).map(|(k, _)| *k) {
+            self.close_sliding(last.saturating_add(self.sliding().map_or(0, |(size, _)| size)), None, closed);
+        }
         let keys: Vec<i64> = self.open.iter().filter(|(_, w)| w.holds_partition(pid)).map(|(k, _)| *k).collect();
         for key in keys {
             self.close(key, closed);
@@ -216,6 +314,7 @@ impl ModelWindows {
 
     /// Closes every open window (end of input, idle model).
     pub fn close_all(&mut self, closed: &mut Vec<Accumulator>) {
+        self.close_sliding(i64::MAX, None, closed);
         let keys: Vec<i64> = self.open.keys().copied().collect();
         for key in keys {
             self.close(key, closed);
@@ -224,7 +323,7 @@ impl ModelWindows {
 
     /// The lowest offset of partition `pid` still in an open window.
     pub fn min_open_offset(&self, pid: u32) -> Option<i64> {
-        self.open.values().filter_map(|w| w.min_offset(pid)).min()
+        self.open.values().chain(self.panes.values()).filter_map(|w| w.min_offset(pid)).min()
     }
 }
 
@@ -376,5 +475,75 @@ mod tests {
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].bounds.start_ms, 60 * MIN);
         assert_eq!((w.min_open_offset(0), w.min_open_offset(1)), (Some(7), None));
+    }
+
+    fn sliding(size_min: u64, slide_min: u64, lateness_ms: i64) -> ModelWindows {
+        let spec = WindowSpec::Sliding {
+            size: Duration::from_secs(size_min * 60),
+            slide: Duration::from_secs(slide_min * 60),
+        };
+        ModelWindows::new(spec, Shape::exact(0, 0), lateness_ms)
+    }
+
+    #[test]
+    fn a_sliding_window_is_the_sum_of_its_panes_and_each_event_is_kept_once() {
+        let mut rng = crate::rand::XorShift64::new(5);
+        let mut w = sliding(60, 15, 0);
+        let mut closed = Vec::new();
+        let mut ts = 3 * MIN;
+        let mut times = Vec::new();
+        for i in 0..2_000 {
+            // gaps now and then, longer than a window
+            ts += if i % 500 == 499 { 130 * MIN } else { (rng.next_u64() % 20_000) as i64 };
+            times.push(ts);
+            w.ingest(&no_features(), Some(ts), Some((0, i)), &mut closed).unwrap();
+            assert!(w.open_events() <= 2_000, "each event once");
+        }
+        w.close_all(&mut closed);
+        // what every window should hold, from the assigner
+        let mut expected = BTreeMap::<i64, u64>::new();
+        for t in &times {
+            for b in windows_holding(*t, 60 * MIN, 15 * MIN) {
+                *expected.entry(b.start_ms).or_default() += 1;
+            }
+        }
+        let got: BTreeMap<i64, u64> = closed.iter().map(|a| (a.bounds.start_ms, a.events)).collect();
+        assert_eq!(got, expected);
+        assert_eq!(closed.len(), expected.len(), "each window once");
+        assert!(closed.windows(2).all(|p| p[0].bounds.start_ms < p[1].bounds.start_ms), "in order");
+        assert!(closed.iter().all(|a| a.bounds.end_ms - a.bounds.start_ms == 60 * MIN));
+        assert_eq!((w.late_total, w.open_events()), (0, 0));
+    }
+
+    #[test]
+    fn a_sliding_windows_late_events_count_in_the_windows_still_open() {
+        let mut w = sliding(60, 15, 0);
+        let mut closed = Vec::new();
+        w.ingest(&no_features(), Some(10 * MIN), Some((0, 1)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(50 * MIN), Some((0, 2)), &mut closed).unwrap();
+        // the watermark at 50: the windows ending at 15, 30 and 45 closed
+        assert_eq!(closed.iter().map(|a| a.bounds.start_ms / MIN).collect::<Vec<_>>(), [-45, -30, -15]);
+        assert_eq!(w.min_open_offset(0), Some(1), "the first event is still in open windows");
+        // 20 min: its windows start at -30 and -15 (closed), 0 and 15: late, and in the two open
+        w.ingest(&no_features(), Some(20 * MIN), Some((0, 3)), &mut closed).unwrap();
+        assert_eq!(w.late_total, 1);
+        w.close_all(&mut closed);
+        let by_start: BTreeMap<i64, u64> = closed.iter().map(|a| (a.bounds.start_ms / MIN, a.events)).collect();
+        assert_eq!(by_start, BTreeMap::from([(-45, 1), (-30, 1), (-15, 1), (0, 3), (15, 2), (30, 1), (45, 1)]));
+        assert_eq!(closed[3].late, 1, "the next window closed carries the late event");
+    }
+
+    #[test]
+    fn closing_a_partition_leaves_no_sliding_pane_holding_it() {
+        let mut w = sliding(60, 15, 120 * MIN);
+        let mut closed = Vec::new();
+        w.ingest(&no_features(), Some(10 * MIN), Some((0, 7)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(40 * MIN), Some((1, 3)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(80 * MIN), Some((0, 8)), &mut closed).unwrap();
+        assert!(closed.is_empty());
+        w.close_partition(1, &mut closed);
+        assert_eq!(w.min_open_offset(1), None);
+        assert_eq!(w.min_open_offset(0), Some(8), "the pane at 75 stays for the windows after");
+        assert!(closed.iter().any(|a| a.holds_partition(1)));
     }
 }
