@@ -146,6 +146,13 @@ impl Scratch {
         Ok(())
     }
 
+    #[inline]
+    pub(super) fn push_num(&mut self, name: &str, x: f64) {
+        let n0 = self.names.len() as u32;
+        self.names.push_str(name);
+        self.entries.push(Entry { name: (n0, self.names.len() as u32), value: Val::Num(x) });
+    }
+
     pub(super) fn push(&mut self, name: &str, value: Scalar<'_>) {
         let n0 = self.names.len() as u32;
         self.names.push_str(name);

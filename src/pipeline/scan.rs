@@ -242,8 +242,11 @@ pub(super) fn scan<'a>(text: &'a str, scratch: &mut Scratch) -> Option<RawHeader
                     p.literal(b"null")?;
                 } else {
                     p.object(|p, name| {
-                        let v = p.scalar()?;
-                        scratch.push(name, v);
+                        // numbers, the common case, go straight in
+                        match p.peek()? {
+                            b'-' | b'0'..=b'9' => scratch.push_num(name, p.number()?),
+                            _ => scratch.push(name, p.scalar()?),
+                        }
                         Some(())
                     })?;
                 }
