@@ -81,7 +81,7 @@ impl RunLoop {
                 _ = tick.tick() => self.close_idle(),
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
-                        self.pipeline().lock().expect("pipeline lock").hold_clock(Some(Instant::now()));
+                        self.pipeline().lock().expect("pipeline lock").hold_clock(true);
                         self.on_message(&m).await;
                         // what the consumer already holds is taken without another round
                         // of the select (timers, signals, channels polled per message)
@@ -95,7 +95,7 @@ impl RunLoop {
                                 None => break,
                             }
                         }
-                        self.pipeline().lock().expect("pipeline lock").hold_clock(None);
+                        self.pipeline().lock().expect("pipeline lock").hold_clock(false);
                     }
                     Err(error) => self.telemetry.emit(ConsumerError { error: &error }),
                 },

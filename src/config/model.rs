@@ -90,6 +90,10 @@ pub struct PolicySettings {
     /// (event-time windows; default none); later ones are counted as late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_lateness: Option<HumanDuration>,
+    /// How far ahead of the wall clock an event's time may be (default 5m): later ones
+    /// are counted (`future_timestamp`) and never move the windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_future: Option<HumanDuration>,
     /// Processing time without events after which a model's open windows close (default:
     /// never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +231,8 @@ impl PolicySettings {
 
 /// Defaults of the keys above that have one.
 const DEFAULT_MIN_EVENTS: u64 = 0;
+/// Event times at most this far ahead of the wall clock are taken (clock skew).
+pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(300);
 const DEFAULT_EXACT_VALUES: usize = 10_000;
 const DEFAULT_FIRE_AFTER: u32 = 1;
 const DEFAULT_RESOLVE_AFTER: u32 = 1;
@@ -240,6 +246,7 @@ impl PolicySettings {
         PolicySettings {
             window: self.window.clone().or_else(|| d.window.clone()),
             allowed_lateness: self.allowed_lateness.or(d.allowed_lateness),
+            max_future: self.max_future.or(d.max_future),
             idle_timeout: self.idle_timeout.or(d.idle_timeout),
             num_stattest: self.num_stattest.or(d.num_stattest),
             cat_stattest: self.cat_stattest.or(d.cat_stattest),
@@ -364,6 +371,8 @@ pub struct ModelConfig {
     pub per_feature: BTreeMap<String, FeatureOverride>,
     pub window: WindowSpec,
     pub allowed_lateness: Duration,
+    /// Event times further ahead of the wall clock are refused.
+    pub max_future: Duration,
     pub idle_timeout: Option<Duration>,
     pub num_stattest: Option<StatTest>,
     pub cat_stattest: Option<StatTest>,
@@ -411,6 +420,7 @@ impl ModelSettings {
             per_feature: self.per_feature.clone(),
             window,
             allowed_lateness: p.allowed_lateness.map_or(Duration::ZERO, HumanDuration::get),
+            max_future: p.max_future.map_or(DEFAULT_MAX_FUTURE, HumanDuration::get),
             idle_timeout: p.idle_timeout.map(HumanDuration::get),
             num_stattest: p.num_stattest,
             cat_stattest: p.cat_stattest,

@@ -25,10 +25,12 @@ pub enum DecodeError {
     TooManyVersions,
     /// The model (or this version of it) has no reference yet.
     NoReference,
+    /// An event time further ahead of the wall clock than the model's `max_future`.
+    FutureTimestamp,
 }
 
 impl DecodeError {
-    pub const ALL: [DecodeError; 9] = [
+    pub const ALL: [DecodeError; 10] = [
         DecodeError::Oversized,
         DecodeError::NotJson,
         DecodeError::WrongType,
@@ -38,6 +40,7 @@ impl DecodeError {
         DecodeError::MissingTimestamp,
         DecodeError::TooManyVersions,
         DecodeError::NoReference,
+        DecodeError::FutureTimestamp,
     ];
 
     /// The reason's place in `ALL`.
@@ -56,6 +59,7 @@ impl DecodeError {
             DecodeError::MissingTimestamp => "missing_timestamp",
             DecodeError::TooManyVersions => "too_many_versions",
             DecodeError::NoReference => "no_reference",
+            DecodeError::FutureTimestamp => "future_timestamp",
         }
     }
 }

@@ -149,9 +149,10 @@ pub struct Pipeline {
     scratch: Scratch,
     resolved: Vec<(Kind, usize, Val)>,
     closed_scratch: Vec<Accumulator>,
-    /// The processing time events are stamped with while a batch is taken (one clock
-    /// read per batch, not per event); `None`: read per event.
-    clock: Option<Instant>,
+    /// The processing time events are stamped with while a batch is taken, and the wall
+    /// clock their times are held against (one clock read per batch, not per event);
+    /// `None`: read per event.
+    clock: Option<(Instant, i64)>,
 }
 
 impl Pipeline {
@@ -193,10 +194,10 @@ impl Pipeline {
         self.by_name.get(name).copied()
     }
 
-    /// Stamps the events taken from now on with `now` (a batch of messages already
-    /// there), or with the time each comes (`None`).
-    pub fn hold_clock(&mut self, now: Option<Instant>) {
-        self.clock = now;
+    /// Stamps the events taken from now on with the time now (a batch of messages
+    /// already there: `true`), or with the time each comes (`false`).
+    pub fn hold_clock(&mut self, hold: bool) {
+        self.clock = hold.then(|| (Instant::now(), crate::time::now_ms()));
     }
 
     /// A small id for a source partition.
@@ -263,6 +264,11 @@ impl Pipeline {
             Err(e) => return Err(e),
         };
         let track = &mut model.tracks[t];
+        let (now, wall_ms) = self.clock.unwrap_or_else(|| (Instant::now(), crate::time::now_ms()));
+        // one clock set far ahead must not close every window (and mark them closed)
+        if ts.is_some_and(|ts| ts > wall_ms.saturating_add(track.spec.max_future_ms)) {
+            return Err(DecodeError::FutureTimestamp);
+        }
         self.resolved.clear();
         let mut unmonitored = 0u32;
         for (i, (name, value)) in self.scratch.iter().enumerate() {
@@ -288,7 +294,7 @@ impl Pipeline {
         let event = Event { values: &self.resolved, scratch: &self.scratch, unmonitored };
         let mut closed = std::mem::take(&mut self.closed_scratch);
         let result = track.windows.ingest(&event, ts, position, &mut closed);
-        track.last_event = Some(self.clock.unwrap_or_else(Instant::now));
+        track.last_event = Some(now);
         let (spec, version) = (&track.spec, &track.version);
         self.closed.extend(closed.drain(..).map(|acc| ClosedWindow {
             spec: spec.clone(),
@@ -428,6 +434,19 @@ impl Pipeline {
         for (name, version, mk) in marks {
             if let Some(&i) = self.by_name.get(&name) {
                 let m = &mut self.models[i];
+                // a mark ahead of the clock (an event from the future, before max_future
+                // existed) would make every event late for good
+                let limit = crate::time::now_ms().saturating_add(m.config.max_future.as_millis() as i64);
+                let refuse = |mark: i64| if mark > limit { i64::MIN } else { mark };
+                if mk.closed_upto > limit || mk.floor > limit {
+                    tracing::warn!(
+                        model = %name,
+                        version = version.as_deref().unwrap_or(""),
+                        closed_upto = %crate::time::format_rfc3339_ms(mk.closed_upto),
+                        "a checkpoint mark in the future is refused"
+                    );
+                }
+                let mk = Marks { closed_upto: refuse(mk.closed_upto), floor: refuse(mk.floor) };
                 match m.tracks.iter_mut().find(|t| t.version == version) {
                     Some(t) => t.windows.restore_marks(mk.closed_upto, mk.floor),
                     None => {

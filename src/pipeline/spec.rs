@@ -26,6 +26,8 @@ pub struct ModelSpec {
     pub opts: AnalyzeOptions,
     pub window: WindowSpec,
     pub lateness_ms: i64,
+    /// Event times further ahead of the wall clock are refused.
+    pub max_future_ms: i64,
     /// Processing time without events after which the open windows close.
     pub idle_timeout: Option<std::time::Duration>,
     pub policy: Policy,
@@ -71,6 +73,7 @@ impl ModelSpec {
             opts,
             window: model.window,
             lateness_ms: model.allowed_lateness.as_millis() as i64,
+            max_future_ms: model.max_future.as_millis().min(i64::MAX as u128) as i64,
             idle_timeout: model.idle_timeout,
             policy: model.policy.clone(),
             slots,

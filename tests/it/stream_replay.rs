@@ -274,3 +274,64 @@ fn windows_below_min_events_are_reported_but_not_flagged() {
     assert_eq!(r["features"][0]["drifted"], false);
     assert!(r["features"][0]["score"].as_f64().unwrap() > 1.0, "the numbers are still reported");
 }
+
+#[test]
+fn an_event_from_the_future_is_counted_and_moves_no_window() {
+    // two hours of one event a minute, with one event dated 9999 and one a day ahead of
+    // the wall clock in the middle: they are refused, and the windows are those of the
+    // other events alone
+    let lines: Vec<String> = (0..120).map(|m| minute_event(m, 3.0 + (m % 7) as f64)).collect();
+    let (clean, clean_summary) = replay_with("{ size = \"1h\" }", "", &lines);
+    let day_ahead =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64) + 86_400_000;
+    let mut skewed = lines.clone();
+    skewed
+        .insert(30, r#"{"model": "housing", "timestamp": "9999-01-01T00:00:00Z", "features": {"MedInc": 3.0}}"#.into());
+    skewed.insert(
+        70,
+        format!("{{\"model\": \"housing\", \"timestamp\": {day_ahead}, \"features\": {{\"MedInc\": 3.0}}}}"),
+    );
+    let (reports, summary) = replay_with("{ size = \"1h\" }", "", &skewed);
+    assert_eq!(summary["decode_errors"], serde_json::json!({"future_timestamp": 2}), "{summary}");
+    assert_eq!((summary["events"].as_u64(), summary["late_events"].as_u64()), (Some(120), Some(0)));
+    assert_eq!(reports.len(), clean.len());
+    for (a, b) in reports.iter().zip(&clean) {
+        assert_eq!(
+            (&a["window_start"], &a["events"], &a["share_of_drifted_features"]),
+            (&b["window_start"], &b["events"], &b["share_of_drifted_features"])
+        );
+    }
+    assert_eq!(clean_summary["decode_errors"], serde_json::json!({}));
+    // within max_future (clock skew) an event counts; a setting of its own moves the bound
+    let mut near = lines.clone();
+    let soon = day_ahead - 86_400_000 + 60_000;
+    near.push(format!("{{\"model\": \"housing\", \"timestamp\": {soon}, \"features\": {{\"MedInc\": 3.0}}}}"));
+    let (_, summary) = replay_with("{ size = \"1h\" }", "", &near);
+    assert_eq!(summary["decode_errors"], serde_json::json!({}));
+    let (_, summary) = replay_with("{ size = \"1h\" }", "max_future = \"10s\"", &near);
+    assert_eq!(summary["decode_errors"], serde_json::json!({"future_timestamp": 1}));
+}
+
+#[test]
+fn a_checkpoint_mark_in_the_future_is_refused_at_load() {
+    use driftd::pipeline::route::Marks;
+    let settings = driftd::config::Settings::from_toml(&format!(
+        "[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [\"MedInc\"]\nwindow = {{ size = \"1h\" }}\n",
+        root().join("datasets/california_housing_reference.csv").display()
+    ))
+    .unwrap();
+    let refs = driftd::reference::resolve_blocking(&settings).unwrap();
+    let mut pipeline = driftd::pipeline::Pipeline::new(&settings, refs).unwrap();
+    // a year-9999 mark, as an event from the future left it before max_future existed
+    let year_9999 = 253_370_764_800_000;
+    pipeline.restore_marks([("housing".to_string(), None, Marks { closed_upto: year_9999, floor: i64::MIN })]);
+    pipeline.ingest(minute_event(0, 3.0).as_bytes(), None, None).unwrap();
+    let track = &pipeline.models()[0].tracks[0];
+    assert_eq!((track.windows.late_total, track.windows.open_events()), (0, 1), "the event counts");
+    // a mark in the past stays
+    let mut pipeline =
+        driftd::pipeline::Pipeline::new(&settings, driftd::reference::resolve_blocking(&settings).unwrap()).unwrap();
+    pipeline.restore_marks([("housing".to_string(), None, Marks { closed_upto: 1_795_914_000_000, floor: i64::MIN })]);
+    pipeline.ingest(minute_event(0, 3.0).as_bytes(), None, None).unwrap();
+    assert_eq!(pipeline.models()[0].tracks[0].windows.late_total, 1, "the hour before the mark is closed");
+}
