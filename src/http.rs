@@ -98,7 +98,9 @@ impl ModelView {
 }
 
 /// A reload request; the answer says whether the new config was taken.
-pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+/// The answer to a reload: taken (with the changed sections that need a restart), or
+/// refused with why.
+pub type ReloadRequest = oneshot::Sender<Result<Vec<String>, String>>;
 
 pub struct ApiState {
     pub telemetry: Arc<Telemetry>,
@@ -113,6 +115,8 @@ pub struct ApiState {
     pub missing_references: RwLock<BTreeMap<String, String>>,
     /// Set by the consumer once the group gave it partitions.
     pub assigned: Arc<AtomicBool>,
+    /// Whether the Kafka consumer keeps failing (not ready while it does).
+    pub consumer: Arc<ConsumerHealth>,
     pub reload: mpsc::Sender<ReloadRequest>,
 }
 
@@ -127,6 +131,7 @@ impl ApiState {
             references_loaded: AtomicBool::new(false),
             missing_references: RwLock::new(BTreeMap::new()),
             assigned: Arc::new(AtomicBool::new(false)),
+            consumer: Arc::new(ConsumerHealth::default()),
             reload,
         }
     }
@@ -152,6 +157,47 @@ impl ApiState {
         self.references_loaded.load(Ordering::Relaxed)
             && self.assigned.load(Ordering::Relaxed)
             && self.missing_references.read().expect("lock").is_empty()
+            && self.consumer.failing().is_none()
+    }
+}
+
+/// The consumer keeps failing when it reported `FAILING_ERRORS` errors within
+/// `FAILING_WITHIN` and no message came since (a broker down, a wrong password, a
+/// partition it cannot fetch); one message clears it.
+#[derive(Debug, Default)]
+pub struct ConsumerHealth {
+    /// Errors came since the last message: the per-message check is one atomic load.
+    dirty: AtomicBool,
+    state: std::sync::Mutex<(std::collections::VecDeque<std::time::Instant>, String)>,
+}
+
+const FAILING_ERRORS: usize = 5;
+const FAILING_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl ConsumerHealth {
+    pub fn error(&self, error: &dyn std::fmt::Display) {
+        let now = std::time::Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0.retain(|t| now.duration_since(*t) <= FAILING_WITHIN);
+        st.0.push_back(now);
+        if st.0.len() > FAILING_ERRORS {
+            st.0.pop_front();
+        }
+        st.1 = error.to_string();
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    pub fn message(&self) {
+        if self.dirty.swap(false, Ordering::Relaxed) {
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).0.clear();
+        }
+    }
+
+    /// The last error, while the consumer keeps failing.
+    pub fn failing(&self) -> Option<String> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = st.0.iter().filter(|t| t.elapsed() <= FAILING_WITHIN).count();
+        (recent >= FAILING_ERRORS).then(|| st.1.clone())
     }
 }
 
@@ -191,6 +237,8 @@ async fn readyz(State(s): State<Arc<ApiState>>) -> Response {
         "loading references\n".to_string()
     } else if !missing.is_empty() {
         missing.iter().map(|(m, why)| format!("model {m} has no reference: {why}\n")).collect()
+    } else if let Some(error) = s.consumer.failing() {
+        format!("the kafka consumer keeps failing: {error}\n")
     } else {
         "waiting for a partition assignment\n".to_string()
     };
@@ -282,7 +330,7 @@ async fn reload(State(s): State<Arc<ApiState>>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     match rx.await {
-        Ok(Ok(())) => Json(serde_json::json!({ "reloaded": true })).into_response(),
+        Ok(Ok(restart)) => Json(serde_json::json!({ "reloaded": true, "restart_needed": restart })).into_response(),
         Ok(Err(e)) => (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "reloaded": false, "error": e })))
             .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),

@@ -293,6 +293,8 @@ pub enum Resolution {
         version: Option<String>,
         digest: String,
     },
+    /// The model was taken out of the config (a reload): nobody watches it any more.
+    ModelRemoved,
 }
 
 impl Resolution {
@@ -300,6 +302,7 @@ impl Resolution {
         match self {
             Resolution::Clean => "clean",
             Resolution::ReferenceUpdated { .. } => "reference_updated",
+            Resolution::ModelRemoved => "model_removed",
         }
     }
 
@@ -311,6 +314,7 @@ impl Resolution {
             Resolution::ReferenceUpdated { digest, .. } => {
                 format!("the reference was updated (digest {})", &digest[..digest.len().min(12)])
             }
+            Resolution::ModelRemoved => "the model was removed from driftd's config".into(),
         }
     }
 }

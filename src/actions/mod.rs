@@ -191,9 +191,45 @@ impl Actions {
             retrain: config.retrain.is_some(),
             receivers: &receivers,
         });
-        *self.config.write().expect("config lock") = Arc::new(config);
+        let config = Arc::new(config);
+        *self.config.write().expect("config lock") = config.clone();
+        self.forget_removed(&config);
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Models no longer configured: an episode in course ends (`model_removed`), its alert
+    /// resolves, and their state goes, so nothing is re-sent for them.
+    fn forget_removed(&self, config: &ActionConfig) {
+        let ended: Vec<(String, Option<String>, Transition)> = {
+            let mut ledger = self.ledger.lock().expect("actions lock");
+            let removed: Vec<TrackKey> =
+                ledger.trackers.keys().filter(|(m, _)| !config.policies.contains_key(m)).cloned().collect();
+            removed
+                .into_iter()
+                .filter_map(|key| {
+                    let mut st = ledger.trackers.remove(&key)?;
+                    let t = st.reference_updated(Resolution::ModelRemoved);
+                    self.telemetry.emit(DriftStateSet { model: &key.0, version: key.1.as_deref(), drifting: false });
+                    Some((key.0, key.1, t))
+                })
+                .collect()
+        };
+        for (model, version, transition) in ended {
+            let base = Notice {
+                topic: Topic::Drift,
+                model,
+                version,
+                resolution: None,
+                episode: Episode::placeholder(),
+                drifted_features: Vec::new(),
+                share_of_drifted_features: 0.0,
+                window_end: String::new(),
+                fired_at: format_rfc3339_ms(now_ms()),
+                failures: Vec::new(),
+            };
+            self.act(config, transition, base, None);
+        }
     }
 
     fn config(&self) -> Arc<ActionConfig> {

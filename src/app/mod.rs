@@ -81,7 +81,8 @@ pub async fn run(
     let references = References::start(resolver, &settings, &refs, &telemetry, &api);
     let (publisher, workers, unpublished) = restore(&settings, refs, &telemetry, &api, app.hooks).await?;
     let assigned = api.assigned.clone();
-    let consumer = subscribe(&settings, ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned))?;
+    let hooks = ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned, api.consumer.clone());
+    let consumer = subscribe(&settings, hooks)?;
     let (producer, mut sinks, dead_letter) = outputs(&settings)?;
     // Reports of windows closed before a crash whose publication was not confirmed go
     // first: the file sink skips the ones it already has; the topic may get a repeat
@@ -106,6 +107,7 @@ pub async fn run(
         references,
         reload_rx,
         counters: Vec::new(),
+        running: settings.clone(),
     };
     run.track_models();
     run.publish(&consumer).await;

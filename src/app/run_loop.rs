@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::Consumer as _;
 use rdkafka::message::{BorrowedMessage, Message as _};
 use tokio::sync::mpsc;
 
@@ -20,8 +21,8 @@ use crate::reference::watch::Change;
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer};
 use crate::telemetry::events::{
-    ConsumerError, DeadLetterNotProduced, DecodeFailed, LiveVersions, ModelIdle, ReferenceFailed, ReferenceInUse,
-    ReferenceRecovered, Reloaded, VersionRetired,
+    DeadLetterNotProduced, DecodeFailed, LiveVersions, ModelIdle, ReferenceFailed, ReferenceInUse, ReferenceRecovered,
+    Reloaded, VersionRetired,
 };
 use crate::telemetry::{EventsAccepted, Telemetry};
 
@@ -40,6 +41,27 @@ pub(super) struct RunLoop {
     pub reload_rx: mpsc::Receiver<ReloadRequest>,
     /// Per model (pipeline order): its events counter.
     pub counters: Vec<EventsAccepted>,
+    /// The config the process started with: the sections a reload cannot change.
+    pub running: Settings,
+}
+
+/// Sections a reload does not apply (the consumer, the listener, the state directory, the
+/// report sinks and logging are set up once): their changes wait for a restart.
+fn restart_needed(running: &Settings, new: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    let changed = [
+        ("kafka", running.kafka != new.kafka),
+        ("server", running.server != new.server),
+        ("log", running.log != new.log),
+        ("state", running.state != new.state),
+        ("reports", running.reports != new.reports),
+    ];
+    for (section, differs) in changed {
+        if differs {
+            out.push(section.to_string());
+        }
+    }
+    out
 }
 
 /// Messages taken per turn of the loop when they are already there.
@@ -89,7 +111,7 @@ impl RunLoop {
                             match ready_now(consumer.recv()) {
                                 Some(Ok(m)) => self.on_message(&m).await,
                                 Some(Err(error)) => {
-                                    self.telemetry.emit(ConsumerError { error: &error });
+                                    consumer.context().consumer_error(&error);
                                     break;
                                 }
                                 None => break,
@@ -97,7 +119,7 @@ impl RunLoop {
                         }
                         self.pipeline().lock().expect("pipeline lock").hold_clock(false);
                     }
-                    Err(error) => self.telemetry.emit(ConsumerError { error: &error }),
+                    Err(error) => consumer.context().consumer_error(&error),
                 },
             }
             if let Some(reply) = reload {
@@ -117,6 +139,7 @@ impl RunLoop {
     }
 
     async fn on_message(&mut self, m: &BorrowedMessage<'_>) {
+        self.api.consumer.message();
         let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
         let payload = m.payload().unwrap_or_default();
         let (result, wanted) = {
@@ -211,7 +234,8 @@ impl RunLoop {
     /// what did not change).
     async fn reload(&mut self, reply: Option<ReloadRequest>) {
         let result = self.load_and_apply().await;
-        self.telemetry.emit(Reloaded { error: result.as_ref().err().map(String::as_str) });
+        let restart: &[String] = result.as_ref().map_or(&[], Vec::as_slice);
+        self.telemetry.emit(Reloaded { error: result.as_ref().err().map(String::as_str), restart_needed: restart });
         if result.is_ok() {
             self.track_models();
         }
@@ -220,7 +244,8 @@ impl RunLoop {
         }
     }
 
-    async fn load_and_apply(&mut self) -> Result<(), String> {
+    /// Applies the config file; returns the changed sections that need a restart.
+    async fn load_and_apply(&mut self) -> Result<Vec<String>, String> {
         let path = self.config_path.clone();
         let settings = tokio::task::spawn_blocking(move || Settings::load(&path))
             .await
@@ -233,9 +258,13 @@ impl RunLoop {
         {
             let mut current = self.pipeline().lock().expect("pipeline lock");
             current.reload(pipeline);
+            // the windows of changed and removed models, closed as they were
+            if current.has_closed() {
+                self.publisher.report_closed(&mut current);
+            }
             self.publisher.show_models(&current);
         }
         self.references.restart(resolver, &settings, &refs, &self.telemetry, &self.api);
-        Ok(())
+        Ok(restart_needed(&self.running, &settings))
     }
 }

@@ -106,9 +106,10 @@ pub struct Accumulator {
     categorical: Vec<CategoryCounts>,
     min_ts: i64,
     max_ts: i64,
-    /// Lowest source offset per partition among the window's events: a partition's offset
-    /// may be committed only below every open window's.
-    min_offsets: Vec<(u32, i64)>,
+    /// Per partition, the lowest and highest source offsets among the window's events: a
+    /// partition's offset may be committed only below every open window's lowest; a count
+    /// window's highest marks what it reported.
+    offsets: Vec<(u32, i64, i64)>,
 }
 
 impl Accumulator {
@@ -125,16 +126,21 @@ impl Accumulator {
             shape,
             min_ts: i64::MAX,
             max_ts: i64::MIN,
-            min_offsets: Vec::new(),
+            offsets: Vec::new(),
         }
     }
 
     pub fn holds_partition(&self, pid: u32) -> bool {
-        self.min_offsets.iter().any(|(p, _)| *p == pid)
+        self.offsets.iter().any(|(p, ..)| *p == pid)
     }
 
     pub fn min_offset(&self, pid: u32) -> Option<i64> {
-        self.min_offsets.iter().find(|(p, _)| *p == pid).map(|(_, o)| *o)
+        self.offsets.iter().find(|(p, ..)| *p == pid).map(|(_, lo, _)| *lo)
+    }
+
+    /// Per partition, the highest offset among the window's events.
+    pub fn max_offsets(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
+        self.offsets.iter().map(|(p, _, hi)| (*p, *hi))
     }
 
     /// The first and last event times, once an event came.
@@ -144,9 +150,13 @@ impl Accumulator {
 
     fn note_position(&mut self, position: Option<(u32, i64)>) {
         let Some((pid, offset)) = position else { return };
-        match self.min_offsets.iter_mut().find(|(p, _)| *p == pid) {
-            Some((_, o)) => *o = (*o).min(offset),
-            None => self.min_offsets.push((pid, offset)),
+        self.note_range(pid, offset, offset);
+    }
+
+    fn note_range(&mut self, pid: u32, lo: i64, hi: i64) {
+        match self.offsets.iter_mut().find(|(p, ..)| *p == pid) {
+            Some((_, a, b)) => (*a, *b) = ((*a).min(lo), (*b).max(hi)),
+            None => self.offsets.push((pid, lo, hi)),
         }
     }
 
@@ -213,8 +223,8 @@ impl Accumulator {
         self.unmonitored += other.unmonitored;
         self.min_ts = self.min_ts.min(other.min_ts);
         self.max_ts = self.max_ts.max(other.max_ts);
-        for &(pid, offset) in &other.min_offsets {
-            self.note_position(Some((pid, offset)));
+        for &(pid, lo, hi) in &other.offsets {
+            self.note_range(pid, lo, hi);
         }
         for (a, b) in self.numeric_invalid.iter_mut().zip(&other.numeric_invalid) {
             *a += b;

@@ -26,6 +26,11 @@ impl PartitionTable {
         self.partitions.iter().position(|(t, p)| *p == partition && t == topic).map(|i| i as u32)
     }
 
+    /// The topic and partition of an id.
+    pub fn name(&self, pid: u32) -> Option<(&str, i32)> {
+        self.partitions.get(pid as usize).map(|(t, p)| (t.as_str(), *p))
+    }
+
     /// Notes that `offset` of partition `pid` was read.
     pub fn read(&mut self, pid: u32, offset: i64) {
         let next = &mut self.next[pid as usize];

@@ -35,10 +35,15 @@ pub struct Track {
 }
 
 impl Track {
-    fn new(version: Option<&str>, spec: Arc<ModelSpec>, marks: Option<&Marks>) -> Track {
+    fn new(
+        version: Option<&str>,
+        spec: Arc<ModelSpec>,
+        marks: Option<&Marks>,
+        partitions: &mut PartitionTable,
+    ) -> Track {
         let mut windows = ModelWindows::new(spec.window, spec.shape(), spec.lateness_ms);
         if let Some(m) = marks {
-            windows.restore_marks(m.closed_upto, m.floor);
+            m.restore(&mut windows, partitions);
         }
         Track { version: version.map(str::to_string), spec, windows, last_event: None, slot_cache: Vec::new() }
     }
@@ -52,10 +57,33 @@ const SLOT_CACHE_FIELDS: usize = 256;
 
 /// What keeps a track's reported windows from reopening: kept across restarts, and for a
 /// version whose track was retired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marks {
     pub closed_upto: i64,
     pub floor: i64,
+    /// Count windows: per (topic, partition), the highest offset in a reported window;
+    /// an event read again at or below it (after a crash) is not counted twice.
+    pub reported: Vec<(String, i32, i64)>,
+}
+
+impl Marks {
+    /// A track's marks, its partitions named.
+    fn of(w: &ModelWindows, partitions: &PartitionTable) -> Marks {
+        let reported = w
+            .reported()
+            .iter()
+            .filter_map(|(pid, offset)| partitions.name(*pid).map(|(t, p)| (t.to_string(), p, *offset)))
+            .collect();
+        Marks { closed_upto: w.closed_upto(), floor: w.floor(), reported }
+    }
+
+    /// Puts the marks on a track's windows.
+    fn restore(&self, w: &mut ModelWindows, partitions: &mut PartitionTable) {
+        w.restore_marks(self.closed_upto, self.floor);
+        for (topic, partition, offset) in &self.reported {
+            w.restore_reported(partitions.id(topic, *partition), *offset);
+        }
+    }
 }
 
 /// A model the pipeline monitors: its settings, its references, its tracks.
@@ -90,7 +118,7 @@ impl Model {
 
     /// The track of `version`, made on its first event. A split model tracks at most
     /// `max_live_versions`; a version needs a reference.
-    fn track_for(&mut self, version: Option<&str>) -> Result<usize, DecodeError> {
+    fn track_for(&mut self, version: Option<&str>, partitions: &mut PartitionTable) -> Result<usize, DecodeError> {
         let version = version.filter(|_| self.config.split_by_version);
         if let Some(i) = self.tracks.iter().position(|t| t.version.as_deref() == version) {
             return Ok(i);
@@ -104,7 +132,7 @@ impl Model {
         };
         let spec = spec.ok_or(DecodeError::NoReference)?;
         let marks = self.marks.get(&version.map(str::to_string));
-        self.tracks.push(Track::new(version, spec, marks));
+        self.tracks.push(Track::new(version, spec, marks, partitions));
         Ok(self.tracks.len() - 1)
     }
 }
@@ -250,7 +278,7 @@ impl Pipeline {
         let idx = *self.by_name.get(header.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
         let ts = header.ts_ms.or(source_ts_ms);
         let model = &mut self.models[idx];
-        let t = match model.track_for(self.scratch.version()) {
+        let t = match model.track_for(self.scratch.version(), &mut self.partitions) {
             Ok(t) => t,
             Err(DecodeError::NoReference) => {
                 if let (Some(v), true) = (self.scratch.version(), model.config.reference.per_version()) {
@@ -373,7 +401,7 @@ impl Pipeline {
                 }
                 if retire {
                     let t = m.tracks.remove(i);
-                    m.marks.insert(t.version, Marks { closed_upto: t.windows.closed_upto(), floor: t.windows.floor() });
+                    m.marks.insert(t.version, Marks::of(&t.windows, &self.partitions));
                     continue;
                 }
                 i += 1;
@@ -422,7 +450,7 @@ impl Pipeline {
         for m in &self.models {
             let mut all = m.marks.clone();
             for t in &m.tracks {
-                all.insert(t.version.clone(), Marks { closed_upto: t.windows.closed_upto(), floor: t.windows.floor() });
+                all.insert(t.version.clone(), Marks::of(&t.windows, &self.partitions));
             }
             out.extend(all.into_iter().map(|(v, mk)| (m.config.name.clone(), v, mk)));
         }
@@ -446,9 +474,9 @@ impl Pipeline {
                         "a checkpoint mark in the future is refused"
                     );
                 }
-                let mk = Marks { closed_upto: refuse(mk.closed_upto), floor: refuse(mk.floor) };
+                let mk = Marks { closed_upto: refuse(mk.closed_upto), floor: refuse(mk.floor), reported: mk.reported };
                 match m.tracks.iter_mut().find(|t| t.version == version) {
-                    Some(t) => t.windows.restore_marks(mk.closed_upto, mk.floor),
+                    Some(t) => mk.restore(&mut t.windows, &mut self.partitions),
                     None => {
                         m.marks.insert(version, mk);
                     }
@@ -458,10 +486,22 @@ impl Pipeline {
     }
 
     /// Takes the models of `new` (a reloaded config): a model whose tracks fit (same
-    /// windows and features) keeps its open windows and counters under its new thresholds.
+    /// windows and features) keeps its open windows and counters under its new thresholds;
+    /// the open windows of one that changed, or was removed, are closed and reported as
+    /// they were (cut at the newest event), never dropped.
     pub fn reload(&mut self, new: Pipeline) {
         let mut old: HashMap<String, Model> = self.models.drain(..).map(|m| (m.config.name.clone(), m)).collect();
-        self.models = new.models.into_iter().map(|fresh| carry_over(old.remove(fresh.name()), fresh)).collect();
+        let mut models = Vec::with_capacity(new.models.len());
+        for fresh in new.models {
+            let before = old.remove(fresh.name());
+            models.push(carry_over(before, fresh, &self.partitions, &mut self.closed));
+        }
+        for (_, mut removed) in old {
+            for track in &mut removed.tracks {
+                Self::close_track(&mut self.closed, track, |w, c| w.close_all(c));
+            }
+        }
+        self.models = models;
         self.by_name = new.by_name;
         self.decoder = new.decoder;
         self.topic_models = new.topic_models;
@@ -473,9 +513,14 @@ impl Pipeline {
     }
 }
 
-/// A reloaded model keeps the tracks of the old one whose windows fit its new spec, and
-/// the marks of the rest.
-fn carry_over(old: Option<Model>, mut fresh: Model) -> Model {
+/// A reloaded model keeps the tracks of the old one whose windows fit its new spec; the
+/// rest have their open windows cut and reported under the old spec, and leave their marks.
+fn carry_over(
+    old: Option<Model>,
+    mut fresh: Model,
+    partitions: &PartitionTable,
+    closed: &mut Vec<ClosedWindow>,
+) -> Model {
     let Some(old) = old else { return fresh };
     fresh.marks = old.marks;
     for mut t in old.tracks {
@@ -490,7 +535,9 @@ fn carry_over(old: Option<Model>, mut fresh: Model) -> Model {
                 fresh.tracks.push(t);
             }
             _ => {
-                let marks = Marks { closed_upto: t.windows.closed_upto(), floor: t.windows.floor() };
+                let shape = t.windows.shape().clone();
+                Pipeline::close_track(closed, &mut t, |w, c| w.cut(shape, c));
+                let marks = Marks::of(&t.windows, partitions);
                 fresh.marks.insert(t.version, marks);
             }
         }

@@ -63,6 +63,8 @@ pub struct ModelWindows {
     floor_ms: i64,
     /// The sequence number of the count window to fill next.
     next_count_window: i64,
+    /// Count windows: per partition, the highest offset in a reported window.
+    reported: Vec<(u32, i64)>,
     /// Late events not yet carried by a closed window's report.
     late_pending: u64,
     /// Sliding windows: each event is kept once, in the pane of `slide` that holds it; a
@@ -84,6 +86,7 @@ impl ModelWindows {
             closed_upto: i64::MIN,
             floor_ms: i64::MIN,
             next_count_window: 0,
+            reported: Vec::new(),
             late_pending: 0,
             panes: BTreeMap::new(),
             next_start: i64::MIN,
@@ -113,6 +116,19 @@ impl ModelWindows {
     /// Events before this are late whatever their windows (a swap's cut).
     pub fn floor(&self) -> i64 {
         self.floor_ms
+    }
+
+    /// Count windows: per partition, the highest offset reported.
+    pub fn reported(&self) -> &[(u32, i64)] {
+        &self.reported
+    }
+
+    /// Raises a partition's reported offset (from a checkpoint).
+    pub fn restore_reported(&mut self, pid: u32, offset: i64) {
+        match self.reported.iter_mut().find(|(p, _)| *p == pid) {
+            Some((_, o)) => *o = (*o).max(offset),
+            None => self.reported.push((pid, offset)),
+        }
     }
 
     /// Raises the marks (from a checkpoint): events for windows below `closed_upto`, and
@@ -148,6 +164,15 @@ impl ModelWindows {
     ) -> Result<(), DecodeError> {
         let (size_ms, slide_ms) = match self.spec {
             WindowSpec::Count { events } => {
+                // read again after a crash: its window was reported already
+                if let Some((pid, offset)) = position {
+                    if self.reported.iter().any(|(p, o)| *p == pid && offset <= *o) {
+                        self.events_total += 1;
+                        self.late_total += 1;
+                        self.late_pending += 1;
+                        return Ok(());
+                    }
+                }
                 let key = self.next_count_window;
                 let shape = &self.shape;
                 let acc =
@@ -282,6 +307,12 @@ impl ModelWindows {
             WindowSpec::Count { .. } => {
                 self.next_count_window = self.next_count_window.max(key + 1);
                 acc.bounds = acc.event_time_span().unwrap_or_default();
+                for (pid, hi) in acc.max_offsets() {
+                    match self.reported.iter_mut().find(|(p, _)| *p == pid) {
+                        Some((_, o)) => *o = (*o).max(hi),
+                        None => self.reported.push((pid, hi)),
+                    }
+                }
             }
             _ => self.closed_upto = self.closed_upto.max(acc.bounds.end_ms),
         }
@@ -545,5 +576,28 @@ mod tests {
         assert_eq!(w.min_open_offset(1), None);
         assert_eq!(w.min_open_offset(0), Some(8), "the pane at 75 stays for the windows after");
         assert!(closed.iter().any(|a| a.holds_partition(1)));
+    }
+
+    #[test]
+    fn count_windows_do_not_count_an_event_read_again() {
+        let spec = WindowSpec::Count { events: 100 };
+        let mut w = ModelWindows::new(spec, Shape::exact(0, 0), 0);
+        let mut closed = Vec::new();
+        for offset in 0..250 {
+            w.ingest(&no_features(), Some(offset), Some((0, offset)), &mut closed).unwrap();
+        }
+        assert_eq!(closed.len(), 2);
+        assert_eq!(w.reported(), [(0, 199)]);
+        // a restart: the marks come back, and the offsets stored before the crash were older
+        let mut again = ModelWindows::new(spec, Shape::exact(0, 0), 0);
+        again.restore_reported(0, w.reported()[0].1);
+        let mut after = Vec::new();
+        for offset in 150..400 {
+            again.ingest(&no_features(), Some(offset), Some((0, offset)), &mut after).unwrap();
+        }
+        again.close_all(&mut after);
+        assert_eq!(again.late_total, 50, "150..199 were in a reported window");
+        assert_eq!(after.iter().map(|a| a.events).collect::<Vec<_>>(), [100, 100], "200..399, each once");
+        assert_eq!(after[0].late, 50);
     }
 }

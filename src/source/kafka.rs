@@ -36,6 +36,7 @@ pub struct ConsumerHooks {
     telemetry: Arc<Telemetry>,
     listener: Arc<dyn PartitionListener>,
     assigned: Arc<AtomicBool>,
+    health: Arc<crate::http::ConsumerHealth>,
     /// Set when the consumer is closing: the open windows are kept, not reported, when
     /// the partitions go (the next start reads their events again).
     closing: AtomicBool,
@@ -43,8 +44,19 @@ pub struct ConsumerHooks {
 
 impl ConsumerHooks {
     /// `assigned` is set once the group has given this member its partitions.
-    pub fn new(telemetry: Arc<Telemetry>, listener: Arc<dyn PartitionListener>, assigned: Arc<AtomicBool>) -> Self {
-        ConsumerHooks { telemetry, listener, assigned, closing: AtomicBool::new(false) }
+    pub fn new(
+        telemetry: Arc<Telemetry>,
+        listener: Arc<dyn PartitionListener>,
+        assigned: Arc<AtomicBool>,
+        health: Arc<crate::http::ConsumerHealth>,
+    ) -> Self {
+        ConsumerHooks { telemetry, listener, assigned, health, closing: AtomicBool::new(false) }
+    }
+
+    /// The consumer's errors, counted and held against readiness.
+    pub fn consumer_error(&self, error: &rdkafka::error::KafkaError) {
+        self.telemetry.emit(crate::telemetry::events::ConsumerError { error });
+        self.health.error(error);
     }
 
     pub fn closing(&self) {
@@ -55,6 +67,12 @@ impl ConsumerHooks {
 impl ClientContext for ConsumerHooks {
     fn stats(&self, stats: rdkafka::Statistics) {
         self.telemetry.emit(ConsumerLag { stats: &stats });
+    }
+
+    /// librdkafka's client-level errors (all brokers down, authentication failed).
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "kafka client error");
+        self.consumer_error(&error);
     }
 }
 

@@ -36,13 +36,16 @@ pub struct Checkpoint {
     pub unpublished: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowMark {
     /// The end of the last reported event-time window (Unix ms).
     pub closed_upto: i64,
     /// Events before this are late (a reference swap cut the windows there).
     #[serde(default = "no_floor", skip_serializing_if = "is_no_floor")]
     pub floor: i64,
+    /// Count windows: per `topic/partition`, the highest offset in a reported window.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reported: BTreeMap<String, i64>,
 }
 
 fn no_floor() -> i64 {
@@ -56,7 +59,19 @@ fn is_no_floor(f: &i64) -> bool {
 impl Checkpoint {
     /// The window marks as the pipeline takes them.
     pub fn marks(&self) -> Vec<(String, Option<String>, Marks)> {
-        let mark = |w: &WindowMark| Marks { closed_upto: w.closed_upto, floor: w.floor };
+        let mark = |w: &WindowMark| Marks {
+            closed_upto: w.closed_upto,
+            floor: w.floor,
+            reported: w
+                .reported
+                .iter()
+                .filter_map(|(tp, offset)| {
+                    // topic names hold no '/' (Kafka allows letters, digits, '.', '_', '-')
+                    let (topic, partition) = tp.rsplit_once('/')?;
+                    Some((topic.to_string(), partition.parse().ok()?, *offset))
+                })
+                .collect(),
+        };
         let pooled = self.models.iter().map(|(m, w)| (m.clone(), None, mark(w)));
         let versions =
             self.versions.iter().flat_map(|(m, vs)| vs.iter().map(move |(v, w)| (m.clone(), Some(v.clone()), mark(w))));
@@ -65,7 +80,8 @@ impl Checkpoint {
 
     pub fn with_marks(mut self, marks: Vec<(String, Option<String>, Marks)>) -> Checkpoint {
         for (m, v, mk) in marks {
-            let w = WindowMark { closed_upto: mk.closed_upto, floor: mk.floor };
+            let reported = mk.reported.iter().map(|(t, p, o)| (format!("{t}/{p}"), *o)).collect();
+            let w = WindowMark { closed_upto: mk.closed_upto, floor: mk.floor, reported };
             match v {
                 None => {
                     self.models.insert(m, w);
@@ -138,8 +154,8 @@ mod tests {
         let file = CheckpointFile::in_dir(dir.path());
         assert_eq!(file.load(), Checkpoint::default(), "none yet: empty");
         let marks = vec![
-            ("m".to_string(), None, Marks { closed_upto: 42, floor: i64::MIN }),
-            ("m".to_string(), Some("2".to_string()), Marks { closed_upto: 7, floor: 5 }),
+            ("m".to_string(), None, Marks { closed_upto: 42, floor: i64::MIN, reported: vec![("logs".into(), 3, 99)] }),
+            ("m".to_string(), Some("2".to_string()), Marks { closed_upto: 7, floor: 5, reported: Vec::new() }),
         ];
         let mut trackers = BTreeMap::new();
         trackers.insert(("m".to_string(), Some("2".to_string())), DriftTracker { episodes: 3, ..Default::default() });
@@ -151,6 +167,9 @@ mod tests {
         assert_eq!(file.load().marks(), marks);
         assert_eq!(file.load().trackers(), trackers);
         std::fs::write(file.path(), r#"{"models": {"m": {"closed_upto": 7}}}"#).unwrap();
-        assert_eq!(file.load().marks(), [("m".to_string(), None, Marks { closed_upto: 7, floor: i64::MIN })]);
+        assert_eq!(
+            file.load().marks(),
+            [("m".to_string(), None, Marks { closed_upto: 7, floor: i64::MIN, reported: Vec::new() })]
+        );
     }
 }

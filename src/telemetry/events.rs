@@ -174,12 +174,20 @@ impl InternalEvent for ConsumerLag<'_> {
 
 /// The consumer reported an error.
 pub struct ConsumerError<'a> {
-    pub error: &'a dyn Display,
+    pub error: &'a rdkafka::error::KafkaError,
 }
 
 impl InternalEvent for ConsumerError<'_> {
-    fn emit(self, _: &Telemetry) {
-        tracing::warn!(error = %self.error, "kafka");
+    fn emit(self, t: &Telemetry) {
+        let code = match self.error.rdkafka_error_code() {
+            Some(code) => format!("{code:?}"),
+            None => "other".to_string(),
+        };
+        t.metrics.kafka_consumer_errors_total.with_label_values(&[code.as_str()]).inc();
+        // a stuck partition repeats one error many times a second: one line a second
+        if let Some(suppressed) = t.consumer_errors.allow() {
+            tracing::warn!(error = %self.error, code, suppressed, "kafka consumer");
+        }
     }
 }
 
@@ -220,11 +228,17 @@ impl InternalEvent for ModelIdle<'_> {
 /// A reload was asked for; `error` says why it was refused.
 pub struct Reloaded<'a> {
     pub error: Option<&'a str>,
+    /// Changed sections a reload does not apply.
+    pub restart_needed: &'a [String],
 }
 
 impl InternalEvent for Reloaded<'_> {
     fn emit(self, _: &Telemetry) {
         match self.error {
+            None if !self.restart_needed.is_empty() => tracing::warn!(
+                sections = %self.restart_needed.join(", "),
+                "config reloaded; these sections changed and take effect on a restart only"
+            ),
             None => tracing::info!("config reloaded"),
             Some(error) => tracing::warn!(error, "reload refused; the running config stays"),
         }

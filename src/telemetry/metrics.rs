@@ -17,6 +17,7 @@ pub struct Metrics {
     pub(super) windows_closed_total: IntCounterVec,
     pub(super) events_total: IntCounterVec,
     pub(super) decode_errors_total: IntCounterVec,
+    pub(super) kafka_consumer_errors_total: IntCounterVec,
     pub(super) late_events_total: IntCounterVec,
     pub(super) kafka_consumer_lag: IntGaugeVec,
     pub(super) last_window_end_timestamp_seconds: GaugeVec,
@@ -134,6 +135,12 @@ impl Metrics {
                 "driftd_decode_errors_total",
                 "Messages that could not be used, by reason.",
                 &["reason"],
+            ),
+            kafka_consumer_errors_total: counter(
+                &r,
+                "driftd_kafka_consumer_errors_total",
+                "Errors the Kafka consumer reported (broker down, authentication, a partition it cannot fetch), by librdkafka's error code.",
+                &["code"],
             ),
             late_events_total: counter(
                 &r,

@@ -17,6 +17,7 @@ pub use metrics::Metrics;
 pub struct Telemetry {
     metrics: Metrics,
     bad_messages: RateLimitedLog,
+    consumer_errors: RateLimitedLog,
 }
 
 impl Telemetry {

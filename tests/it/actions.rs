@@ -631,3 +631,44 @@ fn a_receivers_rate_limit_drops_new_alerts_and_their_resolutions_only() {
     assert!(texts.iter().all(|t| t.contains("`a`") || t.contains("Model a ")), "{texts:?}");
     assert_eq!(summary["actions"]["alerts_sent"], json!({"slack": 2}));
 }
+
+/// A model removed from the config by a reload while it drifts: its episode ends
+/// (`model_removed`), its alert resolves, and nothing more is sent for it.
+#[test]
+fn removing_a_drifting_model_resolves_its_alert() {
+    use driftd::actions::{ActionConfig, Actions, Shutdown};
+    use driftd::config::Settings;
+    let s = scenario();
+    let r = Receiver::start(vec![], Reply::status(200));
+    let cfg = s.config("removed", &format!("[[alerts]]\nkind = \"webhook\"\nurl = \"{}\"\n", r.url("/wh")), "");
+    let settings = Settings::load(&cfg).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let _guard = rt.enter();
+    let (actions, workers) =
+        Actions::start(&settings, std::sync::Arc::new(driftd::telemetry::Telemetry::new())).unwrap();
+    // the first six windows: the episode fires on the sixth
+    let refs = driftd::reference::resolve_blocking(&settings).unwrap();
+    let mut pipeline = driftd::pipeline::Pipeline::new(&settings, refs).unwrap();
+    let lines = std::fs::read_to_string(&s.input).unwrap();
+    let mut windows = 0;
+    for line in lines.lines() {
+        let _ = pipeline.ingest(line.as_bytes(), None, None);
+        for closed in pipeline.take_closed() {
+            windows += 1;
+            if windows <= 6 {
+                actions.observe(&driftd::pipeline::report_window(closed));
+            }
+        }
+    }
+    assert!(actions.states_of(MODEL).iter().any(|(_, st)| st.state == driftd::policy::DriftState::Drifting));
+    // the reload: the model is gone
+    let other = std::fs::read_to_string(&cfg).unwrap().replace("name = \"housing\"", "name = \"other\"");
+    std::fs::write(&cfg, other).unwrap();
+    actions.apply(ActionConfig::from_settings(&Settings::load(&cfg).unwrap()).unwrap()).unwrap();
+    assert!(actions.states_of(MODEL).is_empty(), "its state is gone");
+    rt.block_on(workers.shutdown(&actions, Shutdown::Drain));
+    let sent: Vec<Value> = r.requests().iter().map(|q| q.json()).collect();
+    let types: Vec<&Value> = sent.iter().map(|b| &b["type"]).collect();
+    assert_eq!(types, [&json!("driftd.alert.firing"), &json!("driftd.alert.resolved")], "{sent:?}");
+    assert!(sent[1].to_string().contains("removed"), "{}", sent[1]);
+}

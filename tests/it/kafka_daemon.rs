@@ -34,6 +34,11 @@ fn setup(partitions: u32) -> Setup {
 /// A daemon's config: group `driftd-test`, reports to a file and a topic named after
 /// `name`, a listen port for the process form, and the models on monthly windows.
 fn config(s: &Setup, name: &str, models: &[&str], extra_kafka: &str) -> (PathBuf, u16) {
+    config_windows(s, name, models, extra_kafka, "window = { size = \"30d\" }")
+}
+
+/// `config` with the models' windows of one's choosing.
+fn config_windows(s: &Setup, name: &str, models: &[&str], extra_kafka: &str, window: &str) -> (PathBuf, u16) {
     let port = free_port();
     let mut c = TestConfig::new()
         .kafka(&s.broker.bootstrap(), "driftd-test")
@@ -45,7 +50,7 @@ fn config(s: &Setup, name: &str, models: &[&str], extra_kafka: &str) -> (PathBuf
         c = c.kafka_line(extra_kafka);
     }
     for m in models {
-        c = c.model(m, "window = { size = \"30d\" }\nidle_timeout = \"2s\"");
+        c = c.model(m, &format!("{window}\nidle_timeout = \"2s\""));
     }
     (c.write(&s.dir.path().join(format!("{name}.toml"))), port)
 }
@@ -189,6 +194,13 @@ fn stream_through_the_broker_equals_replay_and_metrics_are_prometheus_text() {
     std::fs::write(&cfg, good.replace("[[models]]", "[defaults]\ndrift_share = 0.9\n[[models]]")).unwrap();
     let (code, body) = http(daemon.port, "POST", "/api/v1/reload").unwrap();
     assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["restart_needed"], serde_json::json!([]), "{body}");
+    // a section a reload cannot apply is named, not silently ignored
+    let changed = std::fs::read_to_string(&cfg).unwrap().replace("auto.commit.interval.ms", "fetch.wait.max.ms");
+    std::fs::write(&cfg, changed).unwrap();
+    let (code, body) = http(daemon.port, "POST", "/api/v1/reload").unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["restart_needed"], serde_json::json!(["kafka"]), "{body}");
     let (_, models) = http_get(daemon.port, "/api/v1/models").unwrap();
     let models: Value = serde_json::from_str(&models).unwrap();
     assert_eq!(models[0]["name"], "housing");
@@ -253,13 +265,13 @@ enum Stop {
     Kill,
 }
 
-fn restart_case(stop: Stop) {
+fn restart_case(stop: Stop, window: &str) {
     let sig = match stop {
         Stop::Term => "-TERM",
         Stop::Kill => "-KILL",
     };
     let s = setup(1);
-    let (cfg, port) = config(&s, "r", &["housing"], "");
+    let (cfg, port) = config_windows(&s, "r", &["housing"], "", window);
     let msgs = events("housing");
     let half = msgs.len() / 2;
     let p = producer(&s.broker.bootstrap());
@@ -296,12 +308,19 @@ fn restart_case(stop: Stop) {
 
 #[test]
 fn restart_after_sigterm_counts_every_event_once() {
-    restart_case(Stop::Term);
+    restart_case(Stop::Term, "window = { size = \"30d\" }");
 }
 
 #[test]
 fn restart_after_sigkill_counts_every_event_once() {
-    restart_case(Stop::Kill);
+    restart_case(Stop::Kill, "window = { size = \"30d\" }");
+}
+
+/// Count windows keep their own mark (the highest offset reported per partition): events
+/// read again after a crash are not counted in the next window.
+#[test]
+fn count_windows_after_sigkill_count_every_event_once() {
+    restart_case(Stop::Kill, "window = { events = 100 }");
 }
 
 #[test]
@@ -383,4 +402,33 @@ fn a_count_windows_end_is_its_last_events_time() {
     let (_, latest) = http_get(daemon.port, "/api/v1/models/housing/reports/latest").unwrap();
     let latest: Value = serde_json::from_str(&latest).unwrap();
     assert_eq!(latest["window_end"], last_of_second["timestamp"]);
+}
+
+/// A consumer that cannot reach its broker is not ready, says why, and counts its errors
+/// (one log line a second, however many there are).
+#[test]
+fn a_consumer_that_keeps_failing_is_not_ready_and_counts_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // a port nothing listens on
+    let dead = format!("127.0.0.1:{}", free_port());
+    let cfg = TestConfig::new()
+        .kafka(&dead, "driftd-dead")
+        .kafka_option("reconnect.backoff.max.ms", "1000")
+        .state(&dir.path().join("state"))
+        .model("housing", "window = { size = \"30d\" }")
+        .write(&dir.path().join("dead.toml"));
+    let daemon = InProcess::launch(&cfg);
+    let port = daemon.port;
+    let body = crate::helpers::wait_until("the consumer to be seen failing", Duration::from_secs(60), || {
+        let (code, body) = http_get(port, "/readyz")?;
+        (code == 503 && body.contains("keeps failing")).then_some(body)
+    });
+    assert!(body.contains(&dead) || body.to_lowercase().contains("broker"), "{body}");
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    let errors: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("driftd_kafka_consumer_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(errors >= 5.0, "{errors} errors counted");
 }

@@ -324,14 +324,66 @@ fn a_checkpoint_mark_in_the_future_is_refused_at_load() {
     let mut pipeline = driftd::pipeline::Pipeline::new(&settings, refs).unwrap();
     // a year-9999 mark, as an event from the future left it before max_future existed
     let year_9999 = 253_370_764_800_000;
-    pipeline.restore_marks([("housing".to_string(), None, Marks { closed_upto: year_9999, floor: i64::MIN })]);
+    pipeline.restore_marks([(
+        "housing".to_string(),
+        None,
+        Marks { closed_upto: year_9999, floor: i64::MIN, reported: Vec::new() },
+    )]);
     pipeline.ingest(minute_event(0, 3.0).as_bytes(), None, None).unwrap();
     let track = &pipeline.models()[0].tracks[0];
     assert_eq!((track.windows.late_total, track.windows.open_events()), (0, 1), "the event counts");
     // a mark in the past stays
     let mut pipeline =
         driftd::pipeline::Pipeline::new(&settings, driftd::reference::resolve_blocking(&settings).unwrap()).unwrap();
-    pipeline.restore_marks([("housing".to_string(), None, Marks { closed_upto: 1_795_914_000_000, floor: i64::MIN })]);
+    pipeline.restore_marks([(
+        "housing".to_string(),
+        None,
+        Marks { closed_upto: 1_795_914_000_000, floor: i64::MIN, reported: Vec::new() },
+    )]);
     pipeline.ingest(minute_event(0, 3.0).as_bytes(), None, None).unwrap();
     assert_eq!(pipeline.models()[0].tracks[0].windows.late_total, 1, "the hour before the mark is closed");
+}
+
+/// A reload that changes a model's windows or features, or removes it, reports its open
+/// windows as they were instead of dropping them.
+#[test]
+fn a_reload_reports_the_open_windows_of_changed_and_removed_models() {
+    let pipeline_of = |models: &[(&str, &str)]| {
+        let mut toml = String::new();
+        for (name, features) in models {
+            toml.push_str(&format!(
+                "[[models]]\nname = \"{name}\"\nreference = \"{}\"\nfeatures = {features}\nwindow = {{ size = \"1h\" }}\n",
+                root().join("datasets/california_housing_reference.csv").display()
+            ));
+        }
+        let settings = driftd::config::Settings::from_toml(&toml).unwrap();
+        driftd::pipeline::Pipeline::new(&settings, driftd::reference::resolve_blocking(&settings).unwrap()).unwrap()
+    };
+    let two = [("housing", "[\"MedInc\", \"HouseAge\"]"), ("other", "[\"MedInc\"]")];
+    let mut pipeline = pipeline_of(&two);
+    let event = |model: &str, minute: i64| {
+        let ts = 1_795_910_400_000i64 + minute * 60_000;
+        format!("{{\"model\": \"{model}\", \"timestamp\": {ts}, \"features\": {{\"MedInc\": 3.0, \"HouseAge\": 20}}}}")
+    };
+    for minute in 0..30 {
+        pipeline.ingest(event("housing", minute).as_bytes(), None, None).unwrap();
+        pipeline.ingest(event("other", minute).as_bytes(), None, None).unwrap();
+    }
+    assert!(!pipeline.has_closed());
+    // housing loses a feature, other is removed
+    pipeline.reload(pipeline_of(&[("housing", "[\"MedInc\"]")]));
+    let closed = pipeline.take_closed();
+    let mut got: Vec<(String, u64, usize)> =
+        closed.iter().map(|c| (c.spec.name.clone(), c.acc.events, c.spec.features().count())).collect();
+    got.sort();
+    assert_eq!(got, [("housing".to_string(), 30, 2), ("other".to_string(), 30, 1)], "reported under the old spec");
+    // the rest of the hour is housing's new window; an event before the cut is late
+    pipeline.ingest(event("housing", 40).as_bytes(), None, None).unwrap();
+    pipeline.ingest(event("housing", 10).as_bytes(), None, None).unwrap();
+    let track = &pipeline.models()[0].tracks[0];
+    assert_eq!((track.windows.open_events(), track.windows.late_total), (1, 1));
+    assert_eq!(
+        pipeline.ingest(event("other", 41).as_bytes(), None, None).err().map(|e| e.reason()),
+        Some("unknown_model")
+    );
 }

@@ -151,6 +151,13 @@ pub struct InProcess {
 impl InProcess {
     /// Starts the daemon on the config file and waits until `/readyz` says ready.
     pub fn start(config: &Path) -> InProcess {
+        let mut d = InProcess::launch(config);
+        wait_ready(d.port, || if d.task.as_ref().is_some_and(|t| t.is_finished()) { Some(d.finish()) } else { None });
+        d
+    }
+
+    /// Starts the daemon on the config file, without waiting for it to be ready.
+    pub fn launch(config: &Path) -> InProcess {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let app = App::load(config.to_path_buf()).unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -159,9 +166,7 @@ impl InProcess {
         let task = runtime.spawn(driftd::app::run(app, listener, async {
             let _ = stopped.await;
         }));
-        let mut d = InProcess { port, runtime: Some(runtime), stop: Some(stop), task: Some(task) };
-        wait_ready(port, || if d.task.as_ref().is_some_and(|t| t.is_finished()) { Some(d.finish()) } else { None });
-        d
+        InProcess { port, runtime: Some(runtime), stop: Some(stop), task: Some(task) }
     }
 
     /// The ordered shutdown SIGTERM triggers; panics if it fails or hangs.
