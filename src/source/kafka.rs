@@ -121,6 +121,9 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
+        // incremental rebalancing: a member joining or leaving takes only the partitions
+        // that move, so the windows of the partitions that stay are not cut
+        .set("partition.assignment.strategy", "cooperative-sticky")
         .set("statistics.interval.ms", "5000")
         // librdkafka pauses a partition's fetching for fetch.queue.backoff.ms (1 s by
         // default) whenever its local queue is full; a consumer that does real work per

@@ -39,6 +39,11 @@ fn config(s: &Setup, name: &str, models: &[&str], extra_kafka: &str) -> (PathBuf
 
 /// `config` with the models' windows of one's choosing.
 fn config_windows(s: &Setup, name: &str, models: &[&str], extra_kafka: &str, window: &str) -> (PathBuf, u16) {
+    config_models(s, name, models, extra_kafka, &format!("{window}\nidle_timeout = \"2s\""))
+}
+
+/// `config` with the models' keys of one's choosing.
+fn config_models(s: &Setup, name: &str, models: &[&str], extra_kafka: &str, keys: &str) -> (PathBuf, u16) {
     let port = free_port();
     let mut c = TestConfig::new()
         .kafka(&s.broker.bootstrap(), "driftd-test")
@@ -50,7 +55,7 @@ fn config_windows(s: &Setup, name: &str, models: &[&str], extra_kafka: &str, win
         c = c.kafka_line(extra_kafka);
     }
     for m in models {
-        c = c.model(m, &format!("{window}\nidle_timeout = \"2s\""));
+        c = c.model(m, keys);
     }
     (c.write(&s.dir.path().join(format!("{name}.toml"))), port)
 }
@@ -431,4 +436,51 @@ fn a_consumer_that_keeps_failing_is_not_ready_and_counts_its_errors() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(errors >= 5.0, "{errors} errors counted");
+}
+
+/// Incremental rebalancing: a second member joining takes one of the first member's two
+/// partitions; the window of the partition that stays is not cut (the eager protocol
+/// revoked both and reported both windows early).
+#[test]
+fn a_member_joining_cuts_only_the_windows_of_the_partition_that_moves() {
+    let s = setup(2);
+    let keys = "window = { size = \"3650d\" }\nidle_timeout = \"1h\"";
+    let (a, _) = config_models(&s, "one", &["north", "south"], "", keys);
+    let (b, _) = config_models(&s, "two", &["north", "south"], "", keys);
+    let d1 = InProcess::start(&a);
+    let p = producer(&s.broker.bootstrap());
+    let (north, south) = (events("north"), events("south"));
+    produce(&p, &north[..500], "north", Some(0));
+    produce(&p, &south[..500], "south", Some(1));
+    let open = |port: u16| -> Vec<(String, u64)> {
+        let (_, body) = http_get(port, "/api/v1/models").unwrap();
+        let models: Value = serde_json::from_str(&body).unwrap();
+        models
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap().to_string(), m["open_window_events"].as_u64().unwrap()))
+            .collect()
+    };
+    let events_in = |model: &str| crate::helpers::metric(d1.port, &format!("driftd_events_total{{model=\"{model}\"}}"));
+    crate::helpers::wait_until("the first member to take 1,000 events", Duration::from_secs(60), || {
+        (events_in("north") == Some(500.0) && events_in("south") == Some(500.0)).then_some(())
+    });
+    let file = s.dir.path().join("reports-one.jsonl");
+    assert!(reports(&file).is_empty(), "one ten-year window per model, still open");
+    let _d2 = InProcess::start(&b);
+    // the second member has its partition: the first gave up one, and kept the other
+    crate::helpers::wait_until("the revoked window's report", Duration::from_secs(60), || {
+        (!reports(&file).is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let cut = reports(&file);
+    let models: Vec<&Value> = cut.iter().map(|r| &r["model"]).collect();
+    assert_eq!(cut.len(), 1, "only the moved partition's window is reported: {models:?}");
+    assert_eq!(cut[0]["events"], 500);
+    let moved = cut[0]["model"].as_str().unwrap().to_string();
+    // the API's view, refreshed when the report went out
+    let kept: Vec<(String, u64)> = open(d1.port).into_iter().filter(|(m, _)| *m != moved).collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1, 500, "the staying partition's window is still open, whole: {kept:?}");
 }
