@@ -144,6 +144,23 @@ fn notice(report: &WindowReport, episode: &Episode) -> Notice {
 
 /// A data-quality incident as an alert's episode: its id and start; warning severity (the
 /// data is broken, the model may be fine).
+/// The notice of a drift episode ended by no window (a new reference, a removed model):
+/// `act` fills in the episode and its resolution.
+fn episode_end_notice(model: String, version: Option<String>) -> Notice {
+    Notice {
+        topic: Topic::Drift,
+        model,
+        version,
+        resolution: None,
+        episode: Episode::placeholder(),
+        drifted_features: Vec::new(),
+        share_of_drifted_features: 0.0,
+        window_end: String::new(),
+        fired_at: format_rfc3339_ms(now_ms()),
+        failures: Vec::new(),
+    }
+}
+
 fn incident(id: String, since: String) -> Episode {
     Episode { id, since, severity: Severity::Warning, retrain: false }
 }
@@ -216,19 +233,7 @@ impl Actions {
                 .collect()
         };
         for (model, version, transition) in ended {
-            let base = Notice {
-                topic: Topic::Drift,
-                model,
-                version,
-                resolution: None,
-                episode: Episode::placeholder(),
-                drifted_features: Vec::new(),
-                share_of_drifted_features: 0.0,
-                window_end: String::new(),
-                fired_at: format_rfc3339_ms(now_ms()),
-                failures: Vec::new(),
-            };
-            self.act(config, transition, base, None);
+            self.act(config, transition, episode_end_notice(model, version), None);
         }
     }
 
@@ -366,19 +371,7 @@ impl Actions {
             out
         };
         for (v, transition) in changed {
-            let base = Notice {
-                topic: Topic::Drift,
-                model: model.to_string(),
-                version: v,
-                resolution: None,
-                episode: Episode::placeholder(),
-                drifted_features: Vec::new(),
-                share_of_drifted_features: 0.0,
-                window_end: String::new(),
-                fired_at: format_rfc3339_ms(now_ms()),
-                failures: Vec::new(),
-            };
-            self.act(&config, transition, base, None);
+            self.act(&config, transition, episode_end_notice(model.to_string(), v), None);
         }
     }
 

@@ -12,11 +12,12 @@ use super::profile::{FeatureProfile, NumericSummary, Profile, DEFAULT_BINS, DISC
 use super::report::{FeatureReport, Mode, Report, Sample, Source};
 use super::thresholds::{benjamini_hochberg, decide, total_variation, DatasetRule, ThresholdMode, ThresholdOptions};
 use crate::error::InputError;
-use crate::stats::binned::{ks_counts, wasserstein_counts, BinnedSample};
+use crate::stats::binned::{wasserstein_counts, BinnedSample};
 use crate::stats::binning::{
     align_sorted, histogram_sorted, more_distinct_than, n_unique_union_sorted, n_unique_union_sorted_capped,
     native_bin, native_bin_count, native_counts_sorted, sturges_edges, value_counts_sorted,
 };
+use crate::stats::ks_counts;
 use crate::stats::selection::{default_test, SELECTION_CAP};
 use crate::stats::{self, discrete, Aligned, Kind, Outcome, StatTest};
 

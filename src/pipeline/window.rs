@@ -168,8 +168,7 @@ impl ModelWindows {
                 if let Some((pid, offset)) = position {
                     if self.reported.iter().any(|(p, o)| *p == pid && offset <= *o) {
                         self.events_total += 1;
-                        self.late_total += 1;
-                        self.late_pending += 1;
+                        self.count_late();
                         return Ok(());
                     }
                 }
@@ -203,8 +202,7 @@ impl ModelWindows {
         }
         self.events_total += 1;
         if missed {
-            self.late_total += 1;
-            self.late_pending += 1;
+            self.count_late();
         }
         if placed {
             let watermark = self.watermark.advance(ts);
@@ -229,8 +227,7 @@ impl ModelWindows {
         let open_for_it = ts >= self.floor_ms && pane.saturating_add(size) > self.closed_upto;
         let missed = ts < self.floor_ms || pane.saturating_add(slide) <= self.closed_upto;
         if missed {
-            self.late_total += 1;
-            self.late_pending += 1;
+            self.count_late();
         }
         if !open_for_it {
             return Ok(());
@@ -244,6 +241,13 @@ impl ModelWindows {
         let watermark = self.watermark.advance(ts);
         self.close_sliding(watermark, None, closed);
         Ok(())
+    }
+
+    /// An event that came after one of its windows closed: counted, and carried by the
+    /// next window's report.
+    fn count_late(&mut self) {
+        self.late_total += 1;
+        self.late_pending += 1;
     }
 
     /// Size and slide of a sliding window.

@@ -241,38 +241,6 @@ impl BinnedSample {
     }
 }
 
-/// The KS statistic D between a sorted sample and one given as (value, count) pairs sorted
-/// by value: exact, as scipy's `ks_2samp` D on the expanded sample.
-pub fn ks_counts(a: &[f64], b: &[(f64, u64)]) -> f64 {
-    let (n1, n2) = (a.len() as f64, b.iter().map(|(_, c)| *c as f64).sum::<f64>());
-    let (mut i, mut j, mut below) = (0usize, 0usize, 0u64);
-    let (mut max_diff, mut min_diff) = (f64::NEG_INFINITY, f64::INFINITY);
-    while i < a.len() || j < b.len() {
-        let x = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&(y, _))) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&(y, _))) => y,
-            (None, None) => unreachable!(),
-        };
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j].0 <= x {
-            below += b[j].1;
-            j += 1;
-        }
-        let diff = i as f64 / n1 - below as f64 / n2;
-        max_diff = max_diff.max(diff);
-        min_diff = min_diff.min(diff);
-    }
-    let min_s = (-min_diff).clamp(0.0, 1.0);
-    if min_s > max_diff {
-        min_s
-    } else {
-        max_diff
-    }
-}
-
 /// The first Wasserstein distance between a sorted sample and one given as (value, count)
 /// pairs sorted by value: exact.
 pub fn wasserstein_counts(u: &[f64], v: &[(f64, u64)]) -> f64 {
@@ -317,7 +285,7 @@ fn abs_area(ga: f64, gb: f64, width: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::rand::XorShift64;
-    use crate::stats::{ks_statistic, sort_floats, wasserstein};
+    use crate::stats::{ks_counts, ks_statistic, sort_floats, wasserstein};
 
     fn sorted(mut v: Vec<f64>) -> Vec<f64> {
         sort_floats(&mut v);

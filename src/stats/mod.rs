@@ -176,23 +176,36 @@ impl Outcome {
 
 /// The two-sided KS statistic D between two sorted samples (scipy's `ks_2samp` D).
 pub fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0usize, 0usize);
+    ks_weighted(a, b, |x| (*x, 1))
+}
+
+/// The KS statistic D between a sorted sample and one given as (value, count) pairs sorted
+/// by value: exact, as scipy's `ks_2samp` D on the expanded sample.
+pub fn ks_counts(a: &[f64], b: &[(f64, u64)]) -> f64 {
+    ks_weighted(a, b, |p| *p)
+}
+
+/// D between a sorted sample and sorted items each standing for `count` values.
+fn ks_weighted<B>(a: &[f64], b: &[B], item: impl Fn(&B) -> (f64, u64)) -> f64 {
+    let n1 = a.len() as f64;
+    let n2 = b.iter().map(|x| item(x).1 as f64).sum::<f64>();
+    let (mut i, mut j, mut below) = (0usize, 0usize, 0u64);
     let (mut max_diff, mut min_diff) = (f64::NEG_INFINITY, f64::INFINITY);
     while i < a.len() || j < b.len() {
-        let x = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
+        let x = match (a.get(i), b.get(j).map(&item)) {
+            (Some(&x), Some((y, _))) => x.min(y),
             (Some(&x), None) => x,
-            (None, Some(&y)) => y,
+            (None, Some((y, _))) => y,
             (None, None) => unreachable!(),
         };
         while i < a.len() && a[i] <= x {
             i += 1;
         }
-        while j < b.len() && b[j] <= x {
+        while let Some((_, count)) = b.get(j).map(&item).filter(|(y, _)| *y <= x) {
+            below += count;
             j += 1;
         }
-        let diff = i as f64 / n1 - j as f64 / n2;
+        let diff = i as f64 / n1 - below as f64 / n2;
         max_diff = max_diff.max(diff);
         min_diff = min_diff.min(diff);
     }
