@@ -75,8 +75,8 @@ impl ModelView {
                 .iter()
                 .map(|t| VersionView {
                     model_version: t.version.clone(),
-                    events_total: t.windows.events_total,
-                    open_window_events: t.windows.open_events(),
+                    events_total: t.events_total(),
+                    open_window_events: t.open_events(),
                     reference: t.spec.reference.clone(),
                 })
                 .collect(),
@@ -87,9 +87,9 @@ impl ModelView {
             reference: m.config.reference.to_string(),
             window: m.config.window.to_string(),
             features,
-            events_total: m.tracks.iter().map(|t| t.windows.events_total).sum(),
-            late_events_total: m.tracks.iter().map(|t| t.windows.late_total).sum(),
-            open_window_events: m.tracks.iter().map(|t| t.windows.open_events()).sum(),
+            events_total: m.tracks.iter().map(|t| t.events_total()).sum(),
+            late_events_total: m.tracks.iter().map(|t| t.late_total()).sum(),
+            open_window_events: m.tracks.iter().map(|t| t.open_events()).sum(),
             split_by_version: m.config.split_by_version,
             references,
             versions,

@@ -2,6 +2,12 @@
 //! scenarios (the demo, the tests, the benches) where the same seed must give the same
 //! traffic on every run. Not for anything secret.
 
+/// FNV-1a of a text: a stable hash (the same on every machine and run), for seeds and for
+/// placing a model on a partition. Not for anything secret.
+pub fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
 /// Marsaglia's xorshift64 (shifts 13, 7, 17). A zero seed is replaced by 1, since zero is
 /// the one state the generator never leaves.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! the offsets committed before the partitions go; on shutdown the open windows are kept
 //! (not reported) and the committed offsets make the next start read their events again.
 
+mod partials;
 mod publish;
 mod references;
 mod run_loop;
@@ -31,6 +32,7 @@ use crate::source::kafka::{self, ConsumerHooks, DeadLetter, KafkaConsumer};
 use crate::state::CheckpointFile;
 use crate::telemetry::events::RepublishingReports;
 use crate::telemetry::Telemetry;
+use partials::PartialsOut;
 pub use publish::Publisher;
 use references::References;
 use run_loop::RunLoop;
@@ -80,8 +82,27 @@ pub async fn run(
     let (resolver, refs) = References::resolve(&settings).await?;
     let references = References::start(resolver, &settings, &refs, &telemetry, &api);
     let (publisher, workers, unpublished) = restore(&settings, refs, &telemetry, &api, app.hooks).await?;
+    let partials = match &settings.kafka.partials_topic {
+        Some(topic) => {
+            let (out, setup) = PartialsOut::start(&settings, topic).await?;
+            publisher.pipeline().lock().expect("pipeline lock").enable_merge(setup);
+            Some(out)
+        }
+        None => {
+            let spread = partials::spread_models(&settings);
+            if !spread.is_empty() {
+                anyhow::bail!(
+                    "config models ({}): spread = true needs kafka.partials_topic, where replicas send their parts \
+                     of each window",
+                    spread.join(", ")
+                );
+            }
+            None
+        }
+    };
     let assigned = api.assigned.clone();
-    let hooks = ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned, api.consumer.clone());
+    let hooks = ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned, api.consumer.clone())
+        .with_internal_topic(settings.kafka.partials_topic.clone());
     let consumer = subscribe(&settings, hooks)?;
     let (producer, mut sinks, dead_letter) = outputs(&settings)?;
     // Reports of windows closed before a crash whose publication was not confirmed go
@@ -108,6 +129,7 @@ pub async fn run(
         reload_rx,
         counters: Vec::new(),
         running: settings.clone(),
+        partials,
     };
     run.track_models();
     run.publish(&consumer).await;
@@ -163,7 +185,8 @@ fn outputs(settings: &Settings) -> anyhow::Result<(Option<FutureProducer>, Repor
 fn subscribe(settings: &Settings, hooks: ConsumerHooks) -> anyhow::Result<KafkaConsumer> {
     let consumer: KafkaConsumer =
         kafka::consumer_config(settings).create_with_context(hooks).context("kafka: cannot create the consumer")?;
-    let topics: Vec<&str> = settings.kafka.topics.iter().map(String::as_str).collect();
+    let topics: Vec<&str> =
+        settings.kafka.topics.iter().chain(&settings.kafka.partials_topic).map(String::as_str).collect();
     consumer.subscribe(&topics).context("kafka: cannot subscribe")?;
     Ok(consumer)
 }
@@ -188,5 +211,8 @@ async fn stop(mut run: RunLoop, consumer: KafkaConsumer, workers: Workers, produ
     if let Some(p) = producer {
         use rdkafka::producer::Producer as _;
         let _ = p.flush(Duration::from_secs(5));
+    }
+    if let Some(p) = &run.partials {
+        p.flush();
     }
 }

@@ -137,6 +137,13 @@ impl PartitionListener for Publisher {
         pipeline.close_partitions(partitions);
         let windows = self.report_closed(&mut pipeline);
         self.telemetry.emit(PartitionsRevoked { partitions: partitions.len(), windows });
-        pipeline.safe_offsets()
+        let offsets = pipeline.safe_offsets();
+        // spread models' panes of these partitions are read again by the next owner
+        pipeline.forget_partitions(partitions);
+        offsets
+    }
+
+    fn internal_assigned(&self, partition: i32, end: Option<i64>) {
+        self.pipeline.lock().expect("pipeline lock").internal_assigned(partition, end);
     }
 }

@@ -21,8 +21,8 @@ use crate::reference::watch::Change;
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer};
 use crate::telemetry::events::{
-    DeadLetterNotProduced, DecodeFailed, LiveVersions, ModelIdle, ReferenceFailed, ReferenceInUse, ReferenceRecovered,
-    Reloaded, VersionRetired,
+    DeadLetterNotProduced, DecodeFailed, LiveVersions, ModelIdle, Partials, ReferenceFailed, ReferenceInUse,
+    ReferenceRecovered, Reloaded, VersionRetired,
 };
 use crate::telemetry::{EventsAccepted, Telemetry};
 
@@ -43,6 +43,8 @@ pub(super) struct RunLoop {
     pub counters: Vec<EventsAccepted>,
     /// The config the process started with: the sections a reload cannot change.
     pub running: Settings,
+    /// The partials topic's producer, when spread models' windows are merged.
+    pub partials: Option<super::partials::PartialsOut>,
 }
 
 /// Sections a reload does not apply (the consumer, the listener, the state directory, the
@@ -100,7 +102,10 @@ impl RunLoop {
                 _ = sighup.recv() => reload = Some(None),
                 Some(req) = self.reload_rx.recv() => reload = Some(Some(req)),
                 Some(change) = self.references.changes.recv() => self.on_reference(change),
-                _ = tick.tick() => self.close_idle(),
+                _ = tick.tick() => {
+                    self.close_idle();
+                    self.merge().await;
+                }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
                         self.pipeline().lock().expect("pipeline lock").hold_clock(true);
@@ -130,11 +135,71 @@ impl RunLoop {
         Ok(())
     }
 
-    /// Hands what closed to the sinks and stores the offsets below it.
+    /// Hands what closed to the sinks (and spread models' parts to the partials topic),
+    /// and stores the offsets below it.
     pub async fn publish(&mut self, consumer: &KafkaConsumer) {
+        let sent = self.send_partials().await;
         if self.publisher.has_unpublished() {
             let offsets = self.publisher.publish(&mut self.sinks).await;
             store_offsets(consumer, offsets);
+        } else if sent {
+            let offsets = self.pipeline().lock().expect("pipeline lock").safe_offsets();
+            store_offsets(consumer, offsets);
+        }
+    }
+
+    /// Sends the partials waiting; those not acknowledged are kept. Returns whether any
+    /// was acknowledged (their offsets may be stored).
+    async fn send_partials(&self) -> bool {
+        let Some(out) = &self.partials else { return false };
+        let records = self.pipeline().lock().expect("pipeline lock").take_outgoing();
+        if records.is_empty() {
+            return false;
+        }
+        let n = records.len();
+        let unsent = out.send(records).await;
+        let (sent, unsent_n) = ((n - unsent.len()) as u64, unsent.len() as u64);
+        self.pipeline().lock().expect("pipeline lock").return_outgoing(unsent);
+        self.telemetry.emit(Partials { sent, unsent: unsent_n, merged: Default::default() });
+        sent > 0
+    }
+
+    /// Spread models, every tick: panes their partition's event time has passed are sent;
+    /// then, once every partial before them is acknowledged, how far each partition has
+    /// come; then the windows whose parts are all in are merged and reported, and their
+    /// `Done` records sent.
+    async fn merge(&mut self) {
+        let Some(out) = &self.partials else { return };
+        self.pipeline().lock().expect("pipeline lock").advance_parts(Instant::now());
+        self.send_partials().await;
+        let progress = {
+            let pipeline = self.pipeline().lock().expect("pipeline lock");
+            // a progress record must not overtake a partial before it
+            if pipeline.has_outgoing() {
+                Vec::new()
+            } else {
+                pipeline.progress_records()
+            }
+        };
+        let unsent = out.send(progress).await.len();
+        let (done, counts) = {
+            let mut pipeline = self.pipeline().lock().expect("pipeline lock");
+            let done = pipeline.merge_ready(Instant::now());
+            if pipeline.has_closed() {
+                self.publisher.report_closed(&mut pipeline);
+            }
+            (done, pipeline.take_merge_counts())
+        };
+        let unsent_done = out.send(done).await;
+        if !unsent_done.is_empty() {
+            tracing::warn!(
+                records = unsent_done.len(),
+                "done records not acknowledged: a new owner may merge those windows again"
+            );
+        }
+        self.telemetry.emit(Partials { sent: 0, unsent: 0, merged: counts });
+        if unsent > 0 {
+            tracing::debug!(unsent, "progress records not acknowledged");
         }
     }
 
@@ -142,6 +207,11 @@ impl RunLoop {
         self.api.consumer.message();
         let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
         let payload = m.payload().unwrap_or_default();
+        if self.partials.as_ref().is_some_and(|p| p.topic() == topic) {
+            let mut pipeline = self.pipeline().lock().expect("pipeline lock");
+            pipeline.ingest_internal(payload, topic, partition, offset);
+            return;
+        }
         let (result, wanted) = {
             let mut pipeline = self.pipeline().lock().expect("pipeline lock");
             let pid = pipeline.partition_id(topic, partition);

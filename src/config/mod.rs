@@ -102,6 +102,16 @@ pub struct KafkaSettings {
     /// Bad messages are produced here, with the reason in a `driftd-reason` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_topic: Option<String>,
+    /// The internal topic where replicas exchange the partial windows of models whose
+    /// traffic is spread over partitions (`spread = true`); a window is merged and
+    /// reported once by the replica that owns the model's partition of this topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partials_topic: Option<String>,
+    /// How long a spread model's window waits for the partitions that have not reported
+    /// once another partition's event time has passed its end (default 30s); it is then
+    /// reported with what came, naming the partitions missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_timeout: Option<HumanDuration>,
 }
 
 impl KafkaSettings {
@@ -127,6 +137,8 @@ impl Default for KafkaSettings {
             topic_models: BTreeMap::new(),
             max_message_bytes: Self::default_max_message_bytes(),
             dead_letter_topic: None,
+            partials_topic: None,
+            merge_timeout: None,
         }
     }
 }
@@ -292,6 +304,12 @@ impl Settings {
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::new("kafka.brokers", "must not be empty"));
         }
+        if let Some(t) = self.kafka.partials_topic.as_ref().filter(|t| self.kafka.topics.contains(t)) {
+            return Err(ConfigError::new(
+                "kafka.partials_topic",
+                format!("'{t}' is one of kafka.topics: the partials topic is driftd's own, not inference logs"),
+            ));
+        }
         if self.kafka.max_message_bytes == 0 {
             return Err(ConfigError::new("kafka.max_message_bytes", "must be at least 1"));
         }
@@ -383,6 +401,11 @@ mod tests {
             ("[defaults]\nthresholds = \"fixed\"\ndataset_rule = \"bh\"\n", "defaults.dataset_rule"),
             ("[defaults]\ndata_quality = { max_invalid_share = 1.5 }\n", "defaults.data_quality.max_invalid_share"),
             ("[defaults]\nthresholds = \"loose\"\n", "thresholds"),
+            (
+                "[[models]]\nname = \"m\"\nreference = \"r\"\nwindow = { events = 10 }\nspread = true\n",
+                "models[0].spread",
+            ),
+            ("[kafka]\ntopics = [\"logs\"]\npartials_topic = \"logs\"\n", "kafka.partials_topic"),
         ] {
             let e = Settings::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -159,6 +159,11 @@ pub struct PolicySettings {
     /// its memory stops growing. KS and Wasserstein then come with an error bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact_values: Option<usize>,
+    /// The model's traffic is spread over partitions (logs not keyed by model): with
+    /// several replicas, each sends its part of a window to `kafka.partials_topic` and one
+    /// replica merges them (event-time windows only; default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<bool>,
 }
 
 /// `data_quality = { ... }`: limits on shares of a window's events, per feature, past
@@ -271,6 +276,7 @@ impl PolicySettings {
             },
             dataset_rule: self.dataset_rule.or(d.dataset_rule),
             exact_values: self.exact_values.or(d.exact_values),
+            spread: self.spread.or(d.spread),
         }
     }
 
@@ -383,6 +389,8 @@ pub struct ModelConfig {
     pub exact_values: usize,
     /// The window verdict and the drift state machine's keys.
     pub policy: Policy,
+    /// Traffic spread over partitions: windows merged across replicas.
+    pub spread: bool,
 }
 
 impl ModelSettings {
@@ -409,6 +417,13 @@ impl ModelSettings {
             Some(w) => w.spec().map_err(|e| ConfigError::new(format!("{key}.window"), e))?,
             None => WindowSpec::DEFAULT,
         };
+        if p.spread == Some(true) && window.is_count() {
+            return Err(ConfigError::new(
+                format!("{key}.spread"),
+                "count windows cannot be spread over partitions (what a window holds would depend on how \
+                 the partitions interleave): use an event-time window, or key the logs by model",
+            ));
+        }
         Ok(ModelConfig {
             name: self.name.clone(),
             split_by_version: reference.per_version() || p.split_by_version.unwrap_or(false),
@@ -427,6 +442,7 @@ impl ModelSettings {
             drift_share: p.drift_share.unwrap_or(DEFAULT_DRIFT_SHARE),
             thresholds: p.threshold_options().map_err(|(field, e)| ConfigError::new(format!("{key}.{field}"), e))?,
             exact_values: p.exact_values.unwrap_or(DEFAULT_EXACT_VALUES),
+            spread: p.spread.unwrap_or(false),
             policy: Policy {
                 min_events: p.min_events.unwrap_or(DEFAULT_MIN_EVENTS),
                 critical: p.critical.clone().unwrap_or_default(),

@@ -103,7 +103,7 @@ impl Calibration {
     pub fn of(fp: &FeatureProfile, plan: &CalibrationPlan) -> Calibration {
         let mut sim = Simulator::new(fp);
         let tests = sim.tests.clone();
-        let mut rng = XorShift64::new(plan.seed ^ fnv(&fp.name));
+        let mut rng = XorShift64::new(plan.seed ^ crate::rand::fnv1a(&fp.name));
         let thresholds_per_size: Vec<Vec<Vec<f64>>> = plan
             .sizes
             .iter()
@@ -305,10 +305,6 @@ fn interpolate_level(levels: &[f64], values: &[f64], rate: f64, pvalue: bool) ->
     } else {
         a * (1.0 - t) + b * t
     }
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Cells a window's values fall in (runs of the reference's sketch, or categories, then

@@ -2,6 +2,7 @@
 //! categories. Adding an event allocates nothing once the window's buffers have grown.
 
 use polars::prelude::PlHashMap;
+use serde::{Deserialize, Serialize};
 
 use super::bounds::WindowBounds;
 use super::decode::{Scratch, Val};
@@ -353,6 +354,145 @@ impl Accumulator {
     }
 }
 
+/// An accumulator as it travels between replicas (the partials topic): its counts and
+/// kept values, without source positions (a partial names its own) or bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccumulatorWire {
+    pub events: u64,
+    pub late: u64,
+    pub invalid: u64,
+    pub unmonitored: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    numeric: Vec<NumbersWire>,
+    numeric_invalid: Vec<u64>,
+    categorical: Vec<CategoriesWire>,
+}
+
+/// A numerical slot on the wire; binned counts are sparse (a partial fills few bins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
+enum NumbersWire {
+    Exact {
+        values: Vec<f64>,
+    },
+    /// (fine bin, count, sum of distances past its lower edge)
+    Binned {
+        bins: Vec<(u32, u64, f64)>,
+        below_excess: f64,
+        above_excess: f64,
+    },
+    /// (value's bits, count)
+    Counted {
+        values: Vec<(u64, u64)>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CategoriesWire {
+    strings: Vec<(String, u64)>,
+    /// (number's bits, count)
+    numbers: Vec<(u64, u64)>,
+}
+
+impl Accumulator {
+    /// The wire form (see [`AccumulatorWire`]).
+    pub fn to_wire(&self) -> AccumulatorWire {
+        let numeric = self
+            .numeric
+            .iter()
+            .map(|n| match n {
+                Numbers::Exact(v) => NumbersWire::Exact { values: v.clone() },
+                Numbers::Binned(b) => NumbersWire::Binned {
+                    bins: (0..b.counts.len())
+                        .filter(|&i| b.counts[i] > 0)
+                        .map(|i| (i as u32, b.counts[i], b.sums[i]))
+                        .collect(),
+                    below_excess: b.below_excess,
+                    above_excess: b.above_excess,
+                },
+                Numbers::Counted(m) => NumbersWire::Counted { values: sorted(m.iter().map(|(k, c)| (*k, *c))) },
+            })
+            .collect();
+        let categorical = self
+            .categorical
+            .iter()
+            .map(|c| CategoriesWire {
+                strings: sorted(c.strings.iter().map(|(k, n)| (k.clone(), *n))),
+                numbers: sorted(c.numbers.iter().map(|(k, n)| (*k, *n))),
+            })
+            .collect();
+        AccumulatorWire {
+            events: self.events,
+            late: self.late,
+            invalid: self.invalid,
+            unmonitored: self.unmonitored,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            numeric,
+            numeric_invalid: self.numeric_invalid.clone(),
+            categorical,
+        }
+    }
+
+    /// An accumulator of `shape` from its wire form, or what does not fit the shape (a
+    /// partial made with another reference or feature list, or a damaged one).
+    pub fn from_wire(shape: Shape, bounds: WindowBounds, w: AccumulatorWire) -> Result<Accumulator, String> {
+        if w.numeric.len() != shape.numeric
+            || w.numeric_invalid.len() != shape.numeric
+            || w.categorical.len() != shape.categorical
+        {
+            return Err(format!(
+                "{} numerical and {} categorical features, the model has {} and {}",
+                w.numeric.len(),
+                w.categorical.len(),
+                shape.numeric,
+                shape.categorical
+            ));
+        }
+        let mut acc = Accumulator::new(shape, bounds);
+        for (slot, n) in w.numeric.into_iter().enumerate() {
+            let bins = acc.shape.bins.get(slot).cloned().flatten();
+            acc.numeric[slot] = match (n, bins) {
+                (NumbersWire::Exact { values }, _) => Numbers::Exact(values),
+                (NumbersWire::Binned { bins: sparse, below_excess, above_excess }, Some(bins)) => {
+                    let mut b = BinnedSample::new(bins);
+                    for (i, c, sum) in sparse {
+                        let i = i as usize;
+                        if i >= b.counts.len() {
+                            return Err(format!("feature slot {slot}: fine bin {i} of {}", b.counts.len()));
+                        }
+                        b.counts[i] += c;
+                        b.sums[i] += sum;
+                        b.n += c;
+                    }
+                    (b.below_excess, b.above_excess) = (below_excess, above_excess);
+                    Numbers::Binned(b)
+                }
+                (NumbersWire::Counted { values }, None) => Numbers::Counted(values.into_iter().collect()),
+                (NumbersWire::Binned { .. }, None) | (NumbersWire::Counted { .. }, Some(_)) => {
+                    return Err(format!("feature slot {slot}: binned here, counted by value there"))
+                }
+            };
+        }
+        acc.numeric_invalid = w.numeric_invalid;
+        for (slot, c) in w.categorical.into_iter().enumerate() {
+            acc.categorical[slot] =
+                CategoryCounts { strings: c.strings.into_iter().collect(), numbers: c.numbers.into_iter().collect() };
+        }
+        (acc.events, acc.late, acc.invalid, acc.unmonitored) = (w.events, w.late, w.invalid, w.unmonitored);
+        (acc.min_ts, acc.max_ts) = (w.min_ts, w.max_ts);
+        Ok(acc)
+    }
+}
+
+/// Pairs in key order: one accumulator has one wire form.
+fn sorted<K: Ord, V>(pairs: impl Iterator<Item = (K, V)>) -> Vec<(K, V)> {
+    let mut v: Vec<(K, V)> = pairs.collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 /// A number sent as text: `Some(NaN)` for the texts that mean missing (`""`, `"NaN"`,
 /// `"null"`), `None` for text that is no number.
 fn parse_number(text: &str) -> Option<f64> {
@@ -417,5 +557,25 @@ mod tests {
             assert_eq!(merged.min_offset(0), whole.min_offset(0));
             assert_eq!(merged.categorical[0].strings, whole.categorical[0].strings);
         }
+    }
+
+    #[test]
+    fn an_accumulator_comes_back_whole_from_the_wire() {
+        let mut rng = XorShift64::new(3);
+        let mut scratch = Scratch::new();
+        for n in [0, 20, 130] {
+            let mut acc = Accumulator::new(shape(), WindowBounds::default());
+            for i in 0..n {
+                add(&mut acc, rng.next_f64() * 12.0 - 1.0, ["a", "b"][i % 2], &mut scratch);
+            }
+            let json = serde_json::to_string(&acc.to_wire()).unwrap();
+            let back = Accumulator::from_wire(shape(), acc.bounds, serde_json::from_str(&json).unwrap()).unwrap();
+            assert_eq!(back.to_wire(), acc.to_wire(), "{n} events");
+            assert_eq!(back.events, n as u64);
+        }
+        // a partial made under another feature list is refused, not merged
+        let acc = Accumulator::new(Shape::exact(2, 0), WindowBounds::default());
+        let err = Accumulator::from_wire(shape(), WindowBounds::default(), acc.to_wire()).unwrap_err();
+        assert!(err.contains("2 numerical"), "{err}");
     }
 }

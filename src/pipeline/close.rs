@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::bounds::WindowBounds;
+use super::merge::MergeInfo;
 use super::route::ClosedWindow;
 use crate::offline::analyze::{analyze, Reference};
 use crate::offline::dataset::share;
@@ -51,6 +52,10 @@ pub struct WindowReport {
     pub report: Option<Report>,
     /// The window's data quality, judged apart from drift.
     pub data_quality: DataQuality,
+    /// A spread model's window, merged from its partitions' parts: how many, and the
+    /// partitions it did not wait for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
     /// What the policy made of the window (not part of the JSON: the fields above say it).
     #[serde(skip)]
     pub verdict: Verdict,
@@ -87,7 +92,7 @@ impl WindowReport {
 
 /// Computes a closed window's report (pure: may run on any thread).
 pub fn report_window(closed: ClosedWindow) -> WindowReport {
-    let ClosedWindow { spec, version, acc } = closed;
+    let ClosedWindow { spec, version, acc, merged } = closed;
     let (bounds, events, late, invalid) = (acc.bounds, acc.events, acc.late, acc.invalid);
     let unmonitored = acc.unmonitored;
     let (dataset, empty) = acc.into_dataset(&spec.name, spec.numeric(), spec.categorical());
@@ -128,6 +133,7 @@ pub fn report_window(closed: ClosedWindow) -> WindowReport {
         error,
         report,
         data_quality,
+        merged,
         verdict: judgement.verdict,
     }
 }

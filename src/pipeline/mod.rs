@@ -9,7 +9,9 @@
 //! - `bounds.rs`: a window's place in event time;
 //! - `window.rs`: the assigner, the watermark, a model's open windows;
 //! - `accumulate.rs`: one window's values;
-//! - `close.rs`: a closed window's [`WindowReport`].
+//! - `close.rs`: a closed window's [`WindowReport`];
+//! - `spread.rs` and `merge.rs`: a model whose traffic is spread over partitions held by
+//!   several replicas: its windows' parts sent to the partials topic, and merged there.
 //!
 //! Sources drive it: `source::file` (`driftd replay`) and the daemon's Kafka consumer.
 
@@ -17,10 +19,12 @@ pub mod accumulate;
 pub mod bounds;
 pub mod close;
 pub mod decode;
+pub mod merge;
 pub mod offsets;
 pub mod route;
 mod scan;
 pub mod spec;
+pub mod spread;
 pub mod window;
 
 pub use bounds::WindowBounds;

@@ -7,6 +7,9 @@ pub struct PartitionTable {
     partitions: Vec<(String, i32)>,
     /// Per partition id, one past the highest offset read (-1: none yet).
     next: Vec<i64>,
+    /// Per partition id, the newest event time taken from it while held (any model's):
+    /// how far the partition has come, for spread models' windows.
+    newest: Vec<Option<i64>>,
 }
 
 impl PartitionTable {
@@ -18,6 +21,7 @@ impl PartitionTable {
         }
         self.partitions.push((topic.to_string(), partition));
         self.next.push(-1);
+        self.newest.push(None);
         (self.partitions.len() - 1) as u32
     }
 
@@ -35,6 +39,31 @@ impl PartitionTable {
     pub fn read(&mut self, pid: u32, offset: i64) {
         let next = &mut self.next[pid as usize];
         *next = (*next).max(offset + 1);
+    }
+
+    /// An event at `ts` was taken from partition `pid`.
+    pub fn saw(&mut self, pid: u32, ts: i64) {
+        let n = &mut self.newest[pid as usize];
+        *n = Some(n.map_or(ts, |m| m.max(ts)));
+    }
+
+    /// The newest event time taken from partition `pid` while held.
+    pub fn newest(&self, pid: u32) -> Option<i64> {
+        self.newest.get(pid as usize).copied().flatten()
+    }
+
+    /// The partitions held that gave an event: (id, topic, partition, newest event time).
+    pub fn held(&self) -> impl Iterator<Item = (u32, &str, i32, i64)> + '_ {
+        self.partitions
+            .iter()
+            .zip(&self.newest)
+            .enumerate()
+            .filter_map(|(pid, ((t, p), n))| n.map(|n| (pid as u32, t.as_str(), *p, n)))
+    }
+
+    /// The partition was taken away: how far it had come is the next owner's to say.
+    pub fn forget(&mut self, pid: u32) {
+        self.newest[pid as usize] = None;
     }
 
     /// Per partition read from, the offset to commit: the next one to read, or the lowest

@@ -10,8 +10,10 @@ use polars::prelude::PlHashMap;
 
 use super::accumulate::{Accumulator, Event};
 use super::decode::{DecodeError, Decoder, Scratch, Val};
+use super::merge::{MergeInfo, Merger};
 use super::offsets::PartitionTable;
 use super::spec::ModelSpec;
+use super::spread::{Outgoing, PartWindows, PartsClosed};
 use super::window::ModelWindows;
 use crate::config::{ModelConfig, Settings};
 use crate::error::InputError;
@@ -28,6 +30,9 @@ pub struct Track {
     pub windows: ModelWindows,
     /// When its last event came (processing time): idle tracks close their windows.
     pub last_event: Option<Instant>,
+    /// A spread model's windows per input partition (when windows are merged across
+    /// replicas); `windows` then stays empty.
+    pub parts: Option<BTreeMap<u32, PartWindows>>,
     /// The slots of the last message's fields in their order: messages of one producer
     /// name their fields in the same order, so a field's slot is found by comparing its
     /// name with the one at its place, without hashing.
@@ -40,12 +45,14 @@ impl Track {
         spec: Arc<ModelSpec>,
         marks: Option<&Marks>,
         partitions: &mut PartitionTable,
+        spread: bool,
     ) -> Track {
         let mut windows = ModelWindows::new(spec.window, spec.shape(), spec.lateness_ms);
         if let Some(m) = marks {
             m.restore(&mut windows, partitions);
         }
-        Track { version: version.map(str::to_string), spec, windows, last_event: None, slot_cache: Vec::new() }
+        let parts = spread.then(BTreeMap::new);
+        Track { version: version.map(str::to_string), spec, windows, last_event: None, parts, slot_cache: Vec::new() }
     }
 }
 
@@ -97,6 +104,9 @@ pub struct Model {
     pub tracks: Vec<Track>,
     /// Marks of tracks not live now (from the checkpoint, or retired versions).
     marks: BTreeMap<Option<String>, Marks>,
+    /// Specs swapped out lately: parts of a window made under them may still come in to
+    /// be merged.
+    previous: Vec<Arc<ModelSpec>>,
 }
 
 impl Model {
@@ -104,7 +114,14 @@ impl Model {
         let shared = refs.shared.as_ref().map(|l| Arc::new(ModelSpec::new(&config, l)));
         let by_version =
             refs.by_version.iter().map(|(v, l)| (v.clone(), Arc::new(ModelSpec::new(&config, l)))).collect();
-        Model { config: Arc::new(config), shared, by_version, tracks: Vec::new(), marks: BTreeMap::new() }
+        Model {
+            config: Arc::new(config),
+            shared,
+            by_version,
+            tracks: Vec::new(),
+            marks: BTreeMap::new(),
+            previous: Vec::new(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -116,9 +133,26 @@ impl Model {
         self.shared.is_some() || !self.by_version.is_empty()
     }
 
+    /// The spec whose id is `id` (a window's part was made under it), current or lately
+    /// swapped out.
+    pub fn spec_by_id(&self, id: &str, version: Option<&str>) -> Option<Arc<ModelSpec>> {
+        let current = version.and_then(|v| self.by_version.get(v)).or(self.shared.as_ref());
+        current
+            .into_iter()
+            .chain(&self.previous)
+            .chain(self.tracks.iter().map(|t| &t.spec))
+            .find(|s| s.id() == id)
+            .cloned()
+    }
+
     /// The track of `version`, made on its first event. A split model tracks at most
     /// `max_live_versions`; a version needs a reference.
-    fn track_for(&mut self, version: Option<&str>, partitions: &mut PartitionTable) -> Result<usize, DecodeError> {
+    fn track_for(
+        &mut self,
+        version: Option<&str>,
+        partitions: &mut PartitionTable,
+        merging: bool,
+    ) -> Result<usize, DecodeError> {
         let version = version.filter(|_| self.config.split_by_version);
         if let Some(i) = self.tracks.iter().position(|t| t.version.as_deref() == version) {
             return Ok(i);
@@ -132,7 +166,8 @@ impl Model {
         };
         let spec = spec.ok_or(DecodeError::NoReference)?;
         let marks = self.marks.get(&version.map(str::to_string));
-        self.tracks.push(Track::new(version, spec, marks, partitions));
+        let spread = merging && self.config.spread;
+        self.tracks.push(Track::new(version, spec, marks, partitions, spread));
         Ok(self.tracks.len() - 1)
     }
 }
@@ -152,6 +187,8 @@ pub struct ClosedWindow {
     pub spec: Arc<ModelSpec>,
     pub version: Option<String>,
     pub acc: Accumulator,
+    /// A spread model's window merged from its parts: what they were.
+    pub merged: Option<MergeInfo>,
 }
 
 /// Where an event went: the model (its index) and the track.
@@ -163,13 +200,13 @@ pub struct Routed {
 
 pub struct Pipeline {
     decoder: Decoder,
-    models: Vec<Model>,
-    by_name: PlHashMap<String, usize>,
+    pub(super) models: Vec<Model>,
+    pub(super) by_name: PlHashMap<String, usize>,
     topic_models: BTreeMap<String, String>,
     /// Bad messages by reason, in `DecodeError::ALL` order.
     decode_errors: [u64; DecodeError::ALL.len()],
-    closed: Vec<ClosedWindow>,
-    partitions: PartitionTable,
+    pub(super) closed: Vec<ClosedWindow>,
+    pub(super) partitions: PartitionTable,
     /// Versions whose traffic came with no reference yet: for the reference watcher.
     wanted: BTreeSet<(String, String)>,
     asked: BTreeSet<(String, String)>,
@@ -181,6 +218,10 @@ pub struct Pipeline {
     /// clock their times are held against (one clock read per batch, not per event);
     /// `None`: read per event.
     clock: Option<(Instant, i64)>,
+    /// Spread models' windows merged across replicas (see `spread.rs`).
+    pub(super) merger: Option<Merger>,
+    /// Records for the partials topic not yet acknowledged.
+    pub(super) outgoing: Vec<Outgoing>,
 }
 
 impl Pipeline {
@@ -211,6 +252,8 @@ impl Pipeline {
             resolved: Vec::new(),
             closed_scratch: Vec::new(),
             clock: None,
+            merger: None,
+            outgoing: Vec::new(),
         })
     }
 
@@ -278,7 +321,7 @@ impl Pipeline {
         let idx = *self.by_name.get(header.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
         let ts = header.ts_ms.or(source_ts_ms);
         let model = &mut self.models[idx];
-        let t = match model.track_for(self.scratch.version(), &mut self.partitions) {
+        let t = match model.track_for(self.scratch.version(), &mut self.partitions, self.merger.is_some()) {
             Ok(t) => t,
             Err(DecodeError::NoReference) => {
                 if let (Some(v), true) = (self.scratch.version(), model.config.reference.per_version()) {
@@ -321,14 +364,29 @@ impl Pipeline {
         }
         let event = Event { values: &self.resolved, scratch: &self.scratch, unmonitored };
         let mut closed = std::mem::take(&mut self.closed_scratch);
-        let result = track.windows.ingest(&event, ts, position, &mut closed);
+        let result = match (&mut track.parts, position) {
+            (Some(parts), Some(at)) => Track::ingest_part(parts, &track.spec, &event, ts, at, now, &mut closed),
+            _ => track.windows.ingest(&event, ts, position, &mut closed),
+        };
         track.last_event = Some(now);
-        let (spec, version) = (&track.spec, &track.version);
-        self.closed.extend(closed.drain(..).map(|acc| ClosedWindow {
-            spec: spec.clone(),
-            version: version.clone(),
-            acc,
-        }));
+        if let (Ok(()), Some((pid, _)), Some(ts)) = (&result, position, ts) {
+            self.partitions.saw(pid, ts);
+        }
+        if !closed.is_empty() {
+            let (spec, version, spread) = (track.spec.clone(), track.version.clone(), track.parts.is_some());
+            match position.filter(|_| spread) {
+                Some((pid, _)) => {
+                    self.send_parts(&spec, version.as_ref(), pid, &closed);
+                    closed.clear();
+                }
+                None => self.closed.extend(closed.drain(..).map(|acc| ClosedWindow {
+                    spec: spec.clone(),
+                    version: version.clone(),
+                    acc,
+                    merged: None,
+                })),
+            }
+        }
         self.closed_scratch = closed;
         result.map(|_| Routed { model: idx, track: t })
     }
@@ -361,6 +419,7 @@ impl Pipeline {
             spec: track.spec.clone(),
             version: track.version.clone(),
             acc,
+            merged: None,
         }));
     }
 
@@ -385,6 +444,7 @@ impl Pipeline {
     /// retires idle versions (their slot frees up; their marks are kept).
     pub fn close_idle(&mut self, now: Instant) -> Vec<Idle> {
         let mut idle = Vec::new();
+        let mut parts = Vec::new();
         for m in &mut self.models {
             let mut i = 0;
             while i < m.tracks.len() {
@@ -400,13 +460,15 @@ impl Pipeline {
                     idle.push(Idle { model: m.config.name.clone(), version: t.version.clone(), retired });
                 }
                 if retire {
-                    let t = m.tracks.remove(i);
+                    let mut t = m.tracks.remove(i);
+                    t.close_parts(None, &mut parts);
                     m.marks.insert(t.version, Marks::of(&t.windows, &self.partitions));
                     continue;
                 }
                 i += 1;
             }
         }
+        self.send_closed_parts(parts);
         idle
     }
 
@@ -418,18 +480,24 @@ impl Pipeline {
         let m = &mut self.models[idx];
         let spec = Arc::new(ModelSpec::new(&m.config, loaded));
         let per_version = m.config.reference.per_version();
-        match version.filter(|_| per_version) {
-            Some(v) => {
-                m.by_version.insert(v.to_string(), spec.clone());
-            }
-            None => m.shared = Some(spec.clone()),
+        let replaced = match version.filter(|_| per_version) {
+            Some(v) => m.by_version.insert(v.to_string(), spec.clone()),
+            None => m.shared.replace(spec.clone()),
+        };
+        // parts of windows made under the old spec may still come in to be merged
+        m.previous.extend(replaced);
+        if m.previous.len() > 2 {
+            m.previous.remove(0);
         }
+        let mut parts = Vec::new();
         for t in m.tracks.iter_mut().filter(|t| !per_version || t.version.as_deref() == version) {
             let shape = spec.shape();
             Self::close_track(&mut self.closed, t, |w, c| w.cut(shape.clone(), c));
+            t.close_parts(Some(&shape), &mut parts);
             t.spec = spec.clone();
             t.slot_cache.clear();
         }
+        self.send_closed_parts(parts);
         if let Some(v) = version {
             self.asked.remove(&(model.to_string(), v.to_string()));
         }
@@ -440,7 +508,12 @@ impl Pipeline {
     /// or bad, or late): what may be committed.
     pub fn safe_offsets(&self) -> Vec<(String, i32, i64)> {
         let tracks = || self.models.iter().flat_map(|m| m.tracks.iter());
-        self.partitions.safe(|pid| tracks().filter_map(|t| t.windows.min_open_offset(pid)).min())
+        self.partitions.safe(|pid| {
+            let open = tracks().filter_map(|t| t.min_open_offset(pid));
+            let unsent = self.outgoing.iter().filter_map(|o| o.pin(pid));
+            let unmerged = self.merger.as_ref().and_then(|m| m.pinned(pid));
+            open.chain(unsent).chain(unmerged).min()
+        })
     }
 
     /// Per model and version, the marks that keep reported windows from reopening: what
@@ -492,15 +565,18 @@ impl Pipeline {
     pub fn reload(&mut self, new: Pipeline) {
         let mut old: HashMap<String, Model> = self.models.drain(..).map(|m| (m.config.name.clone(), m)).collect();
         let mut models = Vec::with_capacity(new.models.len());
+        let mut parts = Vec::new();
         for fresh in new.models {
             let before = old.remove(fresh.name());
-            models.push(carry_over(before, fresh, &self.partitions, &mut self.closed));
+            models.push(carry_over(before, fresh, &self.partitions, &mut self.closed, &mut parts));
         }
         for (_, mut removed) in old {
             for track in &mut removed.tracks {
                 Self::close_track(&mut self.closed, track, |w, c| w.close_all(c));
+                track.close_parts(None, &mut parts);
             }
         }
+        self.send_closed_parts(parts);
         self.models = models;
         self.by_name = new.by_name;
         self.decoder = new.decoder;
@@ -520,9 +596,11 @@ fn carry_over(
     mut fresh: Model,
     partitions: &PartitionTable,
     closed: &mut Vec<ClosedWindow>,
+    parts: &mut PartsClosed,
 ) -> Model {
     let Some(old) = old else { return fresh };
     fresh.marks = old.marks;
+    fresh.previous = old.previous;
     for mut t in old.tracks {
         let spec = match t.version.as_deref().filter(|_| fresh.config.reference.per_version()) {
             Some(v) => fresh.by_version.get(v).cloned(),
@@ -536,7 +614,12 @@ fn carry_over(
             }
             _ => {
                 let shape = t.windows.shape().clone();
-                Pipeline::close_track(closed, &mut t, |w, c| w.cut(shape, c));
+                Pipeline::close_track(closed, &mut t, |w, c| w.cut(shape.clone(), c));
+                t.close_parts(Some(&shape), parts);
+                fresh.previous.push(t.spec.clone());
+                if fresh.previous.len() > 2 {
+                    fresh.previous.remove(0);
+                }
                 let marks = Marks::of(&t.windows, partitions);
                 fresh.marks.insert(t.version, marks);
             }

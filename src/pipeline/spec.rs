@@ -36,6 +36,9 @@ pub struct ModelSpec {
     numeric: Vec<String>,
     categorical: Vec<String>,
     shape: Shape,
+    /// What a window's parts must share to be merged: the reference's digest, the
+    /// features in their slots, the window and how values are held.
+    id: String,
 }
 
 impl ModelSpec {
@@ -64,6 +67,15 @@ impl ModelSpec {
             bins: Arc::new(bins),
             exact_up_to: model.exact_values,
         };
+        let layout = format!(
+            "{:?}|{:?}|{}|{}|{}",
+            numeric,
+            categorical,
+            model.window,
+            model.exact_values,
+            shape.bins.iter().map(|b| b.as_ref().map_or(0, |b| b.len())).sum::<usize>()
+        );
+        let id = format!("{}:{:016x}", reference.identity.digest, crate::rand::fnv1a(&layout));
         let mut opts = options(model);
         opts.selection.columns = Some(numeric.iter().chain(&categorical).cloned().collect());
         ModelSpec {
@@ -80,7 +92,13 @@ impl ModelSpec {
             numeric,
             categorical,
             shape,
+            id,
         }
+    }
+
+    /// What a window's parts must share to be merged (see the field).
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// A feature's kind and slot, when the model monitors it.

@@ -323,6 +323,13 @@ impl ModelWindows {
         closed.push(acc);
     }
 
+    /// Closes the windows ending at or before `watermark` (another source of event time
+    /// than this model's events: its partition's, for a spread model).
+    pub fn close_before(&mut self, watermark: i64, closed: &mut Vec<Accumulator>) {
+        self.close_until(watermark, closed);
+        self.close_sliding(watermark, None, closed);
+    }
+
     /// Closes every window that ends at or before `watermark`.
     fn close_until(&mut self, watermark: i64, closed: &mut Vec<Accumulator>) {
         while let Some((&key, w)) = self.open.first_key_value() {

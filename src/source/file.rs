@@ -93,6 +93,6 @@ pub fn replay(
     summary.timing.events_per_s = (summary.events as f64 / summary.timing.stream_s).round();
     summary.decode_errors =
         pipeline.decode_errors().filter(|(_, n)| *n > 0).map(|(e, n)| (e.reason().to_string(), n)).collect();
-    summary.late_events = pipeline.models().iter().flat_map(|m| &m.tracks).map(|t| t.windows.late_total).sum();
+    summary.late_events = pipeline.models().iter().flat_map(|m| &m.tracks).map(|t| t.late_total()).sum();
     Ok(summary)
 }

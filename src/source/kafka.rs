@@ -29,6 +29,10 @@ pub trait PartitionListener: Send + Sync {
     /// These partitions are being taken away: report what must be reported, and return
     /// the offsets to commit before they go.
     fn revoking(&self, partitions: &[(String, i32)]) -> Offsets;
+
+    /// A partition of the partials topic was assigned; its records end at `end` (`Some(0)`:
+    /// nothing to read back; `None`: unknown).
+    fn internal_assigned(&self, _partition: i32, _end: Option<i64>) {}
 }
 
 /// The consumer's context: lag from librdkafka's statistics, and the rebalance callbacks.
@@ -40,6 +44,8 @@ pub struct ConsumerHooks {
     /// Set when the consumer is closing: the open windows are kept, not reported, when
     /// the partitions go (the next start reads their events again).
     closing: AtomicBool,
+    /// The partials topic (spread models), whose assigned partitions are read back first.
+    internal_topic: Option<String>,
 }
 
 impl ConsumerHooks {
@@ -50,7 +56,13 @@ impl ConsumerHooks {
         assigned: Arc<AtomicBool>,
         health: Arc<crate::http::ConsumerHealth>,
     ) -> Self {
-        ConsumerHooks { telemetry, listener, assigned, health, closing: AtomicBool::new(false) }
+        ConsumerHooks { telemetry, listener, assigned, health, closing: AtomicBool::new(false), internal_topic: None }
+    }
+
+    /// Partitions of `topic` are the partials topic's.
+    pub fn with_internal_topic(mut self, topic: Option<String>) -> Self {
+        self.internal_topic = topic;
+        self
     }
 
     /// The consumer's errors, counted and held against readiness.
@@ -92,12 +104,30 @@ impl ConsumerContext for ConsumerHooks {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            if let Some(internal) = &self.internal_topic {
+                for e in tpl.elements().iter().filter(|e| e.topic() == internal) {
+                    let end = read_back_to(consumer, internal, e.partition());
+                    self.listener.internal_assigned(e.partition(), end);
+                }
+            }
             self.telemetry.emit(PartitionsAssigned { partitions: tpl.count() });
             self.assigned.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// Where a partials-topic partition just assigned must be read back to: its end, or 0
+/// when the group's committed offset is there already; `None` when unknown.
+fn read_back_to<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, partition: i32) -> Option<i64> {
+    let timeout = Duration::from_secs(2);
+    let (_, high) = consumer.fetch_watermarks(topic, partition, timeout).ok()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let committed = consumer.committed_offsets(tpl, timeout).ok()?;
+    let at = committed.find_partition(topic, partition).and_then(|e| e.offset().to_raw()).unwrap_or(-1);
+    Some(if at >= high { 0 } else { high })
 }
 
 /// Stores offsets for the next commit; a partition no longer assigned refuses the store,

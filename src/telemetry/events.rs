@@ -191,6 +191,38 @@ impl InternalEvent for ConsumerError<'_> {
     }
 }
 
+/// Parts of spread models' windows: sent or not by this replica, and what its merger made
+/// of those it read (counts since the last emit).
+pub struct Partials {
+    pub sent: u64,
+    pub unsent: u64,
+    pub merged: crate::pipeline::merge::MergeCounts,
+}
+
+impl InternalEvent for Partials {
+    fn emit(self, t: &Telemetry) {
+        let m = self.merged;
+        let outcomes = [
+            ("sent", self.sent),
+            ("unsent", self.unsent),
+            ("merged", m.merged),
+            ("duplicate", m.duplicate),
+            ("late", m.late),
+            ("refused", m.refused),
+            ("undecodable", m.undecodable),
+        ];
+        for (outcome, n) in outcomes.into_iter().filter(|(_, n)| *n > 0) {
+            t.metrics.partials_total.with_label_values(&[outcome]).inc_by(n);
+        }
+        if m.timed_out_windows > 0 {
+            t.metrics.merge_timeouts_total.with_label_values::<&str>(&[]).inc_by(m.timed_out_windows);
+        }
+        if self.unsent > 0 {
+            tracing::warn!(unsent = self.unsent, "partials not acknowledged by the partials topic: kept, retried");
+        }
+    }
+}
+
 /// The group gave this member partitions.
 pub struct PartitionsAssigned {
     pub partitions: usize,

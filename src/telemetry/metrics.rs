@@ -43,6 +43,8 @@ pub struct Metrics {
     pub(super) unmonitored_fields_total: IntCounterVec,
     pub(super) model_data_quality_failing: IntGaugeVec,
     pub(super) data_quality_incidents_total: IntCounterVec,
+    pub(super) partials_total: IntCounterVec,
+    pub(super) merge_timeouts_total: IntCounterVec,
 }
 
 /// The registry, and what was registered in it.
@@ -285,6 +287,19 @@ impl Metrics {
                 "driftd_data_quality_incidents_total",
                 "Times the model's data started breaking its data-quality rule.",
                 &["model", "model_version"],
+            ),
+            partials_total: counter(
+                &r,
+                "driftd_partials_total",
+                "Parts of spread models' windows, by what became of them: sent, unsent (kept to retry), \
+                 and where merged: merged, duplicate, late, refused, undecodable.",
+                &["outcome"],
+            ),
+            merge_timeouts_total: counter(
+                &r,
+                "driftd_merge_timeouts_total",
+                "Spread models' windows merged without every input partition, after merge_timeout.",
+                &[],
             ),
             described: r.described.into_inner(),
             registry: r.registry,

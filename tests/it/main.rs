@@ -18,4 +18,6 @@ mod orchestrators;
 mod properties;
 mod references;
 mod registry;
+mod replicas;
+mod spread;
 mod stream_replay;
