@@ -169,7 +169,24 @@ pub struct ConsumerHealth {
     /// Errors came since the last message: the per-message check is one atomic load.
     dirty: AtomicBool,
     state: std::sync::Mutex<(std::collections::VecDeque<std::time::Instant>, String)>,
+    receiving: std::sync::Mutex<Receiving>,
 }
+
+/// Whether the consumer hears from its brokers (from librdkafka's statistics): a model's
+/// silence while it does not is an outage, not quiet producers, and closes no window.
+#[derive(Debug, Default, Clone, Copy)]
+struct Receiving {
+    /// When the last statistics came, and whether they showed a broker answering.
+    last: Option<(std::time::Instant, bool)>,
+    /// The last time the consumer was seen not receiving.
+    gap_seen: Option<std::time::Instant>,
+}
+
+/// Longer than this since any broker answered is not receiving: librdkafka's fetches
+/// (long-polled for 500 ms) and heartbeats keep a healthy connection well under it.
+const RECEIVE_GAP: std::time::Duration = std::time::Duration::from_secs(2);
+/// Statistics older than this say nothing about now.
+const STATS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 const FAILING_ERRORS: usize = 5;
 const FAILING_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
@@ -191,6 +208,29 @@ impl ConsumerHealth {
         if self.dirty.swap(false, Ordering::Relaxed) {
             self.state.lock().unwrap_or_else(|e| e.into_inner()).0.clear();
         }
+    }
+
+    /// librdkafka's statistics: per broker (those with a node id), the microseconds since
+    /// it last sent anything (`rxidle`, -1 for never).
+    pub fn broker_silence(&self, rxidle_us: impl Iterator<Item = i64>) {
+        let now = std::time::Instant::now();
+        let gap = RECEIVE_GAP.as_micros() as i64;
+        let receiving = rxidle_us.into_iter().any(|us| (0..gap).contains(&us));
+        let mut r = self.receiving.lock().unwrap_or_else(|e| e.into_inner());
+        r.last = Some((now, receiving));
+        if !receiving {
+            r.gap_seen = Some(now);
+        }
+    }
+
+    pub fn idle_clock(&self) -> crate::pipeline::IdleClock {
+        let r = *self.receiving.lock().unwrap_or_else(|e| e.into_inner());
+        let receiving = match r.last {
+            Some((at, receiving)) if at.elapsed() <= STATS_FRESH => receiving,
+            // no statistics (turned off), or stale: the old rule, silence is quiet
+            _ => true,
+        };
+        crate::pipeline::IdleClock { receiving, gap_seen: r.gap_seen }
     }
 
     /// The last error, while the consumer keeps failing.

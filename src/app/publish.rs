@@ -13,7 +13,9 @@ use crate::pipeline::{report_window, Pipeline, WindowReport};
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{Offsets, PartitionListener};
 use crate::state::{Checkpoint, CheckpointFile};
-use crate::telemetry::events::{CheckpointNotSaved, PartitionsRevoked, ReportNotPublished, WindowClosed};
+use crate::telemetry::events::{
+    CheckpointNotSaved, PartitionsLost, PartitionsRevoked, ReportNotPublished, WindowClosed,
+};
 use crate::telemetry::Telemetry;
 
 pub struct Publisher {
@@ -141,6 +143,14 @@ impl PartitionListener for Publisher {
         // spread models' panes of these partitions are read again by the next owner
         pipeline.forget_partitions(partitions);
         offsets
+    }
+
+    fn lost(&self, partitions: &[(String, i32)]) {
+        let mut pipeline = self.pipeline.lock().expect("pipeline lock");
+        let dropped = pipeline.drop_partitions(partitions);
+        let reported = self.report_closed(&mut pipeline);
+        pipeline.forget_partitions(partitions);
+        self.telemetry.emit(PartitionsLost { partitions: partitions.len(), dropped, reported });
     }
 
     fn internal_assigned(&self, partition: i32, end: Option<i64>) {

@@ -170,7 +170,8 @@ impl RunLoop {
     /// `Done` records sent.
     async fn merge(&mut self) {
         let Some(out) = &self.partials else { return };
-        self.pipeline().lock().expect("pipeline lock").advance_parts(Instant::now());
+        let clock = self.api.consumer.idle_clock();
+        self.pipeline().lock().expect("pipeline lock").advance_parts(Instant::now(), clock);
         self.send_partials().await;
         let progress = {
             let pipeline = self.pipeline().lock().expect("pipeline lock");
@@ -241,7 +242,7 @@ impl RunLoop {
     /// versions are retired (their series go, their drift state stays).
     fn close_idle(&mut self) {
         let mut pipeline = self.publisher.pipeline().lock().expect("pipeline lock");
-        let idle = pipeline.close_idle(Instant::now());
+        let idle = pipeline.close_idle(Instant::now(), self.api.consumer.idle_clock());
         for i in &idle {
             match (&i.retired, &i.version) {
                 (Some(spec), Some(version)) => {

@@ -30,5 +30,5 @@ pub mod window;
 pub use bounds::WindowBounds;
 pub use close::{report_window, WindowReport};
 pub use decode::DecodeError;
-pub use route::{ClosedWindow, Idle, Marks, Model, Pipeline, Routed, Track};
+pub use route::{ClosedWindow, Idle, IdleClock, Marks, Model, Pipeline, Routed, Track};
 pub use spec::ModelSpec;

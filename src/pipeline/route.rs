@@ -172,6 +172,20 @@ impl Model {
     }
 }
 
+/// What the idle timeout may go by: whether the consumer hears from its brokers.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleClock {
+    /// The consumer hears from its brokers now (or nothing says otherwise).
+    pub receiving: bool,
+    /// The last time it did not: a track's silence counts from after it.
+    pub gap_seen: Option<Instant>,
+}
+
+impl IdleClock {
+    /// Silence is quiet producers (a source without a broker to lose: files, tests).
+    pub const RECEIVING: IdleClock = IdleClock { receiving: true, gap_seen: None };
+}
+
 /// A track whose traffic went quiet.
 #[derive(Debug)]
 pub struct Idle {
@@ -433,6 +447,28 @@ impl Pipeline {
         }
     }
 
+    /// Drops the open windows holding only events of these partitions (lost: their new
+    /// owner reads them again from the committed offset and reports them); those mixing
+    /// them with partitions still held are closed and reported, as on a revoke. Returns
+    /// how many were dropped.
+    pub fn drop_partitions(&mut self, lost: &[(String, i32)]) -> usize {
+        let mut dropped = 0;
+        for (topic, partition) in lost {
+            let Some(pid) = self.partitions.find(topic, *partition) else { continue };
+            for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
+                let mut accs = Vec::new();
+                dropped += track.windows.drop_partition(pid, &mut accs);
+                self.closed.extend(accs.into_iter().map(|acc| ClosedWindow {
+                    spec: track.spec.clone(),
+                    version: track.version.clone(),
+                    acc,
+                    merged: None,
+                }));
+            }
+        }
+        dropped
+    }
+
     /// Closes every open window of every model (end of input).
     pub fn close_all(&mut self) {
         for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
@@ -442,15 +478,22 @@ impl Pipeline {
 
     /// Closes the windows of tracks whose traffic stopped for their `idle_timeout`, and
     /// retires idle versions (their slot frees up; their marks are kept).
-    pub fn close_idle(&mut self, now: Instant) -> Vec<Idle> {
+    /// Silence while the consumer hears nothing from its brokers (`clock`) is an outage,
+    /// not quiet producers: it closes nothing, and a track's silence counts from after it.
+    pub fn close_idle(&mut self, now: Instant, clock: IdleClock) -> Vec<Idle> {
         let mut idle = Vec::new();
+        if !clock.receiving {
+            return idle;
+        }
         let mut parts = Vec::new();
         for m in &mut self.models {
             let mut i = 0;
             while i < m.tracks.len() {
                 let t = &mut m.tracks[i];
                 let quiet = match (t.spec.idle_timeout, t.last_event) {
-                    (Some(timeout), Some(last)) => now.duration_since(last) >= timeout,
+                    (Some(timeout), Some(last)) => {
+                        now.duration_since(last.max(clock.gap_seen.unwrap_or(last))) >= timeout
+                    }
                     _ => false,
                 };
                 let retire = quiet && t.version.is_some();

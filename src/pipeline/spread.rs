@@ -159,7 +159,7 @@ impl Pipeline {
     /// Closes the panes of spread tracks that their partition's event time has passed
     /// (every model's events move it), and those of partitions gone quiet for the
     /// model's `idle_timeout`: they become partials to send.
-    pub fn advance_parts(&mut self, now: Instant) {
+    pub fn advance_parts(&mut self, now: Instant, clock: super::route::IdleClock) {
         if self.merger.is_none() {
             return;
         }
@@ -169,7 +169,8 @@ impl Pipeline {
                 let Some(parts) = &mut t.parts else { continue };
                 for (pid, part) in parts.iter_mut() {
                     let mut closed = Vec::new();
-                    let quiet = t.spec.idle_timeout.is_some_and(|d| now.duration_since(part.last_event) >= d);
+                    let since = part.last_event.max(clock.gap_seen.unwrap_or(part.last_event));
+                    let quiet = clock.receiving && t.spec.idle_timeout.is_some_and(|d| now.duration_since(since) >= d);
                     if quiet && !part.idle {
                         part.windows.close_all(&mut closed);
                         part.idle = true;

@@ -354,6 +354,19 @@ impl ModelWindows {
         }
     }
 
+    /// The partition `pid` was lost: the open windows (and sliding panes) holding only its
+    /// events are dropped, unreported; those mixing it with others close. Returns how many
+    /// were dropped.
+    pub fn drop_partition(&mut self, pid: u32, closed: &mut Vec<Accumulator>) -> usize {
+        let only = |w: &Accumulator| w.holds_partition(pid) && w.max_offsets().all(|(p, _)| p == pid);
+        let before = self.open.len() + self.panes.len();
+        self.open.retain(|_, w| !only(w));
+        self.panes.retain(|_, w| !only(w));
+        let dropped = before - self.open.len() - self.panes.len();
+        self.close_partition(pid, closed);
+        dropped
+    }
+
     /// Closes every open window (end of input, idle model).
     pub fn close_all(&mut self, closed: &mut Vec<Accumulator>) {
         self.close_sliding(i64::MAX, None, closed);
@@ -517,6 +530,21 @@ mod tests {
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].bounds.start_ms, 60 * MIN);
         assert_eq!((w.min_open_offset(0), w.min_open_offset(1)), (Some(7), None));
+    }
+
+    #[test]
+    fn a_lost_partitions_windows_are_dropped_and_mixed_ones_reported() {
+        let mut w = tumbling(60, 0);
+        let mut closed = Vec::new();
+        w.watermark = Watermark::new(240 * MIN);
+        w.ingest(&no_features(), Some(10 * MIN), Some((0, 7)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(70 * MIN), Some((1, 3)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(130 * MIN), Some((1, 4)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(131 * MIN), Some((0, 8)), &mut closed).unwrap();
+        assert_eq!(w.drop_partition(1, &mut closed), 1, "the second hour held only partition 1");
+        assert_eq!(closed.iter().map(|a| a.bounds.start_ms / MIN).collect::<Vec<_>>(), [120], "the mixed one");
+        assert_eq!((w.min_open_offset(0), w.min_open_offset(1)), (Some(7), None));
+        assert_eq!(w.closed_upto(), 180 * MIN);
     }
 
     fn sliding(size_min: u64, slide_min: u64, lateness_ms: i64) -> ModelWindows {

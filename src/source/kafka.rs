@@ -30,6 +30,11 @@ pub trait PartitionListener: Send + Sync {
     /// the offsets to commit before they go.
     fn revoking(&self, partitions: &[(String, i32)]) -> Offsets;
 
+    /// These partitions were lost (the member missed its session timeout): another member
+    /// owns them already and reads them from the committed offset, so nothing of theirs
+    /// is reported or committed here.
+    fn lost(&self, partitions: &[(String, i32)]);
+
     /// A partition of the partials topic was assigned; its records end at `end` (`Some(0)`:
     /// nothing to read back; `None`: unknown).
     fn internal_assigned(&self, _partition: i32, _end: Option<i64>) {}
@@ -79,6 +84,8 @@ impl ConsumerHooks {
 impl ClientContext for ConsumerHooks {
     fn stats(&self, stats: rdkafka::Statistics) {
         self.telemetry.emit(ConsumerLag { stats: &stats });
+        let brokers = stats.brokers.values().filter(|b| b.nodeid >= 0 && b.state == "UP");
+        self.health.broker_silence(brokers.map(|b| b.rxidle));
     }
 
     /// librdkafka's client-level errors (all brokers down, authentication failed).
@@ -97,6 +104,11 @@ impl ConsumerContext for ConsumerHooks {
         let revoked: Vec<(String, i32)> =
             tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
         // Runs inside our own poll: the pipeline is not in use elsewhere.
+        if consumer.assignment_lost() {
+            // a commit would fail, and a report would repeat what the new owner reports
+            self.listener.lost(&revoked);
+            return;
+        }
         let offsets = self.listener.revoking(&revoked);
         store_offsets(consumer, offsets);
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
@@ -154,7 +166,9 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
         // incremental rebalancing: a member joining or leaving takes only the partitions
         // that move, so the windows of the partitions that stay are not cut
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("statistics.interval.ms", "5000")
+        // lag for the metrics, and whether the brokers answer (an outage is not a quiet
+        // model: its windows are not cut by the idle timeout)
+        .set("statistics.interval.ms", "1000")
         // librdkafka pauses a partition's fetching for fetch.queue.backoff.ms (1 s by
         // default) whenever its local queue is full; a consumer that does real work per
         // message then idles waiting for it. Short pauses keep the queue fed.

@@ -246,6 +246,27 @@ impl InternalEvent for PartitionsRevoked {
     }
 }
 
+/// The group took partitions away without a revoke (this member missed its session
+/// timeout): their windows were dropped for the new owner to report.
+pub struct PartitionsLost {
+    pub partitions: usize,
+    /// Open windows dropped (events only from the lost partitions).
+    pub dropped: usize,
+    /// Open windows reported (they mixed events of partitions still held).
+    pub reported: usize,
+}
+
+impl InternalEvent for PartitionsLost {
+    fn emit(self, _: &Telemetry) {
+        tracing::warn!(
+            partitions = self.partitions,
+            dropped = self.dropped,
+            reported = self.reported,
+            "partitions lost (session timed out): their open windows go to the new owner"
+        );
+    }
+}
+
 /// A model's traffic went quiet for its `idle_timeout`: its open windows close.
 pub struct ModelIdle<'a> {
     pub model: &'a str,

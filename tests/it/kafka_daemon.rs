@@ -484,3 +484,91 @@ fn a_member_joining_cuts_only_the_windows_of_the_partition_that_moves() {
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].1, 500, "the staying partition's window is still open, whole: {kept:?}");
 }
+
+/// A member that stalls past its session timeout (SIGSTOP, as a long GC pause or a frozen
+/// VM would) loses its partition: the new owner reads it from the committed offset and
+/// reports its windows; the stalled member, when it resumes, drops its copy of the open
+/// window (a lost assignment) instead of reporting it a second time.
+#[test]
+fn a_member_that_missed_its_session_timeout_drops_what_it_lost() {
+    let s = setup(1);
+    let keys = "window = { size = \"30d\" }";
+    let (a, port_a) = config_models(&s, "one", &["housing"], "", keys);
+    let (b, _) = config_models(&s, "two", &["housing"], "", keys);
+    let mut first = Process::start(&a, port_a);
+    std::thread::sleep(Duration::from_secs(6));
+    let _second = InProcess::start(&b);
+    std::thread::sleep(Duration::from_secs(4));
+    let msgs = events("housing");
+    let half = msgs.len() / 2;
+    let p = producer(&s.broker.bootstrap());
+    produce(&p, &msgs[..half], "housing", None);
+    let taken = || crate::helpers::metric(port_a, "driftd_events_total{model=\"housing\"}");
+    crate::helpers::wait_until("the first member to hold the partition", Duration::from_secs(60), || {
+        (taken() == Some(half as f64)).then_some(())
+    });
+    // its reported windows' offsets committed (every 500 ms here): what a member's local
+    // checkpoint knows, another member does not (yet: #13's changelog topic)
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = first.child.id().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    // past the 6 s session timeout: the group gives the partition to the second member
+    std::thread::sleep(Duration::from_secs(14));
+    // the rest, and one event two months on that closes every window before it
+    let last: Value = serde_json::from_str(msgs.last().unwrap()).unwrap();
+    let last_ms = driftd::time::parse_rfc3339_ms(last["timestamp"].as_str().unwrap()).unwrap();
+    let flush = msgs[0].replace(
+        &serde_json::from_str::<Value>(&msgs[0]).unwrap()["timestamp"].as_str().unwrap().to_string(),
+        &crate::helpers::fmt_ms(last_ms + 60 * 86_400_000),
+    );
+    produce(&p, &msgs[half..], "housing", None);
+    produce(&p, &[flush], "housing", None);
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    let files = [s.dir.path().join("reports-one.jsonl"), s.dir.path().join("reports-two.jsonl")];
+    wait_for_events(&files, msgs.len() as u64);
+    // the resumed member has had time to learn it lost the partition
+    std::thread::sleep(Duration::from_secs(8));
+    let got: Vec<Value> = files.iter().flat_map(|f| reports(f)).collect();
+    for f in &files {
+        let w: Vec<String> = reports(f).iter().map(|r| format!("{}:{}", r["window_start"], r["events"])).collect();
+        println!("{}: {w:?}", f.display());
+    }
+    let windows = by_window(&got); // panics on a window reported twice
+    let n: u64 = windows.values().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(n, msgs.len() as u64, "every event once: {} reports from the stalled member", reports(&files[0]).len());
+    assert_same_windows(&got, &replayed(&s, &a, &msgs));
+    drop(got);
+    first.signal("-TERM");
+}
+
+/// A broker that stops answering (frozen: SIGSTOP, as a stalled disk or a network
+/// partition would) for longer than `idle_timeout` is an outage, not quiet producers:
+/// the open window is not cut, and the events after the freeze count in it.
+#[test]
+fn a_broker_frozen_past_the_idle_timeout_cuts_no_window() {
+    let s = setup(1);
+    // one ten-year window; idle after 4 s of quiet
+    let keys = "window = { size = \"3650d\" }\nidle_timeout = \"4s\"";
+    let (cfg, _) = config_models(&s, "one", &["housing"], "", keys);
+    let daemon = InProcess::start(&cfg);
+    let msgs = events("housing");
+    let half = msgs.len() / 2;
+    let p = producer(&s.broker.bootstrap());
+    produce(&p, &msgs[..half], "housing", None);
+    let taken = || crate::helpers::metric(daemon.port, "driftd_events_total{model=\"housing\"}");
+    crate::helpers::wait_until("the first half taken", Duration::from_secs(60), || {
+        (taken() == Some(half as f64)).then_some(())
+    });
+    // frozen 5 s: past the idle timeout, within the 6 s session timeout
+    let pid = s.broker.pid().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    produce(&p, &msgs[half..], "housing", None);
+    let file = s.dir.path().join("reports-one.jsonl");
+    // the model goes quiet for real now: its window closes after 4 s, whole
+    let got = wait_for_events(std::slice::from_ref(&file), msgs.len() as u64);
+    let sizes: Vec<u64> = got.iter().map(|r| r["events"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [msgs.len() as u64], "one window, every event, no late ones: {sizes:?}");
+    assert_eq!(got[0]["late_events"], 0);
+}

@@ -129,7 +129,7 @@ impl Cluster {
     fn send(&mut self) {
         let now = Instant::now();
         for r in &mut self.replicas {
-            r.advance_parts(now);
+            r.advance_parts(now, driftd::pipeline::IdleClock::RECEIVING);
             let mut out = r.take_outgoing();
             out.extend(r.progress_records());
             for o in out {

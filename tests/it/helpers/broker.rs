@@ -87,6 +87,11 @@ impl Broker {
         Broker { child, port }
     }
 
+    /// The broker's process (to freeze it with SIGSTOP).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
