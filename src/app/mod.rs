@@ -104,7 +104,10 @@ pub async fn run(
     let hooks = ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned, api.consumer.clone())
         .with_internal_topic(settings.kafka.partials_topic.clone());
     let consumer = subscribe(&settings, hooks)?;
-    let (producer, mut sinks, dead_letter) = outputs(&settings)?;
+    let (producer, mut sinks, dead_letter) = outputs(&settings, &telemetry)?;
+    if let Some(in_flight) = sinks.in_flight() {
+        publisher.track_in_flight(in_flight);
+    }
     // Reports of windows closed before a crash whose publication was not confirmed go
     // first: the file sink skips the ones it already has; the topic may get a repeat
     // (its key and window_start identify it).
@@ -166,19 +169,29 @@ async fn restore(
 }
 
 /// The producer (when a topic needs one), the report sinks and the dead-letter topic.
-fn outputs(settings: &Settings) -> anyhow::Result<(Option<FutureProducer>, ReportSinks, Option<DeadLetter>)> {
+fn outputs(
+    settings: &Settings,
+    telemetry: &Arc<Telemetry>,
+) -> anyhow::Result<(Option<FutureProducer>, ReportSinks, Option<DeadLetter>)> {
     let producer: Option<FutureProducer> =
         if settings.kafka.dead_letter_topic.is_some() || settings.reports.topic.is_some() {
             Some(kafka::producer_config(settings).create().context("kafka: cannot create the producer")?)
         } else {
             None
         };
-    let topic_sink = settings.reports.topic.clone().and_then(|t| producer.clone().map(|p| (p, t)));
+    let topic_sink = settings
+        .reports
+        .topic
+        .clone()
+        .and_then(|t| producer.clone().map(|p| crate::sinks::reports::ReportTopic::start(p, t, telemetry.clone())));
     let file = settings.reports.file.as_deref();
     let sinks = ReportSinks::open(file, topic_sink)
         .with_context(|| format!("reports.file: cannot open {}", file.unwrap_or(std::path::Path::new("")).display()))?;
-    let dead_letter =
-        settings.kafka.dead_letter_topic.clone().and_then(|t| producer.clone().map(|p| DeadLetter::new(p, t)));
+    let dead_letter = settings
+        .kafka
+        .dead_letter_topic
+        .clone()
+        .and_then(|t| producer.clone().map(|p| DeadLetter::start(p, t, telemetry.clone())));
     Ok((producer, sinks, dead_letter))
 }
 

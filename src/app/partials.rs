@@ -16,7 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use crate::config::Settings;
 use crate::pipeline::merge::MergeSetup;
 use crate::pipeline::spread::Outgoing;
-use crate::source::kafka::producer_config;
+use crate::source::kafka::{delivered, enqueue, producer_config};
 
 /// How long a record may wait for the broker before it counts as not sent (and is kept
 /// to be sent again): short, so a missing topic or a broker away does not hold the loop.
@@ -95,16 +95,12 @@ impl PartialsOut {
         for r in records {
             let record =
                 FutureRecord::<str, [u8]>::to(&self.topic).partition(r.partition).key(&r.model).payload(&r.payload);
-            let delivery = self.producer.send_result(record).ok();
+            let delivery = enqueue(&self.producer, record).await;
             pending.push((r, delivery));
         }
         let mut unsent = Vec::new();
         for (r, delivery) in pending {
-            let sent = match delivery {
-                Some(d) => matches!(d.await, Ok(Ok(_))),
-                None => false,
-            };
-            if !sent {
+            if delivered(delivery).await.is_err() {
                 unsent.push(r);
             }
         }

@@ -27,6 +27,10 @@ pub struct Publisher {
     checkpoint: CheckpointFile,
     /// Report lines made but not yet confirmed in the sinks (by model).
     unpublished: Mutex<Vec<(String, String)>>,
+    /// Report lines handed to the topic's worker and not yet acknowledged, and how many
+    /// the last checkpoint held.
+    in_flight: std::sync::OnceLock<Arc<Mutex<Vec<String>>>>,
+    in_flight_saved: std::sync::atomic::AtomicUsize,
 }
 
 impl Publisher {
@@ -37,7 +41,22 @@ impl Publisher {
         api: Arc<ApiState>,
         checkpoint: CheckpointFile,
     ) -> Publisher {
-        Publisher { pipeline, telemetry, actions, api, hook: None, checkpoint, unpublished: Mutex::new(Vec::new()) }
+        Publisher {
+            pipeline,
+            telemetry,
+            actions,
+            api,
+            hook: None,
+            checkpoint,
+            unpublished: Mutex::new(Vec::new()),
+            in_flight: std::sync::OnceLock::new(),
+            in_flight_saved: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The topic sink's lines not yet acknowledged go into every checkpoint.
+    pub fn track_in_flight(&self, lines: Arc<Mutex<Vec<String>>>) {
+        let _ = self.in_flight.set(lines);
     }
 
     /// Every report also goes to `hook` (the demo, embedding tests).
@@ -96,10 +115,8 @@ impl Publisher {
     /// Returns the offsets now safe to commit.
     pub async fn publish(&self, sinks: &mut ReportSinks) -> Offsets {
         let lines = std::mem::take(&mut *self.unpublished.lock().expect("unpublished lock"));
-        for (model, line) in &lines {
-            for failure in sinks.publish(model, line).await {
-                self.telemetry.emit(ReportNotPublished { sink: failure.sink, error: &failure.error });
-            }
+        for failure in sinks.publish_all(&lines).await {
+            self.telemetry.emit(ReportNotPublished { sink: failure.sink, error: &failure.error });
         }
         let pipeline = self.pipeline.lock().expect("pipeline lock");
         self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
@@ -112,18 +129,29 @@ impl Publisher {
         *self.api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
     }
 
+    /// Checkpoints again once the topic's worker has confirmed lines the last checkpoint
+    /// listed (so a restart does not publish them again).
+    pub fn in_flight_confirmed(&self) {
+        let Some(f) = self.in_flight.get() else { return };
+        let now = f.lock().expect("in-flight lock").len();
+        if now < self.in_flight_saved.load(std::sync::atomic::Ordering::Relaxed) {
+            self.checkpoint(&self.pipeline.lock().expect("pipeline lock"));
+        }
+    }
+
     /// Checkpoints now (with the reports not yet confirmed).
     pub fn checkpoint(&self, pipeline: &Pipeline) {
         self.save(pipeline, &self.unpublished.lock().expect("unpublished lock"));
     }
 
     fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) {
-        let checkpoint = Checkpoint {
-            unpublished: unpublished.iter().map(|(_, line)| line.clone()).collect(),
-            ..Checkpoint::default()
-        }
-        .with_marks(pipeline.marks())
-        .with_trackers(self.actions.snapshot());
+        let in_flight = self.in_flight.get().map(|f| f.lock().expect("in-flight lock").clone()).unwrap_or_default();
+        self.in_flight_saved.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
+        let mut lines: Vec<String> = in_flight;
+        lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
+        let checkpoint = Checkpoint { unpublished: lines, ..Checkpoint::default() }
+            .with_marks(pipeline.marks())
+            .with_trackers(self.actions.snapshot());
         if let Err(error) = self.checkpoint.save(&checkpoint) {
             self.telemetry.emit(CheckpointNotSaved { error: &error });
         }

@@ -21,8 +21,8 @@ use crate::reference::watch::Change;
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer};
 use crate::telemetry::events::{
-    DeadLetterNotProduced, DecodeFailed, LiveVersions, ModelIdle, Partials, ReferenceFailed, ReferenceInUse,
-    ReferenceRecovered, Reloaded, VersionRetired,
+    DecodeFailed, LiveVersions, ModelIdle, Partials, ReferenceFailed, ReferenceInUse, ReferenceRecovered, Reloaded,
+    VersionRetired,
 };
 use crate::telemetry::{EventsAccepted, Telemetry};
 
@@ -103,6 +103,7 @@ impl RunLoop {
                 Some(req) = self.reload_rx.recv() => reload = Some(Some(req)),
                 Some(change) = self.references.changes.recv() => self.on_reference(change),
                 _ = tick.tick() => {
+                    self.publisher.in_flight_confirmed();
                     self.close_idle();
                     self.merge().await;
                 }
@@ -230,9 +231,7 @@ impl RunLoop {
             Err(reason) => {
                 self.telemetry.emit(DecodeFailed { reason, topic, partition, offset });
                 if let Some(dl) = &self.dead_letter {
-                    if let Err(error) = dl.send(payload, m.key(), reason.reason()).await {
-                        self.telemetry.emit(DeadLetterNotProduced { error: &error });
-                    }
+                    dl.send(payload, m.key(), reason.reason(), &self.telemetry);
                 }
             }
         }

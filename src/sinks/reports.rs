@@ -3,9 +3,13 @@
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::source::kafka::{delivered, enqueue};
+use crate::telemetry::events::ReportNotPublished;
+use crate::telemetry::Telemetry;
 
 /// A sink that could not take a report, and why.
 #[derive(Debug)]
@@ -20,12 +24,56 @@ pub struct ReportSinks {
     file: Option<std::io::BufWriter<std::fs::File>>,
     /// Lines the file already ends with (reports republished after a crash skip them).
     written: HashSet<String>,
-    topic: Option<(FutureProducer, String)>,
+    topic: Option<ReportTopic>,
+}
+
+/// The report topic, fed by a worker of its own: the consumer's loop hands it the lines
+/// and goes on, so a topic that is slow or missing holds no model back. Lines handed over
+/// and not yet acknowledged stay in the checkpoint (`in_flight`), so a crash republishes
+/// them.
+pub struct ReportTopic {
+    tx: tokio::sync::mpsc::Sender<(String, String)>,
+    in_flight: Arc<Mutex<Vec<String>>>,
+}
+
+/// Reports waiting for the topic; past it the loop waits for room (backpressure).
+const REPORT_QUEUE: usize = 1_000;
+
+impl ReportTopic {
+    /// Starts the worker (on the current runtime).
+    pub fn start(producer: FutureProducer, topic: String, telemetry: Arc<Telemetry>) -> ReportTopic {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(REPORT_QUEUE);
+        let in_flight = Arc::new(Mutex::new(Vec::new()));
+        let pending = in_flight.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(next) = rx.try_recv() {
+                    batch.push(next);
+                }
+                let mut deliveries = Vec::with_capacity(batch.len());
+                for (model, line) in &batch {
+                    let record = FutureRecord::to(&topic).key(model.as_str()).payload(line.as_str());
+                    deliveries.push(enqueue(&producer, record).await);
+                }
+                for ((_, line), d) in batch.iter().zip(deliveries) {
+                    if let Err(error) = delivered(d).await {
+                        telemetry.emit(ReportNotPublished { sink: "topic", error: &format!("{topic}: {error}") });
+                    }
+                    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(i) = p.iter().position(|l| l == line) {
+                        p.remove(i);
+                    }
+                }
+            }
+        });
+        ReportTopic { tx, in_flight }
+    }
 }
 
 impl ReportSinks {
-    /// Opens the report file for appending (creating it) and takes the topic's producer.
-    pub fn open(file: Option<&Path>, topic: Option<(FutureProducer, String)>) -> std::io::Result<ReportSinks> {
+    /// Opens the report file for appending (creating it) and takes the topic's worker.
+    pub fn open(file: Option<&Path>, topic: Option<ReportTopic>) -> std::io::Result<ReportSinks> {
         let file = match file {
             Some(p) => Some(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
             None => None,
@@ -41,16 +89,31 @@ impl ReportSinks {
 
     /// Publishes one report line (keyed by model on the topic).
     pub async fn publish(&mut self, model: &str, line: &str) -> Vec<SinkFailure> {
+        self.publish_all(&[(model.to_string(), line.to_string())]).await
+    }
+
+    /// Lines handed to the topic's worker and not yet acknowledged: for the checkpoint.
+    pub fn in_flight(&self) -> Option<Arc<Mutex<Vec<String>>>> {
+        self.topic.as_ref().map(|t| t.in_flight.clone())
+    }
+
+    /// Publishes report lines, (model, line), in order: written to the file, handed to the
+    /// topic's worker (which the loop does not wait for; failures are counted there).
+    pub async fn publish_all(&mut self, lines: &[(String, String)]) -> Vec<SinkFailure> {
         let mut failures = Vec::new();
-        if let Some(f) = self.file.as_mut().filter(|_| !self.written.remove(line)) {
-            if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
-                failures.push(SinkFailure { sink: "file", error: e.to_string() });
+        for (_, line) in lines {
+            if let Some(f) = self.file.as_mut().filter(|_| !self.written.remove(line)) {
+                if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
+                    failures.push(SinkFailure { sink: "file", error: e.to_string() });
+                }
             }
         }
-        if let Some((producer, topic)) = &self.topic {
-            let record = FutureRecord::to(topic).key(model).payload(line);
-            if let Err((e, _)) = producer.send(record, Duration::from_secs(5)).await {
-                failures.push(SinkFailure { sink: "topic", error: format!("{topic}: {e}") });
+        if let Some(t) = &self.topic {
+            for (model, line) in lines {
+                t.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
+                if t.tx.send((model.clone(), line.clone())).await.is_err() {
+                    failures.push(SinkFailure { sink: "topic", error: "the report topic's worker stopped".into() });
+                }
             }
         }
         failures

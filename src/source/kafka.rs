@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::ToBytes;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
 use crate::config::Settings;
-use crate::telemetry::events::{ConsumerLag, PartitionsAssigned};
+use crate::telemetry::events::{ConsumerLag, DeadLetterNotProduced, PartitionsAssigned};
 use crate::telemetry::Telemetry;
 
 /// The consumer driftd runs, with its callbacks.
@@ -183,7 +185,10 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
 /// consumer-only keys, which would make the producer refuse to start.
 pub fn producer_config(settings: &Settings) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &settings.kafka.brokers);
+    c.set("bootstrap.servers", &settings.kafka.brokers)
+        // a record the broker does not take (a missing topic, an ACL) fails in 30 s, not
+        // librdkafka's 300 s: what waits for it is not held that long
+        .set("message.timeout.ms", "30000");
     for (k, v) in &settings.kafka.options {
         if !k.starts_with("session.") && !k.starts_with("group.") && !k.starts_with("auto.offset") {
             c.set(k, v);
@@ -192,24 +197,93 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
     c
 }
 
-/// Bad messages go here as they came, with the reason in a `driftd-reason` header.
-pub struct DeadLetter {
-    producer: FutureProducer,
-    topic: String,
+/// Hands a record to the producer, waiting a little at a time while its queue is full.
+pub async fn enqueue<K, P>(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, K, P>,
+) -> Result<DeliveryFuture, KafkaError>
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send_result(record) {
+            Ok(d) => return Ok(d),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
 }
 
+/// Waits for a record's acknowledgement; the error says why it was not acknowledged.
+pub async fn delivered(d: Result<DeliveryFuture, KafkaError>) -> Result<(), String> {
+    match d {
+        Ok(d) => match d.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(e.to_string()),
+            Err(_) => Err("the producer went away".to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Bad messages go here as they came, with the reason in a `driftd-reason` header. A
+/// worker of its own produces them, a batch per round trip: the consumer's loop only
+/// queues them, and a dead-letter topic that is slow or missing holds no model back.
+pub struct DeadLetter {
+    tx: tokio::sync::mpsc::Sender<Letter>,
+}
+
+struct Letter {
+    payload: Vec<u8>,
+    key: Option<Vec<u8>>,
+    reason: &'static str,
+}
+
+/// Bad messages waiting for the dead-letter topic; past it they are counted, not queued.
+const DEAD_LETTER_QUEUE: usize = 10_000;
+
 impl DeadLetter {
-    pub fn new(producer: FutureProducer, topic: String) -> DeadLetter {
-        DeadLetter { producer, topic }
+    /// Starts the worker (on the current runtime).
+    pub fn start(producer: FutureProducer, topic: String, telemetry: Arc<Telemetry>) -> DeadLetter {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Letter>(DEAD_LETTER_QUEUE);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 1024 {
+                    match rx.try_recv() {
+                        Ok(l) => batch.push(l),
+                        Err(_) => break,
+                    }
+                }
+                let mut deliveries = Vec::with_capacity(batch.len());
+                for l in &batch {
+                    let headers = OwnedHeaders::new().insert(Header { key: "driftd-reason", value: Some(l.reason) });
+                    let record = FutureRecord::<[u8], [u8]>::to(&topic).payload(&l.payload).headers(headers);
+                    let record = match &l.key {
+                        Some(k) => record.key(k.as_slice()),
+                        None => record,
+                    };
+                    deliveries.push(enqueue(&producer, record).await);
+                }
+                for d in deliveries {
+                    if let Err(error) = delivered(d).await {
+                        telemetry.emit(DeadLetterNotProduced { error: &error });
+                    }
+                }
+            }
+        });
+        DeadLetter { tx }
     }
 
-    pub async fn send(&self, payload: &[u8], key: Option<&[u8]>, reason: &str) -> Result<(), KafkaError> {
-        let headers = OwnedHeaders::new().insert(Header { key: "driftd-reason", value: Some(reason) });
-        let record = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(payload).headers(headers);
-        let record = match key {
-            Some(k) => record.key(k),
-            None => record,
-        };
-        self.producer.send(record, Duration::from_secs(5)).await.map(|_| ()).map_err(|(e, _)| e)
+    /// Queues a bad message; a full queue (the topic not keeping up) is counted instead.
+    pub fn send(&self, payload: &[u8], key: Option<&[u8]>, reason: &'static str, telemetry: &Telemetry) {
+        let letter = Letter { payload: payload.to_vec(), key: key.map(<[u8]>::to_vec), reason };
+        if self.tx.try_send(letter).is_err() {
+            telemetry.emit(DeadLetterNotProduced { error: &"the dead-letter queue is full" });
+        }
     }
 }

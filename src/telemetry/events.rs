@@ -316,8 +316,11 @@ pub struct DeadLetterNotProduced<'a> {
 }
 
 impl InternalEvent for DeadLetterNotProduced<'_> {
-    fn emit(self, _: &Telemetry) {
-        tracing::warn!(error = %self.error, "cannot produce to the dead-letter topic");
+    fn emit(self, t: &Telemetry) {
+        t.metrics.dead_letter_errors_total.with_label_values::<&str>(&[]).inc();
+        if let Some(suppressed) = t.dead_letter_errors.allow() {
+            tracing::warn!(error = %self.error, suppressed, "cannot produce to the dead-letter topic");
+        }
     }
 }
 

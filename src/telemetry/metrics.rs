@@ -45,6 +45,7 @@ pub struct Metrics {
     pub(super) data_quality_incidents_total: IntCounterVec,
     pub(super) partials_total: IntCounterVec,
     pub(super) merge_timeouts_total: IntCounterVec,
+    pub(super) dead_letter_errors_total: IntCounterVec,
 }
 
 /// The registry, and what was registered in it.
@@ -299,6 +300,12 @@ impl Metrics {
                 &r,
                 "driftd_merge_timeouts_total",
                 "Spread models' windows merged without every input partition, after merge_timeout.",
+                &[],
+            ),
+            dead_letter_errors_total: counter(
+                &r,
+                "driftd_dead_letter_errors_total",
+                "Bad messages that could not be produced to the dead-letter topic (its queue full, or not acknowledged).",
                 &[],
             ),
             described: r.described.into_inner(),

@@ -18,6 +18,7 @@ pub struct Telemetry {
     metrics: Metrics,
     bad_messages: RateLimitedLog,
     consumer_errors: RateLimitedLog,
+    dead_letter_errors: RateLimitedLog,
 }
 
 impl Telemetry {

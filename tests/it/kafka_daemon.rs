@@ -12,7 +12,8 @@ use rdkafka::ClientConfig;
 use serde_json::Value;
 
 use crate::helpers::{
-    analysis_logs as events, free_port, http, http_get, produce, producer, root, Broker, InProcess, Process, TestConfig,
+    analysis_logs as events, by_window, free_port, http, http_get, produce, producer, reports, root, Broker, InProcess,
+    Process, TestConfig,
 };
 
 const TOPIC: &str = "inference-logs";
@@ -60,15 +61,6 @@ fn config_models(s: &Setup, name: &str, models: &[&str], extra_kafka: &str, keys
     (c.write(&s.dir.path().join(format!("{name}.toml"))), port)
 }
 
-fn reports(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn wait_for_events(files: &[PathBuf], total: u64) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -94,15 +86,6 @@ fn replayed(s: &Setup, config: &Path, messages: &[String]) -> Vec<Value> {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn by_window(reports: &[Value]) -> BTreeMap<(String, String), Value> {
-    let mut map = BTreeMap::new();
-    for r in reports {
-        let key = (r["model"].as_str().unwrap().to_string(), r["window_start"].as_str().unwrap().to_string());
-        assert!(map.insert(key.clone(), r.clone()).is_none(), "window {key:?} reported twice");
-    }
-    map
 }
 
 fn assert_same_windows(stream: &[Value], batch: &[Value]) {
@@ -378,8 +361,12 @@ fn unconfirmed_reports_are_published_once_on_start() {
         assert!(Instant::now() < deadline, "the unconfirmed report was not published");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let saved: Value = serde_json::from_str(&std::fs::read_to_string(state.join("checkpoint.json")).unwrap()).unwrap();
-    assert!(saved.get("unpublished").is_none(), "the list is cleared once published: {saved}");
+    // the list is cleared once published (the topic's acknowledgement comes a moment after)
+    let saved = crate::helpers::wait_until("the unconfirmed list cleared", Duration::from_secs(10), || {
+        let saved: Value =
+            serde_json::from_str(&std::fs::read_to_string(state.join("checkpoint.json")).unwrap()).unwrap();
+        saved.get("unpublished").is_none().then_some(saved)
+    });
     assert_eq!(saved["models"]["housing"]["closed_upto"], 1_772_409_600_000i64);
 }
 
@@ -571,4 +558,38 @@ fn a_broker_frozen_past_the_idle_timeout_cuts_no_window() {
     let sizes: Vec<u64> = got.iter().map(|r| r["events"].as_u64().unwrap()).collect();
     assert_eq!(sizes, [msgs.len() as u64], "one window, every event, no late ones: {sizes:?}");
     assert_eq!(got[0]["late_events"], 0);
+}
+
+/// Sinks that do not answer hold no model back (#13): with the report topic and the
+/// dead-letter topic missing, every window still reaches the report file while the
+/// messages flow, and what the topics did not take is counted.
+#[test]
+fn missing_sink_topics_do_not_hold_the_consumer() {
+    let s = setup(1);
+    // "driftd-reports-m" is never created; neither is the dead-letter topic
+    let (cfg, _) = config(&s, "m", &["housing"], "dead_letter_topic = \"missing-dead-letters\"");
+    let mut cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    cfg_text = cfg_text.replace("[kafka.options]\n", "[kafka.options]\n\"allow.auto.create.topics\" = \"false\"\n");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let daemon = InProcess::start(&cfg);
+    let clean = events("housing");
+    let mut mixed = Vec::new();
+    for (i, m) in clean.iter().enumerate() {
+        mixed.push(m.clone());
+        if i % 20 == 0 {
+            mixed.push("not json at all".to_string());
+        }
+    }
+    let started = Instant::now();
+    produce(&producer(&s.broker.bootstrap()), &mixed, "housing", None);
+    let got = wait_for_events(&[s.dir.path().join("reports-m.jsonl")], clean.len() as u64);
+    println!("every window in the file {:.1} s after the first message", started.elapsed().as_secs_f64());
+    assert_same_windows(&got, &replayed(&s, &cfg, &clean));
+    let bad = clean.len().div_ceil(20) as f64;
+    let line = "driftd_decode_errors_total{reason=\"not_json\"}";
+    assert_eq!(crate::helpers::metric(daemon.port, line), Some(bad));
+    // the broker never takes them: each fails after message.timeout.ms (30 s), counted
+    crate::helpers::wait_until("the dead letters counted as not produced", Duration::from_secs(90), || {
+        crate::helpers::metric(daemon.port, "driftd_dead_letter_errors_total").filter(|n| *n == bad)
+    });
 }

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use serde_json::Value;
 
-use crate::helpers::{episode_logs, fmt_ms, free_port, log_line, root, sampled_logs, Broker, Process, TestConfig};
+use crate::helpers::{
+    by_window, episode_logs, fmt_ms, free_port, log_line, produce_each as produce, reports, root, sampled_logs, Broker,
+    Process, TestConfig,
+};
 
 const TOPIC: &str = "inference-logs";
 const PARTITIONS: i32 = 6;
@@ -35,42 +37,8 @@ fn config(dir: &Path, bootstrap: &str, name: &str) -> (PathBuf, u16) {
     (path, port)
 }
 
-/// Sends each (partition, key, line), waiting for delivery.
-fn produce(p: &BaseProducer, messages: &[(Option<i32>, &str, &str)]) {
-    for (partition, key, line) in messages {
-        let mut rec = BaseRecord::to(TOPIC).key(*key).payload(*line);
-        if let Some(part) = partition {
-            rec = rec.partition(*part);
-        }
-        let mut rec = Some(rec);
-        while let Some(r) = rec.take() {
-            if let Err((_, back)) = p.send(r) {
-                p.poll(Duration::from_millis(10));
-                rec = Some(back);
-            }
-        }
-        p.poll(Duration::ZERO);
-    }
-    assert!(p.flush(Duration::from_secs(30)).is_ok(), "messages delivered");
-}
-
-fn reports(files: &[PathBuf]) -> Vec<Value> {
-    files
-        .iter()
-        .flat_map(|f| std::fs::read_to_string(f).unwrap_or_default().lines().map(str::to_string).collect::<Vec<_>>())
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(&l).unwrap())
-        .collect()
-}
-
-/// Reports by (model, window start); a window reported twice fails the test.
-fn by_window(reports: &[Value]) -> BTreeMap<(String, String), Value> {
-    let mut map = BTreeMap::new();
-    for r in reports {
-        let key = (r["model"].as_str().unwrap().to_string(), r["window_start"].as_str().unwrap().to_string());
-        assert!(map.insert(key.clone(), r.clone()).is_none(), "window {key:?} reported twice");
-    }
-    map
+fn reports_of(files: &[PathBuf]) -> Vec<Value> {
+    files.iter().flat_map(|f| reports(f)).collect()
 }
 
 #[test]
@@ -146,12 +114,12 @@ fn three_replicas_a_sigkill_and_a_fourth_joining_report_every_window_once_equal_
 
     let deadline = Instant::now() + Duration::from_secs(180);
     let got = loop {
-        let got = by_window(&reports(&files));
+        let got = by_window(&reports_of(&files));
         let n: u64 =
             got.iter().filter(|((_, s), _)| *s < flush_start).map(|(_, r)| r["events"].as_u64().unwrap()).sum();
         if n >= total {
             std::thread::sleep(Duration::from_secs(2));
-            break by_window(&reports(&files));
+            break by_window(&reports_of(&files));
         }
         assert!(Instant::now() < deadline, "only {n} of {total} events reported");
         std::thread::sleep(Duration::from_millis(300));
@@ -167,7 +135,7 @@ fn three_replicas_a_sigkill_and_a_fourth_joining_report_every_window_once_equal_
             assert!(x["merged"]["missing_partitions"].is_null(), "window {k:?} waited for every partition: {x}");
         }
     }
-    let reporting: Vec<usize> = files.iter().map(|f| reports(std::slice::from_ref(f)).len()).collect();
+    let reporting: Vec<usize> = files.iter().map(|f| reports(f).len()).collect();
     println!("windows reported by each replica: {reporting:?} (of {})", got.len());
     for (name, (_, port)) in names.iter().zip(&configs) {
         let text = crate::helpers::http_get(*port, "/metrics").map(|(_, t)| t).unwrap_or_default();

@@ -127,10 +127,17 @@ pub fn producer(bootstrap: &str) -> BaseProducer {
 
 /// Produces to `inference-logs`, waiting for delivery.
 pub fn produce(p: &BaseProducer, messages: &[String], key: &str, partition: Option<i32>) {
-    for m in messages {
-        let mut rec = BaseRecord::to("inference-logs").key(key).payload(m.as_str());
+    let each: Vec<(Option<i32>, &str, &str)> = messages.iter().map(|m| (partition, key, m.as_str())).collect();
+    produce_each(p, &each);
+}
+
+/// Produces each (partition, key, message) to `inference-logs`, in order, waiting for
+/// delivery.
+pub fn produce_each(p: &BaseProducer, messages: &[(Option<i32>, &str, &str)]) {
+    for (partition, key, m) in messages {
+        let mut rec = BaseRecord::to("inference-logs").key(*key).payload(*m);
         if let Some(part) = partition {
-            rec = rec.partition(part);
+            rec = rec.partition(*part);
         }
         let mut rec = Some(rec);
         while let Some(r) = rec.take() {

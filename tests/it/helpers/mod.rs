@@ -12,11 +12,11 @@ mod receiver;
 mod served;
 pub mod services;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use alertmanager::Alertmanager;
-pub use broker::{produce, producer, Broker};
+pub use broker::{produce, produce_each, producer, Broker};
 pub use daemon::{model_toml, replay, InProcess, Process, TestConfig};
 pub use logs::{analysis_logs, episode_logs, fmt_ms, log_line, reference_csv, rows, sampled_logs, Row, FEATURES};
 pub use net::{dechunk, free_port, http, http_get, metric, wait_until};
@@ -31,4 +31,24 @@ pub fn root() -> PathBuf {
 /// Runs the real binary from the repository's root.
 pub fn driftd(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_driftd")).args(args).current_dir(root()).output().expect("driftd runs")
+}
+
+/// The window reports in a JSON Lines file (none when it does not exist yet).
+pub fn reports(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Reports by (model, window start); a window reported twice fails the test.
+pub fn by_window(reports: &[serde_json::Value]) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    let mut map = std::collections::BTreeMap::new();
+    for r in reports {
+        let key = (r["model"].as_str().unwrap().to_string(), r["window_start"].as_str().unwrap().to_string());
+        assert!(map.insert(key.clone(), r.clone()).is_none(), "window {key:?} reported twice");
+    }
+    map
 }
