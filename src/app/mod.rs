@@ -27,8 +27,9 @@ use crate::actions::{Actions, Shutdown, Workers};
 use crate::config::Settings;
 use crate::http::{self, ApiState, ModelView};
 use crate::pipeline::{Pipeline, WindowReport};
-use crate::sinks::reports::ReportSinks;
+use crate::sinks::reports::{ReportSinks, TopicWorker};
 use crate::source::kafka::{self, ConsumerHooks, DeadLetter, KafkaConsumer};
+use crate::state::changelog::Changelog;
 use crate::state::CheckpointFile;
 use crate::telemetry::events::RepublishingReports;
 use crate::telemetry::Telemetry;
@@ -156,7 +157,30 @@ async fn restore(
 ) -> anyhow::Result<(Arc<Publisher>, Workers, Vec<String>)> {
     let mut pipeline = Pipeline::new(settings, refs).map_err(|e| anyhow::anyhow!("{e}"))?;
     let checkpoint_file = CheckpointFile::in_dir(&settings.state.dir);
-    let checkpoint = checkpoint_file.load();
+    let mut checkpoint = checkpoint_file.load();
+    // the changelog's state of each model, where another replica wrote it after this
+    // directory's checkpoint (or this directory is new)
+    let changelog = match &settings.state.changelog_topic {
+        Some(topic) => Some(Arc::new(Changelog::start(settings, topic, telemetry.clone())?)),
+        None => None,
+    };
+    if let Some(c) = &changelog {
+        let local_ms = std::fs::metadata(checkpoint_file.path())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(i64::MIN, |d| d.as_millis() as i64);
+        let c = c.clone();
+        let records = tokio::task::spawn_blocking(move || {
+            let r = c.catch_up();
+            c.taken(&r);
+            r
+        })
+        .await?;
+        for rec in records {
+            checkpoint.adopt(rec.state, rec.at_ms > local_ms);
+        }
+    }
     pipeline.restore_marks(checkpoint.marks());
     let (actions, workers) = Actions::start(settings, telemetry.clone()).map_err(|e| anyhow::anyhow!("config {e}"))?;
     actions.restore(checkpoint.trackers());
@@ -164,7 +188,8 @@ async fn restore(
     *api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
     api.references_loaded.store(true, Ordering::Relaxed);
     let pipeline = Arc::new(Mutex::new(pipeline));
-    let publisher = Publisher::new(pipeline, telemetry.clone(), actions, api.clone(), checkpoint_file);
+    let publisher =
+        Publisher::new(pipeline, telemetry.clone(), actions, api.clone(), checkpoint_file).with_changelog(changelog);
     Ok((Arc::new(publisher.with_hook(hooks.reports)), workers, checkpoint.unpublished))
 }
 
@@ -183,7 +208,7 @@ fn outputs(
         .reports
         .topic
         .clone()
-        .and_then(|t| producer.clone().map(|p| crate::sinks::reports::ReportTopic::start(p, t, telemetry.clone())));
+        .and_then(|t| producer.clone().map(|p| TopicWorker::start(p, t, "topic", telemetry.clone())));
     let file = settings.reports.file.as_deref();
     let sinks = ReportSinks::open(file, topic_sink)
         .with_context(|| format!("reports.file: cannot open {}", file.unwrap_or(std::path::Path::new("")).display()))?;

@@ -12,9 +12,10 @@ use crate::http::{ApiState, ModelView};
 use crate::pipeline::{report_window, Pipeline, WindowReport};
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{Offsets, PartitionListener};
+use crate::state::changelog::Changelog;
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::telemetry::events::{
-    CheckpointNotSaved, PartitionsLost, PartitionsRevoked, ReportNotPublished, WindowClosed,
+    CheckpointNotSaved, PartitionsLost, PartitionsRevoked, ReportNotPublished, StateTakenOver, WindowClosed,
 };
 use crate::telemetry::Telemetry;
 
@@ -31,6 +32,8 @@ pub struct Publisher {
     /// the last checkpoint held.
     in_flight: std::sync::OnceLock<Arc<Mutex<Vec<String>>>>,
     in_flight_saved: std::sync::atomic::AtomicUsize,
+    /// The state changelog, when several replicas share the models.
+    changelog: Option<Arc<Changelog>>,
 }
 
 impl Publisher {
@@ -51,7 +54,14 @@ impl Publisher {
             unpublished: Mutex::new(Vec::new()),
             in_flight: std::sync::OnceLock::new(),
             in_flight_saved: std::sync::atomic::AtomicUsize::new(0),
+            changelog: None,
         }
+    }
+
+    /// Each checkpoint's models also go to the state changelog.
+    pub fn with_changelog(mut self, changelog: Option<Arc<Changelog>>) -> Publisher {
+        self.changelog = changelog;
+        self
     }
 
     /// The topic sink's lines not yet acknowledged go into every checkpoint.
@@ -155,6 +165,9 @@ impl Publisher {
         if let Err(error) = self.checkpoint.save(&checkpoint) {
             self.telemetry.emit(CheckpointNotSaved { error: &error });
         }
+        if let Some(c) = &self.changelog {
+            c.write(&checkpoint);
+        }
     }
 }
 
@@ -179,6 +192,35 @@ impl PartitionListener for Publisher {
         let reported = self.report_closed(&mut pipeline);
         pipeline.forget_partitions(partitions);
         self.telemetry.emit(PartitionsLost { partitions: partitions.len(), dropped, reported });
+    }
+
+    fn assigned(&self) {
+        let Some(changelog) = &self.changelog else { return };
+        let records = changelog.catch_up();
+        if records.is_empty() {
+            return;
+        }
+        let mut pipeline = self.pipeline.lock().expect("pipeline lock");
+        let mut taken = Vec::new();
+        for rec in records {
+            // a model this replica is windowing now keeps its own state
+            let busy = rec.state.model_names().iter().any(|name| {
+                pipeline
+                    .model_index(name)
+                    .is_some_and(|i| pipeline.models()[i].tracks.iter().any(|t| t.open_events() > 0))
+            });
+            if busy {
+                continue;
+            }
+            pipeline.restore_marks(rec.state.marks());
+            self.actions.restore(rec.state.trackers());
+            for model in rec.state.model_names() {
+                self.telemetry.emit(StateTakenOver { model: &model, writer: &rec.writer });
+            }
+            taken.push(rec);
+        }
+        changelog.taken(&taken);
+        self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
     }
 
     fn internal_assigned(&self, partition: i32, end: Option<i64>) {

@@ -237,6 +237,11 @@ pub struct StateSettings {
     /// Directory for checkpoints and the retrain outbox (default `state`).
     #[serde(default = "StateSettings::default_dir")]
     pub dir: PathBuf,
+    /// A compacted topic keyed by model holding each model's checkpoint (window marks,
+    /// drift state): whichever replica gets a model continues from it, the directory
+    /// being a cache. Needed with several replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog_topic: Option<String>,
 }
 
 impl StateSettings {
@@ -247,7 +252,7 @@ impl StateSettings {
 
 impl Default for StateSettings {
     fn default() -> Self {
-        StateSettings { dir: Self::default_dir() }
+        StateSettings { dir: Self::default_dir(), changelog_topic: None }
     }
 }
 

@@ -24,25 +24,30 @@ pub struct ReportSinks {
     file: Option<std::io::BufWriter<std::fs::File>>,
     /// Lines the file already ends with (reports republished after a crash skip them).
     written: HashSet<String>,
-    topic: Option<ReportTopic>,
+    topic: Option<TopicWorker>,
 }
 
-/// The report topic, fed by a worker of its own: the consumer's loop hands it the lines
-/// and goes on, so a topic that is slow or missing holds no model back. Lines handed over
-/// and not yet acknowledged stay in the checkpoint (`in_flight`), so a crash republishes
-/// them.
-pub struct ReportTopic {
+/// A topic fed by a worker of its own (the report topic, the state changelog): the
+/// consumer's loop hands it (key, line) and goes on, so a topic that is slow or missing
+/// holds no model back. Lines handed over and not yet acknowledged are `in_flight` (the
+/// report sink keeps them in the checkpoint, so a crash republishes them).
+pub struct TopicWorker {
     tx: tokio::sync::mpsc::Sender<(String, String)>,
     in_flight: Arc<Mutex<Vec<String>>>,
 }
 
-/// Reports waiting for the topic; past it the loop waits for room (backpressure).
-const REPORT_QUEUE: usize = 1_000;
+/// Lines waiting for the topic; past it the loop waits for room (backpressure).
+const TOPIC_QUEUE: usize = 1_000;
 
-impl ReportTopic {
-    /// Starts the worker (on the current runtime).
-    pub fn start(producer: FutureProducer, topic: String, telemetry: Arc<Telemetry>) -> ReportTopic {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(REPORT_QUEUE);
+impl TopicWorker {
+    /// Starts the worker (on the current runtime); `sink` names it in the failures.
+    pub fn start(
+        producer: FutureProducer,
+        topic: String,
+        sink: &'static str,
+        telemetry: Arc<Telemetry>,
+    ) -> TopicWorker {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(TOPIC_QUEUE);
         let in_flight = Arc::new(Mutex::new(Vec::new()));
         let pending = in_flight.clone();
         tokio::spawn(async move {
@@ -58,7 +63,7 @@ impl ReportTopic {
                 }
                 for ((_, line), d) in batch.iter().zip(deliveries) {
                     if let Err(error) = delivered(d).await {
-                        telemetry.emit(ReportNotPublished { sink: "topic", error: &format!("{topic}: {error}") });
+                        telemetry.emit(ReportNotPublished { sink, error: &format!("{topic}: {error}") });
                     }
                     let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some(i) = p.iter().position(|l| l == line) {
@@ -67,13 +72,26 @@ impl ReportTopic {
                 }
             }
         });
-        ReportTopic { tx, in_flight }
+        TopicWorker { tx, in_flight }
+    }
+
+    /// Hands a line over without waiting; false when the queue is full.
+    pub fn try_send(&self, key: &str, line: String) -> bool {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
+        let sent = self.tx.try_send((key.to_string(), line.clone())).is_ok();
+        if !sent {
+            let mut f = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = f.iter().rposition(|l| *l == line) {
+                f.remove(i);
+            }
+        }
+        sent
     }
 }
 
 impl ReportSinks {
     /// Opens the report file for appending (creating it) and takes the topic's worker.
-    pub fn open(file: Option<&Path>, topic: Option<ReportTopic>) -> std::io::Result<ReportSinks> {
+    pub fn open(file: Option<&Path>, topic: Option<TopicWorker>) -> std::io::Result<ReportSinks> {
         let file = match file {
             Some(p) => Some(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
             None => None,

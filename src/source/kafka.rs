@@ -40,6 +40,10 @@ pub trait PartitionListener: Send + Sync {
     /// A partition of the partials topic was assigned; its records end at `end` (`Some(0)`:
     /// nothing to read back; `None`: unknown).
     fn internal_assigned(&self, _partition: i32, _end: Option<i64>) {}
+
+    /// Partitions were assigned: before their messages are taken, the models' state is
+    /// brought up to what the last owners wrote (the state changelog).
+    fn assigned(&self) {}
 }
 
 /// The consumer's context: lag from librdkafka's statistics, and the rebalance callbacks.
@@ -125,6 +129,9 @@ impl ConsumerContext for ConsumerHooks {
                     let end = read_back_to(consumer, internal, e.partition());
                     self.listener.internal_assigned(e.partition(), end);
                 }
+            }
+            if tpl.count() > 0 {
+                self.listener.assigned();
             }
             self.telemetry.emit(PartitionsAssigned { partitions: tpl.count() });
             self.assigned.store(true, Ordering::Relaxed);

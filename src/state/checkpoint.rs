@@ -119,6 +119,76 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// The models it holds anything of.
+    pub fn model_names(&self) -> std::collections::BTreeSet<String> {
+        let names = self.models.keys().chain(self.versions.keys()).chain(self.policy.keys());
+        names.chain(self.version_policy.keys()).cloned().collect()
+    }
+
+    /// One model's part (its marks and drift state; not the unconfirmed reports).
+    pub fn of_model(&self, name: &str) -> Checkpoint {
+        Checkpoint {
+            models: only(&self.models, name),
+            versions: only(&self.versions, name),
+            policy: only(&self.policy, name),
+            version_policy: only(&self.version_policy, name),
+            unpublished: Vec::new(),
+        }
+    }
+
+    /// Takes another replica's state of a model (`theirs`, from the changelog): window
+    /// marks only move forward (a reported window stays reported, whoever reported it);
+    /// the drift state is theirs when `newer` (written after this replica's).
+    pub fn adopt(&mut self, theirs: Checkpoint, newer: bool) {
+        let raise = |mine: &mut WindowMark, t: WindowMark| {
+            mine.closed_upto = mine.closed_upto.max(t.closed_upto);
+            mine.floor = mine.floor.max(t.floor);
+            for (tp, o) in t.reported {
+                let e = mine.reported.entry(tp).or_insert(o);
+                *e = (*e).max(o);
+            }
+        };
+        for (m, w) in theirs.models {
+            match self.models.get_mut(&m) {
+                Some(mine) => raise(mine, w),
+                None => {
+                    self.models.insert(m, w);
+                }
+            }
+        }
+        for (m, vs) in theirs.versions {
+            let mine = self.versions.entry(m).or_default();
+            for (v, w) in vs {
+                match mine.get_mut(&v) {
+                    Some(x) => raise(x, w),
+                    None => {
+                        mine.insert(v, w);
+                    }
+                }
+            }
+        }
+        for (m, t) in theirs.policy {
+            if newer || !self.policy.contains_key(&m) {
+                self.policy.insert(m, t);
+            }
+        }
+        for (m, vs) in theirs.version_policy {
+            let mine = self.version_policy.entry(m).or_default();
+            for (v, t) in vs {
+                if newer || !mine.contains_key(&v) {
+                    mine.insert(v, t);
+                }
+            }
+        }
+    }
+}
+
+/// The entry of `name` alone.
+fn only<V: Clone>(map: &BTreeMap<String, V>, name: &str) -> BTreeMap<String, V> {
+    map.get(name).map(|v| BTreeMap::from([(name.to_string(), v.clone())])).unwrap_or_default()
+}
+
 /// Where the checkpoint lives.
 #[derive(Debug, Clone)]
 pub struct CheckpointFile {

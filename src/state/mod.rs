@@ -1,6 +1,7 @@
 //! What driftd keeps on disk under `[state] dir`: the checkpoint, the retrain outbox and
 //! its history, each written through the one synced atomic write.
 
+pub mod changelog;
 pub mod checkpoint;
 pub mod fs;
 pub mod outbox;

@@ -267,6 +267,19 @@ impl InternalEvent for PartitionsLost {
     }
 }
 
+/// A model's state (window marks, drift state) was taken from the changelog, as another
+/// replica left it.
+pub struct StateTakenOver<'a> {
+    pub model: &'a str,
+    pub writer: &'a str,
+}
+
+impl InternalEvent for StateTakenOver<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::info!(model = %self.model, from = %self.writer, "state taken over from the changelog");
+    }
+}
+
 /// A model's traffic went quiet for its `idle_timeout`: its open windows close.
 pub struct ModelIdle<'a> {
     pub model: &'a str,
