@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::config::{ConfigError, Receiver, RetrainTarget, Settings};
 use crate::pipeline::WindowReport;
 use crate::policy::{
-    run_id, subject, DriftState, DriftTracker, Episode, Policy, QualityTransition, Resolution, Severity, Transition,
+    run_id, subject, DriftState, DriftTracker, Episode, Policy, QualityState, QualityTransition, Resolution, Severity,
+    Transition,
 };
 use crate::sinks::alerts::{Notice, Phase, Topic};
 use crate::sinks::retrain::{self as presets, RunParams};
@@ -216,9 +217,10 @@ impl Actions {
     }
 
     /// Models no longer configured: an episode in course ends (`model_removed`), its alert
-    /// resolves, and their state goes, so nothing is re-sent for them.
+    /// resolves, a data-quality incident in course resolves too, and their state goes, so
+    /// nothing is re-sent for them.
     fn forget_removed(&self, config: &ActionConfig) {
-        let ended: Vec<(String, Option<String>, Transition)> = {
+        let ended: Vec<(String, Option<String>, Transition, QualityState)> = {
             let mut ledger = self.ledger.lock().expect("actions lock");
             let removed: Vec<TrackKey> =
                 ledger.trackers.keys().filter(|(m, _)| !config.policies.contains_key(m)).cloned().collect();
@@ -228,11 +230,21 @@ impl Actions {
                     let mut st = ledger.trackers.remove(&key)?;
                     let t = st.reference_updated(Resolution::ModelRemoved);
                     self.telemetry.emit(DriftStateSet { model: &key.0, version: key.1.as_deref(), drifting: false });
-                    Some((key.0, key.1, t))
+                    self.telemetry.emit(DataQualitySet { model: &key.0, version: key.1.as_deref(), failing: false });
+                    Some((key.0, key.1, t, st.quality))
                 })
                 .collect()
         };
-        for (model, version, transition) in ended {
+        for (model, version, transition, quality) in ended {
+            if let (true, Some(id), Some(since)) = (quality.failing, quality.incident, quality.since) {
+                let notice = Notice {
+                    topic: Topic::DataQuality,
+                    resolution: Some("the model was removed from the config".to_string()),
+                    episode: incident(id, since),
+                    ..episode_end_notice(model.clone(), version.clone())
+                };
+                self.alert(AlertEvent::Notify(notice, Phase::Resolved));
+            }
             self.act(config, transition, episode_end_notice(model, version), None);
         }
     }

@@ -134,6 +134,7 @@ pub async fn run(
         counters: Vec::new(),
         running: settings.clone(),
         partials,
+        preparing: None,
     };
     run.track_models();
     run.publish(&consumer).await;

@@ -45,6 +45,42 @@ pub(super) struct RunLoop {
     pub running: Settings,
     /// The partials topic's producer, when spread models' windows are merged.
     pub partials: Option<super::partials::PartialsOut>,
+    /// A reload being prepared off the loop (config read, references resolved and
+    /// profiled, pipeline built), and who asked for it.
+    pub preparing: Preparing,
+}
+
+/// A reload being prepared, and who asked for it.
+pub(super) type Preparing = Option<(tokio::task::JoinHandle<Result<Prepared, String>>, Option<ReloadRequest>)>;
+
+/// A reloaded config made ready to apply: everything slow is done.
+pub(super) struct Prepared {
+    settings: Settings,
+    action_config: ActionConfig,
+    resolver: Arc<crate::reference::Resolver>,
+    refs: std::collections::BTreeMap<String, crate::reference::ModelReferences>,
+    pipeline: Pipeline,
+}
+
+/// Reads the config file and does the slow part of a reload: references fetched and
+/// profiled (the store spares what did not change), the new pipeline built.
+async fn prepare(path: PathBuf) -> Result<Prepared, String> {
+    let settings = tokio::task::spawn_blocking(move || Settings::load(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let action_config = ActionConfig::from_settings(&settings).map_err(|e| e.to_string())?;
+    let (resolver, refs) = References::resolve(&settings).await.map_err(|e| e.to_string())?;
+    let pipeline = Pipeline::new(&settings, refs.clone()).map_err(|e| e.to_string())?;
+    Ok(Prepared { settings, action_config, resolver, refs, pipeline })
+}
+
+/// The reload being prepared, once it is done (never, when none is).
+async fn prepared(preparing: &mut Preparing) -> Result<Prepared, String> {
+    match preparing {
+        Some((handle, _)) => handle.await.map_err(|e| e.to_string()).and_then(|r| r),
+        None => std::future::pending().await,
+    }
 }
 
 /// Sections a reload does not apply (the consumer, the listener, the state directory, the
@@ -102,6 +138,10 @@ impl RunLoop {
                 _ = sighup.recv() => reload = Some(None),
                 Some(req) = self.reload_rx.recv() => reload = Some(Some(req)),
                 Some(change) = self.references.changes.recv() => self.on_reference(change),
+                ready = prepared(&mut self.preparing) => {
+                    let reply = self.preparing.take().and_then(|(_, reply)| reply);
+                    self.finish_reload(ready, reply);
+                }
                 _ = tick.tick() => {
                     self.publisher.in_flight_confirmed();
                     self.close_idle();
@@ -129,7 +169,7 @@ impl RunLoop {
                 },
             }
             if let Some(reply) = reload {
-                self.reload(reply).await;
+                self.start_reload(reply);
             }
             self.publish(consumer).await;
         }
@@ -299,11 +339,24 @@ impl RunLoop {
         }
     }
 
-    /// Re-reads the config: taken whole, or refused with the key and the running config
-    /// kept. References are resolved off the consumer's path (the store spares profiling
-    /// what did not change).
-    async fn reload(&mut self, reply: Option<ReloadRequest>) {
-        let result = self.load_and_apply().await;
+    /// Starts re-reading the config off the loop: messages keep flowing while references
+    /// are fetched and profiled. One reload at a time.
+    fn start_reload(&mut self, reply: Option<ReloadRequest>) {
+        if self.preparing.is_some() {
+            let busy = "a reload is in progress; ask again when it is done".to_string();
+            self.telemetry.emit(Reloaded { error: Some(&busy), restart_needed: &[] });
+            if let Some(tx) = reply {
+                let _ = tx.send(Err(busy));
+            }
+            return;
+        }
+        self.preparing = Some((tokio::spawn(prepare(self.config_path.clone())), reply));
+    }
+
+    /// Applies a prepared reload between two messages: taken whole, or refused with the
+    /// key and the running config kept.
+    fn finish_reload(&mut self, prepared: Result<Prepared, String>, reply: Option<ReloadRequest>) {
+        let result = prepared.and_then(|p| self.apply(p));
         let restart: &[String] = result.as_ref().map_or(&[], Vec::as_slice);
         self.telemetry.emit(Reloaded { error: result.as_ref().err().map(String::as_str), restart_needed: restart });
         if result.is_ok() {
@@ -314,16 +367,9 @@ impl RunLoop {
         }
     }
 
-    /// Applies the config file; returns the changed sections that need a restart.
-    async fn load_and_apply(&mut self) -> Result<Vec<String>, String> {
-        let path = self.config_path.clone();
-        let settings = tokio::task::spawn_blocking(move || Settings::load(&path))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let action_config = ActionConfig::from_settings(&settings).map_err(|e| e.to_string())?;
-        let (resolver, refs) = References::resolve(&settings).await.map_err(|e| e.to_string())?;
-        let pipeline = Pipeline::new(&settings, refs.clone()).map_err(|e| e.to_string())?;
+    /// Applies a prepared config; returns the changed sections that need a restart.
+    fn apply(&mut self, prepared: Prepared) -> Result<Vec<String>, String> {
+        let Prepared { settings, action_config, resolver, refs, pipeline } = prepared;
         self.actions.apply(action_config).map_err(|e| e.to_string())?;
         {
             let mut current = self.pipeline().lock().expect("pipeline lock");

@@ -672,3 +672,40 @@ fn removing_a_drifting_model_resolves_its_alert() {
     assert_eq!(types, [&json!("driftd.alert.firing"), &json!("driftd.alert.resolved")], "{sent:?}");
     assert!(sent[1].to_string().contains("removed"), "{}", sent[1]);
 }
+
+/// A model removed by a reload while its data is broken: its data-quality incident
+/// resolves (saying why) instead of staying open in every receiver.
+#[test]
+fn removing_a_model_with_broken_data_resolves_its_data_quality_alert() {
+    use driftd::actions::{ActionConfig, Actions, Shutdown};
+    use driftd::config::Settings;
+    use driftd::policy::{DriftTracker, QualityState};
+    let s = scenario();
+    let r = Receiver::start(vec![], Reply::status(200));
+    let cfg = s.config("removed-dq", &format!("[[alerts]]\nkind = \"webhook\"\nurl = \"{}\"\n", r.url("/wh")), "");
+    let settings = Settings::load(&cfg).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let _guard = rt.enter();
+    let (actions, workers) =
+        Actions::start(&settings, std::sync::Arc::new(driftd::telemetry::Telemetry::new())).unwrap();
+    let incident = "driftd-housing-quality-20261101t010000z";
+    let broken = DriftTracker {
+        quality: QualityState {
+            failing: true,
+            incident: Some(incident.into()),
+            since: Some("2026-11-01T01:00:00Z".into()),
+            incidents: 1,
+        },
+        ..DriftTracker::default()
+    };
+    actions.restore(std::collections::BTreeMap::from([((MODEL.to_string(), None), broken)]));
+    let other = std::fs::read_to_string(&cfg).unwrap().replace("name = \"housing\"", "name = \"other\"");
+    std::fs::write(&cfg, other).unwrap();
+    actions.apply(ActionConfig::from_settings(&Settings::load(&cfg).unwrap()).unwrap()).unwrap();
+    rt.block_on(workers.shutdown(&actions, Shutdown::Drain));
+    let sent: Vec<Value> = r.requests().iter().map(|q| q.json()).collect();
+    let last = sent.last().expect("a notification");
+    assert_eq!(last["type"], json!("driftd.data_quality.resolved"), "{sent:?}");
+    assert_eq!(last["data"]["episode"], json!(incident));
+    assert!(last["data"]["resolution"].as_str().unwrap().contains("removed"), "{last}");
+}

@@ -593,3 +593,51 @@ fn missing_sink_topics_do_not_hold_the_consumer() {
         crate::helpers::metric(daemon.port, "driftd_dead_letter_errors_total").filter(|n| *n == bad)
     });
 }
+
+/// A reload is prepared off the consumer's loop (#13): while a new model's reference is
+/// slow to come (a server that answers after 6 s), the running models' messages keep
+/// flowing; the reload then applies whole.
+#[test]
+fn messages_keep_flowing_while_a_reload_fetches_a_slow_reference() {
+    let s = setup(1);
+    let (cfg, _) = config_models(&s, "one", &["housing"], "", "window = { size = \"3650d\" }");
+    let daemon = InProcess::start(&cfg);
+    let port = daemon.port;
+    // a reference server that takes 6 s to answer anything
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/reference.csv", listener.local_addr().unwrap().port());
+    let body = std::fs::read(crate::helpers::reference_csv()).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                std::thread::sleep(Duration::from_secs(6));
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&body));
+            });
+        }
+    });
+    let model = crate::helpers::model_toml("slow", "window = { size = \"3650d\" }")
+        .replace(&crate::helpers::reference_csv().display().to_string(), &url);
+    let text = std::fs::read_to_string(&cfg).unwrap() + &model;
+    std::fs::write(&cfg, text).unwrap();
+    let reload = std::thread::spawn(move || http(port, "POST", "/api/v1/reload"));
+    std::thread::sleep(Duration::from_millis(500));
+    let msgs = events("housing");
+    let started = Instant::now();
+    produce(&producer(&s.broker.bootstrap()), &msgs, "housing", None);
+    let taken = || crate::helpers::metric(daemon.port, "driftd_events_total{model=\"housing\"}");
+    crate::helpers::wait_until("the messages taken during the reload", Duration::from_secs(60), || {
+        (taken() == Some(msgs.len() as f64)).then_some(())
+    });
+    let during = started.elapsed();
+    assert!(!reload.is_finished(), "every message was taken while the reload waited for its reference ({during:?})");
+    let (code, body) = reload.join().unwrap().unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (_, models) = http_get(daemon.port, "/api/v1/models").unwrap();
+    assert!(models.contains("\"slow\""), "the new model is in: {models}");
+}
