@@ -10,6 +10,7 @@ mod daemon_actions;
 mod data_quality;
 mod deploy;
 mod example_pipelines;
+mod faults;
 mod fixtures_match;
 mod hot_path_alloc;
 mod kafka_daemon;
