@@ -109,7 +109,11 @@ fn sigkill_at_twenty_seeded_points_loses_nothing_and_counts_nothing_twice() {
     let flush_day = crate::helpers::fmt_ms(start_ms + (n as i64 + 1440) * 60_000)[..10].to_string();
     let expected: BTreeMap<_, _> = tally(&replay)
         .into_iter()
-        .filter(|((m, s), (_, events))| !s.starts_with(&flush_day) && !(m == "count" && *events < 250))
+        .filter(|((m, s), (_, events))| {
+            let flush_window = s.starts_with(&flush_day);
+            let short_count_window = m == "count" && *events < 250;
+            !flush_window && !short_count_window
+        })
         .collect();
     let expected_events: u64 = expected.values().map(|(_, e)| *e).sum();
 
