@@ -3,7 +3,8 @@
 //! model's reference profile, judged by its policy.
 //!
 //! - `decode.rs`: a message into reused buffers, bad ones by reason;
-//! - `route.rs`: the [`Pipeline`]: routing, closed windows, reload, safe offsets;
+//! - `route.rs`: the [`Pipeline`]: routing, closed windows, safe offsets;
+//! - `reload.rs`: a reloaded config taken without dropping open windows;
 //! - `offsets.rs`: partitions read and the offsets safe to commit;
 //! - `spec.rs`: what a model is compared with ([`ModelSpec`]);
 //! - `bounds.rs`: a window's place in event time;
@@ -21,6 +22,7 @@ pub mod close;
 pub mod decode;
 pub mod merge;
 pub mod offsets;
+mod reload;
 pub mod route;
 mod scan;
 pub mod spec;

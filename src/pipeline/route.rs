@@ -2,7 +2,7 @@
 //! the model is split by version, to that version's track), put it in that track's
 //! windows; collect the windows that close; say which offsets are safe; swap references.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use super::decode::{DecodeError, Decoder, Scratch, Val};
 use super::merge::{MergeInfo, Merger};
 use super::offsets::PartitionTable;
 use super::spec::ModelSpec;
-use super::spread::{Outgoing, PartWindows, PartsClosed};
+use super::spread::{Outgoing, PartWindows};
 use super::window::ModelWindows;
 use crate::config::{ModelConfig, Settings};
 use crate::error::InputError;
@@ -36,7 +36,7 @@ pub struct Track {
     /// The slots of the last message's fields in their order: messages of one producer
     /// name their fields in the same order, so a field's slot is found by comparing its
     /// name with the one at its place, without hashing.
-    slot_cache: Vec<(Box<str>, Option<Slot>)>,
+    pub(super) slot_cache: Vec<(Box<str>, Option<Slot>)>,
 }
 
 impl Track {
@@ -75,7 +75,7 @@ pub struct Marks {
 
 impl Marks {
     /// A track's marks, its partitions named.
-    fn of(w: &ModelWindows, partitions: &PartitionTable) -> Marks {
+    pub(super) fn of(w: &ModelWindows, partitions: &PartitionTable) -> Marks {
         let reported = w
             .reported()
             .iter()
@@ -103,10 +103,10 @@ pub struct Model {
     pub by_version: BTreeMap<String, Arc<ModelSpec>>,
     pub tracks: Vec<Track>,
     /// Marks of tracks not live now (from the checkpoint, or retired versions).
-    marks: BTreeMap<Option<String>, Marks>,
+    pub(super) marks: BTreeMap<Option<String>, Marks>,
     /// Specs swapped out lately: parts of a window made under them may still come in to
     /// be merged.
-    previous: Vec<Arc<ModelSpec>>,
+    pub(super) previous: Vec<Arc<ModelSpec>>,
 }
 
 impl Model {
@@ -143,6 +143,15 @@ impl Model {
             .chain(self.tracks.iter().map(|t| &t.spec))
             .find(|s| s.id() == id)
             .cloned()
+    }
+
+    /// A spec swapped out: parts of windows made under it may still come in to be merged
+    /// (the last two are kept).
+    pub(super) fn remember_spec(&mut self, spec: Arc<ModelSpec>) {
+        self.previous.push(spec);
+        if self.previous.len() > 2 {
+            self.previous.remove(0);
+        }
     }
 
     /// The track of `version`, made on its first event. A split model tracks at most
@@ -213,10 +222,10 @@ pub struct Routed {
 }
 
 pub struct Pipeline {
-    decoder: Decoder,
+    pub(super) decoder: Decoder,
     pub(super) models: Vec<Model>,
     pub(super) by_name: PlHashMap<String, usize>,
-    topic_models: BTreeMap<String, String>,
+    pub(super) topic_models: BTreeMap<String, String>,
     /// Bad messages by reason, in `DecodeError::ALL` order.
     decode_errors: [u64; DecodeError::ALL.len()],
     pub(super) closed: Vec<ClosedWindow>,
@@ -422,7 +431,7 @@ impl Pipeline {
         wanted.into_iter().collect()
     }
 
-    fn close_track(
+    pub(super) fn close_track(
         closed: &mut Vec<ClosedWindow>,
         track: &mut Track,
         how: impl FnOnce(&mut ModelWindows, &mut Vec<Accumulator>),
@@ -527,10 +536,8 @@ impl Pipeline {
             Some(v) => m.by_version.insert(v.to_string(), spec.clone()),
             None => m.shared.replace(spec.clone()),
         };
-        // parts of windows made under the old spec may still come in to be merged
-        m.previous.extend(replaced);
-        if m.previous.len() > 2 {
-            m.previous.remove(0);
+        if let Some(old) = replaced {
+            m.remember_spec(old);
         }
         let mut parts = Vec::new();
         for t in m.tracks.iter_mut().filter(|t| !per_version || t.version.as_deref() == version) {
@@ -601,72 +608,8 @@ impl Pipeline {
         }
     }
 
-    /// Takes the models of `new` (a reloaded config): a model whose tracks fit (same
-    /// windows and features) keeps its open windows and counters under its new thresholds;
-    /// the open windows of one that changed, or was removed, are closed and reported as
-    /// they were (cut at the newest event), never dropped.
-    pub fn reload(&mut self, new: Pipeline) {
-        let mut old: HashMap<String, Model> = self.models.drain(..).map(|m| (m.config.name.clone(), m)).collect();
-        let mut models = Vec::with_capacity(new.models.len());
-        let mut parts = Vec::new();
-        for fresh in new.models {
-            let before = old.remove(fresh.name());
-            models.push(carry_over(before, fresh, &self.partitions, &mut self.closed, &mut parts));
-        }
-        for (_, mut removed) in old {
-            for track in &mut removed.tracks {
-                Self::close_track(&mut self.closed, track, |w, c| w.close_all(c));
-                track.close_parts(None, &mut parts);
-            }
-        }
-        self.send_closed_parts(parts);
-        self.models = models;
-        self.by_name = new.by_name;
-        self.decoder = new.decoder;
-        self.topic_models = new.topic_models;
-    }
-
     /// Bad messages so far, by reason.
     pub fn decode_errors(&self) -> impl Iterator<Item = (DecodeError, u64)> + '_ {
         DecodeError::ALL.iter().copied().zip(self.decode_errors.iter().copied())
     }
-}
-
-/// A reloaded model keeps the tracks of the old one whose windows fit its new spec; the
-/// rest have their open windows cut and reported under the old spec, and leave their marks.
-fn carry_over(
-    old: Option<Model>,
-    mut fresh: Model,
-    partitions: &PartitionTable,
-    closed: &mut Vec<ClosedWindow>,
-    parts: &mut PartsClosed,
-) -> Model {
-    let Some(old) = old else { return fresh };
-    fresh.marks = old.marks;
-    fresh.previous = old.previous;
-    for mut t in old.tracks {
-        let spec = match t.version.as_deref().filter(|_| fresh.config.reference.per_version()) {
-            Some(v) => fresh.by_version.get(v).cloned(),
-            None => fresh.shared.clone(),
-        };
-        match spec {
-            Some(spec) if t.spec.keeps_windows_of(&spec) => {
-                t.spec = spec;
-                t.slot_cache.clear();
-                fresh.tracks.push(t);
-            }
-            _ => {
-                let shape = t.windows.shape().clone();
-                Pipeline::close_track(closed, &mut t, |w, c| w.cut(shape.clone(), c));
-                t.close_parts(Some(&shape), parts);
-                fresh.previous.push(t.spec.clone());
-                if fresh.previous.len() > 2 {
-                    fresh.previous.remove(0);
-                }
-                let marks = Marks::of(&t.windows, partitions);
-                fresh.marks.insert(t.version, marks);
-            }
-        }
-    }
-    fresh
 }
