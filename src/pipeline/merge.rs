@@ -356,15 +356,16 @@ impl Merger {
                 let passed = |input: &(String, i32)| {
                     progress.and_then(|p| p.get(input)).is_some_and(|(newest, idle)| *idle || newest - lateness >= end)
                 };
-                let inputs: Vec<(String, i32)> = if self.setup.inputs.is_empty() {
-                    progress.map(|p| p.keys().cloned().collect()).unwrap_or_default()
-                } else {
-                    self.setup.inputs.clone()
+                // the topics' partitions; without metadata, those that said how far they came
+                let heard: Vec<&(String, i32)> = match (self.setup.inputs.is_empty(), progress) {
+                    (false, _) => self.setup.inputs.iter().collect(),
+                    (true, Some(p)) => p.keys().collect(),
+                    (true, None) => Vec::new(),
                 };
                 let missing: Vec<String> =
-                    inputs.iter().filter(|i| !passed(i)).map(|(t, p)| format!("{t}/{p}")).collect();
+                    heard.iter().filter(|i| !passed(i)).map(|(t, p)| format!("{t}/{p}")).collect();
                 if !missing.is_empty() {
-                    if missing.len() == inputs.len() {
+                    if missing.len() == heard.len() {
                         break;
                     }
                     let since = *m.due_since.get_or_insert(now);

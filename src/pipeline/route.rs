@@ -392,7 +392,8 @@ impl Pipeline {
             _ => track.windows.ingest(&event, ts, position, &mut closed),
         };
         track.last_event = Some(now);
-        if let (Ok(()), Some((pid, _)), Some(ts)) = (&result, position, ts) {
+        // how far each partition has come: what spread models' merges wait on
+        if let (Ok(()), Some((pid, _)), Some(ts), true) = (&result, position, ts, self.merger.is_some()) {
             self.partitions.saw(pid, ts);
         }
         if !closed.is_empty() {

@@ -236,8 +236,8 @@ impl Pipeline {
             // swapped mid-window gives two, as on one replica)
             let mut groups: BTreeMap<String, (Arc<ModelSpec>, Accumulator, MergeInfo)> = BTreeMap::new();
             let (mut refused, mut refused_parts) = (0, 0);
-            for part in &r.parts {
-                let p = &part.partial;
+            for part in r.parts {
+                let p = part.partial;
                 let Some(spec) = model.spec_by_id(&p.spec, r.version.as_deref()) else {
                     refused += p.acc.events;
                     refused_parts += 1;
@@ -247,14 +247,15 @@ impl Pipeline {
                     .entry(p.spec.clone())
                     .or_insert_with(|| (spec.clone(), Accumulator::new(spec.shape(), r.bounds), MergeInfo::default()));
                 let pane = super::bounds::WindowBounds { start_ms: p.start_ms, end_ms: p.end_ms };
-                match Accumulator::from_wire(spec.shape(), pane, p.acc.clone()) {
+                let events = p.acc.events;
+                match Accumulator::from_wire(spec.shape(), pane, p.acc) {
                     Ok(part_acc) => {
                         acc.merge(&part_acc);
                         info.partials += 1;
                     }
                     Err(error) => {
                         tracing::warn!(model = %r.model, %error, "a partial that does not fit its spec");
-                        refused += p.acc.events;
+                        refused += events;
                         refused_parts += 1;
                     }
                 }

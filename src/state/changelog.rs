@@ -36,7 +36,7 @@ pub struct Changelog {
     worker: TopicWorker,
     reader: Mutex<Reader>,
     /// Per model: the state last written (to write only changes), and when.
-    sent: Mutex<HashMap<String, (String, i64)>>,
+    sent: Mutex<HashMap<String, (Checkpoint, i64)>>,
 }
 
 /// The changelog read so far: the newest record per model, and where each partition is.
@@ -80,14 +80,13 @@ impl Changelog {
         let mut sent = self.sent.lock().expect("changelog lock");
         for name in checkpoint.model_names() {
             let state = checkpoint.of_model(&name);
-            let text = serde_json::to_string(&state).expect("a checkpoint serializes");
-            if sent.get(&name).is_some_and(|(last, _)| *last == text) {
+            if sent.get(&name).is_some_and(|(last, _)| *last == state) {
                 continue;
             }
             let record = Record { writer: self.writer.clone(), at_ms: now, state };
             let line = serde_json::to_string(&record).expect("a record serializes");
             if self.worker.try_send(&name, line) {
-                sent.insert(name, (text, now));
+                sent.insert(name, (record.state, now));
             } else {
                 tracing::warn!(model = %name, "the changelog's queue is full: the model's state is written later");
             }
@@ -114,8 +113,7 @@ impl Changelog {
         let mut sent = self.sent.lock().expect("changelog lock");
         for rec in records {
             for name in rec.state.model_names() {
-                let text = serde_json::to_string(&rec.state.of_model(&name)).expect("a checkpoint serializes");
-                sent.insert(name, (text, rec.at_ms));
+                sent.insert(name.clone(), (rec.state.of_model(&name), rec.at_ms));
             }
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use driftd::rand::XorShift64;
 use serde_json::Value;
 
-use crate::helpers::{free_port, produce_each, producer, reports, root, sampled_logs, Broker, Process, TestConfig};
+use crate::helpers::{free_port, produce_each, producer, replay, reports, sampled_logs, Broker, Process, TestConfig};
 
 /// Per (model, window start): how many reports, and the events of the first.
 fn tally(reports: &[Value]) -> BTreeMap<(String, String), (usize, u64)> {
@@ -90,20 +90,7 @@ fn sigkill_at_twenty_seeded_points_loses_nothing_and_counts_nothing_twice() {
     let input = dir.path().join("replay.jsonl");
     let all: Vec<&str> = messages.iter().chain(&tail).map(|(_, _, l)| *l).collect();
     std::fs::write(&input, all.join("\n")).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .args([
-            "replay",
-            "--config",
-            dir.path().join("faults.toml").to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let replay: Vec<Value> =
-        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (replay, _) = replay(&cfg, &input);
     // the flush events' windows stay open in the daemon (the count model's last window
     // too: it holds fewer than 250)
     let flush_day = crate::helpers::fmt_ms(start_ms + (n as i64 + 1440) * 60_000)[..10].to_string();

@@ -7,14 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::helpers::{
-    by_window, episode_logs, fmt_ms, free_port, log_line, produce_each as produce, reports, root, sampled_logs, Broker,
-    Process, TestConfig,
+    by_window, episode_logs, fmt_ms, free_port, log_line, produce_each as produce, replay, reports, sampled_logs,
+    Broker, Process, TestConfig,
 };
 
 const TOPIC: &str = "inference-logs";
@@ -98,14 +97,7 @@ fn three_replicas_a_sigkill_and_a_fourth_joining_report_every_window_once_equal_
     let input = dir.path().join("replay.jsonl");
     let all: Vec<&str> = messages.iter().chain(&tail).map(|(_, _, l)| *l).collect();
     std::fs::write(&input, all.join("\n")).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_driftd"))
-        .args(["replay", "--config", configs[0].0.to_str().unwrap(), "--input", input.to_str().unwrap()])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let replay: Vec<Value> =
-        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (replay, _) = replay(&configs[0].0, &input);
     let flush_start = fmt_ms(flush_ms);
     let expected = by_window(&replay);
     let expected: BTreeMap<_, _> = expected.into_iter().filter(|((_, start), _)| *start < flush_start).collect();
