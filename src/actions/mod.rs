@@ -280,6 +280,36 @@ impl Actions {
         ledger.trackers.iter().filter(|((m, _), _)| m == model).map(|((_, v), t)| (v.clone(), t.clone())).collect()
     }
 
+    /// Pending retrain requests by model (what the state changelog carries).
+    pub fn pending_retrains(&self) -> BTreeMap<String, Vec<Entry>> {
+        self.outbox().map(|o| o.pending_by_model()).unwrap_or_default()
+    }
+
+    /// Queues the requests another replica (or an earlier run) left undelivered, due now;
+    /// a run id this replica queued before, delivered or not, is not queued again, and the
+    /// target sees one run id however many replicas try it (the idempotency key).
+    pub fn take_requests<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) {
+        let Some(outbox) = self.outbox() else { return };
+        let mut fresh = false;
+        for e in entries {
+            let entry = Entry { next_attempt_ms: 0, ..e.clone() };
+            match outbox.enqueue(&entry) {
+                Ok(true) => {
+                    let (model, run_id) = (&entry.model, &entry.run_id);
+                    self.telemetry.emit(RetrainQueued { model, run_id, preset: &entry.preset, fresh: true });
+                    fresh = true;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(run_id = %entry.run_id, %error, "cannot queue a retrain request taken over")
+                }
+            }
+        }
+        if fresh {
+            self.wake.notify_one();
+        }
+    }
+
     /// Restores the state machines from a checkpoint; drifting models keep their firing
     /// alert alive in Alertmanager.
     pub fn restore(&self, trackers: BTreeMap<TrackKey, DriftTracker>) {

@@ -185,6 +185,7 @@ async fn restore(
     pipeline.restore_marks(checkpoint.marks());
     let (actions, workers) = Actions::start(settings, telemetry.clone()).map_err(|e| anyhow::anyhow!("config {e}"))?;
     actions.restore(checkpoint.trackers());
+    actions.take_requests(checkpoint.pending_retrains());
     *api.actions.write().expect("lock") = Some(actions.clone());
     *api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
     api.references_loaded.store(true, Ordering::Relaxed);

@@ -161,7 +161,8 @@ impl Publisher {
         lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
         let checkpoint = Checkpoint { unpublished: lines, ..Checkpoint::default() }
             .with_marks(pipeline.marks())
-            .with_trackers(self.actions.snapshot());
+            .with_trackers(self.actions.snapshot())
+            .with_retrains(self.actions.pending_retrains());
         if let Err(error) = self.checkpoint.save(&checkpoint) {
             self.telemetry.emit(CheckpointNotSaved { error: &error });
         }
@@ -214,6 +215,7 @@ impl PartitionListener for Publisher {
             }
             pipeline.restore_marks(rec.state.marks());
             self.actions.restore(rec.state.trackers());
+            self.actions.take_requests(rec.state.pending_retrains());
             for model in rec.state.model_names() {
                 self.telemetry.emit(StateTakenOver { model: &model, writer: &rec.writer });
             }

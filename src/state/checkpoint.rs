@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::fs::write_synced;
+use super::outbox::Entry;
 use crate::pipeline::route::Marks;
 use crate::policy::DriftTracker;
 
@@ -34,6 +35,10 @@ pub struct Checkpoint {
     /// Report lines (JSON) to publish before anything else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unpublished: Vec<String>,
+    /// Per model, its retrain requests not yet delivered (a copy of the outbox's, carried
+    /// by the state changelog so that a replica taking the model over delivers them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retrains: BTreeMap<String, Vec<Entry>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,10 +128,11 @@ impl Checkpoint {
     /// The models it holds anything of.
     pub fn model_names(&self) -> std::collections::BTreeSet<String> {
         let names = self.models.keys().chain(self.versions.keys()).chain(self.policy.keys());
-        names.chain(self.version_policy.keys()).cloned().collect()
+        names.chain(self.version_policy.keys()).chain(self.retrains.keys()).cloned().collect()
     }
 
-    /// One model's part (its marks and drift state; not the unconfirmed reports).
+    /// One model's part (its marks, drift state and pending retrain requests; not the
+    /// unconfirmed reports).
     pub fn of_model(&self, name: &str) -> Checkpoint {
         Checkpoint {
             models: only(&self.models, name),
@@ -134,13 +140,28 @@ impl Checkpoint {
             policy: only(&self.policy, name),
             version_policy: only(&self.version_policy, name),
             unpublished: Vec::new(),
+            retrains: only(&self.retrains, name),
         }
+    }
+
+    pub fn with_retrains(mut self, pending: BTreeMap<String, Vec<Entry>>) -> Checkpoint {
+        self.retrains = pending;
+        self
+    }
+
+    /// The pending retrain requests of every model it holds.
+    pub fn pending_retrains(&self) -> impl Iterator<Item = &Entry> {
+        self.retrains.values().flatten()
     }
 
     /// Takes another replica's state of a model (`theirs`, from the changelog): window
     /// marks only move forward (a reported window stays reported, whoever reported it);
-    /// the drift state is theirs when `newer` (written after this replica's).
+    /// the drift state is theirs when `newer` (written after this replica's); their
+    /// pending retrain requests are added (the outbox queues a run id once).
     pub fn adopt(&mut self, theirs: Checkpoint, newer: bool) {
+        for (m, entries) in theirs.retrains {
+            self.retrains.entry(m).or_default().extend(entries);
+        }
         let raise = |mine: &mut WindowMark, t: WindowMark| {
             mine.closed_upto = mine.closed_upto.max(t.closed_upto);
             mine.floor = mine.floor.max(t.floor);

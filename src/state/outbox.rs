@@ -6,7 +6,7 @@
 //! (the history) and removes the file. A run id already pending or in the history is
 //! never queued twice, so a window reported again after a crash asks for nothing new.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -95,7 +95,15 @@ impl Entry {
 pub struct Outbox {
     dir: PathBuf,
     history: PathBuf,
-    known: Mutex<HashSet<String>>,
+    book: Mutex<Book>,
+}
+
+/// What the outbox holds, in memory: every run id ever queued, and the pending entries
+/// (mirroring their files, so the checkpoint can carry them without reading the disk).
+#[derive(Default)]
+struct Book {
+    known: HashSet<String>,
+    pending: BTreeMap<String, Entry>,
 }
 
 impl Outbox {
@@ -104,17 +112,18 @@ impl Outbox {
     pub fn open(state_dir: &Path) -> std::io::Result<Outbox> {
         let dir = state_dir.join("outbox");
         std::fs::create_dir_all(&dir)?;
-        let outbox = Outbox { dir, history: state_dir.join("retrains.jsonl"), known: Mutex::new(HashSet::new()) };
+        let outbox = Outbox { dir, history: state_dir.join("retrains.jsonl"), book: Mutex::new(Book::default()) };
         let finished: HashSet<String> = outbox.read_history().into_iter().map(|e| e.run_id).collect();
-        let mut known = finished.clone();
+        let mut book = Book { known: finished.clone(), pending: BTreeMap::new() };
         for e in outbox.read_pending() {
             if finished.contains(&e.run_id) {
                 let _ = std::fs::remove_file(outbox.path_of(&e.run_id));
             } else {
-                known.insert(e.run_id);
+                book.known.insert(e.run_id.clone());
+                book.pending.insert(e.run_id.clone(), e);
             }
         }
-        *outbox.known.lock().expect("outbox lock") = known;
+        *outbox.book.lock().expect("outbox lock") = book;
         Ok(outbox)
     }
 
@@ -124,29 +133,45 @@ impl Outbox {
 
     /// Queues a trigger durably. False when the run id was queued before.
     pub fn enqueue(&self, entry: &Entry) -> std::io::Result<bool> {
-        let mut known = self.known.lock().expect("outbox lock");
-        if known.contains(&entry.run_id) {
+        let mut book = self.book.lock().expect("outbox lock");
+        if book.known.contains(&entry.run_id) {
             return Ok(false);
         }
         write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
-        known.insert(entry.run_id.clone());
+        book.known.insert(entry.run_id.clone());
+        book.pending.insert(entry.run_id.clone(), entry.clone());
         Ok(true)
     }
 
     /// Records an attempt's outcome on a pending entry.
     pub fn update(&self, entry: &Entry) -> std::io::Result<()> {
-        write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))
+        let mut book = self.book.lock().expect("outbox lock");
+        write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
+        book.pending.insert(entry.run_id.clone(), entry.clone());
+        Ok(())
+    }
+
+    /// The pending entries, by model (from memory), for the state changelog: a replica
+    /// that takes a model over delivers what its last owner had not.
+    pub fn pending_by_model(&self) -> BTreeMap<String, Vec<Entry>> {
+        let book = self.book.lock().expect("outbox lock");
+        let mut out: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for e in book.pending.values() {
+            out.entry(e.model.clone()).or_default().push(e.clone());
+        }
+        out
     }
 
     /// Moves a finished entry to the history.
     pub fn finish(&self, entry: &Entry) -> std::io::Result<()> {
         // the history is also rewritten (record_resolution): one writer at a time
-        let _known = self.known.lock().expect("outbox lock");
+        let mut book = self.book.lock().expect("outbox lock");
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.history)?;
         let mut line = serde_json::to_vec(entry).expect("entry serializes");
         line.push(b'\n');
         f.write_all(&line)?;
         f.sync_all()?;
+        book.pending.remove(&entry.run_id);
         match std::fs::remove_file(self.path_of(&entry.run_id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -156,7 +181,7 @@ impl Outbox {
     /// Records how the episode behind `run_id` ended, on its history entry (or its
     /// pending one). False when no request has that run id.
     pub fn record_resolution(&self, run_id: &str, resolution: &crate::policy::Resolution) -> std::io::Result<bool> {
-        let _known = self.known.lock().expect("outbox lock");
+        let mut book = self.book.lock().expect("outbox lock");
         let mut history = self.read_history();
         if let Some(e) = history.iter_mut().find(|e| e.run_id == run_id) {
             e.resolved_by = Some(resolution.clone());
@@ -168,9 +193,9 @@ impl Outbox {
             write_synced(&self.history, &text)?;
             return Ok(true);
         }
-        if let Some(mut e) = self.read_pending().into_iter().find(|e| e.run_id == run_id) {
+        if let Some(e) = book.pending.get_mut(run_id) {
             e.resolved_by = Some(resolution.clone());
-            self.update(&e)?;
+            write_synced(&self.path_of(run_id), &serde_json::to_vec_pretty(e).expect("entry serializes"))?;
             return Ok(true);
         }
         Ok(false)

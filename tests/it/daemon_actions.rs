@@ -118,60 +118,103 @@ fn a_drift_episode_alerts_retrains_once_survives_a_restart_and_resolves() {
 /// no second retrain, and the episode resolves under the first replica's episode id.
 #[test]
 fn a_new_owner_continues_the_episode_from_the_changelog() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start();
-    broker.create_topic("inference-logs", 1);
-    broker.create_topic("driftd-state", 1);
-    let receiver = Receiver::start(vec![], Reply::status(200));
-    let config = |name: &str, port: u16| {
-        TestConfig::new()
-            .kafka(&broker.bootstrap(), "driftd-takeover")
-            .kafka_option("auto.commit.interval.ms", "500")
-            .listen(port)
-            .state(&dir.path().join(format!("state-{name}")))
-            .section("changelog_topic = \"driftd-state\"") // in [state], after its dir
-            .reports(&dir.path().join(format!("reports-{name}.jsonl")), None)
-            .episode_defaults()
-            .section(&format!(
-                "[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"\n\
-                 [[alerts]]\nkind = \"webhook\"\nurl = \"{}\"",
-                receiver.url("/retrain"),
-                receiver.url("/alerts"),
-            ))
-            .model(MODEL, "")
-            .write(&dir.path().join(format!("{name}.toml")))
-    };
-    let (port_a, port_b) = (crate::helpers::free_port(), crate::helpers::free_port());
-    let (cfg_a, cfg_b) = (config("a", port_a), config("b", port_b));
-    let mut first = crate::helpers::Process::start(&cfg_a, port_a);
-    std::thread::sleep(Duration::from_secs(6));
-    let second = InProcess::start(&cfg_b);
-    std::thread::sleep(Duration::from_secs(3));
+    let run = Takeover::run(Reply::status(200));
+    let first = run.first_target.requests();
+    assert_eq!(first.len(), 1, "the first replica delivered its request");
+    assert_eq!(first[0].header("webhook-id"), run.episode);
+    let retrains = run.receiver.requests().iter().filter(|q| q.uri == "/retrain").count();
+    assert_eq!(retrains, 0, "the drifted windows after the takeover asked for no second retrain");
+}
 
-    // 4 clean windows of 1,000, then 5 drifted (the episode fires on the second), then 4 clean
-    let logs = episode_logs(MODEL, 1000, 4, 5, 4);
-    let (before, after) = logs.split_at(7000);
-    let p = producer(&broker.bootstrap());
-    produce(&p, before, MODEL, None);
-    let retrains = receiver.wait_for("/retrain", 1, Duration::from_secs(60));
-    let episode = retrains[0].header("webhook-id").to_string();
-    // the first replica's state reaches the changelog; then it dies without a word
-    std::thread::sleep(Duration::from_secs(2));
-    first.signal("-KILL");
-    produce(&p, after, MODEL, None);
-    let resolved = wait_until("the episode resolved", Duration::from_secs(120), || {
-        let alerts: Vec<Value> = receiver.requests().iter().filter(|q| q.uri == "/alerts").map(|q| q.json()).collect();
-        alerts.iter().find(|a| a["type"] == json!("driftd.alert.resolved")).cloned()
-    });
-    assert_eq!(resolved["data"]["episode"], json!(episode), "the first replica's episode, resolved by the second");
-    std::thread::sleep(Duration::from_secs(2));
-    let retrains = receiver.requests().iter().filter(|q| q.uri == "/retrain").count();
-    assert_eq!(retrains, 1, "the drifted windows after the takeover asked for no second retrain");
-    assert_eq!(metric(second.port, &format!("driftd_model_drifting{{model=\"{MODEL}\"}}")), Some(0.0));
-    // every window once, across both replicas
-    let files = [dir.path().join("reports-a.jsonl"), dir.path().join("reports-b.jsonl")];
-    let all: Vec<Value> = files.iter().flat_map(|f| crate::helpers::reports(f)).collect();
-    let windows = crate::helpers::by_window(&all);
-    let events: u64 = windows.values().map(|r| r["events"].as_u64().unwrap()).sum();
-    assert_eq!((windows.len(), events), (13, 13_000), "13 windows of 1,000, each once");
+/// The retrain outbox follows the model too: the first replica cannot reach its retrain
+/// target (503, next attempt in an hour) when it dies; the second takes the undelivered
+/// request with the model's state and delivers it, under the same run id, once.
+#[test]
+fn a_new_owner_delivers_the_retrain_request_the_old_one_could_not() {
+    let run = Takeover::run(Reply::status(503));
+    assert_eq!(run.first_target.requests().len(), 1, "one attempt by the first replica, refused");
+    let delivered: Vec<_> = run.receiver.requests().into_iter().filter(|q| q.uri == "/retrain").collect();
+    assert_eq!(delivered.len(), 1, "the second replica delivered the pending request once");
+    assert_eq!(delivered[0].header("webhook-id"), run.episode, "under the first replica's run id");
+    let (_, body) = crate::helpers::http_get(run.second.port, &format!("/api/v1/models/{MODEL}/retrains")).unwrap();
+    let history: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(history["retrains"][0]["run_id"], json!(run.episode), "{history}");
+    assert_eq!(history["retrains"][0]["status"], json!("delivered"), "{history}");
+}
+
+/// A takeover run: the first replica (the real binary) windows the start of a drift
+/// episode, is SIGKILLed, and the second (in-process) windows the rest; every window is
+/// reported once across both, and the episode resolves under the first one's id.
+struct Takeover {
+    /// Where the first replica's retrain requests went.
+    first_target: Receiver,
+    /// Where the second replica's retrain requests, and both replicas' alerts, went.
+    receiver: Receiver,
+    second: InProcess,
+    /// The episode's id (the first replica's request's run id).
+    episode: String,
+    _dir: tempfile::TempDir,
+    _broker: Broker,
+}
+
+impl Takeover {
+    fn run(first_reply: Reply) -> Takeover {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start();
+        broker.create_topic("inference-logs", 1);
+        broker.create_topic("driftd-state", 1);
+        let receiver = Receiver::start(vec![], Reply::status(200));
+        let first_target = Receiver::start(vec![], first_reply);
+        let config = |name: &str, port: u16, retrain: &Receiver| {
+            TestConfig::new()
+                .kafka(&broker.bootstrap(), "driftd-takeover")
+                .kafka_option("auto.commit.interval.ms", "500")
+                .listen(port)
+                .state(&dir.path().join(format!("state-{name}")))
+                .section("changelog_topic = \"driftd-state\"") // in [state], after its dir
+                .reports(&dir.path().join(format!("reports-{name}.jsonl")), None)
+                .episode_defaults()
+                .section(&format!(
+                    "[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"1h\"\n\
+                     [[alerts]]\nkind = \"webhook\"\nurl = \"{}\"",
+                    retrain.url("/retrain"),
+                    receiver.url("/alerts"),
+                ))
+                .model(MODEL, "")
+                .write(&dir.path().join(format!("{name}.toml")))
+        };
+        let (port_a, port_b) = (crate::helpers::free_port(), crate::helpers::free_port());
+        let (cfg_a, cfg_b) = (config("a", port_a, &first_target), config("b", port_b, &receiver));
+        let mut first = crate::helpers::Process::start(&cfg_a, port_a);
+        std::thread::sleep(Duration::from_secs(6));
+        let second = InProcess::start(&cfg_b);
+        std::thread::sleep(Duration::from_secs(3));
+
+        // 4 clean windows of 1,000, then 5 drifted (the episode fires on the second), then 4 clean
+        let logs = episode_logs(MODEL, 1000, 4, 5, 4);
+        let (before, after) = logs.split_at(7000);
+        let p = producer(&broker.bootstrap());
+        produce(&p, before, MODEL, None);
+        let asked = first_target.wait_for("/retrain", 1, Duration::from_secs(60));
+        let episode = asked[0].header("webhook-id").to_string();
+        // the first replica's state reaches the changelog; then it dies without a word
+        std::thread::sleep(Duration::from_secs(2));
+        first.signal("-KILL");
+        produce(&p, after, MODEL, None);
+        let resolved = wait_until("the episode resolved", Duration::from_secs(120), || {
+            let alerts: Vec<Value> =
+                receiver.requests().iter().filter(|q| q.uri == "/alerts").map(|q| q.json()).collect();
+            alerts.iter().find(|a| a["type"] == json!("driftd.alert.resolved")).cloned()
+        });
+        assert_eq!(resolved["data"]["episode"], json!(episode), "the first replica's episode, resolved by the second");
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(metric(second.port, &format!("driftd_model_drifting{{model=\"{MODEL}\"}}")), Some(0.0));
+        // every window once, across both replicas
+        let files = [dir.path().join("reports-a.jsonl"), dir.path().join("reports-b.jsonl")];
+        let all: Vec<Value> = files.iter().flat_map(|f| crate::helpers::reports(f)).collect();
+        let windows = crate::helpers::by_window(&all);
+        let events: u64 = windows.values().map(|r| r["events"].as_u64().unwrap()).sum();
+        assert_eq!((windows.len(), events), (13, 13_000), "13 windows of 1,000, each once");
+        Takeover { first_target, receiver, second, episode, _dir: dir, _broker: broker }
+    }
 }
