@@ -171,16 +171,12 @@ async fn restore(
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(i64::MIN, |d| d.as_millis() as i64);
-        let c = c.clone();
-        let records = tokio::task::spawn_blocking(move || {
-            let r = c.catch_up();
-            c.taken(&r);
-            r
-        })
-        .await?;
-        for rec in records {
-            checkpoint.adopt(rec.state, rec.at_ms > local_ms);
+        let reader = c.clone();
+        let records = tokio::task::spawn_blocking(move || reader.catch_up()).await?;
+        for rec in &records {
+            checkpoint.adopt(rec.state.clone(), rec.at_ms > local_ms);
         }
+        c.taken(&records, &checkpoint);
     }
     pipeline.restore_marks(checkpoint.marks());
     let (actions, workers) = Actions::start(settings, telemetry.clone()).map_err(|e| anyhow::anyhow!("config {e}"))?;

@@ -15,7 +15,8 @@ use crate::source::kafka::{Offsets, PartitionListener};
 use crate::state::changelog::Changelog;
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::telemetry::events::{
-    CheckpointNotSaved, PartitionsLost, PartitionsRevoked, ReportNotPublished, StateTakenOver, WindowClosed,
+    CheckpointNotSaved, PartitionsHandedOver, PartitionsLost, PartitionsRevoked, ReportNotPublished, StateTakenOver,
+    WindowClosed,
 };
 use crate::telemetry::Telemetry;
 
@@ -154,15 +155,20 @@ impl Publisher {
         self.save(pipeline, &self.unpublished.lock().expect("unpublished lock"));
     }
 
+    /// This replica's state of every model (marks, drift state, pending requests).
+    fn state(&self, pipeline: &Pipeline, unpublished: Vec<String>) -> Checkpoint {
+        Checkpoint { unpublished, ..Checkpoint::default() }
+            .with_marks(pipeline.marks())
+            .with_trackers(self.actions.snapshot())
+            .with_retrains(self.actions.pending_retrains())
+    }
+
     fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) {
         let in_flight = self.in_flight.get().map(|f| f.lock().expect("in-flight lock").clone()).unwrap_or_default();
         self.in_flight_saved.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
         let mut lines: Vec<String> = in_flight;
         lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
-        let checkpoint = Checkpoint { unpublished: lines, ..Checkpoint::default() }
-            .with_marks(pipeline.marks())
-            .with_trackers(self.actions.snapshot())
-            .with_retrains(self.actions.pending_retrains());
+        let checkpoint = self.state(pipeline, lines);
         if let Err(error) = self.checkpoint.save(&checkpoint) {
             self.telemetry.emit(CheckpointNotSaved { error: &error });
         }
@@ -172,16 +178,47 @@ impl Publisher {
     }
 }
 
+/// How long a revoke waits for the state changelog to take this replica's latest state.
+const HANDOVER_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl PartitionListener for Publisher {
-    /// The windows holding the revoked partitions' events are closed and reported now
-    /// (their sinks get them from the run loop), so the offsets after them can be
-    /// committed before the partitions go.
+    /// Without the state changelog, the windows holding the revoked partitions' events are
+    /// closed and reported now (their sinks get them from the run loop), so the offsets
+    /// after them can be committed before the partitions go. With it, the windows holding
+    /// only their events are handed over: dropped here, with the partitions' offsets
+    /// committed at their first events, so the next owner reads them again and, having
+    /// these marks from the changelog, reports them whole (a rolling restart cuts no
+    /// window). Windows mixing them with partitions that stay are closed as before.
     fn revoking(&self, partitions: &[(String, i32)]) -> Offsets {
         let mut pipeline = self.pipeline.lock().expect("pipeline lock");
-        pipeline.close_partitions(partitions);
-        let windows = self.report_closed(&mut pipeline);
-        self.telemetry.emit(PartitionsRevoked { partitions: partitions.len(), windows });
-        let offsets = pipeline.safe_offsets();
+        let offsets = if let Some(changelog) = &self.changelog {
+            let pinned = pipeline.safe_offsets();
+            let handed = pipeline.drop_partitions(partitions);
+            let windows = self.report_closed(&mut pipeline);
+            if windows == 0 {
+                self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
+            }
+            // the next owner reads this replica's latest state (its marks keep the windows
+            // reported here from being reported again)
+            if !changelog.settle(HANDOVER_SETTLE) {
+                tracing::warn!("the state changelog did not take this replica's state within 5 s of a revoke");
+            }
+            self.telemetry.emit(PartitionsHandedOver { partitions: partitions.len(), handed, windows });
+            // the revoked partitions from their handed-over windows' first events
+            let mut offsets = pipeline.safe_offsets();
+            for (topic, partition, offset) in &mut offsets {
+                let before = pinned.iter().find(|(t, p, _)| t == topic && p == partition).map(|(_, _, o)| *o);
+                if partitions.iter().any(|(t, p)| t == topic && p == partition) {
+                    *offset = before.map_or(*offset, |b| b.min(*offset));
+                }
+            }
+            offsets
+        } else {
+            pipeline.close_partitions(partitions);
+            let windows = self.report_closed(&mut pipeline);
+            self.telemetry.emit(PartitionsRevoked { partitions: partitions.len(), windows });
+            pipeline.safe_offsets()
+        };
         // spread models' panes of these partitions are read again by the next owner
         pipeline.forget_partitions(partitions);
         offsets
@@ -221,7 +258,7 @@ impl PartitionListener for Publisher {
             }
             taken.push(rec);
         }
-        changelog.taken(&taken);
+        changelog.taken(&taken, &self.state(&pipeline, Vec::new()));
         self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
     }
 

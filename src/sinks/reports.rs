@@ -89,6 +89,23 @@ impl TopicWorker {
     }
 }
 
+impl TopicWorker {
+    /// Waits (blocking, up to `timeout`) until every line handed over is acknowledged or
+    /// failed; false when some are still in flight.
+    pub fn settle(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
 impl ReportSinks {
     /// Opens the report file for appending (creating it) and takes the topic's worker.
     pub fn open(file: Option<&Path>, topic: Option<TopicWorker>) -> std::io::Result<ReportSinks> {

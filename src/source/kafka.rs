@@ -88,6 +88,18 @@ impl ConsumerHooks {
 }
 
 impl ClientContext for ConsumerHooks {
+    /// librdkafka's own log lines, into ours (target `librdkafka`; its `debug` option's
+    /// lines at debug level).
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => tracing::error!(target: "librdkafka", fac, "{message}"),
+            L::Warning => tracing::warn!(target: "librdkafka", fac, "{message}"),
+            L::Notice | L::Info => tracing::info!(target: "librdkafka", fac, "{message}"),
+            L::Debug => tracing::debug!(target: "librdkafka", fac, "{message}"),
+        }
+    }
+
     fn stats(&self, stats: rdkafka::Statistics) {
         self.telemetry.emit(ConsumerLag { stats: &stats });
         let brokers = stats.brokers.values().filter(|b| b.nodeid >= 0 && b.state == "UP");
@@ -123,6 +135,13 @@ impl ConsumerContext for ConsumerHooks {
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Ok(held) = consumer.assignment() {
+            let mut by_topic = std::collections::BTreeMap::new();
+            for e in held.elements() {
+                *by_topic.entry(e.topic().to_string()).or_insert(0) += 1;
+            }
+            self.telemetry.emit(crate::telemetry::events::AssignmentHeld { by_topic: &by_topic });
+        }
         if let Rebalance::Assign(tpl) = rebalance {
             if let Some(internal) = &self.internal_topic {
                 for e in tpl.elements().iter().filter(|e| e.topic() == internal) {

@@ -93,6 +93,12 @@ impl Changelog {
         }
     }
 
+    /// Waits (up to `timeout`) until every record written is in the topic: before this
+    /// replica hands a model over, so that the next owner reads its latest state.
+    pub fn settle(&self, timeout: Duration) -> bool {
+        self.worker.settle(timeout)
+    }
+
     /// Reads the topic up to its end (as of now), and returns the newest record of each
     /// model that another replica wrote after this one last wrote it.
     pub fn catch_up(&self) -> Vec<Record> {
@@ -108,12 +114,14 @@ impl Changelog {
             .collect()
     }
 
-    /// Notes that the state of `records` was taken: it is this replica's now.
-    pub fn taken(&self, records: &[Record]) {
+    /// Notes that the state of `records` was taken, and that `now` is this replica's state
+    /// after it: only what changes after this is written (a replica that merely read a
+    /// model's state writes nothing of it, so it never covers its owner's newer state).
+    pub fn taken(&self, records: &[Record], now: &Checkpoint) {
         let mut sent = self.sent.lock().expect("changelog lock");
         for rec in records {
             for name in rec.state.model_names() {
-                sent.insert(name.clone(), (rec.state.of_model(&name), rec.at_ms));
+                sent.insert(name.clone(), (now.of_model(&name), rec.at_ms));
             }
         }
     }
@@ -164,7 +172,15 @@ impl Reader {
                         continue;
                     };
                     let key = String::from_utf8_lossy(key).into_owned();
-                    self.latest.insert(key, rec);
+                    match self.latest.get_mut(&key) {
+                        Some(known) => {
+                            known.state.follow(rec.state);
+                            (known.writer, known.at_ms) = (rec.writer, rec.at_ms);
+                        }
+                        None => {
+                            self.latest.insert(key, rec);
+                        }
+                    }
                 }
                 Some(Err(e)) => return Err(e.to_string()),
                 None => {}

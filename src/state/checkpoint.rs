@@ -162,33 +162,7 @@ impl Checkpoint {
         for (m, entries) in theirs.retrains {
             self.retrains.entry(m).or_default().extend(entries);
         }
-        let raise = |mine: &mut WindowMark, t: WindowMark| {
-            mine.closed_upto = mine.closed_upto.max(t.closed_upto);
-            mine.floor = mine.floor.max(t.floor);
-            for (tp, o) in t.reported {
-                let e = mine.reported.entry(tp).or_insert(o);
-                *e = (*e).max(o);
-            }
-        };
-        for (m, w) in theirs.models {
-            match self.models.get_mut(&m) {
-                Some(mine) => raise(mine, w),
-                None => {
-                    self.models.insert(m, w);
-                }
-            }
-        }
-        for (m, vs) in theirs.versions {
-            let mine = self.versions.entry(m).or_default();
-            for (v, w) in vs {
-                match mine.get_mut(&v) {
-                    Some(x) => raise(x, w),
-                    None => {
-                        mine.insert(v, w);
-                    }
-                }
-            }
-        }
+        self.raise_marks(theirs.models, theirs.versions);
         for (m, t) in theirs.policy {
             if newer || !self.policy.contains_key(&m) {
                 self.policy.insert(m, t);
@@ -199,6 +173,50 @@ impl Checkpoint {
             for (v, t) in vs {
                 if newer || !mine.contains_key(&v) {
                     mine.insert(v, t);
+                }
+            }
+        }
+    }
+
+    /// A model's record followed by a newer one of it: the newer's drift state and pending
+    /// requests, and the marks of both (a writer whose marks lag, say a replica that had
+    /// the model long ago, moves no mark back).
+    pub fn follow(&mut self, newer: Checkpoint) {
+        self.raise_marks(newer.models, newer.versions);
+        self.policy = newer.policy;
+        self.version_policy = newer.version_policy;
+        self.retrains = newer.retrains;
+    }
+
+    fn raise_marks(
+        &mut self,
+        models: BTreeMap<String, WindowMark>,
+        versions: BTreeMap<String, BTreeMap<String, WindowMark>>,
+    ) {
+        let raise = |mine: &mut WindowMark, t: WindowMark| {
+            mine.closed_upto = mine.closed_upto.max(t.closed_upto);
+            mine.floor = mine.floor.max(t.floor);
+            for (tp, o) in t.reported {
+                let e = mine.reported.entry(tp).or_insert(o);
+                *e = (*e).max(o);
+            }
+        };
+        for (m, w) in models {
+            match self.models.get_mut(&m) {
+                Some(mine) => raise(mine, w),
+                None => {
+                    self.models.insert(m, w);
+                }
+            }
+        }
+        for (m, vs) in versions {
+            let mine = self.versions.entry(m).or_default();
+            for (v, w) in vs {
+                match mine.get_mut(&v) {
+                    Some(x) => raise(x, w),
+                    None => {
+                        mine.insert(v, w);
+                    }
                 }
             }
         }
@@ -262,5 +280,25 @@ mod tests {
             file.load().marks(),
             [("m".to_string(), None, Marks { closed_upto: 7, floor: i64::MIN, reported: Vec::new() })]
         );
+    }
+
+    #[test]
+    fn a_stale_record_after_a_newer_one_moves_no_mark_back() {
+        let state = |closed_upto: i64, offset: i64, episodes: u64| {
+            let marks = vec![(
+                "m".to_string(),
+                None,
+                Marks { closed_upto, floor: i64::MIN, reported: vec![("logs".into(), 0, offset)] },
+            )];
+            let tracker = DriftTracker { episodes, ..Default::default() };
+            Checkpoint::default().with_marks(marks).with_trackers(BTreeMap::from([(("m".to_string(), None), tracker)]))
+        };
+        // the owner's record, then one by a replica that had the model long ago
+        let mut known = state(7_200_000, 900, 2);
+        known.follow(state(3_600_000, 400, 1));
+        let marks = known.marks();
+        assert_eq!(marks[0].2.closed_upto, 7_200_000, "the reported window stays reported");
+        assert_eq!(marks[0].2.reported, vec![("logs".to_string(), 0, 900)]);
+        assert_eq!(known.trackers()[&("m".to_string(), None)].episodes, 1, "the drift state is the newer record's");
     }
 }

@@ -234,6 +234,21 @@ impl InternalEvent for PartitionsAssigned {
     }
 }
 
+/// What this replica holds after a rebalance: partitions by topic.
+pub struct AssignmentHeld<'a> {
+    pub by_topic: &'a std::collections::BTreeMap<String, i64>,
+}
+
+impl InternalEvent for AssignmentHeld<'_> {
+    fn emit(self, t: &Telemetry) {
+        let g = &t.metrics.kafka_assigned_partitions;
+        g.reset();
+        for (topic, n) in self.by_topic {
+            g.with_label_values(&[topic.as_str()]).set(*n);
+        }
+    }
+}
+
 /// The group took partitions away; the windows holding their events were reported.
 pub struct PartitionsRevoked {
     pub partitions: usize,
@@ -263,6 +278,28 @@ impl InternalEvent for PartitionsLost {
             dropped = self.dropped,
             reported = self.reported,
             "partitions lost (session timed out): their open windows go to the new owner"
+        );
+    }
+}
+
+/// The group moved partitions away in a graceful rebalance, with the state changelog on:
+/// their windows go to the new owner whole.
+pub struct PartitionsHandedOver {
+    pub partitions: usize,
+    /// Open windows handed over (events only from those partitions): dropped here, read
+    /// again by the new owner from the offset committed now.
+    pub handed: usize,
+    /// Open windows reported (they mixed events of partitions still held).
+    pub windows: usize,
+}
+
+impl InternalEvent for PartitionsHandedOver {
+    fn emit(self, _: &Telemetry) {
+        tracing::info!(
+            partitions = self.partitions,
+            handed = self.handed,
+            reported = self.windows,
+            "partitions revoked: their open windows are handed over to the new owner"
         );
     }
 }

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub(super) kafka_consumer_errors_total: IntCounterVec,
     pub(super) late_events_total: IntCounterVec,
     pub(super) kafka_consumer_lag: IntGaugeVec,
+    pub(super) kafka_assigned_partitions: IntGaugeVec,
     pub(super) last_window_end_timestamp_seconds: GaugeVec,
     pub(super) build_info: IntGaugeVec,
     pub(super) model_drifting: IntGaugeVec,
@@ -156,6 +157,12 @@ impl Metrics {
                 "driftd_kafka_consumer_lag",
                 "Messages between the consumer's position and the partition's high watermark.",
                 &["topic", "partition"],
+            ),
+            kafka_assigned_partitions: int_gauge(
+                &r,
+                "driftd_kafka_assigned_partitions",
+                "Partitions the group assigned this replica, by topic (a rebalance is over when the replicas' sum is the topic's partition count).",
+                &["topic"],
             ),
             last_window_end_timestamp_seconds: gauge(
                 &r,

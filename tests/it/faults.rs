@@ -24,111 +24,250 @@ fn tally(reports: &[Value]) -> BTreeMap<(String, String), (usize, u64)> {
     out
 }
 
+/// Three models, one per window mode, keyed by model name.
+const MODELS: [(&str, &str); 3] = [
+    ("tumbling", "window = { size = \"1h\" }"),
+    ("sliding", "window = { size = \"2h\", slide = \"30m\" }"),
+    ("count", "window = { events = 250 }"),
+];
+
+/// The known sequence: `n` events a model, one a minute from 2026-11-01, interleaved and
+/// keyed by model; then one event per model a day on, so that every event-time window
+/// before it closes.
+struct Workload {
+    /// (model, line)
+    messages: Vec<(String, String)>,
+    tail: Vec<(String, String)>,
+    /// Windows starting after this hold a tail event (the longest window is 2 h): they
+    /// stay open in the daemon.
+    open_after: String,
+}
+
+impl Workload {
+    fn new(n: usize) -> Workload {
+        let start_ms = 1_793_491_200_000i64;
+        let logs: Vec<(&str, Vec<String>)> = MODELS
+            .iter()
+            .enumerate()
+            .map(|(i, (m, _))| {
+                (*m, sampled_logs(m, None, "california_housing_reference.csv", n, start_ms, 11 + i as u64))
+            })
+            .collect();
+        let mut messages = Vec::new();
+        for i in 0..n {
+            for (model, lines) in &logs {
+                messages.push((model.to_string(), lines[i].clone()));
+            }
+        }
+        let flush_at = crate::helpers::fmt_ms(start_ms + (n as i64 + 1440) * 60_000);
+        let tail = logs
+            .iter()
+            .map(|(m, lines)| {
+                let v: Value = serde_json::from_str(&lines[0]).unwrap();
+                let ts = v["timestamp"].as_str().unwrap().to_string();
+                (m.to_string(), lines[0].replace(&ts, &flush_at))
+            })
+            .collect();
+        let open_after = crate::helpers::fmt_ms(start_ms + (n as i64 + 1440 - 120) * 60_000);
+        Workload { messages, tail, open_after }
+    }
+
+    fn produce(p: &rdkafka::producer::BaseProducer, part: &[(String, String)]) {
+        let each: Vec<(Option<i32>, &str, &str)> = part.iter().map(|(m, l)| (None, m.as_str(), l.as_str())).collect();
+        produce_each(p, &each);
+    }
+
+    /// The windows of `driftd replay` of the same events that the daemon must have
+    /// reported: all but the tail's, and a count model's last one (fewer than 250).
+    fn expected(&self, cfg: &std::path::Path, dir: &std::path::Path) -> BTreeMap<(String, String), (usize, u64)> {
+        let input = dir.join("replay.jsonl");
+        let all: Vec<&str> = self.messages.iter().chain(&self.tail).map(|(_, l)| l.as_str()).collect();
+        std::fs::write(&input, all.join("\n")).unwrap();
+        let (replay, _) = replay(cfg, &input);
+        tally(&replay)
+            .into_iter()
+            .filter(|((m, s), (_, events))| {
+                let short_count_window = m == "count" && *events < 250;
+                *s <= self.open_after && !short_count_window
+            })
+            .collect()
+    }
+
+    /// Waits (up to 120 s) until the reports in `files` hold every expected event, then
+    /// counts what was lost and what twice against replay.
+    fn figures(&self, cfg: &std::path::Path, dir: &std::path::Path, files: &[std::path::PathBuf]) -> Figures {
+        let expected = self.expected(cfg, dir);
+        let expected_events: u64 = expected.values().map(|(_, e)| *e).sum();
+        let all = || files.iter().flat_map(|f| reports(f)).collect::<Vec<_>>();
+        let read = || tally(&all());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let got = loop {
+            let got = read();
+            let have: u64 = got.iter().filter(|(k, _)| expected.contains_key(*k)).map(|(_, (_, e))| *e).sum();
+            if have >= expected_events || Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        let mut f = Figures {
+            events: expected_events,
+            windows: expected.len(),
+            twice_windows: got.values().filter(|(n, _)| *n > 1).count(),
+            unexpected: got.keys().filter(|k| !expected.contains_key(*k) && k.1 <= self.open_after).count(),
+            ..Figures::default()
+        };
+        for (k, (_, want)) in &expected {
+            let have = got.get(k).map_or(0, |(_, e)| *e) as i64;
+            let want = *want as i64;
+            f.lost += (want - have).max(0);
+            f.twice += (have - want).max(0);
+            if have != want || got.get(k).is_some_and(|(n, _)| *n > 1) {
+                // every report of the window, by file
+                let by: Vec<String> = files
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, file)| {
+                        let rs = reports(file);
+                        rs.iter()
+                            .filter(|r| r["model"] == k.0.as_str() && r["window_start"] == k.1.as_str())
+                            .map(|r| format!("replica {i}: {}", r["events"]))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                f.differ.push(format!("{} {}: replay {want}; {}", k.0, k.1, by.join(", ")));
+            }
+        }
+        f
+    }
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    events: u64,
+    windows: usize,
+    lost: i64,
+    twice: i64,
+    twice_windows: usize,
+    /// Windows replay does not have.
+    unexpected: usize,
+    /// The windows whose events differ from replay's.
+    differ: Vec<String>,
+}
+
+impl Figures {
+    fn print(&self, what: &str, started: Instant) {
+        println!(
+            "{what} in {:.0} s: {} events in {} windows expected; lost {}, counted twice {}, \
+             windows reported twice {}, windows replay does not have {}",
+            started.elapsed().as_secs_f64(),
+            self.events,
+            self.windows,
+            self.lost,
+            self.twice,
+            self.twice_windows,
+            self.unexpected
+        );
+    }
+
+    fn clean(&self) -> bool {
+        (self.lost, self.twice, self.twice_windows, self.unexpected) == (0, 0, 0, 0)
+    }
+}
+
+fn config(broker: &Broker, dir: &std::path::Path, name: &str, port: u16, changelog: bool) -> std::path::PathBuf {
+    let mut cfg = TestConfig::new()
+        .kafka(&broker.bootstrap(), "driftd-faults")
+        .kafka_option("auto.commit.interval.ms", "1000")
+        .listen(port)
+        .state(&dir.join(format!("state-{name}")));
+    if changelog {
+        cfg = cfg.section("changelog_topic = \"driftd-state\""); // in [state], after its dir
+    }
+    cfg = cfg.reports(&dir.join(format!("reports-{name}.jsonl")), None);
+    for (model, window) in MODELS {
+        cfg = cfg.model(model, window);
+    }
+    cfg.write(&dir.join(format!("{name}.toml")))
+}
+
 #[test]
 fn sigkill_at_twenty_seeded_points_loses_nothing_and_counts_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start();
     broker.create_topic("inference-logs", 2);
     let port = free_port();
-    let file = dir.path().join("reports.jsonl");
-    let cfg = TestConfig::new()
-        .kafka(&broker.bootstrap(), "driftd-faults")
-        .kafka_option("auto.commit.interval.ms", "1000")
-        .listen(port)
-        .state(&dir.path().join("state"))
-        .reports(&file, None)
-        .model("tumbling", "window = { size = \"1h\" }")
-        .model("sliding", "window = { size = \"2h\", slide = \"30m\" }")
-        .model("count", "window = { events = 250 }")
-        .write(&dir.path().join("faults.toml"));
-
-    // 2,000 events a model, one a minute from 2026-11-01, interleaved; each model keyed
-    // (its own partition or a shared one)
-    let start_ms = 1_793_491_200_000i64;
-    let n = 2_000;
-    let logs: Vec<(String, Vec<String>)> = ["tumbling", "sliding", "count"]
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            (m.to_string(), sampled_logs(m, None, "california_housing_reference.csv", n, start_ms, 11 + i as u64))
-        })
-        .collect();
-    let mut messages: Vec<(Option<i32>, &str, &str)> = Vec::new();
-    for i in 0..n {
-        for (model, lines) in &logs {
-            messages.push((None, model.as_str(), lines[i].as_str()));
-        }
-    }
-    // then one event per model a day on: every event-time window before it closes
-    let flush: Vec<(String, String)> = logs
-        .iter()
-        .map(|(m, lines)| {
-            let v: Value = serde_json::from_str(&lines[0]).unwrap();
-            let ts = v["timestamp"].as_str().unwrap().to_string();
-            (m.clone(), lines[0].replace(&ts, &crate::helpers::fmt_ms(start_ms + (n as i64 + 1440) * 60_000)))
-        })
-        .collect();
+    let cfg = config(&broker, dir.path(), "only", port, false);
+    let work = Workload::new(2_000);
 
     let p = producer(&broker.bootstrap());
     let mut rng = XorShift64::new(0x5eed_f00d);
     let mut daemon = Process::start(&cfg, port);
     let kills = 20;
-    let chunk = messages.len().div_ceil(kills);
+    let chunk = work.messages.len().div_ceil(kills);
     let started = Instant::now();
-    for (k, part) in messages.chunks(chunk).enumerate() {
-        produce_each(&p, part);
+    let file = dir.path().join("reports-only.jsonl");
+    for (k, part) in work.messages.chunks(chunk).enumerate() {
+        Workload::produce(&p, part);
         // somewhere between "still reading the chunk" and "done with it"
         std::thread::sleep(Duration::from_millis(rng.next_u64() % 1500));
         daemon.signal("-KILL");
         daemon = Process::start(&cfg, port);
         println!("kill {}: {} reports so far", k + 1, reports(&file).len());
     }
-    let tail: Vec<(Option<i32>, &str, &str)> = flush.iter().map(|(m, l)| (None, m.as_str(), l.as_str())).collect();
-    produce_each(&p, &tail);
-
-    // replay of the same events: the windows every event belongs to
-    let input = dir.path().join("replay.jsonl");
-    let all: Vec<&str> = messages.iter().chain(&tail).map(|(_, _, l)| *l).collect();
-    std::fs::write(&input, all.join("\n")).unwrap();
-    let (replay, _) = replay(&cfg, &input);
-    // the flush events' windows stay open in the daemon (the count model's last window
-    // too: it holds fewer than 250)
-    let flush_day = crate::helpers::fmt_ms(start_ms + (n as i64 + 1440) * 60_000)[..10].to_string();
-    let expected: BTreeMap<_, _> = tally(&replay)
-        .into_iter()
-        .filter(|((m, s), (_, events))| {
-            let flush_window = s.starts_with(&flush_day);
-            let short_count_window = m == "count" && *events < 250;
-            !flush_window && !short_count_window
-        })
-        .collect();
-    let expected_events: u64 = expected.values().map(|(_, e)| *e).sum();
-
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let got = loop {
-        let got = tally(&reports(&file));
-        let have: u64 = got.iter().filter(|(k, _)| expected.contains_key(*k)).map(|(_, (_, e))| *e).sum();
-        if have >= expected_events || Instant::now() > deadline {
-            break got;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
-    let twice_windows = got.values().filter(|(n, _)| *n > 1).count();
-    let (mut lost, mut twice) = (0i64, 0i64);
-    for (k, (_, want)) in &expected {
-        let have = got.get(k).map_or(0, |(_, e)| *e) as i64;
-        let want = *want as i64;
-        lost += (want - have).max(0);
-        twice += (have - want).max(0);
-    }
-    let unexpected = got.keys().filter(|k| !expected.contains_key(*k) && !k.1.starts_with(&flush_day)).count();
-    println!(
-        "{kills} SIGKILLs in {:.0} s: {} events in {} windows expected; lost {lost}, counted twice {twice}, \
-         windows reported twice {twice_windows}, windows replay does not have {unexpected}",
-        started.elapsed().as_secs_f64(),
-        expected_events,
-        expected.len()
-    );
-    assert_eq!((lost, twice, twice_windows, unexpected), (0, 0, 0, 0));
+    Workload::produce(&p, &work.tail);
+    let figures = work.figures(&cfg, dir.path(), &[file]);
+    figures.print(&format!("{kills} SIGKILLs"), started);
+    assert!(figures.clean(), "{figures:?}");
     drop(daemon);
+}
+
+/// A rolling restart (#13): three replicas share three partitions and a state changelog;
+/// each is stopped (SIGTERM) and started again in turn, twice over, while events flow.
+/// The partitions that move on each restart are handed over, not cut: every window is
+/// reported once, whole, by one replica, equal to replay.
+#[test]
+fn a_rolling_restart_of_three_replicas_cuts_no_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 3);
+    broker.create_topic("driftd-state", 1);
+    let ports = [free_port(), free_port(), free_port()];
+    let cfgs: Vec<_> = (0..3).map(|i| config(&broker, dir.path(), &format!("r{i}"), ports[i], true)).collect();
+    let mut replicas: Vec<Process> = (0..3).map(|i| Process::start(&cfgs[i], ports[i])).collect();
+    // as a rollout with a readiness gate does: the next replica goes once the group has
+    // settled (one partition each)
+    let settled = |what: &str| {
+        crate::helpers::wait_until(what, Duration::from_secs(90), || {
+            let held: Vec<Option<f64>> = ports
+                .iter()
+                .map(|port| crate::helpers::metric(*port, "driftd_kafka_assigned_partitions{topic=\"inference-logs\"}"))
+                .collect();
+            held.iter().all(|h| *h == Some(1.0)).then_some(())
+        })
+    };
+    settled("the group to settle");
+    let work = Workload::new(1_500);
+    let p = producer(&broker.bootstrap());
+    let restarts = 6;
+    let chunk = work.messages.len().div_ceil(restarts + 1);
+    let started = Instant::now();
+    let mut parts = work.messages.chunks(chunk);
+    Workload::produce(&p, parts.next().unwrap());
+    for (k, part) in parts.enumerate() {
+        let i = k % 3;
+        replicas[i].signal("-TERM");
+        Workload::produce(&p, part);
+        // the pod is replaced: its partition moves to a replica still up, and moves back
+        // (a graceful revoke there) when the new one joins
+        std::thread::sleep(Duration::from_secs(8));
+        replicas[i] = Process::start(&cfgs[i], ports[i]);
+        settled(&format!("the group to settle after restart {}", k + 1));
+        println!("restart {} (replica {i}) done at {:.0} s", k + 1, started.elapsed().as_secs_f64());
+    }
+    Workload::produce(&p, &work.tail);
+    let files: Vec<_> = (0..3).map(|i| dir.path().join(format!("reports-r{i}.jsonl"))).collect();
+    let figures = work.figures(&cfgs[0], dir.path(), &files);
+    figures.print(&format!("a rolling restart of 3 replicas ({restarts} restarts)"), started);
+    assert!(figures.clean(), "{figures:?}");
+    drop(replicas);
 }

@@ -207,11 +207,21 @@ pub struct Process {
 impl Process {
     /// Starts the binary on the config file, which listens on `port`.
     pub fn start(config: &Path, port: u16) -> Process {
+        // DRIFTD_TEST_LOG_LEVEL=info shows what the daemons did (rebalances, windows)
+        let level = std::env::var("DRIFTD_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
+        // DRIFTD_TEST_LOG_DIR=DIR: each daemon's log in DIR/driftd-PORT.log
+        let stderr = match std::env::var_os("DRIFTD_TEST_LOG_DIR") {
+            Some(dir) => {
+                let path = Path::new(&dir).join(format!("driftd-{port}.log"));
+                Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap())
+            }
+            None => Stdio::inherit(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_driftd"))
-            .args(["--log-level", "warn", "run", "--config", config.to_str().unwrap()])
+            .args(["--log-level", &level, "run", "--config", config.to_str().unwrap()])
             .current_dir(root())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut d = Process { child, port };
