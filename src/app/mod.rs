@@ -135,6 +135,8 @@ pub async fn run(
         running: settings.clone(),
         partials,
         preparing: None,
+        paused: false,
+        deferred: Default::default(),
     };
     run.track_models();
     run.publish(&consumer).await;

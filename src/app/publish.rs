@@ -150,6 +150,11 @@ impl Publisher {
         }
     }
 
+    /// The state changelog, when on.
+    pub fn changelog(&self) -> Option<&Arc<Changelog>> {
+        self.changelog.as_ref()
+    }
+
     /// Checkpoints now (with the reports not yet confirmed).
     pub fn checkpoint(&self, pipeline: &Pipeline) {
         self.save(pipeline, &self.unpublished.lock().expect("unpublished lock"));

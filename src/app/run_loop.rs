@@ -19,10 +19,10 @@ use crate::pipeline::Pipeline;
 use crate::policy::Resolution;
 use crate::reference::watch::Change;
 use crate::sinks::reports::ReportSinks;
-use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer};
+use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer, Offsets};
 use crate::telemetry::events::{
-    DecodeFailed, LiveVersions, ModelIdle, Partials, ReferenceFailed, ReferenceInUse, ReferenceRecovered, Reloaded,
-    VersionRetired,
+    Backpressure, DecodeFailed, LiveVersions, ModelIdle, Partials, ReferenceFailed, ReferenceInUse, ReferenceRecovered,
+    Reloaded, VersionRetired,
 };
 use crate::telemetry::{EventsAccepted, Telemetry};
 
@@ -48,6 +48,11 @@ pub(super) struct RunLoop {
     /// A reload being prepared off the loop (config read, references resolved and
     /// profiled, pipeline built), and who asked for it.
     pub preparing: Preparing,
+    /// The input partitions are paused: the report topic's worker is full.
+    pub paused: bool,
+    /// With the state changelog: offsets waiting until the changelog holds the state
+    /// they were computed with (its mark then).
+    pub deferred: std::collections::VecDeque<(u64, Offsets)>,
 }
 
 /// A reload being prepared, and who asked for it.
@@ -182,10 +187,65 @@ impl RunLoop {
         let sent = self.send_partials().await;
         if self.publisher.has_unpublished() {
             let offsets = self.publisher.publish(&mut self.sinks).await;
-            store_offsets(consumer, offsets);
+            self.store(offsets);
         } else if sent {
             let offsets = self.pipeline().lock().expect("pipeline lock").safe_offsets();
+            self.store(offsets);
+        }
+        self.store_due(consumer);
+        self.backpressure(consumer);
+    }
+
+    /// Queues offsets to store: at once without the state changelog; with it, once the
+    /// changelog holds every state written so far, so that a replica taking a partition
+    /// over never reads from an offset past the windows its marks say are open.
+    fn store(&mut self, offsets: Offsets) {
+        let mark = self.publisher.changelog().map_or(0, |c| c.mark());
+        self.deferred.push_back((mark, offsets));
+        // a later entry covers an earlier one: the queue only needs to stay short
+        if self.deferred.len() > 256 {
+            self.deferred.pop_front();
+        }
+    }
+
+    /// Stores the newest queued offsets whose state the changelog holds.
+    fn store_due(&mut self, consumer: &KafkaConsumer) {
+        let mut due = None;
+        while let Some((mark, _)) = self.deferred.front() {
+            if self.publisher.changelog().is_some_and(|c| !c.taken_upto(*mark)) {
+                break;
+            }
+            due = self.deferred.pop_front().map(|(_, o)| o);
+        }
+        if let Some(offsets) = due {
             store_offsets(consumer, offsets);
+        }
+    }
+
+    /// While the report topic's worker has no room, the partitions are paused and the
+    /// loop goes on (ticks, reloads, rebalances: the group keeps the member); once the
+    /// backlog is handed over they resume. Nothing is dropped.
+    fn backpressure(&mut self, consumer: &KafkaConsumer) {
+        let left = self.sinks.drain().unwrap_or(0);
+        if left == 0 && !self.paused {
+            return;
+        }
+        let Ok(held) = consumer.assignment() else { return };
+        if left > 0 {
+            // again on every pass: partitions assigned meanwhile come unpaused
+            if let Err(error) = consumer.pause(&held) {
+                tracing::debug!(%error, "pause");
+            }
+            if !self.paused {
+                self.telemetry.emit(Backpressure { paused: held.count(), backlog: left });
+                self.paused = true;
+            }
+        } else {
+            if let Err(error) = consumer.resume(&held) {
+                tracing::debug!(%error, "resume");
+            }
+            self.telemetry.emit(Backpressure { paused: 0, backlog: 0 });
+            self.paused = false;
         }
     }
 

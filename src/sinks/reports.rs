@@ -25,6 +25,9 @@ pub struct ReportSinks {
     /// Lines the file already ends with (reports republished after a crash skip them).
     written: HashSet<String>,
     topic: Option<TopicWorker>,
+    /// Lines the topic's worker had no room for, in order: handed over as room frees up
+    /// (the run loop pauses the input partitions meanwhile).
+    backlog: std::collections::VecDeque<(String, String)>,
 }
 
 /// A topic fed by a worker of its own (the report topic, the state changelog): the
@@ -34,6 +37,10 @@ pub struct ReportSinks {
 pub struct TopicWorker {
     tx: tokio::sync::mpsc::Sender<(String, String)>,
     in_flight: Arc<Mutex<Vec<String>>>,
+    /// Lines taken by `try_send`, and lines the worker is done with (acknowledged or
+    /// failed); the worker takes them in order, so `done >= n` means the first n are done.
+    handed: std::sync::atomic::AtomicU64,
+    done: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Lines waiting for the topic; past it the loop waits for room (backpressure).
@@ -50,6 +57,8 @@ impl TopicWorker {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(TOPIC_QUEUE);
         let in_flight = Arc::new(Mutex::new(Vec::new()));
         let pending = in_flight.clone();
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let finished = done.clone();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
@@ -69,17 +78,20 @@ impl TopicWorker {
                     if let Some(i) = p.iter().position(|l| l == line) {
                         p.remove(i);
                     }
+                    finished.fetch_add(1, std::sync::atomic::Ordering::Release);
                 }
             }
         });
-        TopicWorker { tx, in_flight }
+        TopicWorker { tx, in_flight, handed: std::sync::atomic::AtomicU64::new(0), done }
     }
 
     /// Hands a line over without waiting; false when the queue is full.
     pub fn try_send(&self, key: &str, line: String) -> bool {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
         let sent = self.tx.try_send((key.to_string(), line.clone())).is_ok();
-        if !sent {
+        if sent {
+            self.handed.fetch_add(1, std::sync::atomic::Ordering::Release);
+        } else {
             let mut f = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(i) = f.iter().rposition(|l| *l == line) {
                 f.remove(i);
@@ -90,6 +102,16 @@ impl TopicWorker {
 }
 
 impl TopicWorker {
+    /// How many lines `try_send` has handed over so far: a mark for `done_upto`.
+    pub fn handed(&self) -> u64 {
+        self.handed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether the worker is done with the first `mark` lines.
+    pub fn done_upto(&self, mark: u64) -> bool {
+        self.done.load(std::sync::atomic::Ordering::Acquire) >= mark
+    }
+
     /// Waits (blocking, up to `timeout`) until every line handed over is acknowledged or
     /// failed; false when some are still in flight.
     pub fn settle(&self, timeout: std::time::Duration) -> bool {
@@ -113,7 +135,7 @@ impl ReportSinks {
             Some(p) => Some(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
             None => None,
         };
-        Ok(ReportSinks { file, written: HashSet::new(), topic })
+        Ok(ReportSinks { file, written: HashSet::new(), topic, backlog: Default::default() })
     }
 
     /// Notes the lines the report file already holds among its last `bytes`: reports
@@ -146,12 +168,34 @@ impl ReportSinks {
         if let Some(t) = &self.topic {
             for (model, line) in lines {
                 t.in_flight.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
-                if t.tx.send((model.clone(), line.clone())).await.is_err() {
-                    failures.push(SinkFailure { sink: "topic", error: "the report topic's worker stopped".into() });
+                self.backlog.push_back((model.clone(), line.clone()));
+            }
+        }
+        if let Err(failure) = self.drain() {
+            failures.push(failure);
+        }
+        failures
+    }
+
+    /// Hands the backlog to the topic's worker as far as it has room. Returns the lines
+    /// left; an error when the worker stopped (the lines are dropped: they stay in the
+    /// checkpoint, as in flight, for the next start).
+    pub fn drain(&mut self) -> Result<usize, SinkFailure> {
+        let Some(t) = &self.topic else { return Ok(0) };
+        while let Some((model, line)) = self.backlog.pop_front() {
+            match t.tx.try_send((model, line)) {
+                Ok(()) => {}
+                Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
+                    self.backlog.push_front(back);
+                    break;
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                    self.backlog.clear();
+                    return Err(SinkFailure { sink: "topic", error: "the report topic's worker stopped".into() });
                 }
             }
         }
-        failures
+        Ok(self.backlog.len())
     }
 
     /// Done republishing: every later line is new.

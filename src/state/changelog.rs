@@ -37,6 +37,8 @@ pub struct Changelog {
     reader: Mutex<Reader>,
     /// Per model: the state last written (to write only changes), and when.
     sent: Mutex<HashMap<String, (Checkpoint, i64)>>,
+    /// A write found the worker's queue full: some model's state is not in the topic yet.
+    behind: std::sync::atomic::AtomicBool,
 }
 
 /// The changelog read so far: the newest record per model, and where each partition is.
@@ -71,6 +73,7 @@ impl Changelog {
             worker: TopicWorker::start(producer, topic.to_string(), "changelog", telemetry),
             reader: Mutex::new(Reader { consumer, latest: BTreeMap::new(), assigned: false }),
             sent: Mutex::new(HashMap::new()),
+            behind: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -78,6 +81,7 @@ impl Changelog {
     pub fn write(&self, checkpoint: &Checkpoint) {
         let now = crate::time::now_ms();
         let mut sent = self.sent.lock().expect("changelog lock");
+        let mut behind = false;
         for name in checkpoint.model_names() {
             let state = checkpoint.of_model(&name);
             if sent.get(&name).is_some_and(|(last, _)| *last == state) {
@@ -88,9 +92,22 @@ impl Changelog {
             if self.worker.try_send(&name, line) {
                 sent.insert(name, (record.state, now));
             } else {
+                behind = true;
                 tracing::warn!(model = %name, "the changelog's queue is full: the model's state is written later");
             }
         }
+        self.behind.store(behind, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A mark of what has been written so far (for `taken_upto`).
+    pub fn mark(&self) -> u64 {
+        self.worker.handed()
+    }
+
+    /// Whether the topic holds every state written up to `mark` (so input offsets stored
+    /// now cannot get ahead of the marks the next owner reads).
+    pub fn taken_upto(&self, mark: u64) -> bool {
+        !self.behind.load(std::sync::atomic::Ordering::Acquire) && self.worker.done_upto(mark)
     }
 
     /// Waits (up to `timeout`) until every record written is in the topic: before this

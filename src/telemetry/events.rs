@@ -234,6 +234,28 @@ impl InternalEvent for PartitionsAssigned {
     }
 }
 
+/// The report topic's worker is full (`paused` partitions, `backlog` reports waiting),
+/// or has room again (0, 0).
+pub struct Backpressure {
+    pub paused: usize,
+    pub backlog: usize,
+}
+
+impl InternalEvent for Backpressure {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.kafka_paused_partitions.set(self.paused as i64);
+        if self.paused > 0 {
+            tracing::warn!(
+                partitions = self.paused,
+                backlog = self.backlog,
+                "the report topic is behind: input partitions paused until it takes more"
+            );
+        } else {
+            tracing::info!("the report topic caught up: input partitions resumed");
+        }
+    }
+}
+
 /// What this replica holds after a rebalance: partitions by topic.
 pub struct AssignmentHeld<'a> {
     pub by_topic: &'a std::collections::BTreeMap<String, i64>,

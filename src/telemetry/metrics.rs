@@ -21,6 +21,7 @@ pub struct Metrics {
     pub(super) late_events_total: IntCounterVec,
     pub(super) kafka_consumer_lag: IntGaugeVec,
     pub(super) kafka_assigned_partitions: IntGaugeVec,
+    pub(super) kafka_paused_partitions: IntGauge,
     pub(super) last_window_end_timestamp_seconds: GaugeVec,
     pub(super) build_info: IntGaugeVec,
     pub(super) model_drifting: IntGaugeVec,
@@ -164,6 +165,13 @@ impl Metrics {
                 "Partitions the group assigned this replica, by topic (a rebalance is over when the replicas' sum is the topic's partition count).",
                 &["topic"],
             ),
+            kafka_paused_partitions: {
+                let (name, help) = (
+                    "driftd_kafka_paused_partitions",
+                    "Input partitions paused because the report topic is behind (backpressure).",
+                );
+                r.register(IntGauge::with_opts(Opts::new(name, help)).expect("valid metric"), name, help)
+            },
             last_window_end_timestamp_seconds: gauge(
                 &r,
                 "driftd_last_window_end_timestamp_seconds",

@@ -594,6 +594,41 @@ fn missing_sink_topics_do_not_hold_the_consumer() {
     });
 }
 
+/// Backpressure pauses partitions instead of stalling the loop (#13): the report topic
+/// does not exist yet, so the topic's worker fills (1,000 reports) with two-event count
+/// windows; the input partition is paused (`driftd_kafka_paused_partitions` 1) while the
+/// loop still answers a reload; once the topic is created the backlog goes out, the
+/// partition resumes, and every window is in the file, equal to replay.
+#[test]
+fn a_report_topic_behind_pauses_the_partitions_and_holds_nothing_back() {
+    let s = setup(1);
+    let (cfg, _) = config_models(&s, "late", &["housing"], "", "window = { events = 2 }");
+    let mut cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    cfg_text = cfg_text.replace("[kafka.options]\n", "[kafka.options]\n\"allow.auto.create.topics\" = \"false\"\n");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let daemon = InProcess::start(&cfg);
+    let msgs = events("housing");
+    produce(&producer(&s.broker.bootstrap()), &msgs, "housing", None);
+    let paused = || crate::helpers::metric(daemon.port, "driftd_kafka_paused_partitions");
+    crate::helpers::wait_until("the partition paused", Duration::from_secs(60), || {
+        (paused() == Some(1.0)).then_some(())
+    });
+    let asked = Instant::now();
+    let (code, body) = http(daemon.port, "POST", "/api/v1/reload").unwrap();
+    let answered = asked.elapsed();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(paused(), Some(1.0), "still paused when the reload was answered");
+    println!("a reload answered in {answered:?} while the partition was paused");
+    assert!(answered < Duration::from_secs(10), "the loop went on while the sink was behind: {answered:?}");
+    s.broker.create_topic("driftd-reports-late", 1);
+    crate::helpers::wait_until("the partition resumed", Duration::from_secs(120), || {
+        (paused() == Some(0.0)).then_some(())
+    });
+    let got = wait_for_events(&[s.dir.path().join("reports-late.jsonl")], msgs.len() as u64);
+    assert_eq!(got.len(), msgs.len() / 2, "every two-event window once");
+    assert_same_windows(&got, &replayed(&s, &cfg, &msgs));
+}
+
 /// A reload is prepared off the consumer's loop (#13): while a new model's reference is
 /// slow to come (a server that answers after 6 s), the running models' messages keep
 /// flowing; the reload then applies whole.
