@@ -167,6 +167,7 @@ async fn restore(
         Some(topic) => Some(Arc::new(Changelog::start(settings, topic, telemetry.clone())?)),
         None => None,
     };
+    let mut taken = Vec::new();
     if let Some(c) = &changelog {
         let local_ms = std::fs::metadata(checkpoint_file.path())
             .and_then(|m| m.modified())
@@ -178,7 +179,7 @@ async fn restore(
         for rec in &records {
             checkpoint.adopt(rec.state.clone(), rec.at_ms > local_ms);
         }
-        c.taken(&records, &checkpoint);
+        taken = records;
     }
     pipeline.restore_marks(checkpoint.marks());
     let (actions, workers) = Actions::start(settings, telemetry.clone()).map_err(|e| anyhow::anyhow!("config {e}"))?;
@@ -190,6 +191,7 @@ async fn restore(
     let pipeline = Arc::new(Mutex::new(pipeline));
     let publisher =
         Publisher::new(pipeline, telemetry.clone(), actions, api.clone(), checkpoint_file).with_changelog(changelog);
+    publisher.taken(&taken);
     Ok((Arc::new(publisher.with_hook(hooks.reports)), workers, checkpoint.unpublished))
 }
 

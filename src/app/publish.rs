@@ -150,6 +150,15 @@ impl Publisher {
         }
     }
 
+    /// Notes the changelog's records taken at start: this replica's state of their models
+    /// is what it wrote, as far as the changelog goes (so that it writes only what it
+    /// changes later).
+    pub fn taken(&self, records: &[crate::state::changelog::Record]) {
+        if let Some(c) = &self.changelog {
+            c.taken(records, &self.state(&self.pipeline.lock().expect("pipeline lock"), Vec::new()));
+        }
+    }
+
     /// The state changelog, when on.
     pub fn changelog(&self) -> Option<&Arc<Changelog>> {
         self.changelog.as_ref()

@@ -41,11 +41,18 @@ pub struct Changelog {
     behind: std::sync::atomic::AtomicBool,
 }
 
-/// The changelog read so far: the newest record per model, and where each partition is.
+/// The changelog read so far: per model, its records merged (`Checkpoint::follow`) and
+/// when another replica last wrote one; and where each partition is.
 struct Reader {
     consumer: BaseConsumer,
-    latest: BTreeMap<String, Record>,
+    latest: BTreeMap<String, Merged>,
     assigned: bool,
+}
+
+struct Merged {
+    record: Record,
+    /// The newest record's time among those other replicas wrote (Unix ms).
+    theirs_at: Option<i64>,
 }
 
 /// How long a read back may take before the replica goes on with what it has.
@@ -120,14 +127,16 @@ impl Changelog {
     /// model that another replica wrote after this one last wrote it.
     pub fn catch_up(&self) -> Vec<Record> {
         let mut r = self.reader.lock().expect("changelog lock");
-        if let Err(error) = r.read_to_end(&self.topic) {
+        if let Err(error) = r.read_to_end(&self.topic, &self.writer) {
             tracing::warn!(topic = %self.topic, %error, "cannot read the state changelog: going on with the local state");
         }
         let sent = self.sent.lock().expect("changelog lock");
+        // a model another replica wrote since this one last wrote or took it (the merged
+        // record: a later write of this replica's covers none of their marks)
         r.latest
             .iter()
-            .filter(|(name, rec)| rec.writer != self.writer && sent.get(*name).is_none_or(|(_, at)| rec.at_ms > *at))
-            .map(|(_, rec)| rec.clone())
+            .filter(|(name, m)| m.theirs_at.is_some_and(|theirs| sent.get(*name).is_none_or(|(_, at)| theirs > *at)))
+            .map(|(_, m)| m.record.clone())
             .collect()
     }
 
@@ -145,7 +154,7 @@ impl Changelog {
 }
 
 impl Reader {
-    fn read_to_end(&mut self, topic: &str) -> Result<(), String> {
+    fn read_to_end(&mut self, topic: &str, me: &str) -> Result<(), String> {
         let deadline = Instant::now() + READ_LIMIT;
         let md = self.consumer.fetch_metadata(Some(topic), READ_LIMIT).map_err(|e| e.to_string())?;
         let partitions: Vec<i32> = md
@@ -189,13 +198,15 @@ impl Reader {
                         continue;
                     };
                     let key = String::from_utf8_lossy(key).into_owned();
+                    let theirs = (rec.writer != me).then_some(rec.at_ms);
                     match self.latest.get_mut(&key) {
                         Some(known) => {
-                            known.state.follow(rec.state);
-                            (known.writer, known.at_ms) = (rec.writer, rec.at_ms);
+                            known.record.state.follow(rec.state);
+                            (known.record.writer, known.record.at_ms) = (rec.writer, rec.at_ms);
+                            known.theirs_at = theirs.or(known.theirs_at);
                         }
                         None => {
-                            self.latest.insert(key, rec);
+                            self.latest.insert(key, Merged { record: rec, theirs_at: theirs });
                         }
                     }
                 }

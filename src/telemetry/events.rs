@@ -377,7 +377,8 @@ pub struct ReportNotPublished<'a> {
 }
 
 impl InternalEvent for ReportNotPublished<'_> {
-    fn emit(self, _: &Telemetry) {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.report_sink_errors_total.with_label_values(&[self.sink]).inc();
         tracing::warn!(sink = self.sink, error = %self.error, "cannot publish a window report");
     }
 }

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub(super) kafka_consumer_lag: IntGaugeVec,
     pub(super) kafka_assigned_partitions: IntGaugeVec,
     pub(super) kafka_paused_partitions: IntGauge,
+    pub(super) report_sink_errors_total: IntCounterVec,
     pub(super) last_window_end_timestamp_seconds: GaugeVec,
     pub(super) build_info: IntGaugeVec,
     pub(super) model_drifting: IntGaugeVec,
@@ -164,6 +165,12 @@ impl Metrics {
                 "driftd_kafka_assigned_partitions",
                 "Partitions the group assigned this replica, by topic (a rebalance is over when the replicas' sum is the topic's partition count).",
                 &["topic"],
+            ),
+            report_sink_errors_total: counter(
+                &r,
+                "driftd_report_sink_errors_total",
+                "Lines a sink could not take, by sink: file, topic (window reports), changelog (model state).",
+                &["sink"],
             ),
             kafka_paused_partitions: {
                 let (name, help) = (

@@ -221,12 +221,23 @@ fn sigkill_at_twenty_seeded_points_loses_nothing_and_counts_nothing_twice() {
     drop(daemon);
 }
 
-/// A rolling restart (#13): three replicas share three partitions and a state changelog;
-/// each is stopped (SIGTERM) and started again in turn, twice over, while events flow.
-/// The partitions that move on each restart are handed over, not cut: every window is
-/// reported once, whole, by one replica, equal to replay.
-#[test]
-fn a_rolling_restart_of_three_replicas_cuts_no_window() {
+/// What happens to a replica between two chunks of events.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// SIGTERM; the pod is replaced 8 s later: its partition moves to a replica still
+    /// up, and moves back (a graceful revoke there) when the new one joins.
+    Term,
+    /// SIGKILL, restarted at once on the same state directory: the group gives its
+    /// partition back after the session timeout.
+    Kill,
+}
+
+/// Three replicas (the real binary) share three partitions and a state changelog; the
+/// workload is produced in chunks, and before each chunk after the first one replica
+/// goes through the next fault, in turn. As a rollout with a readiness gate does, the
+/// next fault waits until the group has settled (one partition each). Returns the
+/// figures against replay.
+fn three_replicas(work: &Workload, faults: &[Fault]) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start();
     broker.create_topic("inference-logs", 3);
@@ -234,8 +245,6 @@ fn a_rolling_restart_of_three_replicas_cuts_no_window() {
     let ports = [free_port(), free_port(), free_port()];
     let cfgs: Vec<_> = (0..3).map(|i| config(&broker, dir.path(), &format!("r{i}"), ports[i], true)).collect();
     let mut replicas: Vec<Process> = (0..3).map(|i| Process::start(&cfgs[i], ports[i])).collect();
-    // as a rollout with a readiness gate does: the next replica goes once the group has
-    // settled (one partition each)
     let settled = |what: &str| {
         crate::helpers::wait_until(what, Duration::from_secs(90), || {
             let held: Vec<Option<f64>> = ports
@@ -246,28 +255,59 @@ fn a_rolling_restart_of_three_replicas_cuts_no_window() {
         })
     };
     settled("the group to settle");
-    let work = Workload::new(1_500);
     let p = producer(&broker.bootstrap());
-    let restarts = 6;
-    let chunk = work.messages.len().div_ceil(restarts + 1);
+    let chunk = work.messages.len().div_ceil(faults.len() + 1);
     let started = Instant::now();
     let mut parts = work.messages.chunks(chunk);
     Workload::produce(&p, parts.next().unwrap());
-    for (k, part) in parts.enumerate() {
+    for (k, (part, fault)) in parts.zip(faults).enumerate() {
         let i = k % 3;
-        replicas[i].signal("-TERM");
-        Workload::produce(&p, part);
-        // the pod is replaced: its partition moves to a replica still up, and moves back
-        // (a graceful revoke there) when the new one joins
-        std::thread::sleep(Duration::from_secs(8));
+        match fault {
+            Fault::Term => {
+                replicas[i].signal("-TERM");
+                Workload::produce(&p, part);
+                std::thread::sleep(Duration::from_secs(8));
+            }
+            Fault::Kill => {
+                replicas[i].signal("-KILL");
+                Workload::produce(&p, part);
+            }
+        }
         replicas[i] = Process::start(&cfgs[i], ports[i]);
-        settled(&format!("the group to settle after restart {}", k + 1));
-        println!("restart {} (replica {i}) done at {:.0} s", k + 1, started.elapsed().as_secs_f64());
+        settled(&format!("the group to settle after fault {}", k + 1));
+        println!("fault {} ({fault:?}, replica {i}) done at {:.0} s", k + 1, started.elapsed().as_secs_f64());
     }
     Workload::produce(&p, &work.tail);
     let files: Vec<_> = (0..3).map(|i| dir.path().join(format!("reports-r{i}.jsonl"))).collect();
     let figures = work.figures(&cfgs[0], dir.path(), &files);
-    figures.print(&format!("a rolling restart of 3 replicas ({restarts} restarts)"), started);
-    assert!(figures.clean(), "{figures:?}");
+    figures.print(&format!("3 replicas through {faults:?}"), started);
     drop(replicas);
+    figures
+}
+
+/// A rolling restart (#13): each of three replicas is stopped (SIGTERM) and replaced in
+/// turn, twice over, while events flow. The partitions that move on each restart are
+/// handed over, not cut: every window is reported once, whole, by one replica, equal to
+/// replay.
+#[test]
+fn a_rolling_restart_of_three_replicas_cuts_no_window() {
+    let figures = three_replicas(&Workload::new(1_500), &[Fault::Term; 6]);
+    assert!(figures.clean(), "{figures:?}");
+}
+
+/// Faults combined (#13): SIGKILLs and replaced pods in turn on three replicas, with an
+/// event dated 9999 and one a day ahead of the wall clock in the stream.
+#[test]
+fn kills_restarts_and_future_events_combined_lose_nothing() {
+    let mut work = Workload::new(1_500);
+    let middle = work.messages.len() / 2;
+    let (model, line) = work.messages[middle].clone();
+    let ts = serde_json::from_str::<Value>(&line).unwrap()["timestamp"].as_str().unwrap().to_string();
+    let tomorrow = crate::helpers::fmt_ms(driftd::time::now_ms() + 86_400_000);
+    for at in ["9999-01-01T00:00:00Z", tomorrow.as_str()] {
+        work.messages.insert(middle, (model.clone(), line.replace(&ts, at)));
+    }
+    let faults = [Fault::Kill, Fault::Term, Fault::Kill, Fault::Kill, Fault::Term, Fault::Kill];
+    let figures = three_replicas(&work, &faults);
+    assert!(figures.clean(), "{figures:?}");
 }

@@ -592,6 +592,11 @@ fn missing_sink_topics_do_not_hold_the_consumer() {
     crate::helpers::wait_until("the dead letters counted as not produced", Duration::from_secs(90), || {
         crate::helpers::metric(daemon.port, "driftd_dead_letter_errors_total").filter(|n| *n == bad)
     });
+    // and so is each report the topic never took (it stays in the file)
+    let reports = got.len() as f64;
+    crate::helpers::wait_until("the reports counted as not published", Duration::from_secs(60), || {
+        crate::helpers::metric(daemon.port, "driftd_report_sink_errors_total{sink=\"topic\"}").filter(|n| *n == reports)
+    });
 }
 
 /// Backpressure pauses partitions instead of stalling the loop (#13): the report topic
