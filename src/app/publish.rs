@@ -224,6 +224,7 @@ impl PartitionListener for Publisher {
                 let before = pinned.iter().find(|(t, p, _)| t == topic && p == partition).map(|(_, _, o)| *o);
                 if partitions.iter().any(|(t, p)| t == topic && p == partition) {
                     *offset = before.map_or(*offset, |b| b.min(*offset));
+                    tracing::debug!(topic, partition, offset, "handed over: committed at");
                 }
             }
             offsets
@@ -263,6 +264,9 @@ impl PartitionListener for Publisher {
             });
             if busy {
                 continue;
+            }
+            for (model, version, mk) in rec.state.marks() {
+                tracing::debug!(model, version, closed_upto = mk.closed_upto, writer = %rec.writer, "marks taken");
             }
             pipeline.restore_marks(rec.state.marks());
             self.actions.restore(rec.state.trackers());

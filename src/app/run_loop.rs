@@ -218,6 +218,7 @@ impl RunLoop {
             due = self.deferred.pop_front().map(|(_, o)| o);
         }
         if let Some(offsets) = due {
+            tracing::trace!(?offsets, "offsets stored");
             store_offsets(consumer, offsets);
         }
     }

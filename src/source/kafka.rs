@@ -122,6 +122,9 @@ impl ConsumerContext for ConsumerHooks {
         let revoked: Vec<(String, i32)> =
             tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
         // Runs inside our own poll: the pipeline is not in use elsewhere.
+        for (topic, partition) in &revoked {
+            tracing::debug!(topic, partition, lost = consumer.assignment_lost(), "revoked");
+        }
         if consumer.assignment_lost() {
             // a commit would fail, and a report would repeat what the new owner reports
             self.listener.lost(&revoked);
@@ -143,6 +146,9 @@ impl ConsumerContext for ConsumerHooks {
             self.telemetry.emit(crate::telemetry::events::AssignmentHeld { by_topic: &by_topic });
         }
         if let Rebalance::Assign(tpl) = rebalance {
+            for e in tpl.elements() {
+                tracing::debug!(topic = e.topic(), partition = e.partition(), "assigned");
+            }
             if let Some(internal) = &self.internal_topic {
                 for e in tpl.elements().iter().filter(|e| e.topic() == internal) {
                     let end = read_back_to(consumer, internal, e.partition());
