@@ -280,6 +280,11 @@ impl Actions {
         ledger.trackers.iter().filter(|((m, _), _)| m == model).map(|((_, v), t)| (v.clone(), t.clone())).collect()
     }
 
+    /// How many times the outbox's pending requests changed (0 when it is not open).
+    pub fn outbox_changes(&self) -> u64 {
+        self.outbox().map_or(0, |o| o.changes())
+    }
+
     /// Pending retrain requests by model (what the state changelog carries).
     pub fn pending_retrains(&self) -> BTreeMap<String, Vec<Entry>> {
         self.outbox().map(|o| o.pending_by_model()).unwrap_or_default()

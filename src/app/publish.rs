@@ -33,6 +33,8 @@ pub struct Publisher {
     /// the last checkpoint held.
     in_flight: std::sync::OnceLock<Arc<Mutex<Vec<String>>>>,
     in_flight_saved: std::sync::atomic::AtomicUsize,
+    /// The outbox's change count at the last checkpoint.
+    outbox_saved: std::sync::atomic::AtomicU64,
     /// The state changelog, when several replicas share the models.
     changelog: Option<Arc<Changelog>>,
 }
@@ -55,6 +57,7 @@ impl Publisher {
             unpublished: Mutex::new(Vec::new()),
             in_flight: std::sync::OnceLock::new(),
             in_flight_saved: std::sync::atomic::AtomicUsize::new(0),
+            outbox_saved: std::sync::atomic::AtomicU64::new(0),
             changelog: None,
         }
     }
@@ -142,10 +145,17 @@ impl Publisher {
 
     /// Checkpoints again once the topic's worker has confirmed lines the last checkpoint
     /// listed (so a restart does not publish them again).
+    /// Also when a retrain request was delivered (or queued, or failed) since the last
+    /// checkpoint: the state changelog then says so, and a replica taking the model over
+    /// does not send it again.
     pub fn in_flight_confirmed(&self) {
-        let Some(f) = self.in_flight.get() else { return };
-        let now = f.lock().expect("in-flight lock").len();
-        if now < self.in_flight_saved.load(std::sync::atomic::Ordering::Relaxed) {
+        let outbox = self.actions.outbox_changes();
+        let requests_changed =
+            self.changelog.is_some() && self.outbox_saved.load(std::sync::atomic::Ordering::Relaxed) != outbox;
+        let confirmed = self.in_flight.get().is_some_and(|f| {
+            f.lock().expect("in-flight lock").len() < self.in_flight_saved.load(std::sync::atomic::Ordering::Relaxed)
+        });
+        if confirmed || requests_changed {
             self.checkpoint(&self.pipeline.lock().expect("pipeline lock"));
         }
     }
@@ -182,6 +192,7 @@ impl Publisher {
         self.in_flight_saved.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
         let mut lines: Vec<String> = in_flight;
         lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
+        self.outbox_saved.store(self.actions.outbox_changes(), std::sync::atomic::Ordering::Relaxed);
         let checkpoint = self.state(pipeline, lines);
         if let Err(error) = self.checkpoint.save(&checkpoint) {
             self.telemetry.emit(CheckpointNotSaved { error: &error });

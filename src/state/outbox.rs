@@ -96,6 +96,8 @@ pub struct Outbox {
     dir: PathBuf,
     history: PathBuf,
     book: Mutex<Book>,
+    /// Bumped on every change to the pending entries (for the state changelog).
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// What the outbox holds, in memory: every run id ever queued, and the pending entries
@@ -112,7 +114,12 @@ impl Outbox {
     pub fn open(state_dir: &Path) -> std::io::Result<Outbox> {
         let dir = state_dir.join("outbox");
         std::fs::create_dir_all(&dir)?;
-        let outbox = Outbox { dir, history: state_dir.join("retrains.jsonl"), book: Mutex::new(Book::default()) };
+        let outbox = Outbox {
+            dir,
+            history: state_dir.join("retrains.jsonl"),
+            book: Mutex::new(Book::default()),
+            changes: Default::default(),
+        };
         let finished: HashSet<String> = outbox.read_history().into_iter().map(|e| e.run_id).collect();
         let mut book = Book { known: finished.clone(), pending: BTreeMap::new() };
         for e in outbox.read_pending() {
@@ -140,6 +147,7 @@ impl Outbox {
         write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
         book.known.insert(entry.run_id.clone());
         book.pending.insert(entry.run_id.clone(), entry.clone());
+        self.changed();
         Ok(true)
     }
 
@@ -148,7 +156,17 @@ impl Outbox {
         let mut book = self.book.lock().expect("outbox lock");
         write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
         book.pending.insert(entry.run_id.clone(), entry.clone());
+        self.changed();
         Ok(())
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many times the pending entries changed so far.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The pending entries, by model (from memory), for the state changelog: a replica
@@ -172,6 +190,7 @@ impl Outbox {
         f.write_all(&line)?;
         f.sync_all()?;
         book.pending.remove(&entry.run_id);
+        self.changed();
         match std::fs::remove_file(self.path_of(&entry.run_id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

@@ -122,8 +122,18 @@ fn a_new_owner_continues_the_episode_from_the_changelog() {
     let first = run.first_target.requests();
     assert_eq!(first.len(), 1, "the first replica delivered its request");
     assert_eq!(first[0].header("webhook-id"), run.episode);
-    let retrains = run.receiver.requests().iter().filter(|q| q.uri == "/retrain").count();
-    assert_eq!(retrains, 0, "the drifted windows after the takeover asked for no second retrain");
+    // the drifted windows after the takeover ask for no second run: the second replica
+    // may send the request again if the first died before the changelog said it was
+    // delivered, under the same run id (the target's idempotency key); never another
+    let again: Vec<String> = run
+        .receiver
+        .requests()
+        .iter()
+        .filter(|q| q.uri == "/retrain")
+        .map(|q| q.header("webhook-id").to_string())
+        .collect();
+    println!("requests by the second replica: {again:?}");
+    assert!(again.iter().all(|id| *id == run.episode), "no second run: {again:?}");
 }
 
 /// The retrain outbox follows the model too: the first replica cannot reach its retrain

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    http_get, metric, produce, producer, reference_csv, root, sampled_logs, wait_until, Broker, InProcess, Receiver,
-    Reply, ServedFile, TestConfig,
+    http_get, metric, produce, producer, reference_csv, reports, root, sampled_logs, wait_until, Broker, InProcess,
+    Receiver, Reply, ServedFile, TestConfig,
 };
 
 const MODEL: &str = "housing";
@@ -25,10 +25,6 @@ fn model_info(port: u16) -> Value {
     let (code, body) = http_get(port, &format!("/api/v1/models/{MODEL}")).unwrap();
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap()
-}
-
-fn reports(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Replaces a file as a pipeline publishing a new reference would: whole, by rename.

@@ -35,12 +35,10 @@ pub fn driftd(args: &[&str]) -> Output {
 
 /// The window reports in a JSON Lines file (none when it does not exist yet).
 pub fn reports(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // the daemon may be appending: a line still being written is left for the next read
+    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+    complete.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Reports by (model, window start); a window reported twice fails the test.
