@@ -7,6 +7,7 @@
 //! the offsets committed before the partitions go; on shutdown the open windows are kept
 //! (not reported) and the committed offsets make the next start read their events again.
 
+mod decode_batch;
 mod partials;
 mod publish;
 mod references;
@@ -137,6 +138,7 @@ pub async fn run(
         preparing: None,
         paused: false,
         deferred: Default::default(),
+        scratches: Vec::new(),
     };
     run.track_models();
     run.publish(&consumer).await;

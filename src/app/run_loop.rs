@@ -10,6 +10,7 @@ use rdkafka::consumer::Consumer as _;
 use rdkafka::message::{BorrowedMessage, Message as _};
 use tokio::sync::mpsc;
 
+use super::decode_batch::decode_batch;
 use super::publish::Publisher;
 use super::references::References;
 use crate::actions::{ActionConfig, Actions};
@@ -53,6 +54,8 @@ pub(super) struct RunLoop {
     /// With the state changelog: offsets waiting until the changelog holds the state
     /// they were computed with (its mark then).
     pub deferred: std::collections::VecDeque<(u64, Offsets)>,
+    /// One decoding buffer per message of a batch, reused.
+    pub scratches: Vec<crate::pipeline::Scratch>,
 }
 
 /// A reload being prepared, and who asked for it.
@@ -154,13 +157,12 @@ impl RunLoop {
                 }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
-                        self.pipeline().lock().expect("pipeline lock").hold_clock(true);
-                        self.on_message(&m).await;
                         // what the consumer already holds is taken without another round
                         // of the select (timers, signals, channels polled per message)
-                        for _ in 1..BATCH {
+                        let mut batch = vec![m];
+                        while batch.len() < BATCH {
                             match ready_now(consumer.recv()) {
-                                Some(Ok(m)) => self.on_message(&m).await,
+                                Some(Ok(m)) => batch.push(m),
                                 Some(Err(error)) => {
                                     consumer.context().consumer_error(&error);
                                     break;
@@ -168,7 +170,7 @@ impl RunLoop {
                                 None => break,
                             }
                         }
-                        self.pipeline().lock().expect("pipeline lock").hold_clock(false);
+                        self.on_batch(&batch);
                     }
                     Err(error) => consumer.context().consumer_error(&error),
                 },
@@ -306,34 +308,47 @@ impl RunLoop {
         }
     }
 
-    async fn on_message(&mut self, m: &BorrowedMessage<'_>) {
-        self.api.consumer.message();
-        let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
-        let payload = m.payload().unwrap_or_default();
-        if self.partials.as_ref().is_some_and(|p| p.topic() == topic) {
-            let mut pipeline = self.pipeline().lock().expect("pipeline lock");
-            pipeline.ingest_internal(payload, topic, partition, offset);
-            return;
-        }
-        let (result, wanted) = {
-            let mut pipeline = self.pipeline().lock().expect("pipeline lock");
-            let pid = pipeline.partition_id(topic, partition);
-            let r = pipeline.ingest_at(payload, m.timestamp().to_millis(), Some(topic), pid, offset);
-            if pipeline.has_closed() {
-                self.publisher.report_closed(&mut pipeline);
+    /// Messages read in a row: decoded (on both cores when there are many), then taken
+    /// one by one in the order read, their events stamped with one processing time.
+    fn on_batch(&mut self, batch: &[BorrowedMessage<'_>]) {
+        let pipeline = self.publisher.pipeline().clone();
+        let decoding = pipeline.lock().expect("pipeline lock").decoding();
+        let partials = self.partials.as_ref().map(|p| p.topic().to_string());
+        let internal = |topic: &str| partials.as_deref() == Some(topic);
+        let threads = self.running.kafka.decode_threads;
+        let decoded = decode_batch(&decoding, batch, &internal, &mut self.scratches, threads);
+        let mut failed = Vec::new();
+        let wanted = {
+            let mut pipeline = pipeline.lock().expect("pipeline lock");
+            pipeline.hold_clock(true);
+            for ((m, decoded), scratch) in batch.iter().zip(decoded).zip(&self.scratches) {
+                self.api.consumer.message();
+                let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+                let Some(decoded) = decoded else {
+                    pipeline.ingest_internal(m.payload().unwrap_or_default(), topic, partition, offset);
+                    continue;
+                };
+                let pid = pipeline.partition_id(topic, partition);
+                let result = pipeline.ingest_decoded_at(decoded, scratch, m.timestamp().to_millis(), pid, offset);
+                if pipeline.has_closed() {
+                    self.publisher.report_closed(&mut pipeline);
+                }
+                match result {
+                    Ok(routed) => self.counters[routed.model].inc(),
+                    Err(reason) => failed.push((m, reason)),
+                }
             }
-            (r, pipeline.take_wanted())
+            pipeline.hold_clock(false);
+            pipeline.take_wanted()
         };
         for (model, version) in wanted {
             self.references.want(model, version);
         }
-        match result {
-            Ok(routed) => self.counters[routed.model].inc(),
-            Err(reason) => {
-                self.telemetry.emit(DecodeFailed { reason, topic, partition, offset });
-                if let Some(dl) = &self.dead_letter {
-                    dl.send(payload, m.key(), reason.reason(), &self.telemetry);
-                }
+        for (m, reason) in failed {
+            let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+            self.telemetry.emit(DecodeFailed { reason, topic, partition, offset });
+            if let Some(dl) = &self.dead_letter {
+                dl.send(m.payload().unwrap_or_default(), m.key(), reason.reason(), &self.telemetry);
             }
         }
     }

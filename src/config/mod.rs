@@ -112,9 +112,17 @@ pub struct KafkaSettings {
     /// reported with what came, naming the partitions missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_timeout: Option<HumanDuration>,
+    /// Threads that decode a batch of messages (1 by default: the consumer's own). More
+    /// pays where cores are free beside librdkafka's threads; on a machine the broker
+    /// shares, one is faster (see docs/scaling.md).
+    #[serde(default = "KafkaSettings::default_decode_threads")]
+    pub decode_threads: usize,
 }
 
 impl KafkaSettings {
+    fn default_decode_threads() -> usize {
+        1
+    }
     fn default_brokers() -> String {
         "localhost:9092".into()
     }
@@ -139,6 +147,7 @@ impl Default for KafkaSettings {
             dead_letter_topic: None,
             partials_topic: None,
             merge_timeout: None,
+            decode_threads: Self::default_decode_threads(),
         }
     }
 }
@@ -314,6 +323,9 @@ impl Settings {
                 "kafka.partials_topic",
                 format!("'{t}' is one of kafka.topics: the partials topic is driftd's own, not inference logs"),
             ));
+        }
+        if !(1..=64).contains(&self.kafka.decode_threads) {
+            return Err(ConfigError::new("kafka.decode_threads", "must be between 1 and 64"));
         }
         if self.kafka.max_message_bytes == 0 {
             return Err(ConfigError::new("kafka.max_message_bytes", "must be at least 1"));

@@ -3,6 +3,7 @@
 //! in place.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -365,6 +366,27 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
             self.scratch.set_version(v).map_err(|_| serde::de::Error::custom("model_version"))?;
         }
         Ok(header)
+    }
+}
+
+/// Decodes the messages of a configuration: its layout, and the model a topic's
+/// messages belong to when they name none.
+#[derive(Debug)]
+pub struct Decoding {
+    pub(super) decoder: Decoder,
+    pub(super) topic_models: BTreeMap<String, String>,
+}
+
+impl Decoding {
+    /// Decodes `payload`, read from `topic`, its features into `scratch`.
+    pub fn decode<'a>(
+        &'a self,
+        payload: &'a [u8],
+        topic: Option<&str>,
+        scratch: &mut Scratch,
+    ) -> Result<Header<'a>, DecodeError> {
+        let default_model = topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
+        self.decoder.decode(payload, default_model, scratch)
     }
 }
 

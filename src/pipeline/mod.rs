@@ -31,6 +31,6 @@ pub mod window;
 
 pub use bounds::WindowBounds;
 pub use close::{report_window, WindowReport};
-pub use decode::DecodeError;
+pub use decode::{DecodeError, Decoding, Header, Scratch};
 pub use route::{ClosedWindow, Idle, IdleClock, Marks, Model, Pipeline, Routed, Track};
 pub use spec::ModelSpec;

@@ -29,8 +29,7 @@ impl Pipeline {
         self.send_closed_parts(parts);
         self.models = models;
         self.by_name = new.by_name;
-        self.decoder = new.decoder;
-        self.topic_models = new.topic_models;
+        self.decoding = new.decoding;
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use polars::prelude::PlHashMap;
 
 use super::accumulate::{Accumulator, Event};
-use super::decode::{DecodeError, Decoder, Scratch, Val};
+use super::decode::{DecodeError, Decoder, Decoding, Header, Scratch, Val};
 use super::merge::{MergeInfo, Merger};
 use super::offsets::PartitionTable;
 use super::spec::ModelSpec;
@@ -214,6 +214,12 @@ pub struct ClosedWindow {
     pub merged: Option<MergeInfo>,
 }
 
+/// The index of the model a message names, and its time.
+fn locate(by_name: &PlHashMap<String, usize>, header: Header<'_>) -> Result<(usize, Option<i64>), DecodeError> {
+    let idx = *by_name.get(header.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
+    Ok((idx, header.ts_ms))
+}
+
 /// Where an event went: the model (its index) and the track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Routed {
@@ -222,10 +228,10 @@ pub struct Routed {
 }
 
 pub struct Pipeline {
-    pub(super) decoder: Decoder,
+    /// Shared with the threads that decode a batch (see `decoding`).
+    pub(super) decoding: Arc<Decoding>,
     pub(super) models: Vec<Model>,
     pub(super) by_name: PlHashMap<String, usize>,
-    pub(super) topic_models: BTreeMap<String, String>,
     /// Bad messages by reason, in `DecodeError::ALL` order.
     decode_errors: [u64; DecodeError::ALL.len()],
     pub(super) closed: Vec<ClosedWindow>,
@@ -262,10 +268,12 @@ impl Pipeline {
             models.push(Model::new(m, r));
         }
         Ok(Pipeline {
-            decoder: Decoder::new(&settings.kafka.mapping, settings.kafka.max_message_bytes),
+            decoding: Arc::new(Decoding {
+                decoder: Decoder::new(&settings.kafka.mapping, settings.kafka.max_message_bytes),
+                topic_models: settings.kafka.topic_models.clone(),
+            }),
             models,
             by_name,
-            topic_models: settings.kafka.topic_models.clone(),
             decode_errors: [0; DecodeError::ALL.len()],
             closed: Vec::new(),
             partitions: PartitionTable::default(),
@@ -307,7 +315,7 @@ impl Pipeline {
         source_ts_ms: Option<i64>,
         topic: Option<&str>,
     ) -> Result<Routed, DecodeError> {
-        let result = self.route(payload, source_ts_ms, topic, None);
+        let result = self.decode_and_route(payload, source_ts_ms, topic, None);
         self.count(result)
     }
 
@@ -321,8 +329,48 @@ impl Pipeline {
         offset: i64,
     ) -> Result<Routed, DecodeError> {
         self.partitions.read(pid, offset);
-        let result = self.route(payload, source_ts_ms, topic, Some((pid, offset)));
+        let result = self.decode_and_route(payload, source_ts_ms, topic, Some((pid, offset)));
         self.count(result)
+    }
+
+    /// The decoder of this configuration, for decoding messages on other threads; each
+    /// result then goes to `ingest_decoded_at`, in the order the messages were read.
+    pub fn decoding(&self) -> Arc<Decoding> {
+        self.decoding.clone()
+    }
+
+    /// Takes a message read at `offset` of partition `pid` that `decoding` (of this
+    /// configuration) decoded into `scratch`: as `ingest_at`, the decoding done.
+    pub fn ingest_decoded_at(
+        &mut self,
+        decoded: Result<Header<'_>, DecodeError>,
+        scratch: &Scratch,
+        source_ts_ms: Option<i64>,
+        pid: u32,
+        offset: i64,
+    ) -> Result<Routed, DecodeError> {
+        self.partitions.read(pid, offset);
+        let result = decoded
+            .and_then(|header| locate(&self.by_name, header))
+            .and_then(|(model, ts)| self.route(model, ts.or(source_ts_ms), scratch, Some((pid, offset))));
+        self.count(result)
+    }
+
+    fn decode_and_route(
+        &mut self,
+        payload: &[u8],
+        source_ts_ms: Option<i64>,
+        topic: Option<&str>,
+        position: Option<(u32, i64)>,
+    ) -> Result<Routed, DecodeError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self
+            .decoding
+            .decode(payload, topic, &mut scratch)
+            .and_then(|header| locate(&self.by_name, header))
+            .and_then(|(model, ts)| self.route(model, ts.or(source_ts_ms), &scratch, position));
+        self.scratch = scratch;
+        result
     }
 
     fn count(&mut self, result: Result<Routed, DecodeError>) -> Result<Routed, DecodeError> {
@@ -332,22 +380,19 @@ impl Pipeline {
         result
     }
 
+    /// Takes the event decoded into `scratch` into model `idx`'s windows.
     fn route(
         &mut self,
-        payload: &[u8],
-        source_ts_ms: Option<i64>,
-        topic: Option<&str>,
+        idx: usize,
+        ts: Option<i64>,
+        scratch: &Scratch,
         position: Option<(u32, i64)>,
     ) -> Result<Routed, DecodeError> {
-        let default_model = topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
-        let header = self.decoder.decode(payload, default_model, &mut self.scratch)?;
-        let idx = *self.by_name.get(header.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
-        let ts = header.ts_ms.or(source_ts_ms);
         let model = &mut self.models[idx];
-        let t = match model.track_for(self.scratch.version(), &mut self.partitions, self.merger.is_some()) {
+        let t = match model.track_for(scratch.version(), &mut self.partitions, self.merger.is_some()) {
             Ok(t) => t,
             Err(DecodeError::NoReference) => {
-                if let (Some(v), true) = (self.scratch.version(), model.config.reference.per_version()) {
+                if let (Some(v), true) = (scratch.version(), model.config.reference.per_version()) {
                     let key = (model.config.name.clone(), v.to_string());
                     if !self.asked.contains(&key) {
                         self.wanted.insert(key);
@@ -365,7 +410,7 @@ impl Pipeline {
         }
         self.resolved.clear();
         let mut unmonitored = 0u32;
-        for (i, (name, value)) in self.scratch.iter().enumerate() {
+        for (i, (name, value)) in scratch.iter().enumerate() {
             let slot = match track.slot_cache.get(i) {
                 Some((cached, slot)) if **cached == *name => *slot,
                 _ => {
@@ -385,7 +430,7 @@ impl Pipeline {
                 None => {}
             }
         }
-        let event = Event { values: &self.resolved, scratch: &self.scratch, unmonitored };
+        let event = Event { values: &self.resolved, scratch, unmonitored };
         let mut closed = std::mem::take(&mut self.closed_scratch);
         let result = match (&mut track.parts, position) {
             (Some(parts), Some(at)) => Track::ingest_part(parts, &track.spec, &event, ts, at, now, &mut closed),

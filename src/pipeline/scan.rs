@@ -26,6 +26,34 @@ const STOP: [bool; 256] = {
     t
 };
 
+/// 10^n for the digit runs `digits` folds in at once.
+const POW10_U64: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+/// How many of the word's bytes, first byte lowest, are ASCII digits before the first
+/// that is not (8 when all are). A byte is a digit when its high nibble is 3 and its low
+/// nibble stays under 10 when 6 is added (the sum carries into the next byte only from
+/// bytes 0xFA and up, which no `str` holds).
+#[inline]
+fn digit_run(word: u64) -> usize {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let marks = (word & HIGH) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4);
+    ((marks ^ 0x3333_3333_3333_3333).trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` (1 to 8) bytes of the word, ASCII digits, first byte lowest
+/// and most significant.
+#[inline]
+fn leading_digits(word: u64, n: usize) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 0x000F_4240_0000_0064; // 100 + (1_000_000 << 32)
+    const MUL2: u64 = 0x0000_2710_0000_0001; // 1 + (10_000 << 32)
+                                             // digit values; a borrow from the bytes past the run only reaches later bytes, which
+                                             // the shift drops, and the zeros it brings in are leading zeros
+    let v = word.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - n));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    ((v & MASK).wrapping_mul(MUL1).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))) >> 32
+}
+
 struct Bytes<'a> {
     text: &'a str,
     b: &'a [u8],
@@ -73,10 +101,25 @@ impl<'a> Bytes<'a> {
     }
 
     /// Digits, folded into `mantissa` while it holds fewer than 19 (`held` counts them);
-    /// returns how many there were and how many did not fit.
+    /// returns how many there were and how many did not fit. Eight bytes at a time where
+    /// the message has them (the run of digits found and converted in one word, as
+    /// fast_float's `parse_eight_digits_unrolled`), one at a time at the end of a message.
     #[inline]
     fn digits(&mut self, mantissa: &mut u64, held: &mut u32) -> (usize, usize) {
         let (start, mut lost) = (self.i, 0);
+        while let Some(word) = self.b.get(self.i..self.i + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            let n = digit_run(word);
+            if n == 0 || *held + n as u32 > 19 {
+                break;
+            }
+            *mantissa = *mantissa * POW10_U64[n] + leading_digits(word, n);
+            *held += n as u32;
+            self.i += n;
+            if n < 8 {
+                return (self.i - start, 0);
+            }
+        }
         while let Some(&c) = self.b.get(self.i) {
             let d = c.wrapping_sub(b'0');
             if d > 9 {
@@ -364,9 +407,15 @@ mod tests {
                 2 => format!("{x:.6}"),
                 _ => format!("{:.3}", x * 1e6),
             };
-            let mut p = Bytes { text: &text, b: text.as_bytes(), i: 0 };
-            let got = p.number().unwrap_or_else(|| panic!("{text}"));
-            assert_eq!(got.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{text}");
+            // alone (digits one at a time at the end) and followed by more of a message
+            // (eight at a time)
+            for tail in ["", ", \"f1\": 12345678}"] {
+                let line = format!("{text}{tail}");
+                let mut p = Bytes { text: &line, b: line.as_bytes(), i: 0 };
+                let got = p.number().unwrap_or_else(|| panic!("{line}"));
+                assert_eq!(got.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{line}");
+                assert_eq!(p.i, text.len(), "{line}");
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! and writes one window report per line. Windows still open at the end are closed.
 
 use std::collections::BTreeMap;
-use std::io::BufRead as _;
+use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
@@ -47,7 +47,6 @@ pub fn replay(
     on_report: &mut dyn FnMut(&WindowReport),
 ) -> Result<ReplaySummary, InputError> {
     let file = std::fs::File::open(input).map_err(|e| InputError::file(input, format!("cannot open: {e}")))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut summary = ReplaySummary::default();
     let mut emit = |pipeline: &mut Pipeline, summary: &mut ReplaySummary| -> Result<(), InputError> {
         for closed in pipeline.take_closed() {
@@ -64,14 +63,8 @@ pub fn replay(
         Ok(())
     };
     let started = Instant::now();
-    let mut line = Vec::with_capacity(4096);
-    loop {
-        line.clear();
-        let n =
-            reader.read_until(b'\n', &mut line).map_err(|e| InputError::file(input, format!("cannot read: {e}")))?;
-        if n == 0 {
-            break;
-        }
+    let mut lines = Lines::new(file);
+    while let Some(line) = lines.next().map_err(|e| InputError::file(input, format!("cannot read: {e}")))? {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -80,7 +73,7 @@ pub fn replay(
             // one clock read for the lines read in the next moment
             pipeline.hold_clock(true);
         }
-        if pipeline.ingest(&line, None, None).is_ok() {
+        if pipeline.ingest(line, None, None).is_ok() {
             summary.events += 1;
         }
         if pipeline.has_closed() {
@@ -95,4 +88,91 @@ pub fn replay(
         pipeline.decode_errors().filter(|(_, n)| *n > 0).map(|(e, n)| (e.reason().to_string(), n)).collect();
     summary.late_events = pipeline.models().iter().flat_map(|m| &m.tracks).map(|t| t.late_total()).sum();
     Ok(summary)
+}
+
+/// The lines of a reader, each borrowed from one large buffer (no copy per line); a line
+/// cut by the end of a read moves to the buffer's front, which grows for a line longer
+/// than it. The last line needs no newline.
+struct Lines<R> {
+    reader: R,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// Bytes from `start` known to hold no newline (a long line is searched once).
+    searched: usize,
+    eof: bool,
+}
+
+impl<R: Read> Lines<R> {
+    const CHUNK: usize = 1 << 20;
+
+    fn new(reader: R) -> Self {
+        Lines { reader, buf: vec![0; Self::CHUNK], start: 0, end: 0, searched: 0, eof: false }
+    }
+
+    /// The next line without its newline, `None` at the end.
+    fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
+        loop {
+            let unread = &self.buf[self.start + self.searched..self.end];
+            if let Some(n) = memchr::memchr(b'\n', unread) {
+                let line = self.start..self.start + self.searched + n;
+                (self.start, self.searched) = (line.end + 1, 0);
+                return Ok(Some(&self.buf[line]));
+            }
+            self.searched = self.end - self.start;
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let line = self.start..self.end;
+                (self.start, self.searched) = (self.end, 0);
+                return Ok(Some(&self.buf[line]));
+            }
+            // keep the cut line, read more behind it
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.end, self.start) = (self.end - self.start, 0);
+            if self.end == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    /// Every line comes back whole, however the reads cut it: reads of 1 to 7 bytes, a
+    /// line longer than the buffer, no newline at the end, empty lines.
+    #[test]
+    fn lines_come_back_whole_across_reads() {
+        struct Trickle<'a>(&'a [u8], usize);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                self.1 = self.1 % 7 + 1;
+                let n = self.1.min(out.len()).min(self.0.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let long = "x".repeat(3 * Lines::<&[u8]>::CHUNK);
+        let expected = vec!["{\"a\": 1}", "", long.as_str(), "last"];
+        let text = expected.join("\n");
+        for reader in [Box::new(Trickle(text.as_bytes(), 0)) as Box<dyn std::io::Read>, Box::new(text.as_bytes())] {
+            let mut lines = Lines::new(reader);
+            let mut got = Vec::new();
+            while let Some(line) = lines.next().unwrap() {
+                got.push(String::from_utf8(line.to_vec()).unwrap());
+            }
+            assert_eq!(got, expected);
+        }
+    }
 }

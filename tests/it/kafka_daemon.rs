@@ -197,10 +197,22 @@ fn stream_through_the_broker_equals_replay_and_metrics_are_prometheus_text() {
 
 #[test]
 fn poison_messages_are_counted_and_nothing_else_is_lost() {
+    poison_case(1);
+}
+
+/// Batches decoded on two threads (the messages are there before the daemon starts, so
+/// it reads them in full batches): the same windows, errors and dead letters.
+#[test]
+fn decoding_on_two_threads_changes_nothing() {
+    poison_case(2);
+}
+
+fn poison_case(decode_threads: usize) {
     let s = setup(1);
-    let (cfg, _) = config(&s, "p", &["housing"], "dead_letter_topic = \"driftd-dead-letters\"");
+    let kafka = format!("dead_letter_topic = \"driftd-dead-letters\"\ndecode_threads = {decode_threads}");
+    let (cfg, _) = config(&s, "p", &["housing"], &kafka);
     s.broker.create_topic("driftd-dead-letters", 1);
-    let daemon = InProcess::start(&cfg);
+    let mut daemon = (decode_threads == 1).then(|| InProcess::start(&cfg));
     let clean = events("housing");
     let mut mixed = Vec::new();
     for (i, m) in clean.iter().enumerate() {
@@ -212,6 +224,7 @@ fn poison_messages_are_counted_and_nothing_else_is_lost() {
         }
     }
     produce(&producer(&s.broker.bootstrap()), &mixed, "housing", None);
+    let daemon = daemon.get_or_insert_with(|| InProcess::start(&cfg));
     let got = wait_for_events(&[s.dir.path().join("reports-p.jsonl")], clean.len() as u64);
     assert_same_windows(&got, &replayed(&s, &cfg, &clean));
     let rounds = clean.len().div_ceil(1000);
