@@ -105,7 +105,7 @@ struct Lines<R> {
 }
 
 impl<R: Read> Lines<R> {
-    const CHUNK: usize = 1 << 20;
+    const CHUNK: usize = 1 << 16;
 
     fn new(reader: R) -> Self {
         Lines { reader, buf: vec![0; Self::CHUNK], start: 0, end: 0, searched: 0, eof: false }

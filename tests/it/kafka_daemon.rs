@@ -24,7 +24,10 @@ struct Setup {
 }
 
 fn setup(partitions: u32) -> Setup {
-    let broker = Broker::start();
+    setup_on(Broker::start(), partitions)
+}
+
+fn setup_on(broker: Broker, partitions: u32) -> Setup {
     broker.create_topic(TOPIC, partitions);
     for name in ["a", "p", "r", "one", "two"] {
         broker.create_topic(&format!("driftd-reports-{name}"), 1);
@@ -571,6 +574,53 @@ fn a_broker_frozen_past_the_idle_timeout_cuts_no_window() {
     let sizes: Vec<u64> = got.iter().map(|r| r["events"].as_u64().unwrap()).collect();
     assert_eq!(sizes, [msgs.len() as u64], "one window, every event, no late ones: {sizes:?}");
     assert_eq!(got[0]["late_events"], 0);
+}
+
+/// A broker killed (SIGKILL) and started again 8 s later, past `idle_timeout` and past
+/// the 6 s session timeout, on the log it keeps in S3: the open window is not cut, the
+/// group is joined again, and every event counts once, in the windows replay gives.
+#[test]
+fn a_broker_killed_and_restarted_past_the_idle_timeout_loses_nothing() {
+    let mut s = setup_on(Broker::start_durable(), 2);
+    let keys = "window = { size = \"3650d\" }\nidle_timeout = \"4s\"";
+    let (cfg, _) = config_models(&s, "one", &["housing", "credit"], "", keys);
+    let daemon = InProcess::start(&cfg);
+    let (housing, credit) = (events("housing"), events("credit"));
+    let half = housing.len() / 2;
+    let p = producer(&s.broker.bootstrap());
+    produce(&p, &housing[..half], "housing", None);
+    produce(&p, &credit[..half], "credit", None);
+    let taken = |model: &str| crate::helpers::metric(daemon.port, &format!("driftd_events_total{{model=\"{model}\"}}"));
+    crate::helpers::wait_until("the first halves taken", Duration::from_secs(60), || {
+        (taken("housing") == Some(half as f64) && taken("credit") == Some(half as f64)).then_some(())
+    });
+    let down = Instant::now();
+    s.broker.kill_and_restart(Duration::from_secs(8));
+    let p = producer(&s.broker.bootstrap());
+    produce(&p, &housing[half..], "housing", None);
+    produce(&p, &credit[half..], "credit", None);
+    println!("broker back {:.1} s after the kill", down.elapsed().as_secs_f64());
+    let file = s.dir.path().join("reports-one.jsonl");
+    let got = wait_for_events(std::slice::from_ref(&file), (housing.len() + credit.len()) as u64);
+    let windows = by_window(&got); // panics on a window reported twice
+    let per_model: Vec<(String, u64, u64)> = windows
+        .values()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap().to_string(),
+                r["events"].as_u64().unwrap(),
+                r["late_events"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    println!("windows after the broker's restart: {per_model:?}");
+    assert_eq!(
+        per_model,
+        [("credit".to_string(), credit.len() as u64, 0), ("housing".to_string(), housing.len() as u64, 0)],
+        "one window a model, every event once, none late"
+    );
+    let all: Vec<String> = housing.iter().chain(&credit).cloned().collect();
+    assert_same_windows(&got, &replayed(&s, &cfg, &all));
 }
 
 /// Sinks that do not answer hold no model back (#13): with the report topic and the

