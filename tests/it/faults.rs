@@ -172,6 +172,12 @@ impl Figures {
     fn clean(&self) -> bool {
         (self.lost, self.twice, self.twice_windows, self.unexpected) == (0, 0, 0, 0)
     }
+
+    /// At least once: every event in a report, every window replay gives and none other
+    /// (a window may have been reported twice).
+    fn nothing_lost(&self) -> bool {
+        (self.lost, self.unexpected) == (0, 0)
+    }
 }
 
 fn config(broker: &Broker, dir: &std::path::Path, name: &str, port: u16, changelog: bool) -> std::path::PathBuf {
@@ -287,20 +293,42 @@ fn three_replicas(work: &Workload, faults: &[Fault]) -> Figures {
 
 /// A rolling restart (#13): each of three replicas is stopped (SIGTERM) and replaced in
 /// turn, twice over, while events flow. The partitions that move on each restart are
-/// handed over, not cut: every window is reported once, whole, by one replica, equal to
-/// replay.
+/// handed over, not cut: every event is reported, in the windows replay gives. (Each
+/// window once, too, where the broker gives a partition one owner at a time; Tansu does
+/// not always: see the ignored test below and docs/faults.md.)
 #[test]
-#[ignore = "flaky: in 2 of 6 runs here some sliding windows were reported twice (0 lost); see docs/faults.md"]
-fn a_rolling_restart_of_three_replicas_cuts_no_window() {
+fn a_rolling_restart_of_three_replicas_loses_nothing() {
+    let figures = three_replicas(&Workload::new(1_500), &[Fault::Term; 6]);
+    assert!(figures.nothing_lost(), "{figures:?}");
+}
+
+/// The rolling restart's full target: also no window reported twice.
+#[test]
+#[ignore = "on Tansu, flaky: in 3 of 7 runs some sliding windows were reported twice (0 lost), as its group \
+            coordinator gave a partition to two replicas at once; see docs/faults.md"]
+fn a_rolling_restart_of_three_replicas_reports_each_window_once() {
     let figures = three_replicas(&Workload::new(1_500), &[Fault::Term; 6]);
     assert!(figures.clean(), "{figures:?}");
 }
 
 /// Faults combined (#13): SIGKILLs and replaced pods in turn on three replicas, with an
-/// event dated 9999 and one a day ahead of the wall clock in the stream.
+/// event dated 9999 and one a day ahead of the wall clock in the stream: nothing lost
+/// (each window once, too, where the broker gives a partition one owner at a time).
 #[test]
-#[ignore = "the harness of the rolling restart, flaky the same way; see docs/faults.md"]
 fn kills_restarts_and_future_events_combined_lose_nothing() {
+    let figures = combined();
+    assert!(figures.nothing_lost(), "{figures:?}");
+}
+
+/// The combined faults' full target: also no window reported twice.
+#[test]
+#[ignore = "on Tansu, flaky the way the rolling restart is; see docs/faults.md"]
+fn kills_restarts_and_future_events_combined_report_each_window_once() {
+    let figures = combined();
+    assert!(figures.clean(), "{figures:?}");
+}
+
+fn combined() -> Figures {
     let mut work = Workload::new(1_500);
     let middle = work.messages.len() / 2;
     let (model, line) = work.messages[middle].clone();
@@ -310,6 +338,5 @@ fn kills_restarts_and_future_events_combined_lose_nothing() {
         work.messages.insert(middle, (model.clone(), line.replace(&ts, at)));
     }
     let faults = [Fault::Kill, Fault::Term, Fault::Kill, Fault::Kill, Fault::Term, Fault::Kill];
-    let figures = three_replicas(&work, &faults);
-    assert!(figures.clean(), "{figures:?}");
+    three_replicas(&work, &faults)
 }
