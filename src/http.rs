@@ -3,7 +3,6 @@
 //! reload, which it hands to the hub and the run loop.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -15,7 +14,12 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actions::{Actions, ManualError};
+mod serve;
+
+use serve::AdminToken;
+pub use serve::{serve, Limits};
+
+use crate::actions::{Actions, Manual, ManualError};
 use crate::pipeline::{Model, WindowReport};
 use crate::reference::ReferenceIdentity;
 use crate::telemetry::Telemetry;
@@ -241,6 +245,7 @@ impl ConsumerHealth {
     }
 }
 
+/// `/metrics`, health, and the read-only API.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
@@ -250,18 +255,16 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/models/{name}", get(model))
         .route("/api/v1/models/{name}/reports/latest", get(latest))
         .route("/api/v1/models/{name}/retrains", get(retrains))
-        .route("/api/v1/models/{name}/retrain", post(retrain))
-        .route("/api/v1/reload", post(reload))
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<ApiState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+/// The endpoints that act (a manual retrain, a reload), for a bearer of `token` only.
+pub fn admin_router(state: Arc<ApiState>, token: &str) -> Router {
+    Router::new()
+        .route("/api/v1/models/{name}/retrain", post(retrain))
+        .route("/api/v1/reload", post(reload))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(AdminToken(token.into()), serve::bearer))
 }
 
 async fn metrics(State(s): State<Arc<ApiState>>) -> Response {
@@ -346,14 +349,16 @@ async fn retrains(State(s): State<Arc<ApiState>>, Path(name): Path<String>) -> R
     Json(serde_json::json!({ "model": name, "retrains": history })).into_response()
 }
 
-/// Triggers a retrain by hand: 202 with the queued request.
+/// Triggers a retrain by hand: 202 with the queued request, or 200 with the model's last
+/// manual request when it is recent (`[retrain] manual_interval`).
 async fn retrain(State(s): State<Arc<ApiState>>, Path(name): Path<String>) -> Response {
     let Some(actions) = s.actions() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
     };
     let latest = s.latest.read().expect("lock").get(&name).cloned();
     match actions.manual(&name, latest.as_ref()) {
-        Ok(entry) => (StatusCode::ACCEPTED, Json(entry)).into_response(),
+        Ok(Manual::Queued(entry)) => (StatusCode::ACCEPTED, Json(entry)).into_response(),
+        Ok(Manual::Recent(entry)) => (StatusCode::OK, Json(entry)).into_response(),
         Err(e @ ManualError::UnknownModel(_)) => not_found(e.to_string()),
         Err(e @ ManualError::NoTarget) => {
             (StatusCode::CONFLICT, Json(serde_json::json!({ "error": e.to_string() }))).into_response()

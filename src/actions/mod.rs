@@ -84,6 +84,17 @@ pub struct Actions {
     wake: Notify,
     alerts: Mutex<Option<mpsc::UnboundedSender<AlertEvent>>>,
     http: reqwest::Client,
+    /// Held while a manual trigger looks for a recent one and queues.
+    manual_lock: Mutex<()>,
+}
+
+/// What a manual trigger did.
+#[derive(Debug)]
+pub enum Manual {
+    /// A new request, queued.
+    Queued(Entry),
+    /// The model's last manual request, made within `manual_interval`: nothing new.
+    Recent(Entry),
 }
 
 /// Why a manual trigger was refused.
@@ -179,6 +190,7 @@ impl Actions {
             wake: Notify::new(),
             alerts: Mutex::new(Some(tx)),
             http: crate::sinks::http::client(),
+            manual_lock: Mutex::new(()),
         });
         actions.apply(config)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(Shutdown::No);
@@ -465,17 +477,29 @@ impl Actions {
     }
 
     /// `POST /api/v1/models/{name}/retrain`: a request now, outside the policy and its
-    /// cooldown, with the model's latest window report (the API's, when there is one).
-    pub fn manual(&self, model: &str, latest: Option<&WindowReport>) -> Result<Entry, ManualError> {
+    /// cooldown, with the model's latest window report (the API's, when there is one);
+    /// within `manual_interval` of the model's last manual request, that request again.
+    pub fn manual(&self, model: &str, latest: Option<&WindowReport>) -> Result<Manual, ManualError> {
         let config = self.config();
         if !config.policies.contains_key(model) {
             return Err(ManualError::UnknownModel(model.to_string()));
         }
-        if config.retrain.is_none() {
+        let Some(target) = config.retrain.as_ref() else {
             return Err(ManualError::NoTarget);
+        };
+        // one at a time: two calls at once must not both find no recent request
+        let _one = self.manual_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
+        let interval = i64::try_from(target.settings.manual_interval().as_millis()).unwrap_or(i64::MAX);
+        let recent = self.history(model).into_iter().rev().find(|e| {
+            e.reason == "manual"
+                && crate::time::parse_rfc3339_ms(&e.created).is_some_and(|at| now.saturating_sub(at) < interval)
+        });
+        if let Some(entry) = recent {
+            return Ok(Manual::Recent(entry));
         }
-        let id = run_id(model, now_ms(), "manual");
-        self.queue(&config, run_params(latest, model, &id, "manual")).map_err(ManualError::Io)
+        let id = run_id(model, now, "manual");
+        self.queue(&config, run_params(latest, model, &id, "manual")).map(Manual::Queued).map_err(ManualError::Io)
     }
 
     /// Writes the request to the outbox (or, under `dry_run`, logs it into the history).

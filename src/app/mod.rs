@@ -62,6 +62,61 @@ impl App {
     }
 }
 
+/// Serves the API on `listener`, and its admin endpoints there or on `[server]
+/// admin_listen` when an admin token is set; stopped when the returned sender fires.
+async fn serve_api(
+    settings: &Settings,
+    listener: tokio::net::TcpListener,
+    api: &Arc<ApiState>,
+) -> anyhow::Result<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
+    let s = &settings.server;
+    let limits = http::Limits {
+        max_connections: s.max_connections,
+        header_timeout: s.header_timeout.get(),
+        request_timeout: s.request_timeout.get(),
+    };
+    let token = s.admin_token.resolve().map_err(|e| anyhow::anyhow!("config server.admin_token: {e}"))?;
+    let admin = token.as_deref().map(|t| http::admin_router(api.clone(), t));
+    let admin_listener = match &s.admin_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("server.admin_listen: cannot bind {addr}"))?,
+        ),
+        None => None,
+    };
+    let mut main = http::router(api.clone());
+    let mut apart = None;
+    match (admin, admin_listener) {
+        (Some(admin), Some(l)) => apart = Some((admin, l)),
+        (Some(admin), None) => main = main.merge(admin),
+        (None, _) => {}
+    }
+    let has_admin = token.is_some();
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        admin = if !has_admin { "off (no server.admin_token)" } else if apart.is_some() { "apart" } else { "here" },
+        "serving /metrics and /api/v1"
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let mut servers = vec![tokio::spawn(http::serve(listener, main, limits, until(stopped.clone())))];
+    if let Some((admin, l)) = apart {
+        tracing::info!(addr = %l.local_addr()?, "serving the admin endpoints");
+        servers.push(tokio::spawn(http::serve(l, admin, limits, until(stopped))));
+    }
+    let all = tokio::spawn(async move {
+        for s in servers {
+            if let Ok(Err(e)) = s.await {
+                tracing::warn!(error = %e, "the HTTP server stopped");
+            }
+        }
+    });
+    Ok((stop, all))
+}
+
 /// Runs the daemon, serving HTTP on `listener`, until `shutdown` resolves.
 pub async fn run(
     app: App,
@@ -75,11 +130,7 @@ pub async fn run(
     let telemetry = Arc::new(Telemetry::new());
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let api = Arc::new(ApiState::new(telemetry.clone(), reload_tx));
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics and /api/v1");
-    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, api.clone(), async {
-        let _ = http_stopped.await;
-    }));
+    let (http_stop, server) = serve_api(&settings, listener, &api).await?;
 
     let (resolver, refs) = References::resolve(&settings).await?;
     let references = References::start(resolver, &settings, &refs, &telemetry, &api);
@@ -145,7 +196,7 @@ pub async fn run(
     run.sinks.forget_written();
     run.run(&consumer, shutdown).await?;
     stop(run, consumer, workers, producer).await;
-    let _ = http_stop.send(());
+    let _ = http_stop.send(true);
     let _ = server.await;
     Ok(())
 }

@@ -72,7 +72,12 @@ impl SecretSource {
         Ok(None)
     }
 
-    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+    /// None of the three given.
+    pub fn is_empty(&self) -> bool {
+        self.given() == 0
+    }
+
+    pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if self.given() > 1 {
             return Err(ConfigError::new(key, "give only one of secret, secret_env, secret_file"));
         }
@@ -131,6 +136,11 @@ pub struct RetrainSettings {
     /// `cooldown` wins; default none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<HumanDuration>,
+    /// A manual retrain (`POST /api/v1/models/{name}/retrain`) within this long of the
+    /// model's last one is that one again: answered with its run id, nothing sent
+    /// (default 1h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_interval: Option<HumanDuration>,
     /// Log the request instead of sending it.
     #[serde(default)]
     pub dry_run: bool,
@@ -176,6 +186,11 @@ pub struct RetrainTarget {
 }
 
 impl RetrainSettings {
+    /// `manual_interval`, or its default.
+    pub fn manual_interval(&self) -> Duration {
+        self.manual_interval.map_or(Duration::from_secs(3600), HumanDuration::get)
+    }
+
     /// Reads the secret and fills the defaults.
     pub fn resolve(&self) -> Result<RetrainTarget, ConfigError> {
         let secret = self.credential.resolve().map_err(|e| ConfigError::new("retrain.secret", e))?;

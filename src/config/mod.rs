@@ -192,17 +192,51 @@ pub struct ServerSettings {
     /// Address the HTTP server binds (default `127.0.0.1:9464`).
     #[serde(default = "ServerSettings::default_listen")]
     pub listen: String,
+    /// The bearer token of the admin endpoints (`POST /api/v1/reload`,
+    /// `POST /api/v1/models/{name}/retrain`): `secret`, `secret_env` or `secret_file`.
+    /// Without one, those endpoints are not served (SIGHUP still reloads).
+    #[serde(default, skip_serializing_if = "SecretSource::is_empty")]
+    pub admin_token: SecretSource,
+    /// Serve the admin endpoints on this address only, apart from `/metrics` and the
+    /// read-only API (which then has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<String>,
+    /// Connections served at once, per listener (default 256); more wait to be accepted.
+    #[serde(default = "ServerSettings::default_max_connections")]
+    pub max_connections: usize,
+    /// A client must send a request's headers within this (default 10s).
+    #[serde(default = "ServerSettings::default_header_timeout")]
+    pub header_timeout: HumanDuration,
+    /// A request is answered within this, or with 503 (default 30s).
+    #[serde(default = "ServerSettings::default_request_timeout")]
+    pub request_timeout: HumanDuration,
 }
 
 impl ServerSettings {
     fn default_listen() -> String {
         "127.0.0.1:9464".into()
     }
+    fn default_max_connections() -> usize {
+        256
+    }
+    fn default_header_timeout() -> HumanDuration {
+        std::time::Duration::from_secs(10).into()
+    }
+    fn default_request_timeout() -> HumanDuration {
+        std::time::Duration::from_secs(30).into()
+    }
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { listen: Self::default_listen() }
+        ServerSettings {
+            listen: Self::default_listen(),
+            admin_token: SecretSource::default(),
+            admin_listen: None,
+            max_connections: Self::default_max_connections(),
+            header_timeout: Self::default_header_timeout(),
+            request_timeout: Self::default_request_timeout(),
+        }
     }
 }
 
@@ -330,11 +364,25 @@ impl Settings {
         if self.kafka.max_message_bytes == 0 {
             return Err(ConfigError::new("kafka.max_message_bytes", "must be at least 1"));
         }
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        for (key, addr) in
+            [("server.listen", Some(&self.server.listen)), ("server.admin_listen", self.server.admin_listen.as_ref())]
+        {
+            if addr.is_some_and(|a| a.parse::<std::net::SocketAddr>().is_err()) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("'{}' is not an address like 127.0.0.1:9464", addr.unwrap()),
+                ));
+            }
+        }
+        self.server.admin_token.validate("server.admin_token")?;
+        if self.server.admin_listen.is_some() && self.server.admin_token.given() == 0 {
             return Err(ConfigError::new(
-                "server.listen",
-                format!("'{}' is not an address like 127.0.0.1:9464", self.server.listen),
+                "server.admin_listen",
+                "needs server.admin_token: the admin endpoints are served only to a bearer of it",
             ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::new("server.max_connections", "must be at least 1"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::new("log.level", format!("'{}' is not a log filter", self.log.level)));

@@ -49,6 +49,13 @@ fn manifests_fit_together_and_the_probes_hit_real_endpoints() {
     assert_eq!(monitor["spec"]["selector"]["matchLabels"], *labels);
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+    // only the HTTP port is open to the pods, and only from the monitoring namespace
+    let policy = kind(&docs, "NetworkPolicy");
+    assert_eq!(policy["spec"]["podSelector"]["matchLabels"], *labels);
+    let ingress = policy["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["ports"], serde_json::json!([{ "port": port["name"], "protocol": "TCP" }]));
+    assert!(ingress[0]["from"][0]["namespaceSelector"].is_object());
 
     // the ConfigMap's config is valid and listens on the container's port
     let toml = kind(&docs, "ConfigMap")["data"]["driftd.toml"].as_str().unwrap();

@@ -13,6 +13,7 @@ mod example_pipelines;
 mod faults;
 mod fixtures_match;
 mod hot_path_alloc;
+mod http_api;
 mod kafka_daemon;
 mod monitoring;
 mod orchestrators;

@@ -17,6 +17,10 @@ use super::{driftd, http_get, reference_csv, root, FEATURES};
 pub struct TestConfig {
     kafka: Vec<String>,
     kafka_options: Vec<(String, String)>,
+    /// `[server]` keys; the admin token the `http` helper sends is added unless
+    /// `no_admin_token`.
+    server: Vec<String>,
+    no_admin_token: bool,
     sections: String,
 }
 
@@ -45,8 +49,21 @@ impl TestConfig {
         self
     }
 
+    /// `[server]` on `port`.
     pub fn listen(self, port: u16) -> TestConfig {
-        self.section(&format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"))
+        self.server_line(&format!("listen = \"127.0.0.1:{port}\""))
+    }
+
+    /// Another `[server]` key, as TOML.
+    pub fn server_line(mut self, line: &str) -> TestConfig {
+        self.server.push(line.to_string());
+        self
+    }
+
+    /// No admin token: the daemon serves no admin endpoint.
+    pub fn without_admin_token(mut self) -> TestConfig {
+        self.no_admin_token = true;
+        self
     }
 
     pub fn state(self, dir: &Path) -> TestConfig {
@@ -97,6 +114,14 @@ impl TestConfig {
             for (k, v) in &self.kafka_options {
                 text.push_str(&format!("\"{k}\" = \"{v}\"\n"));
             }
+        }
+        text.push_str("[server]\n");
+        if !self.no_admin_token {
+            text.push_str(&format!("admin_token = {{ secret = \"{}\" }}\n", super::ADMIN_TOKEN));
+        }
+        for line in &self.server {
+            text.push_str(line);
+            text.push('\n');
         }
         text + &self.sections
     }

@@ -19,7 +19,7 @@ pub use alertmanager::Alertmanager;
 pub use broker::{produce, produce_each, producer, Broker};
 pub use daemon::{model_toml, replay, InProcess, Process, TestConfig};
 pub use logs::{analysis_logs, episode_logs, fmt_ms, log_line, reference_csv, rows, sampled_logs, Row, FEATURES};
-pub use net::{dechunk, free_port, http, http_get, metric, wait_until};
+pub use net::{dechunk, free_port, http, http_get, http_with, metric, wait_until, ADMIN_TOKEN};
 pub use receiver::{Receiver, Reply, Request};
 pub use served::ServedFile;
 

@@ -14,9 +14,18 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// One request with an empty body; the status and the (de-chunked) body.
 pub fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    http_with(port, method, path, &format!("Authorization: Bearer {ADMIN_TOKEN}\r\n"))
+}
+
+/// The admin token of the daemons under test (`TestConfig::listen`), which `http` sends.
+pub const ADMIN_TOKEN: &str = "driftd-test-admin-token";
+
+/// A request with `headers` (each line ending in CRLF) and no body.
+pub fn http_with(port: u16, method: &str, path: &str, headers: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")
+        .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split_whitespace().nth(1)?.parse().ok()?;

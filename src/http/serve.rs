@@ -1,0 +1,135 @@
+//! Serving the API: a connection cap per listener, a deadline for a request's headers and
+//! one for its answer (hyper's HTTP/1 server, which `axum::serve` does not let one tune),
+//! and the bearer token the admin endpoints ask for.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{watch, Semaphore};
+
+/// What one client may hold of a listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; past it the listener stops accepting until one ends.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this, or the connection closes.
+    pub header_timeout: Duration,
+    /// A request is answered within this, or with 503.
+    pub request_timeout: Duration,
+}
+
+/// How long open connections get to finish once `shutdown` resolves.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `shutdown` resolves, within `limits`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router.layer(axum::middleware::from_fn_with_state(limits.request_timeout, deadline));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing, closed) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // out of descriptors, say: wait rather than spin
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let mut closed = closed.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { closed.wait_for(|c| *c).await.is_ok() } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = closing.send(true);
+    // every permit back: every connection done
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
+    Ok(())
+}
+
+/// Answers 503 past the request's deadline.
+async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the request took too long\n").into_response(),
+    }
+}
+
+/// The admin endpoints' bearer token.
+#[derive(Clone)]
+pub struct AdminToken(pub Arc<str>);
+
+/// Lets a request through only with `Authorization: Bearer <token>`; else 401. A browser
+/// cannot send that header to another site without a preflight, so a page cannot fire
+/// an admin endpoint either.
+pub async fn bearer(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(given) if same(given.as_bytes(), token.0.as_bytes()) => next.run(request).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"driftd admin\"")],
+            axum::Json(
+                serde_json::json!({ "error": "this endpoint needs the admin token (Authorization: Bearer ...)" }),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// Equal, in a time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"s3cret", b"s3cret"));
+        assert!(!same(b"s3cret", b"s3creT"));
+        assert!(!same(b"s3cret", b"s3cre"));
+        assert!(!same(b"", b"x"));
+    }
+}
