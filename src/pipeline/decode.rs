@@ -28,10 +28,12 @@ pub enum DecodeError {
     NoReference,
     /// An event time further ahead of the wall clock than the model's `max_future`.
     FutureTimestamp,
+    /// A monitored feature named twice in one message (which value would count?).
+    DuplicateFeature,
 }
 
 impl DecodeError {
-    pub const ALL: [DecodeError; 10] = [
+    pub const ALL: [DecodeError; 11] = [
         DecodeError::Oversized,
         DecodeError::NotJson,
         DecodeError::WrongType,
@@ -42,6 +44,7 @@ impl DecodeError {
         DecodeError::TooManyVersions,
         DecodeError::NoReference,
         DecodeError::FutureTimestamp,
+        DecodeError::DuplicateFeature,
     ];
 
     /// The reason's place in `ALL`.
@@ -61,6 +64,7 @@ impl DecodeError {
             DecodeError::TooManyVersions => "too_many_versions",
             DecodeError::NoReference => "no_reference",
             DecodeError::FutureTimestamp => "future_timestamp",
+            DecodeError::DuplicateFeature => "duplicate_feature",
         }
     }
 }

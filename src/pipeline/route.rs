@@ -214,6 +214,13 @@ pub struct ClosedWindow {
     pub merged: Option<MergeInfo>,
 }
 
+/// Whether a slot comes twice among an event's values (slots past 64, rarely met).
+fn repeats(values: &[(Kind, usize, Val)]) -> bool {
+    let mut slots: Vec<(bool, usize)> = values.iter().map(|(k, s, _)| (*k == Kind::Categorical, *s)).collect();
+    slots.sort_unstable();
+    slots.windows(2).any(|w| w[0] == w[1])
+}
+
 /// The index of the model a message names, and its time.
 fn locate(by_name: &PlHashMap<String, usize>, header: Header<'_>) -> Result<(usize, Option<i64>), DecodeError> {
     let idx = *by_name.get(header.model.as_ref()).ok_or(DecodeError::UnknownModel)?;
@@ -410,6 +417,8 @@ impl Pipeline {
         }
         self.resolved.clear();
         let mut unmonitored = 0u32;
+        // the slots met so far (those under 64, by kind), and whether one came twice
+        let (mut seen, mut repeated, mut far) = ([0u64; 2], false, false);
         for (i, (name, value)) in scratch.iter().enumerate() {
             let slot = match track.slot_cache.get(i) {
                 Some((cached, slot)) if **cached == *name => *slot,
@@ -424,11 +433,25 @@ impl Pipeline {
                 }
             };
             match slot {
-                Some((kind, slot)) => self.resolved.push((kind, slot, value)),
+                Some((kind, slot)) => {
+                    // a feature named twice in one message would count twice in the window
+                    let seen = &mut seen[usize::from(kind == Kind::Categorical)];
+                    match 1u64.checked_shl(slot as u32) {
+                        Some(bit) => {
+                            repeated |= *seen & bit != 0;
+                            *seen |= bit;
+                        }
+                        None => far = true,
+                    }
+                    self.resolved.push((kind, slot, value))
+                }
                 // the prediction is part of the message, not a field the model forgot
                 None if name != "prediction" => unmonitored += 1,
                 None => {}
             }
+        }
+        if repeated || (far && repeats(&self.resolved)) {
+            return Err(DecodeError::DuplicateFeature);
         }
         let event = Event { values: &self.resolved, scratch, unmonitored };
         let mut closed = std::mem::take(&mut self.closed_scratch);

@@ -172,6 +172,15 @@ fn poison_messages_are_counted_by_reason_and_change_nothing() {
         ("bad_timestamp", "{\"model\": \"housing\", \"timestamp\": \"last tuesday\", \"features\": {}}".to_string()),
         ("missing_timestamp", "{\"model\": \"housing\", \"features\": {\"MedInc\": 1.0}}".to_string()),
         ("oversized", format!("{{\"model\": \"housing\", \"pad\": \"{}\"}}", "x".repeat(5000))),
+        // one feature 50 times: it would count 50 values in one event (a missing share
+        // that wraps below zero)
+        (
+            "duplicate_feature",
+            format!(
+                "{{\"model\": \"housing\", \"timestamp\": \"2021-06-01T00:00:00Z\", \"features\": {{{}}}}}",
+                vec!["\"MedInc\": 1.5"; 50].join(", ")
+            ),
+        ),
     ];
     let mut mixed = Vec::new();
     for (i, line) in clean.iter().enumerate() {
@@ -191,9 +200,16 @@ fn poison_messages_are_counted_by_reason_and_change_nothing() {
     let rounds = clean.len().div_ceil(900) as u64;
     assert_eq!(summary["events"], 8232);
     assert_eq!(summary["messages"], 8232 + rounds * poison.len() as u64);
-    for reason in
-        ["not_json", "unknown_model", "missing_model", "wrong_type", "bad_timestamp", "missing_timestamp", "oversized"]
-    {
+    for reason in [
+        "not_json",
+        "unknown_model",
+        "missing_model",
+        "wrong_type",
+        "bad_timestamp",
+        "missing_timestamp",
+        "oversized",
+        "duplicate_feature",
+    ] {
         let expected = poison.iter().filter(|(r, _)| *r == reason).count() as u64 * rounds;
         assert_eq!(summary["decode_errors"][reason], expected, "{reason}: {summary}");
     }
