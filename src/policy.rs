@@ -359,8 +359,10 @@ pub fn run_id(model: &str, window_end_ms: i64, kind: &str) -> String {
         .join("-");
     let fixed = "driftd-".len() + 1 + kind.len() + 1 + stamp.len();
     let room = 63usize.saturating_sub(fixed).max(1);
-    if slug.len() > room {
-        // a hash keeps long names apart once cut
+    // a name the slug does not spell exactly (`fraud.v2`, `Fraud-V2` and `fraud-v2` all
+    // slug to `fraud-v2`), or one cut to fit, gets a hash of itself: distinct models,
+    // distinct run ids (and alert dedup keys)
+    if slug != model || slug.len() > room {
         let h = model.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         slug.truncate(room.saturating_sub(7));
         slug = format!("{}-{:06x}", slug.trim_end_matches('-'), h & 0xff_ffff);
@@ -631,8 +633,13 @@ mod tests {
     fn run_ids_are_stable_and_name_safe() {
         assert_eq!(run_id(&subject("housing", Some("2")), 0, "drift"), "driftd-housing-v2-drift-19700101t000000z");
         let id = run_id("Credit Risk/v2", 1_795_910_400_000, "drift");
-        assert_eq!(id, "driftd-credit-risk-v2-drift-20261129t000000z");
+        assert!(id.starts_with("driftd-credit-risk-v2-") && id.ends_with("-drift-20261129t000000z"), "{id}");
         assert_eq!(id, run_id("Credit Risk/v2", 1_795_910_400_000, "drift"));
+        // names that slug alike stay apart
+        let ids: std::collections::BTreeSet<String> =
+            ["fraud-v2", "fraud.v2", "Fraud-V2", "fraud_v2", "fraud--v2"].iter().map(|m| run_id(m, 0, "drift")).collect();
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        assert!(ids.contains("driftd-fraud-v2-drift-19700101t000000z"), "a name already in shape is kept: {ids:?}");
         let long = run_id(&"x".repeat(200), 0, "manual");
         assert!(long.len() <= 63, "{long}");
         assert_ne!(long, run_id(&"x".repeat(199), 0, "manual"));
