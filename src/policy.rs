@@ -636,8 +636,10 @@ mod tests {
         assert!(id.starts_with("driftd-credit-risk-v2-") && id.ends_with("-drift-20261129t000000z"), "{id}");
         assert_eq!(id, run_id("Credit Risk/v2", 1_795_910_400_000, "drift"));
         // names that slug alike stay apart
-        let ids: std::collections::BTreeSet<String> =
-            ["fraud-v2", "fraud.v2", "Fraud-V2", "fraud_v2", "fraud--v2"].iter().map(|m| run_id(m, 0, "drift")).collect();
+        let ids: std::collections::BTreeSet<String> = ["fraud-v2", "fraud.v2", "Fraud-V2", "fraud_v2", "fraud--v2"]
+            .iter()
+            .map(|m| run_id(m, 0, "drift"))
+            .collect();
         assert_eq!(ids.len(), 5, "{ids:?}");
         assert!(ids.contains("driftd-fraud-v2-drift-19700101t000000z"), "a name already in shape is kept: {ids:?}");
         let long = run_id(&"x".repeat(200), 0, "manual");

@@ -189,7 +189,7 @@ impl Actions {
             ledger: Mutex::new(Ledger { trackers: BTreeMap::new(), outbox: None }),
             wake: Notify::new(),
             alerts: Mutex::new(Some(tx)),
-            http: crate::sinks::http::client(),
+            http: crate::sinks::http::action_client(),
             manual_lock: Mutex::new(()),
         });
         actions.apply(config)?;

@@ -139,6 +139,57 @@ pub fn client() -> reqwest::Client {
         .expect("the HTTP client builds")
 }
 
+/// The client of the retrain and alert calls: it follows no redirect. A 307 or 308
+/// would re-send the body (for GitLab, its trigger token) wherever the target points;
+/// a redirect fails the call instead, naming where it pointed.
+pub fn action_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("driftd/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("the HTTP client builds")
+}
+
+/// The most of an answer's body read: enough for an error's hint or a token.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// The start of a response's body (at most `BODY_LIMIT` bytes), as text.
+async fn text_capped(mut resp: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = BODY_LIMIT - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= BODY_LIMIT {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// A URL without what may be a credential in it (user info, query, fragment).
+fn url_without_secrets(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        // a relative one: its path only
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_string(),
+    }
+}
+
+/// A redirect's target, for the reason a call failed.
+fn redirect_hint(resp: &reqwest::Response) -> Option<String> {
+    resp.status().is_redirection().then(|| {
+        let to = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("?");
+        format!("redirected to {}; driftd follows no redirect: configure the final URL", url_without_secrets(to))
+    })
+}
+
 /// Logs in for a bearer token (`Auth::TokenLogin`).
 async fn login_token(
     http: &reqwest::Client,
@@ -161,7 +212,7 @@ async fn login_token(
         })?;
     let status = resp.status();
     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let text = resp.text().await.unwrap_or_default();
+    let text = text_capped(resp).await;
     if !status.is_success() {
         return Err(match classify(status, retry_after.as_deref(), &text) {
             Attempt::Retry { reason, status, after } => {
@@ -223,7 +274,11 @@ pub async fn send(http: &reqwest::Client, call: &Call, timeout: Duration) -> Att
         Ok(resp) => {
             let status = resp.status();
             let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-            let text = if status.is_success() { String::new() } else { resp.text().await.unwrap_or_default() };
+            let text = match redirect_hint(&resp) {
+                Some(hint) => hint,
+                None if status.is_success() => String::new(),
+                None => text_capped(resp).await,
+            };
             classify(status, retry_after.as_deref(), &text)
         }
         Err(e) => Attempt::Retry { reason: error_text(&e), status: None, after: None },

@@ -406,6 +406,17 @@ fn faults_are_retried_as_the_status_says_and_never_start_two_runs() {
     let (reqs, e) = fault("e503", "webhook", "/retrain", vec![Reply::status(503); 5], "max_attempts = 3");
     assert_eq!(reqs.len(), 3);
     assert_eq!((e["status"].as_str(), e["attempts"].as_u64()), (Some("failed"), Some(3)));
+
+    // a 307 would re-post the body (GitLab's: its trigger token) where it points: not
+    // followed; the call fails naming the target, without its query
+    let mut moved = Reply::status(307);
+    moved.headers.push(("location", "/elsewhere?token=glptt-SECRET".into()));
+    let gitlab = "secret = \"glptt-trigger\"\nref = \"main\"";
+    let (reqs, e) = fault("r307", "gitlab", "/api/v4/projects/1/trigger/pipeline", vec![moved], gitlab);
+    assert_eq!(reqs.iter().map(|r| r.uri.as_str()).collect::<Vec<_>>(), ["/api/v4/projects/1/trigger/pipeline"]);
+    assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("failed"), Some(307)));
+    let why = e["last_error"].as_str().unwrap();
+    assert!(why.contains("redirected to /elsewhere") && !why.contains("SECRET"), "{why}");
 }
 
 #[test]
