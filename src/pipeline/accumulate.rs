@@ -30,6 +30,16 @@ impl Event<'static> {
     }
 }
 
+/// Distinct categories a feature keeps per window; past them, and for values longer than
+/// `CATEGORY_MAX_BYTES`, events count under `OTHER_CATEGORY`. A window's memory then
+/// does not grow with what producers make up (unique ids sent as categories).
+pub const CATEGORY_LIMIT: usize = 10_000;
+/// The longest category value kept as itself.
+pub const CATEGORY_MAX_BYTES: usize = 256;
+/// Where the categories past the limit count: a category no reference has, so mass in it
+/// reads as unseen values.
+pub const OTHER_CATEGORY: &str = "(other)";
+
 #[derive(Debug, Default)]
 struct CategoryCounts {
     strings: PlHashMap<String, u64>,
@@ -39,12 +49,33 @@ struct CategoryCounts {
 impl CategoryCounts {
     /// One category more; the string is copied only the first time it is seen.
     fn count_text(&mut self, s: &str) {
-        match self.strings.get_mut(s) {
-            Some(c) => *c += 1,
-            None => {
-                self.strings.insert(s.to_string(), 1);
-            }
+        self.add_text(s, 1);
+    }
+
+    /// `n` of category `s` (or of `OTHER_CATEGORY`, past the limits).
+    fn add_text(&mut self, s: &str, n: u64) {
+        if let Some(c) = self.strings.get_mut(s) {
+            *c += n;
+        } else if s.len() > CATEGORY_MAX_BYTES || self.len() >= CATEGORY_LIMIT {
+            *self.strings.entry(OTHER_CATEGORY.to_string()).or_insert(0) += n;
+        } else {
+            self.strings.insert(s.to_string(), n);
         }
+    }
+
+    /// `n` of the numerical category `bits` (or of `OTHER_CATEGORY`, past the limit).
+    fn add_number(&mut self, bits: u64, n: u64) {
+        if let Some(c) = self.numbers.get_mut(&bits) {
+            *c += n;
+        } else if self.len() >= CATEGORY_LIMIT {
+            self.add_text(OTHER_CATEGORY, n);
+        } else {
+            self.numbers.insert(bits, n);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.strings.len() + self.numbers.len()
     }
 
     /// The counts sorted by key, as a dataset column holds them.
@@ -194,7 +225,7 @@ impl Accumulator {
                 }
                 (Kind::Categorical, Val::Num(x)) => {
                     if x.is_finite() {
-                        *self.categorical[slot].numbers.entry(x.to_bits()).or_insert(0) += 1
+                        self.categorical[slot].add_number(x.to_bits(), 1)
                     }
                 }
             }
@@ -232,15 +263,10 @@ impl Accumulator {
         }
         for (a, b) in self.categorical.iter_mut().zip(&other.categorical) {
             for (k, c) in &b.strings {
-                match a.strings.get_mut(k.as_str()) {
-                    Some(n) => *n += c,
-                    None => {
-                        a.strings.insert(k.clone(), *c);
-                    }
-                }
+                a.add_text(k, *c);
             }
             for (k, c) in &b.numbers {
-                *a.numbers.entry(*k).or_insert(0) += c;
+                a.add_number(*k, *c);
             }
         }
         for slot in 0..self.numeric.len().min(other.numeric.len()) {
@@ -520,6 +546,36 @@ mod tests {
         let text = scratch.iter().next().unwrap().1;
         let values = [(Kind::Numerical, 0, Val::Num(x)), (Kind::Categorical, 0, text)];
         acc.add(&Event { values: &values, scratch, unmonitored: 1 }, (x * 1000.0) as i64, Some((0, x as i64)));
+    }
+
+    /// Categories made up per message (unique ids, long blobs) stop growing a window at
+    /// the limit: every event still counts, the rest under "(other)", also after a merge.
+    #[test]
+    fn made_up_categories_are_capped_and_every_event_counts() {
+        let mut scratch = Scratch::new();
+        let mut acc = Accumulator::new(shape(), WindowBounds::default());
+        let unique = CATEGORY_LIMIT + 5_000;
+        for i in 0..unique {
+            add(&mut acc, 1.0, &format!("u{i}"), &mut scratch);
+        }
+        let long = "x".repeat(CATEGORY_MAX_BYTES + 1);
+        for _ in 0..5 {
+            add(&mut acc, 1.0, &long, &mut scratch);
+        }
+        let counts = &acc.categorical[0].strings;
+        assert_eq!(counts.len(), CATEGORY_LIMIT + 1);
+        assert_eq!(counts.values().sum::<u64>(), unique as u64 + 5);
+        assert_eq!(counts[OTHER_CATEGORY], 5_000 + 5);
+        assert!(!counts.contains_key(&long));
+        // merging two full windows stays within the limit too
+        let mut other = Accumulator::new(shape(), WindowBounds::default());
+        for i in 0..CATEGORY_LIMIT {
+            add(&mut other, 1.0, &format!("v{i}"), &mut scratch);
+        }
+        acc.merge(&other);
+        let counts = &acc.categorical[0].strings;
+        assert_eq!(counts.len(), CATEGORY_LIMIT + 1);
+        assert_eq!(counts.values().sum::<u64>(), (unique + 5 + CATEGORY_LIMIT) as u64);
     }
 
     /// The counts a slot holds, whatever its form.

@@ -406,6 +406,10 @@ impl Decoder {
         Decoder { mapping: (!mapping.is_default()).then(|| mapping.clone()), max_bytes }
     }
 
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Decodes `payload`, its features into `scratch`; `default_model` stands when the
     /// message names none.
     pub fn decode<'a>(

@@ -340,6 +340,16 @@ impl Pipeline {
         self.count(result)
     }
 
+    /// The largest message the decoder takes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.decoding.decoder.max_bytes()
+    }
+
+    /// Counts a message refused before it reached the decoder (a line too long to read).
+    pub fn refuse(&mut self, reason: DecodeError) {
+        self.decode_errors[reason.index()] += 1;
+    }
+
     /// The decoder of this configuration, for decoding messages on other threads; each
     /// result then goes to `ingest_decoded_at`, in the order the messages were read.
     pub fn decoding(&self) -> Arc<Decoding> {

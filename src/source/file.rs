@@ -63,8 +63,14 @@ pub fn replay(
         Ok(())
     };
     let started = Instant::now();
-    let mut lines = Lines::new(file);
+    // a line is read up to the size a message may have, no further
+    let mut lines = Lines::new(file, pipeline.max_message_bytes());
     while let Some(line) = lines.next().map_err(|e| InputError::file(input, format!("cannot read: {e}")))? {
+        let Line::Whole(line) = line else {
+            summary.messages += 1;
+            pipeline.refuse(crate::pipeline::DecodeError::Oversized);
+            continue;
+        };
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -90,9 +96,17 @@ pub fn replay(
     Ok(summary)
 }
 
+/// A line of a file: whole, or longer than the limit (skipped, never held whole).
+#[derive(Debug, PartialEq)]
+enum Line<'a> {
+    Whole(&'a [u8]),
+    TooLong,
+}
+
 /// The lines of a reader, each borrowed from one large buffer (no copy per line); a line
 /// cut by the end of a read moves to the buffer's front, which grows for a line longer
-/// than it. The last line needs no newline.
+/// than it, up to `limit` bytes: the rest of a longer line is read past, not kept. The
+/// last line needs no newline.
 struct Lines<R> {
     reader: R,
     buf: Vec<u8>,
@@ -101,33 +115,45 @@ struct Lines<R> {
     end: usize,
     /// Bytes from `start` known to hold no newline (a long line is searched once).
     searched: usize,
+    limit: usize,
+    /// Reading past the rest of a line longer than `limit`.
+    skipping: bool,
     eof: bool,
 }
 
 impl<R: Read> Lines<R> {
     const CHUNK: usize = 1 << 16;
 
-    fn new(reader: R) -> Self {
-        Lines { reader, buf: vec![0; Self::CHUNK], start: 0, end: 0, searched: 0, eof: false }
+    fn new(reader: R, limit: usize) -> Self {
+        Lines { reader, buf: vec![0; Self::CHUNK], start: 0, end: 0, searched: 0, limit, skipping: false, eof: false }
     }
 
     /// The next line without its newline, `None` at the end.
-    fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
+    fn next(&mut self) -> std::io::Result<Option<Line<'_>>> {
         loop {
             let unread = &self.buf[self.start + self.searched..self.end];
             if let Some(n) = memchr::memchr(b'\n', unread) {
                 let line = self.start..self.start + self.searched + n;
                 (self.start, self.searched) = (line.end + 1, 0);
-                return Ok(Some(&self.buf[line]));
+                if std::mem::take(&mut self.skipping) || line.len() > self.limit {
+                    return Ok(Some(Line::TooLong));
+                }
+                return Ok(Some(Line::Whole(&self.buf[line])));
             }
-            self.searched = self.end - self.start;
             if self.eof {
-                if self.start == self.end {
+                if self.start == self.end && !self.skipping {
                     return Ok(None);
                 }
                 let line = self.start..self.end;
                 (self.start, self.searched) = (self.end, 0);
-                return Ok(Some(&self.buf[line]));
+                if std::mem::take(&mut self.skipping) || line.len() > self.limit {
+                    return Ok(Some(Line::TooLong));
+                }
+                return Ok(Some(Line::Whole(&self.buf[line])));
+            }
+            if self.end - self.start > self.limit {
+                // too long already: drop what is held, read on to its newline
+                (self.start, self.end, self.searched, self.skipping) = (0, 0, 0, true);
             }
             // keep the cut line, read more behind it
             self.buf.copy_within(self.start..self.end, 0);
@@ -147,10 +173,11 @@ impl<R: Read> Lines<R> {
 
 #[cfg(test)]
 mod tests {
-    use super::Lines;
+    use super::{Line, Lines};
 
     /// Every line comes back whole, however the reads cut it: reads of 1 to 7 bytes, a
-    /// line longer than the buffer, no newline at the end, empty lines.
+    /// line longer than the buffer, no newline at the end, empty lines; a line past the
+    /// limit comes back as too long, without the buffer growing to hold it.
     #[test]
     fn lines_come_back_whole_across_reads() {
         struct Trickle<'a>(&'a [u8], usize);
@@ -163,16 +190,22 @@ mod tests {
                 Ok(n)
             }
         }
-        let long = "x".repeat(3 * Lines::<&[u8]>::CHUNK);
-        let expected = vec!["{\"a\": 1}", "", long.as_str(), "last"];
-        let text = expected.join("\n");
+        let chunk = Lines::<&[u8]>::CHUNK;
+        let long = "x".repeat(3 * chunk);
+        let too_long = "y".repeat(40 * chunk);
+        let lines = ["{\"a\": 1}", "", long.as_str(), too_long.as_str(), "after", too_long.as_str()];
+        let text = lines.join("\n");
         for reader in [Box::new(Trickle(text.as_bytes(), 0)) as Box<dyn std::io::Read>, Box::new(text.as_bytes())] {
-            let mut lines = Lines::new(reader);
             let mut got = Vec::new();
+            let mut lines = Lines::new(reader, 4 * chunk);
             while let Some(line) = lines.next().unwrap() {
-                got.push(String::from_utf8(line.to_vec()).unwrap());
+                got.push(match line {
+                    Line::Whole(l) => String::from_utf8(l.to_vec()).unwrap(),
+                    Line::TooLong => "<too long>".to_string(),
+                });
             }
-            assert_eq!(got, expected);
+            assert_eq!(got, ["{\"a\": 1}", "", long.as_str(), "<too long>", "after", "<too long>"]);
+            assert!(lines.buf.len() <= 8 * chunk, "the buffer grew to {}", lines.buf.len());
         }
     }
 }
