@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use super::model::{Marks, Model};
 use super::offsets::PartitionTable;
-use super::route::{ClosedWindow, Marks, Model, Pipeline};
+use super::route::{ClosedWindow, Pipeline};
 use super::spread::PartsClosed;
 
 impl Pipeline {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fs::write_synced;
 use super::outbox::Entry;
-use crate::pipeline::route::Marks;
+use crate::pipeline::Marks;
 use crate::policy::DriftTracker;
 
 /// (model, version): a model's track.

@@ -330,7 +330,7 @@ fn an_event_from_the_future_is_counted_and_moves_no_window() {
 
 #[test]
 fn a_checkpoint_mark_in_the_future_is_refused_at_load() {
-    use driftd::pipeline::route::Marks;
+    use driftd::pipeline::Marks;
     let settings = driftd::config::Settings::from_toml(&format!(
         "[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [\"MedInc\"]\nwindow = {{ size = \"1h\" }}\n",
         root().join("datasets/california_housing_reference.csv").display()

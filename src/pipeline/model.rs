@@ -1,0 +1,177 @@
+//! A monitored model and its tracks: the model's settings and references, one track per
+//! stream of its traffic (the whole model, or one live version), each with its windows
+//! and the marks that keep reported windows from reopening.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::decode::DecodeError;
+use super::offsets::PartitionTable;
+use super::spec::ModelSpec;
+use super::spread::PartWindows;
+use super::window::ModelWindows;
+use crate::config::ModelConfig;
+use crate::reference::ModelReferences;
+use crate::stats::Kind;
+
+/// One stream of a model's traffic with its own windows: the whole model (pooled), or one
+/// live version of it.
+#[derive(Debug)]
+pub struct Track {
+    /// The traffic's `model_version`; `None` for a pooled model (or unversioned traffic).
+    pub version: Option<String>,
+    pub spec: Arc<ModelSpec>,
+    pub windows: ModelWindows,
+    /// When its last event came (processing time): idle tracks close their windows.
+    pub last_event: Option<Instant>,
+    /// A spread model's windows per input partition (when windows are merged across
+    /// replicas); `windows` then stays empty.
+    pub parts: Option<BTreeMap<u32, PartWindows>>,
+    /// The slots of the last message's fields in their order: messages of one producer
+    /// name their fields in the same order, so a field's slot is found by comparing its
+    /// name with the one at its place, without hashing.
+    pub(super) slot_cache: Vec<(Box<str>, Option<Slot>)>,
+}
+
+impl Track {
+    fn new(
+        version: Option<&str>,
+        spec: Arc<ModelSpec>,
+        marks: Option<&Marks>,
+        partitions: &mut PartitionTable,
+        spread: bool,
+    ) -> Track {
+        let mut windows = ModelWindows::new(spec.window, spec.shape(), spec.lateness_ms);
+        if let Some(m) = marks {
+            m.restore(&mut windows, partitions);
+        }
+        let parts = spread.then(BTreeMap::new);
+        Track { version: version.map(str::to_string), spec, windows, last_event: None, parts, slot_cache: Vec::new() }
+    }
+}
+
+/// A monitored feature's kind and slot in the accumulators.
+type Slot = (Kind, usize);
+
+/// Fields per message whose slots a track remembers by place.
+pub(super) const SLOT_CACHE_FIELDS: usize = 256;
+
+/// What keeps a track's reported windows from reopening: kept across restarts, and for a
+/// version whose track was retired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marks {
+    pub closed_upto: i64,
+    pub floor: i64,
+    /// Count windows: per (topic, partition), the highest offset in a reported window;
+    /// an event read again at or below it (after a crash) is not counted twice.
+    pub reported: Vec<(String, i32, i64)>,
+}
+
+impl Marks {
+    /// A track's marks, its partitions named.
+    pub(super) fn of(w: &ModelWindows, partitions: &PartitionTable) -> Marks {
+        let reported = w
+            .reported()
+            .iter()
+            .filter_map(|(pid, offset)| partitions.name(*pid).map(|(t, p)| (t.to_string(), p, *offset)))
+            .collect();
+        Marks { closed_upto: w.closed_upto(), floor: w.floor(), reported }
+    }
+
+    /// Puts the marks on a track's windows.
+    pub(super) fn restore(&self, w: &mut ModelWindows, partitions: &mut PartitionTable) {
+        w.restore_marks(self.closed_upto, self.floor);
+        for (topic, partition, offset) in &self.reported {
+            w.restore_reported(partitions.id(topic, *partition), *offset);
+        }
+    }
+}
+
+/// A model the pipeline monitors: its settings, its references, its tracks.
+#[derive(Debug)]
+pub struct Model {
+    pub config: Arc<ModelConfig>,
+    /// The reference every version is compared with (file, URL, registry alias).
+    pub shared: Option<Arc<ModelSpec>>,
+    /// Each version's own reference (per-version registry references).
+    pub by_version: BTreeMap<String, Arc<ModelSpec>>,
+    pub tracks: Vec<Track>,
+    /// Marks of tracks not live now (from the checkpoint, or retired versions).
+    pub(super) marks: BTreeMap<Option<String>, Marks>,
+    /// Specs swapped out lately: parts of a window made under them may still come in to
+    /// be merged.
+    pub(super) previous: Vec<Arc<ModelSpec>>,
+}
+
+impl Model {
+    pub(super) fn new(config: ModelConfig, refs: ModelReferences) -> Model {
+        let shared = refs.shared.as_ref().map(|l| Arc::new(ModelSpec::new(&config, l)));
+        let by_version =
+            refs.by_version.iter().map(|(v, l)| (v.clone(), Arc::new(ModelSpec::new(&config, l)))).collect();
+        Model {
+            config: Arc::new(config),
+            shared,
+            by_version,
+            tracks: Vec::new(),
+            marks: BTreeMap::new(),
+            previous: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Whether windows can be compared: a reference for every version, or some version's.
+    pub fn has_reference(&self) -> bool {
+        self.shared.is_some() || !self.by_version.is_empty()
+    }
+
+    /// The spec whose id is `id` (a window's part was made under it), current or lately
+    /// swapped out.
+    pub fn spec_by_id(&self, id: &str, version: Option<&str>) -> Option<Arc<ModelSpec>> {
+        let current = version.and_then(|v| self.by_version.get(v)).or(self.shared.as_ref());
+        current
+            .into_iter()
+            .chain(&self.previous)
+            .chain(self.tracks.iter().map(|t| &t.spec))
+            .find(|s| s.id() == id)
+            .cloned()
+    }
+
+    /// A spec swapped out: parts of windows made under it may still come in to be merged
+    /// (the last two are kept).
+    pub(super) fn remember_spec(&mut self, spec: Arc<ModelSpec>) {
+        self.previous.push(spec);
+        if self.previous.len() > 2 {
+            self.previous.remove(0);
+        }
+    }
+
+    /// The track of `version`, made on its first event. A split model tracks at most
+    /// `max_live_versions`; a version needs a reference.
+    pub(super) fn track_for(
+        &mut self,
+        version: Option<&str>,
+        partitions: &mut PartitionTable,
+        merging: bool,
+    ) -> Result<usize, DecodeError> {
+        let version = version.filter(|_| self.config.split_by_version);
+        if let Some(i) = self.tracks.iter().position(|t| t.version.as_deref() == version) {
+            return Ok(i);
+        }
+        if self.config.split_by_version && self.tracks.len() >= self.config.max_live_versions {
+            return Err(DecodeError::TooManyVersions);
+        }
+        let spec = match version.filter(|_| self.config.reference.per_version()) {
+            Some(v) => self.by_version.get(v).cloned(),
+            None => self.shared.clone(),
+        };
+        let spec = spec.ok_or(DecodeError::NoReference)?;
+        let marks = self.marks.get(&version.map(str::to_string));
+        let spread = merging && self.config.spread;
+        self.tracks.push(Track::new(version, spec, marks, partitions, spread));
+        Ok(self.tracks.len() - 1)
+    }
+}
