@@ -304,7 +304,7 @@ fn a_rolling_restart_of_three_replicas_loses_nothing() {
 
 /// The rolling restart's full target: also no window reported twice.
 #[test]
-#[ignore = "on Tansu, flaky: in 3 of 7 runs some sliding windows were reported twice (0 lost), as its group \
+#[ignore = "on Tansu, flaky: in 3 of 9 runs some sliding windows were reported twice (0 lost), as its group \
             coordinator gave a partition to two replicas at once; see docs/faults.md"]
 fn a_rolling_restart_of_three_replicas_reports_each_window_once() {
     let figures = three_replicas(&Workload::new(1_500), &[Fault::Term; 6]);
