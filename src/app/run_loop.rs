@@ -313,8 +313,8 @@ impl RunLoop {
     fn on_batch(&mut self, batch: &[BorrowedMessage<'_>]) {
         let pipeline = self.publisher.pipeline().clone();
         let decoding = pipeline.lock().expect("pipeline lock").decoding();
-        let partials = self.partials.as_ref().map(|p| p.topic().to_string());
-        let internal = |topic: &str| partials.as_deref() == Some(topic);
+        let partials = self.partials.as_ref().map(|p| p.topic());
+        let internal = |topic: &str| partials == Some(topic);
         let threads = self.running.kafka.decode_threads;
         let decoded = decode_batch(&decoding, batch, &internal, &mut self.scratches, threads);
         let mut failed = Vec::new();

@@ -26,6 +26,7 @@ pub mod offsets;
 mod reload;
 pub mod route;
 mod scan;
+mod scratch;
 pub mod spec;
 pub mod spread;
 pub mod window;

@@ -132,23 +132,20 @@ fn jitter() -> f64 {
 
 /// A shared HTTP client (connection pool, rustls).
 pub fn client() -> reqwest::Client {
+    builder().build().expect("the HTTP client builds")
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("driftd/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
-        .build()
-        .expect("the HTTP client builds")
 }
 
 /// The client of the retrain and alert calls: it follows no redirect. A 307 or 308
 /// would re-send the body (for GitLab, its trigger token) wherever the target points;
 /// a redirect fails the call instead, naming where it pointed.
 pub fn action_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("driftd/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("the HTTP client builds")
+    builder().redirect(reqwest::redirect::Policy::none()).build().expect("the HTTP client builds")
 }
 
 /// The most of an answer's body read: enough for an error's hint or a token.

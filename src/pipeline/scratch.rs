@@ -1,0 +1,131 @@
+//! What a decoded message leaves for the windows: its feature values, borrowed-free in
+//! buffers reused from message to message (no allocation per event), and its version.
+
+use std::borrow::Cow;
+
+use super::decode::DecodeError;
+
+/// One feature value as the message carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    Num(f64),
+    Str(Cow<'a, str>),
+    Bool(bool),
+    Null,
+}
+
+/// A message's feature values, decoded once into buffers reused from message to message:
+/// names and text values are copied into two strings, so no allocation happens per event
+/// once the buffers have grown.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    names: String,
+    text: String,
+    entries: Vec<Entry>,
+    /// The message's `model_version` as text; `has_version` says whether it had one.
+    version: String,
+    has_version: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    name: (u32, u32),
+    value: Val,
+}
+
+/// A feature value in the scratch buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val {
+    Num(f64),
+    Text(u32, u32),
+    Bool(bool),
+    Null,
+}
+
+impl Scratch {
+    pub const fn new() -> Scratch {
+        Scratch {
+            names: String::new(),
+            text: String::new(),
+            entries: Vec::new(),
+            version: String::new(),
+            has_version: false,
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.names.clear();
+        self.text.clear();
+        self.entries.clear();
+        self.version.clear();
+        self.has_version = false;
+    }
+
+    /// The message's model version, compared as text (`7` and `"7"` are one version).
+    pub fn version(&self) -> Option<&str> {
+        self.has_version.then_some(self.version.as_str())
+    }
+
+    /// Takes a version as the message carries it: text or a number; null is none.
+    pub(super) fn set_version(&mut self, v: Scalar<'_>) -> Result<(), DecodeError> {
+        use std::fmt::Write as _;
+        match v {
+            Scalar::Null => return Ok(()),
+            Scalar::Str(s) => self.version.push_str(&s),
+            // whole numbers print without a fraction: 7 and 7.0 are version "7"
+            Scalar::Num(x) if x.fract() == 0.0 && x.abs() < 1e15 => {
+                let _ = write!(self.version, "{}", x as i64);
+            }
+            Scalar::Num(x) if x.is_finite() => {
+                let _ = write!(self.version, "{x}");
+            }
+            Scalar::Num(_) | Scalar::Bool(_) => return Err(DecodeError::WrongType),
+        }
+        self.has_version = true;
+        Ok(())
+    }
+
+    #[inline]
+    pub(super) fn push_num(&mut self, name: &str, x: f64) {
+        let n0 = self.names.len() as u32;
+        self.names.push_str(name);
+        self.entries.push(Entry { name: (n0, self.names.len() as u32), value: Val::Num(x) });
+    }
+
+    pub(super) fn push(&mut self, name: &str, value: Scalar<'_>) {
+        let n0 = self.names.len() as u32;
+        self.names.push_str(name);
+        let value = match value {
+            Scalar::Num(x) => Val::Num(x),
+            Scalar::Bool(b) => Val::Bool(b),
+            Scalar::Null => Val::Null,
+            Scalar::Str(s) => {
+                let t0 = self.text.len() as u32;
+                self.text.push_str(&s);
+                Val::Text(t0, self.text.len() as u32)
+            }
+        };
+        self.entries.push(Entry { name: (n0, self.names.len() as u32), value });
+    }
+
+    /// The (name, value) pairs of the last decoded message, the prediction last.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Val)> + '_ {
+        self.entries.iter().map(|e| (&self.names[e.name.0 as usize..e.name.1 as usize], e.value))
+    }
+
+    /// The text of a `Val::Text`.
+    pub fn text(&self, v: Val) -> &str {
+        match v {
+            Val::Text(a, b) => &self.text[a as usize..b as usize],
+            _ => "",
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
