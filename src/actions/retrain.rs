@@ -43,8 +43,9 @@ pub(super) async fn worker(actions: Arc<Actions>, mut shutdown: watch::Receiver<
         };
         let Some(pass) = pass else { return };
         if pass.left == 0 && *shutdown.borrow() != Shutdown::No {
-            actions.telemetry.emit(OutboxPending { requests: 0 });
-            return;
+            // read the outbox again before stopping: requests queued while this pass
+            // was in flight are not in `pending` yet
+            continue;
         }
         let sleep = match pass.next_due {
             Some(due) => Duration::from_millis((due - now_ms()).max(0) as u64),

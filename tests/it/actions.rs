@@ -573,24 +573,28 @@ secret = "alert-secret"
     );
 }
 
+/// Two drift episodes of `MODEL`, 4 clean windows of 1,000 events apart, the second's
+/// clock continuing the first's: written to `dir/two.jsonl`.
+fn two_episodes(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut logs = episode_logs(MODEL, 1000, 2, 3, 2);
+    let offset = logs.len() as i64 * 60_000;
+    for line in episode_logs(MODEL, 1000, 0, 3, 3) {
+        let mut v: Value = serde_json::from_str(&line).unwrap();
+        let ms = driftd::time::parse_rfc3339_ms(v["timestamp"].as_str().unwrap()).unwrap() + offset;
+        v["timestamp"] = json!(fmt_ms(ms));
+        logs.push(v.to_string());
+    }
+    let input = dir.join("two.jsonl");
+    std::fs::write(&input, logs.join("\n")).unwrap();
+    input
+}
+
 #[test]
 fn hysteresis_and_cooldown_over_two_episodes() {
     // two episodes, 4 clean windows apart; a cooldown longer than the gap holds the second
     // retrain back, the second alert still goes out
     let dir = tempfile::tempdir().unwrap();
-    let mut logs = episode_logs(MODEL, 1000, 2, 3, 2);
-    let second = episode_logs(MODEL, 1000, 0, 3, 3);
-    // continue the clock after the first part
-    let offset = logs.len() as i64 * 60_000;
-    for line in second {
-        let mut v: Value = serde_json::from_str(&line).unwrap();
-        let ts = v["timestamp"].as_str().unwrap().to_string();
-        let ms = driftd::time::parse_rfc3339_ms(&ts).unwrap() + offset;
-        v["timestamp"] = json!(fmt_ms(ms));
-        logs.push(v.to_string());
-    }
-    let input = dir.path().join("two.jsonl");
-    std::fs::write(&input, logs.join("\n")).unwrap();
+    let input = two_episodes(dir.path());
     let r = Receiver::start(vec![], Reply::status(200));
     for (name, cooldown, expected) in [("long", "30d", 1), ("short", "1h", 2)] {
         let cfg = dir.path().join(format!("{name}.toml"));
@@ -612,6 +616,32 @@ fn hysteresis_and_cooldown_over_two_episodes() {
         assert_eq!(got("retrain"), expected, "cooldown {cooldown}");
         assert_eq!(got("slack"), 4, "two episodes: two firing and two resolved alerts");
     }
+}
+
+#[test]
+fn a_retrain_queued_while_another_is_in_flight_is_delivered_before_replay_ends() {
+    // the first request is held 3 s by its receiver: the second episode's request is
+    // queued, and the replay told to drain, while the first is still in flight
+    let dir = tempfile::tempdir().unwrap();
+    let input = two_episodes(dir.path());
+    let slow = Reply { delay: Duration::from_secs(3), ..Reply::status(200) };
+    let r = Receiver::start(vec![("/retrain", slow)], Reply::status(200));
+    let cfg = dir.path().join("slow.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\ndir = \"{}\"\n[defaults]\nwindow = {{ events = 1000 }}\nfire_after = 2\nresolve_after = 2\n\
+             [retrain]\npreset = \"webhook\"\nsecret = \"k\"\nurl = \"{}\"\ntimeout = \"10s\"\n{}",
+            dir.path().join("state").display(),
+            r.url("/retrain"),
+            model_toml(MODEL, "")
+        ),
+    )
+    .unwrap();
+    let (_, summary) = replay(&cfg, &input);
+    assert_eq!(summary["actions"]["drift_episodes"][MODEL], json!(2), "{summary}");
+    assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 2}), "{summary}");
+    assert_eq!(r.requests().len(), 2);
 }
 
 #[test]
