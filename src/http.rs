@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 mod serve;
 
 use serve::AdminToken;
-pub use serve::{serve, Limits};
+pub use serve::{serve, tls_acceptor, Limits};
 
 use crate::actions::{Actions, Manual, ManualError};
 use crate::pipeline::{Model, WindowReport};
@@ -172,8 +172,20 @@ impl ApiState {
 pub struct ConsumerHealth {
     /// Errors came since the last message: the per-message check is one atomic load.
     dirty: AtomicBool,
-    state: std::sync::Mutex<(std::collections::VecDeque<std::time::Instant>, String)>,
+    state: std::sync::Mutex<Failures>,
     receiving: std::sync::Mutex<Receiving>,
+}
+
+/// The consumer's recent errors.
+#[derive(Debug, Default)]
+struct Failures {
+    /// When the last few came (at most `FAILING_ERRORS`).
+    at: std::collections::VecDeque<std::time::Instant>,
+    last: String,
+    /// The last one librdkafka explained (a SASL login refused, a certificate not
+    /// verified), and when: its consequences ("all brokers down") come after it and
+    /// would hide it.
+    explained: Option<(std::time::Instant, String)>,
 }
 
 /// Whether the consumer hears from its brokers (from librdkafka's statistics): a model's
@@ -196,21 +208,28 @@ const FAILING_ERRORS: usize = 5;
 const FAILING_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl ConsumerHealth {
-    pub fn error(&self, error: &dyn std::fmt::Display) {
+    /// An error; `explains` when it names a cause (not a summary such as "all brokers
+    /// down").
+    pub fn error(&self, error: &dyn std::fmt::Display, explains: bool) {
         let now = std::time::Instant::now();
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.0.retain(|t| now.duration_since(*t) <= FAILING_WITHIN);
-        st.0.push_back(now);
-        if st.0.len() > FAILING_ERRORS {
-            st.0.pop_front();
+        st.at.retain(|t| now.duration_since(*t) <= FAILING_WITHIN);
+        st.at.push_back(now);
+        if st.at.len() > FAILING_ERRORS {
+            st.at.pop_front();
         }
-        st.1 = error.to_string();
+        st.last = error.to_string();
+        if explains {
+            st.explained = Some((now, st.last.clone()));
+        }
         self.dirty.store(true, Ordering::Relaxed);
     }
 
     pub fn message(&self) {
         if self.dirty.swap(false, Ordering::Relaxed) {
-            self.state.lock().unwrap_or_else(|e| e.into_inner()).0.clear();
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.at.clear();
+            st.explained = None;
         }
     }
 
@@ -237,11 +256,17 @@ impl ConsumerHealth {
         crate::pipeline::IdleClock { receiving, gap_seen: r.gap_seen }
     }
 
-    /// The last error, while the consumer keeps failing.
+    /// While the consumer keeps failing: the last error librdkafka explained, if recent,
+    /// and the last error.
     pub fn failing(&self) -> Option<String> {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let recent = st.0.iter().filter(|t| t.elapsed() <= FAILING_WITHIN).count();
-        (recent >= FAILING_ERRORS).then(|| st.1.clone())
+        let recent = st.at.iter().filter(|t| t.elapsed() <= FAILING_WITHIN).count();
+        (recent >= FAILING_ERRORS).then(|| match &st.explained {
+            Some((at, why)) if at.elapsed() <= FAILING_WITHIN && *why != st.last => {
+                format!("{why} (last: {})", st.last)
+            }
+            _ => st.last.clone(),
+        })
     }
 }
 

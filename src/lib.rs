@@ -19,6 +19,7 @@ pub mod offline;
 pub mod pipeline;
 pub mod policy;
 pub mod rand;
+pub mod redact;
 pub mod reference;
 pub mod sinks;
 pub mod source;

@@ -75,6 +75,10 @@ async fn serve_api(
         header_timeout: s.header_timeout.get(),
         request_timeout: s.request_timeout.get(),
     };
+    let tls = match &s.tls {
+        Some(t) => Some(http::tls_acceptor(&t.cert, &t.key)?),
+        None => None,
+    };
     let token = s.admin_token.resolve().map_err(|e| anyhow::anyhow!("config server.admin_token: {e}"))?;
     let admin = token.as_deref().map(|t| http::admin_router(api.clone(), t));
     let admin_listener = match &s.admin_listen {
@@ -95,6 +99,7 @@ async fn serve_api(
     let has_admin = token.is_some();
     tracing::info!(
         addr = %listener.local_addr()?,
+        tls = tls.is_some(),
         admin = if !has_admin { "off (no server.admin_token)" } else if apart.is_some() { "apart" } else { "here" },
         "serving /metrics and /api/v1"
     );
@@ -102,10 +107,10 @@ async fn serve_api(
     let until = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let mut servers = vec![tokio::spawn(http::serve(listener, main, limits, until(stopped.clone())))];
+    let mut servers = vec![tokio::spawn(http::serve(listener, main, limits, tls.clone(), until(stopped.clone())))];
     if let Some((admin, l)) = apart {
         tracing::info!(addr = %l.local_addr()?, "serving the admin endpoints");
-        servers.push(tokio::spawn(http::serve(l, admin, limits, until(stopped))));
+        servers.push(tokio::spawn(http::serve(l, admin, limits, tls, until(stopped))));
     }
     let all = tokio::spawn(async move {
         for s in servers {

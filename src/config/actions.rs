@@ -122,6 +122,7 @@ pub struct RetrainSettings {
     /// Which API the request speaks.
     pub preset: RetrainPreset,
     /// The full endpoint, e.g. `http://airflow:8080/api/v1/dags/retrain/dagRuns`.
+    #[serde(serialize_with = "crate::redact::ser_url_without_secrets")]
     pub url: String,
     /// The signing secret (`webhook`), the password or API token (`airflow`, `airflow3`,
     /// `jenkins`, `prefect` with `username`), the bearer token (`prefect`, `kubeflow`,
@@ -318,7 +319,9 @@ impl AlertKind {
 pub struct AlertSettings {
     pub kind: AlertKind,
     /// Alertmanager's base URL, the Slack incoming webhook, PagerDuty's Events v2
-    /// endpoint (`https://events.pagerduty.com/v2/enqueue`) or the webhook's URL.
+    /// endpoint (`https://events.pagerduty.com/v2/enqueue`) or the webhook's URL. Shown
+    /// without its path (a Slack webhook's path is its credential).
+    #[serde(serialize_with = "crate::redact::ser_url_for_display")]
     pub url: String,
     /// The receiver's name in `driftd_alerts_sent_total{receiver}` (default: the kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -87,8 +87,9 @@ pub struct KafkaSettings {
     /// Consumer group shared by the replicas of driftd.
     #[serde(default = "KafkaSettings::default_group_id")]
     pub group_id: String,
-    /// Passed to librdkafka as they are (SASL, SSL, timeouts, ...).
-    #[serde(default)]
+    /// Passed to librdkafka as they are (SASL, SSL, timeouts, ...); credentials shown as
+    /// `***`.
+    #[serde(default, serialize_with = "crate::redact::ser_options")]
     pub options: BTreeMap<String, String>,
     /// Where the message keeps each part, for layouts other than the default.
     #[serde(default)]
@@ -210,6 +211,18 @@ pub struct ServerSettings {
     /// A request is answered within this, or with 503 (default 30s).
     #[serde(default = "ServerSettings::default_request_timeout")]
     pub request_timeout: HumanDuration,
+    /// Serve HTTPS instead of HTTP, on every listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTls>,
+}
+
+/// `[server] tls`: the server's certificate chain and private key, PEM files (read at
+/// start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServerSettings {
@@ -236,6 +249,7 @@ impl Default for ServerSettings {
             max_connections: Self::default_max_connections(),
             header_timeout: Self::default_header_timeout(),
             request_timeout: Self::default_request_timeout(),
+            tls: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use super::{ConfigError, HumanDuration, SecretSource};
 #[serde(deny_unknown_fields)]
 pub struct MlflowSettings {
     /// The tracking server's base URL, e.g. `http://mlflow:5000`.
+    #[serde(serialize_with = "crate::redact::ser_url_without_secrets")]
     pub tracking_uri: String,
     /// With a secret: basic auth as this user (the secret is the password). Without:
     /// the secret is a bearer token.

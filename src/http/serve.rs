@@ -1,8 +1,9 @@
 //! Serving the API: a connection cap per listener, a deadline for a request's headers and
 //! one for its answer (hyper's HTTP/1 server, which `axum::serve` does not let one tune),
-//! and the bearer token the admin endpoints ask for.
+//! the bearer token the admin endpoints ask for, and TLS when `[server] tls` is set.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 /// What one client may hold of a listener.
 #[derive(Debug, Clone, Copy)]
@@ -29,11 +33,31 @@ pub struct Limits {
 /// How long open connections get to finish once `shutdown` resolves.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Serves `router` on `listener` until `shutdown` resolves, within `limits`.
+/// The TLS side of a listener, from `[server] tls`'s PEM files.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| anyhow::anyhow!("config server.tls.cert: cannot read {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        anyhow::bail!("config server.tls.cert: {} holds no certificate", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("config server.tls.key: cannot read {}: {e}", key.display()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| anyhow::anyhow!("config server.tls: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `router` on `listener` (over TLS with `tls`) until `shutdown` resolves, within
+/// `limits`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router.layer(axum::middleware::from_fn_with_state(limits.request_timeout, deadline));
@@ -58,19 +82,18 @@ pub async fn serve(
             },
         };
         let service = TowerToHyperService::new(router.clone());
-        let mut closed = closed.clone();
+        let closed = closed.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = async { closed.wait_for(|c| *c).await.is_ok() } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+            match tls {
+                None => connection(stream, service, limits, closed).await,
+                // the handshake counts against the header deadline
+                Some(tls) => match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => connection(stream, service, limits, closed).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
             }
         });
     }
@@ -80,6 +103,26 @@ pub async fn serve(
     let _ = tokio::time::timeout(DRAIN, permits.acquire_many(all)).await;
     Ok(())
 }
+
+/// Serves one connection until it ends, or gracefully once `closed` turns true.
+async fn connection<S>(stream: S, service: Service, limits: Limits, mut closed: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let conn = http.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { closed.wait_for(|c| *c).await.is_ok() } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+type Service = TowerToHyperService<Router>;
 
 /// Answers 503 past the request's deadline.
 async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {

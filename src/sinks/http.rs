@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 
 use super::webhook::signature_headers;
+use crate::redact;
 use crate::time::now_s;
 
 /// A request body.
@@ -21,11 +22,16 @@ impl Body {
         Body::Json(serde_json::to_vec(v).expect("JSON serializes"))
     }
 
-    /// The body as text, for a log line.
+    /// The body as text, for a log line: a token field as `***`.
     pub fn to_text(&self) -> String {
         match self {
             Body::Json(b) => String::from_utf8_lossy(b).into_owned(),
-            Body::Form(f) => f.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"),
+            // GitLab's and Jenkins' trigger tokens travel as a form field
+            Body::Form(f) => f
+                .iter()
+                .map(|(k, v)| format!("{k}={}", if k == "token" { "***" } else { v }))
+                .collect::<Vec<_>>()
+                .join("&"),
         }
     }
 }
@@ -164,26 +170,14 @@ async fn text_capped(mut resp: reqwest::Response) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-/// A URL without what may be a credential in it (user info, query, fragment).
-fn url_without_secrets(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        // a relative one: its path only
-        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_string(),
-    }
-}
-
 /// A redirect's target, for the reason a call failed.
 fn redirect_hint(resp: &reqwest::Response) -> Option<String> {
     resp.status().is_redirection().then(|| {
         let to = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("?");
-        format!("redirected to {}; driftd follows no redirect: configure the final URL", url_without_secrets(to))
+        format!(
+            "redirected to {}; driftd follows no redirect: configure the final URL",
+            redact::url_without_secrets(to)
+        )
     })
 }
 
@@ -230,6 +224,10 @@ async fn login_token(
 /// reqwest's error with its cause chain ("error sending request" alone says nothing).
 pub fn error_text(e: &reqwest::Error) -> String {
     let mut s = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
+    // reqwest names the URL: show it without its credentials
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), &redact::url_for_display(u.as_str()));
+    }
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {
         s.push_str(": ");

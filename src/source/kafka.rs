@@ -78,8 +78,8 @@ impl ConsumerHooks {
 
     /// The consumer's errors, counted and held against readiness.
     pub fn consumer_error(&self, error: &rdkafka::error::KafkaError) {
-        self.telemetry.emit(crate::telemetry::events::ConsumerError { error });
-        self.health.error(error);
+        self.telemetry.emit(crate::telemetry::events::ConsumerError { error, reason: None });
+        self.health.error(error, false);
     }
 
     pub fn closing(&self) {
@@ -107,9 +107,16 @@ impl ClientContext for ConsumerHooks {
     }
 
     /// librdkafka's client-level errors (all brokers down, authentication failed).
+    /// Client-level errors: `reason` says what went wrong (a SASL login refused, a
+    /// certificate not verified), which the code alone does not.
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        tracing::debug!(%error, reason, "kafka client error");
-        self.consumer_error(&error);
+        let reason = (!reason.is_empty()).then_some(reason);
+        self.telemetry.emit(crate::telemetry::events::ConsumerError { error: &error, reason });
+        let summary = error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown);
+        match reason {
+            Some(reason) => self.health.error(&format_args!("{error}: {reason}"), !summary),
+            None => self.health.error(&error, !summary),
+        }
     }
 }
 

@@ -407,7 +407,9 @@ pub struct RetrainDryRun<'a> {
 
 impl InternalEvent for RetrainDryRun<'_> {
     fn emit(self, _: &Telemetry) {
-        let (model, run_id, url, body) = (self.model, self.run_id, self.url, self.body);
+        let (model, run_id, body) = (self.model, self.run_id, self.body);
+        let url = crate::redact::url_without_secrets(self.url);
+        let url = url.as_str();
         tracing::info!(model, run_id, url, body, "dry run: retrain request not sent");
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API's defences (#14): the admin endpoints need the bearer token (and are not
 //! served without one), may live on a listener of their own; a manual retrain is
-//! idempotent within `manual_interval`; half-sent requests cannot starve health checks.
+//! idempotent within `manual_interval`; half-sent requests cannot starve health checks;
+//! with `[server] tls` the API speaks HTTPS only.
 //! The daemon runs in-process against a broker that is not there: the API does not need
 //! one.
 
@@ -129,5 +130,46 @@ fn half_sent_requests_do_not_starve_the_health_check() {
     let mut buf = Vec::new();
     let read = s.read_to_end(&mut buf);
     assert!(read.is_ok(), "closed by the server, not left hanging: {read:?}");
+    d.stop();
+}
+
+#[test]
+fn with_tls_the_api_speaks_https_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::helpers::self_signed(dir.path());
+    let cfg = TestConfig::new()
+        .kafka(&format!("127.0.0.1:{}", free_port()), "driftd-https")
+        .state(&dir.path().join("state"))
+        .server_line(&format!("tls = {{ cert = \"{}\", key = \"{}\" }}", cert.display(), key.display()))
+        .model(MODEL, "")
+        .write(&dir.path().join("driftd.toml"));
+    let d = InProcess::launch(&cfg);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let client = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = client.get(format!("https://127.0.0.1:{}{path}", d.port));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        rt.block_on(async { req.send().await.ok().map(|r| r.status().as_u16()) })
+    };
+    wait_until("the API over HTTPS", Duration::from_secs(30), || get("/healthz", None).filter(|s| *s == 200));
+    assert_eq!(get("/metrics", None), Some(200));
+    let reload = rt.block_on(async {
+        client
+            .post(format!("https://127.0.0.1:{}/api/v1/reload", d.port))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    assert_eq!(reload.unwrap(), 200, "the admin endpoints over HTTPS too");
+    // plain HTTP on the same port gets no HTTP answer
+    assert!(http(d.port, "GET", "/healthz").is_none_or(|(code, _)| code != 200));
+    // a client that does not trust the certificate cannot talk to it
+    let untrusting = reqwest::Client::new();
+    let refused = rt.block_on(untrusting.get(format!("https://127.0.0.1:{}/healthz", d.port)).send());
+    assert!(refused.is_err(), "an unknown certificate is refused by the client");
     d.stop();
 }

@@ -25,6 +25,9 @@ impl InternalEvent for ConsumerLag<'_> {
 /// The consumer reported an error.
 pub struct ConsumerError<'a> {
     pub error: &'a rdkafka::error::KafkaError,
+    /// librdkafka's account of it, when it gave one (which broker, what the SASL
+    /// exchange or TLS handshake said).
+    pub reason: Option<&'a str>,
 }
 
 impl InternalEvent for ConsumerError<'_> {
@@ -36,7 +39,10 @@ impl InternalEvent for ConsumerError<'_> {
         t.metrics.kafka_consumer_errors_total.with_label_values(&[code.as_str()]).inc();
         // a stuck partition repeats one error many times a second: one line a second
         if let Some(suppressed) = t.consumer_errors.allow() {
-            tracing::warn!(error = %self.error, code, suppressed, "kafka consumer");
+            match self.reason {
+                Some(reason) => tracing::warn!(error = %self.error, reason, code, suppressed, "kafka consumer"),
+                None => tracing::warn!(error = %self.error, code, suppressed, "kafka consumer"),
+            }
         }
     }
 }

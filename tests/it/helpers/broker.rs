@@ -89,19 +89,32 @@ fn listening(what: &str, port: u16) {
     }
 }
 
+/// How a broker is started: where its log is, what it advertises, whether clients must
+/// authenticate.
+#[derive(Clone)]
+struct Launch {
+    port: u16,
+    /// moto's S3 port, for a durable broker.
+    s3: Option<u16>,
+    advertised: String,
+    authentication: bool,
+}
+
 /// A running broker; stopped when dropped.
 pub struct Broker {
     child: Child,
     pub port: u16,
-    /// Where a durable broker keeps its log: moto's S3 server and its port.
-    store: Option<(Child, u16)>,
+    launch: Launch,
+    /// Where a durable broker keeps its log: moto's S3 server.
+    store: Option<Child>,
 }
 
 impl Broker {
     /// A broker whose log is in memory: gone when it stops.
     pub fn start() -> Broker {
         let port = free_port();
-        Broker { child: Self::spawn(port, None), port, store: None }
+        let launch = Launch { port, s3: None, advertised: format!("tcp://127.0.0.1:{port}"), authentication: false };
+        Broker { child: Self::spawn(&launch), port, launch, store: None }
     }
 
     /// A broker whose log is in an S3 bucket: a broker killed and started again on it has
@@ -118,14 +131,25 @@ impl Broker {
         let (code, body) = super::http(s3, "PUT", "/tansu").expect("bucket created");
         assert_eq!(code, 200, "bucket: {body}");
         let port = free_port();
-        Broker { child: Self::spawn(port, Some(s3)), port, store: Some((store, s3)) }
+        let launch =
+            Launch { port, s3: Some(s3), advertised: format!("tcp://127.0.0.1:{port}"), authentication: false };
+        Broker { child: Self::spawn(&launch), port, launch, store: Some(store) }
     }
 
-    fn spawn(port: u16, s3: Option<u16>) -> Child {
-        let url = format!("tcp://127.0.0.1:{port}");
+    /// An in-memory broker that advertises `127.0.0.1:advertised` (a TLS proxy's port),
+    /// and with `authentication` takes only clients authenticated by SASL (then Tansu's
+    /// CLI cannot make topics: it does not authenticate).
+    pub fn behind(advertised: u16, authentication: bool) -> Broker {
+        let port = free_port();
+        let launch = Launch { port, s3: None, advertised: format!("tcp://127.0.0.1:{advertised}"), authentication };
+        Broker { child: Self::spawn(&launch), port, launch, store: None }
+    }
+
+    fn spawn(l: &Launch) -> Child {
+        let url = format!("tcp://127.0.0.1:{}", l.port);
         let mut cmd = Command::new(tansu());
-        cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine"]);
-        match s3 {
+        cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &l.advertised, "--storage-engine"]);
+        match l.s3 {
             None => cmd.arg("memory://tansu/"),
             Some(s3) => cmd
                 .arg("s3://tansu/")
@@ -135,19 +159,22 @@ impl Broker {
                 .env("AWS_ENDPOINT", format!("http://127.0.0.1:{s3}"))
                 .env("AWS_ALLOW_HTTP", "true"),
         };
+        if l.authentication {
+            cmd.arg("--authentication");
+        }
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("tansu starts");
-        listening("tansu", port);
+        listening("tansu", l.port);
         child
     }
 
     /// SIGKILL, down for `down`, then started again on the same port and store (a durable
     /// broker only).
     pub fn kill_and_restart(&mut self, down: Duration) {
-        let s3 = self.store.as_ref().map(|(_, port)| *port).expect("a durable broker");
+        assert!(self.launch.s3.is_some(), "a durable broker");
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         std::thread::sleep(down);
-        self.child = Self::spawn(self.port, Some(s3));
+        self.child = Self::spawn(&self.launch);
     }
 
     /// The broker's process (to freeze it with SIGSTOP).
@@ -181,7 +208,7 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some((store, _)) = &mut self.store {
+        if let Some(store) = &mut self.store {
             let _ = store.kill();
             let _ = store.wait();
         }
@@ -189,7 +216,17 @@ impl Drop for Broker {
 }
 
 pub fn producer(bootstrap: &str) -> BaseProducer {
-    ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "5").create().unwrap()
+    producer_with(bootstrap, &[])
+}
+
+/// A producer with librdkafka properties of one's own (security, compression).
+pub fn producer_with(bootstrap: &str, options: &[(&str, &str)]) -> BaseProducer {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap).set("linger.ms", "5");
+    for (k, v) in options {
+        c.set(*k, *v);
+    }
+    c.create().unwrap()
 }
 
 /// Produces to `inference-logs`, waiting for delivery.

@@ -11,17 +11,19 @@ mod net;
 mod receiver;
 mod served;
 pub mod services;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use alertmanager::Alertmanager;
-pub use broker::{produce, produce_each, producer, Broker};
+pub use broker::{produce, produce_each, producer, producer_with, Broker};
 pub use daemon::{model_toml, replay, InProcess, Process, TestConfig};
 pub use logs::{analysis_logs, episode_logs, fmt_ms, log_line, reference_csv, rows, sampled_logs, Row, FEATURES};
 pub use net::{dechunk, free_port, http, http_get, http_with, metric, wait_until, ADMIN_TOKEN};
 pub use receiver::{Receiver, Reply, Request};
 pub use served::ServedFile;
+pub use tls::{self_signed, TlsProxy};
 
 /// The repository's root: where datasets/, config/ and docs/ are.
 pub fn root() -> PathBuf {
