@@ -121,6 +121,8 @@ pub struct ApiState {
     pub assigned: Arc<AtomicBool>,
     /// Whether the Kafka consumer keeps failing (not ready while it does).
     pub consumer: Arc<ConsumerHealth>,
+    /// Why the checkpoint cannot be written, while it cannot (not ready).
+    pub state_error: RwLock<Option<String>>,
     pub reload: mpsc::Sender<ReloadRequest>,
 }
 
@@ -136,6 +138,7 @@ impl ApiState {
             missing_references: RwLock::new(BTreeMap::new()),
             assigned: Arc::new(AtomicBool::new(false)),
             consumer: Arc::new(ConsumerHealth::default()),
+            state_error: RwLock::new(None),
             reload,
         }
     }
@@ -162,6 +165,7 @@ impl ApiState {
             && self.assigned.load(Ordering::Relaxed)
             && self.missing_references.read().expect("lock").is_empty()
             && self.consumer.failing().is_none()
+            && self.state_error.read().expect("lock").is_none()
     }
 }
 
@@ -307,6 +311,8 @@ async fn readyz(State(s): State<Arc<ApiState>>) -> Response {
         missing.iter().map(|(m, why)| format!("model {m} has no reference: {why}\n")).collect()
     } else if let Some(error) = s.consumer.failing() {
         format!("the kafka consumer keeps failing: {error}\n")
+    } else if let Some(error) = s.state_error.read().expect("lock").clone() {
+        format!("{error}\n")
     } else {
         "waiting for a partition assignment\n".to_string()
     };

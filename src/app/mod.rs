@@ -31,8 +31,8 @@ use crate::pipeline::{Pipeline, WindowReport};
 use crate::sinks::reports::{ReportSinks, TopicWorker};
 use crate::source::kafka::{self, ConsumerHooks, DeadLetter, KafkaConsumer};
 use crate::state::changelog::Changelog;
-use crate::state::CheckpointFile;
-use crate::telemetry::events::RepublishingReports;
+use crate::state::{Checkpoint, CheckpointFile, Loaded};
+use crate::telemetry::events::{CheckpointSetAside, RepublishingReports};
 use crate::telemetry::Telemetry;
 use partials::PartialsOut;
 pub use publish::Publisher;
@@ -218,7 +218,15 @@ async fn restore(
 ) -> anyhow::Result<(Arc<Publisher>, Workers, Vec<String>)> {
     let mut pipeline = Pipeline::new(settings, refs).map_err(|e| anyhow::anyhow!("{e}"))?;
     let checkpoint_file = CheckpointFile::in_dir(&settings.state.dir);
-    let mut checkpoint = checkpoint_file.load();
+    let mut checkpoint = match checkpoint_file.read() {
+        Ok(Loaded::Fresh) => Checkpoint::default(),
+        Ok(Loaded::Read(c)) => c,
+        Ok(Loaded::SetAside { to, error }) => {
+            telemetry.emit(CheckpointSetAside { to: &to, error: &error });
+            Checkpoint::default()
+        }
+        Err(e) => anyhow::bail!("state.dir: cannot read {}: {e}", checkpoint_file.path().display()),
+    };
     // the changelog's state of each model, where another replica wrote it after this
     // directory's checkpoint (or this directory is new)
     let changelog = match &settings.state.changelog_topic {

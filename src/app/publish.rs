@@ -15,8 +15,8 @@ use crate::source::kafka::{Offsets, PartitionListener};
 use crate::state::changelog::Changelog;
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::telemetry::events::{
-    CheckpointNotSaved, PartitionsHandedOver, PartitionsLost, PartitionsRevoked, ReportNotPublished, StateTakenOver,
-    WindowClosed,
+    CheckpointNotSaved, CheckpointSavedAgain, PartitionsHandedOver, PartitionsLost, PartitionsRevoked,
+    ReportNotPublished, StateTakenOver, WindowClosed,
 };
 use crate::telemetry::Telemetry;
 
@@ -37,7 +37,13 @@ pub struct Publisher {
     outbox_saved: std::sync::atomic::AtomicU64,
     /// The state changelog, when several replicas share the models.
     changelog: Option<Arc<Changelog>>,
+    /// When the last checkpoint write failed (none while they succeed): reports wait for
+    /// the next one that succeeds, and no offset is stored meanwhile.
+    save_failed: Mutex<Option<std::time::Instant>>,
 }
+
+/// How often a failing checkpoint write is tried again.
+const SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Publisher {
     pub fn new(
@@ -58,6 +64,7 @@ impl Publisher {
             in_flight: std::sync::OnceLock::new(),
             in_flight_saved: std::sync::atomic::AtomicUsize::new(0),
             outbox_saved: std::sync::atomic::AtomicU64::new(0),
+            save_failed: Mutex::new(None),
             changelog: None,
         }
     }
@@ -125,17 +132,43 @@ impl Publisher {
         !self.unpublished.lock().expect("unpublished lock").is_empty()
     }
 
+    /// Whether the last checkpoint write failed.
+    pub fn save_failing(&self) -> bool {
+        self.save_failed.lock().expect("save lock").is_some()
+    }
+
+    /// While checkpoint writes fail: tries again (at most every `SAVE_RETRY`). True once
+    /// one succeeded.
+    pub fn retry_save(&self) -> bool {
+        let due = self.save_failed.lock().expect("save lock").is_none_or(|at| at.elapsed() >= SAVE_RETRY);
+        if due {
+            self.checkpoint(&self.pipeline.lock().expect("pipeline lock"));
+        }
+        !self.save_failing()
+    }
+
     /// Hands the queued reports to the sinks, then clears them from the checkpoint.
-    /// Returns the offsets now safe to commit.
+    /// Returns the offsets now safe to commit. While the checkpoint cannot be written,
+    /// nothing: the reports wait (a restart then reads their events again and reports
+    /// them once), and no offset moves past them.
     pub async fn publish(&self, sinks: &mut ReportSinks) -> Offsets {
+        if self.save_failing() && !self.retry_save() {
+            return Vec::new();
+        }
         let lines = std::mem::take(&mut *self.unpublished.lock().expect("unpublished lock"));
         for failure in sinks.publish_all(&lines).await {
             self.telemetry.emit(ReportNotPublished { sink: failure.sink, error: &failure.error });
         }
         let pipeline = self.pipeline.lock().expect("pipeline lock");
-        self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
+        let saved = self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
         self.show_models(&pipeline);
-        pipeline.safe_offsets()
+        // unsaved, the marks of the windows just published would be lost by a crash:
+        // their offsets wait (a restart reports them again rather than never)
+        if saved {
+            pipeline.safe_offsets()
+        } else {
+            Vec::new()
+        }
     }
 
     /// The API's view of the models.
@@ -187,19 +220,35 @@ impl Publisher {
             .with_retrains(self.actions.pending_retrains())
     }
 
-    fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) {
+    /// Writes the checkpoint; false when it could not be (then `/readyz` says why until
+    /// a write succeeds).
+    fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) -> bool {
         let in_flight = self.in_flight.get().map(|f| f.lock().expect("in-flight lock").clone()).unwrap_or_default();
         self.in_flight_saved.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
         let mut lines: Vec<String> = in_flight;
         lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
         self.outbox_saved.store(self.actions.outbox_changes(), std::sync::atomic::Ordering::Relaxed);
         let checkpoint = self.state(pipeline, lines);
-        if let Err(error) = self.checkpoint.save(&checkpoint) {
-            self.telemetry.emit(CheckpointNotSaved { error: &error });
-        }
+        let saved = match self.checkpoint.save(&checkpoint) {
+            Ok(()) => {
+                if self.save_failed.lock().expect("save lock").take().is_some() {
+                    *self.api.state_error.write().expect("lock") = None;
+                    self.telemetry.emit(CheckpointSavedAgain);
+                }
+                true
+            }
+            Err(error) => {
+                *self.save_failed.lock().expect("save lock") = Some(std::time::Instant::now());
+                *self.api.state_error.write().expect("lock") =
+                    Some(format!("cannot write the checkpoint {}: {error}", self.checkpoint.path().display()));
+                self.telemetry.emit(CheckpointNotSaved { error: &error });
+                false
+            }
+        };
         if let Some(c) = &self.changelog {
             c.write(&checkpoint);
         }
+        saved
     }
 }
 

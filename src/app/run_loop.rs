@@ -190,6 +190,12 @@ impl RunLoop {
         if self.publisher.has_unpublished() {
             let offsets = self.publisher.publish(&mut self.sinks).await;
             self.store(offsets);
+        } else if self.publisher.save_failing() {
+            // no offset moves until the checkpoint is written again
+            if self.publisher.retry_save() {
+                let offsets = self.pipeline().lock().expect("pipeline lock").safe_offsets();
+                self.store(offsets);
+            }
         } else if sent {
             let offsets = self.pipeline().lock().expect("pipeline lock").safe_offsets();
             self.store(offsets);

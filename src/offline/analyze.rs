@@ -19,7 +19,7 @@ use crate::stats::binning::{
 };
 use crate::stats::ks_counts;
 use crate::stats::selection::{default_test, SELECTION_CAP};
-use crate::stats::{self, discrete, Aligned, Kind, Outcome, StatTest};
+use crate::stats::{self, clip_range, discrete, Aligned, Kind, Outcome, StatTest};
 
 /// Dataset drift when at least this share of features drifted, unless told otherwise.
 pub const DEFAULT_DRIFT_SHARE: f64 = 0.5;
@@ -450,9 +450,19 @@ fn native_numerical(
         }
         StatTest::Wasserstein => {
             let norm = p.std.max(0.001);
+            // bounded influence: values far outside the reference weigh as if at the clip
+            // (the streaming windows clip them as they come; `clip_range` says how far)
+            let (lo, hi) = clip_range(p.min, p.max);
             let w = match &cs {
+                Numbers::Sorted(v) if v.first().is_some_and(|x| *x < lo) || v.last().is_some_and(|x| *x > hi) => {
+                    let clipped: Vec<f64> = v.iter().map(|x| x.clamp(lo, hi)).collect();
+                    stats::wasserstein_norm(&p.quantiles, p.std, &clipped).statistic
+                }
                 Numbers::Sorted(v) => stats::wasserstein_norm(&p.quantiles, p.std, v).statistic,
-                Numbers::Counted(counts) => wasserstein_counts(&p.quantiles, counts) / norm,
+                Numbers::Counted(counts) => {
+                    let clipped: Vec<(f64, u64)> = counts.iter().map(|(x, n)| (x.clamp(lo, hi), *n)).collect();
+                    wasserstein_counts(&p.quantiles, &clipped) / norm
+                }
                 Numbers::Binned(b) => {
                     let w = b.wasserstein(&p.quantiles);
                     error_bound = Some(w.error_bound / norm);

@@ -97,12 +97,15 @@ pub struct Shape {
     pub bins: Arc<Vec<Option<Arc<Bins>>>>,
     /// Values a numerical slot keeps as they are before it is binned.
     pub exact_up_to: usize,
+    /// Per numerical slot, the range its values are clipped to (`stats::clip_range`);
+    /// empty: none.
+    pub clip: Arc<Vec<(f64, f64)>>,
 }
 
 impl Shape {
     /// Slots only, every value kept (tests, and models without a profile yet).
     pub fn exact(numeric: usize, categorical: usize) -> Shape {
-        Shape { numeric, categorical, bins: Arc::new(Vec::new()), exact_up_to: usize::MAX }
+        Shape { numeric, categorical, bins: Arc::new(Vec::new()), exact_up_to: usize::MAX, clip: Arc::default() }
     }
 }
 
@@ -233,6 +236,10 @@ impl Accumulator {
     }
 
     fn push_number(&mut self, slot: usize, x: f64) {
+        let x = match self.shape.clip.get(slot) {
+            Some(&(lo, hi)) => x.clamp(lo, hi),
+            None => x,
+        };
         match &mut self.numeric[slot] {
             Numbers::Exact(v) => {
                 v.push(x);
@@ -537,7 +544,13 @@ mod tests {
     fn shape() -> Shape {
         let sketch: Vec<f64> = (0..1001).map(|i| i as f64 / 100.0).collect();
         let bins = Bins::new(&sketch, &[2.5, 5.0, 7.5], 40);
-        Shape { numeric: 1, categorical: 1, bins: Arc::new(vec![Some(Arc::new(bins))]), exact_up_to: 50 }
+        Shape {
+            numeric: 1,
+            categorical: 1,
+            bins: Arc::new(vec![Some(Arc::new(bins))]),
+            exact_up_to: 50,
+            clip: Arc::default(),
+        }
     }
 
     fn add(acc: &mut Accumulator, x: f64, cat: &str, scratch: &mut Scratch) {

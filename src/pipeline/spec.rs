@@ -13,7 +13,7 @@ use crate::offline::profile::{Profile, DEFAULT_BINS};
 use crate::offline::report::Mode;
 use crate::policy::Policy;
 use crate::reference::{Loaded, ReferenceIdentity};
-use crate::stats::Kind;
+use crate::stats::{clip_range, Kind};
 
 pub use crate::stats::binned::FINE_BINS;
 
@@ -61,11 +61,20 @@ impl ModelSpec {
         }
         // continuous features: fine bins from the reference; discrete ones: counted by value
         let bins = numeric.iter().map(|name| profile.fine_bins(name)).collect();
+        // one message's weight is bounded: values far outside the reference are clipped
+        let clip = numeric
+            .iter()
+            .map(|name| {
+                let summary = profile.features.iter().find(|f| &f.name == name).and_then(|f| f.numeric.as_ref());
+                summary.map_or((f64::NEG_INFINITY, f64::INFINITY), |s| clip_range(s.min, s.max))
+            })
+            .collect();
         let shape = Shape {
             numeric: numeric.len(),
             categorical: categorical.len(),
             bins: Arc::new(bins),
             exact_up_to: model.exact_values,
+            clip: Arc::new(clip),
         };
         let layout = format!(
             "{:?}|{:?}|{}|{}|{}",

@@ -36,8 +36,41 @@ pub fn signature_headers(secret: &str, id: &str, body: &[u8], now_s: i64) -> [(&
     ]
 }
 
+/// How far a message's timestamp may be from the receiver's clock, either way (the spec's
+/// suggestion): a captured request replayed later is refused.
+pub const TOLERANCE_S: i64 = 300;
+
+/// Why a message is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the signature does not match")]
+    Signature,
+    #[error("the timestamp is {0} s away from now (tolerance {TOLERANCE_S} s): a replayed or delayed message")]
+    Stale(i64),
+}
+
+/// What a receiver checks (use this one): the signature, and the timestamp within
+/// `TOLERANCE_S` of `now_s`, the receiver's clock in Unix seconds.
+pub fn verify_fresh(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+    now_s: i64,
+) -> Result<(), Refused> {
+    if !verify(secret, id, timestamp, body, header) {
+        return Err(Refused::Signature);
+    }
+    let skew = now_s.saturating_sub(timestamp);
+    if skew.saturating_abs() > TOLERANCE_S {
+        return Err(Refused::Stale(skew));
+    }
+    Ok(())
+}
+
 /// Checks a `webhook-signature` header (space-separated `v1,<sig>` entries) in constant
-/// time. The timestamp's tolerance is the receiver's business.
+/// time, and nothing else: `verify_fresh` also bounds the timestamp.
 pub fn verify(secret: &str, id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
     let key = hmac::Key::new(hmac::HMAC_SHA256, &key_bytes(secret));
     let mut msg = Vec::with_capacity(id.len() + body.len() + 24);
@@ -68,6 +101,16 @@ mod tests {
         assert_eq!(sign(SECRET, ID, TS, BODY), SIGNATURE);
         assert!(verify(SECRET, ID, TS, BODY, SIGNATURE));
         assert!(verify(SECRET, ID, TS, BODY, &format!("v1,bm90IGl0 {SIGNATURE}")));
+    }
+
+    #[test]
+    fn a_message_is_fresh_only_within_the_tolerance() {
+        assert_eq!(verify_fresh(SECRET, ID, TS, BODY, SIGNATURE, TS + 10), Ok(()));
+        assert_eq!(verify_fresh(SECRET, ID, TS, BODY, SIGNATURE, TS - TOLERANCE_S), Ok(()));
+        assert_eq!(verify_fresh(SECRET, ID, TS, BODY, SIGNATURE, TS + 301), Err(Refused::Stale(301)));
+        assert_eq!(verify_fresh(SECRET, ID, TS, BODY, SIGNATURE, TS - 3600), Err(Refused::Stale(-3600)));
+        assert_eq!(verify_fresh(SECRET, ID, TS + 1, BODY, SIGNATURE, TS), Err(Refused::Signature));
+        assert_eq!(verify_fresh(SECRET, ID, i64::MIN, BODY, SIGNATURE, i64::MAX), Err(Refused::Signature));
     }
 
     #[test]

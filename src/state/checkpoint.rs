@@ -228,6 +228,19 @@ fn only<V: Clone>(map: &BTreeMap<String, V>, name: &str) -> BTreeMap<String, V> 
     map.get(name).map(|v| BTreeMap::from([(name.to_string(), v.clone())])).unwrap_or_default()
 }
 
+/// What reading the checkpoint found.
+#[derive(Debug)]
+pub enum Loaded {
+    /// None yet.
+    Fresh,
+    Read(Checkpoint),
+    /// One that did not parse, moved to `to`.
+    SetAside {
+        to: PathBuf,
+        error: String,
+    },
+}
+
 /// Where the checkpoint lives.
 #[derive(Debug, Clone)]
 pub struct CheckpointFile {
@@ -243,9 +256,34 @@ impl CheckpointFile {
         &self.path
     }
 
-    /// The last checkpoint; empty when there is none.
+    /// The last checkpoint; empty when there is none. One that cannot be read fails (an
+    /// I/O error: starting without it would forget every window's mark and episode); one
+    /// that does not parse is kept aside, renamed with `.corrupt-<unix ms>`, and said so.
+    pub fn read(&self) -> std::io::Result<Loaded> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Fresh),
+            Err(e) => return Err(e),
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(c) => Ok(Loaded::Read(c)),
+            Err(e) => {
+                let mut aside = self.path.as_os_str().to_owned();
+                aside.push(format!(".corrupt-{}", crate::time::now_ms()));
+                let aside = PathBuf::from(aside);
+                std::fs::rename(&self.path, &aside)?;
+                Ok(Loaded::SetAside { to: aside, error: e.to_string() })
+            }
+        }
+    }
+
+    /// The last checkpoint, or an empty one (tests).
+    #[cfg(test)]
     pub fn load(&self) -> Checkpoint {
-        std::fs::read(&self.path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        match self.read().expect("the checkpoint reads") {
+            Loaded::Read(c) => c,
+            _ => Checkpoint::default(),
+        }
     }
 
     pub fn save(&self, c: &Checkpoint) -> std::io::Result<()> {
@@ -256,6 +294,17 @@ impl CheckpointFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_corrupt_checkpoint_is_kept_aside_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = CheckpointFile::in_dir(dir.path());
+        std::fs::write(file.path(), b"{\"marks\": [tru").unwrap();
+        let Loaded::SetAside { to, error } = file.read().unwrap() else { panic!("not set aside") };
+        assert!(error.contains("line 1"), "{error}");
+        assert_eq!(std::fs::read(&to).unwrap(), b"{\"marks\": [tru", "the bytes are kept");
+        assert!(matches!(file.read().unwrap(), Loaded::Fresh), "and the next start begins fresh");
+    }
 
     #[test]
     fn a_checkpoint_round_trips_and_reads_older_files() {

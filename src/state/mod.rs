@@ -6,5 +6,5 @@ pub mod checkpoint;
 pub mod fs;
 pub mod outbox;
 
-pub use checkpoint::{Checkpoint, CheckpointFile};
+pub use checkpoint::{Checkpoint, CheckpointFile, Loaded};
 pub use outbox::{Entry, Outbox, Status};

@@ -265,6 +265,32 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Where a feature's values are clipped: one reference range beyond each of its extremes
+/// (a constant reference: its value's magnitude, at least 1). A value out there still
+/// counts as out of range, but one message cannot weigh more than that: k such values
+/// in a window of n move the Wasserstein distance by at most k/n times three reference
+/// ranges, KS, PSI and the other binned statistics by k/n of mass.
+pub fn clip_range(min: f64, max: f64) -> (f64, f64) {
+    if !(min.is_finite() && max.is_finite() && min <= max) {
+        // no usable range: nothing clipped (and `clamp` never sees NaN)
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let span = if max > min { max - min } else { min.abs().max(1.0) };
+    (min - span, max + span)
+}
+
+#[cfg(test)]
+mod clip_tests {
+    #[test]
+    fn the_clip_is_one_range_beyond_each_extreme_and_never_nan() {
+        assert_eq!(super::clip_range(2.0, 5.0), (-1.0, 8.0));
+        assert_eq!(super::clip_range(3.0, 3.0), (0.0, 6.0));
+        assert_eq!(super::clip_range(0.0, 0.0), (-1.0, 1.0));
+        assert_eq!(super::clip_range(f64::NAN, 1.0), (f64::NEG_INFINITY, f64::INFINITY));
+        assert_eq!(super::clip_range(2.0, 1.0), (f64::NEG_INFINITY, f64::INFINITY));
+    }
+}
+
 /// Wasserstein distance normalised by the reference's population standard deviation
 /// (floored at 0.001), Evidently's `wasserstein` test.
 pub fn wasserstein_norm(reference: &[f64], reference_std: f64, current: &[f64]) -> Outcome {

@@ -221,8 +221,38 @@ pub struct CheckpointNotSaved<'a> {
 }
 
 impl InternalEvent for CheckpointNotSaved<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.state_write_errors_total.with_label_values(&["checkpoint"]).inc();
+        tracing::error!(
+            error = %self.error,
+            "cannot write the checkpoint: reports and offsets wait until it can be written (retried every second)"
+        );
+    }
+}
+
+/// The checkpoint could be written again.
+pub struct CheckpointSavedAgain;
+
+impl InternalEvent for CheckpointSavedAgain {
     fn emit(self, _: &Telemetry) {
-        tracing::warn!(error = %self.error, "cannot write the checkpoint");
+        tracing::info!("the checkpoint is written again: reports and offsets go on");
+    }
+}
+
+/// A checkpoint that did not parse was kept aside at start.
+pub struct CheckpointSetAside<'a> {
+    pub to: &'a std::path::Path,
+    pub error: &'a str,
+}
+
+impl InternalEvent for CheckpointSetAside<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.state_write_errors_total.with_label_values(&["checkpoint_corrupt"]).inc();
+        tracing::error!(
+            kept_at = %self.to.display(),
+            error = self.error,
+            "the checkpoint does not parse: kept aside, starting without it (windows reopen, episodes are forgotten)"
+        );
     }
 }
 
@@ -449,7 +479,8 @@ pub struct OutboxNotWritten<'a> {
 }
 
 impl InternalEvent for OutboxNotWritten<'_> {
-    fn emit(self, _: &Telemetry) {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.state_write_errors_total.with_label_values(&["outbox"]).inc();
         tracing::error!(run_id = self.run_id, error = %self.error, "cannot write the retrain outbox");
     }
 }

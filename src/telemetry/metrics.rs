@@ -33,6 +33,7 @@ pub struct Metrics {
     pub(super) alerts_sent_total: IntCounterVec,
     pub(super) reference_info: IntGaugeVec,
     pub(super) reference_swaps_total: IntCounterVec,
+    pub(super) state_write_errors_total: IntCounterVec,
     pub(super) reference_last_swap_timestamp_seconds: GaugeVec,
     pub(super) reference_stale: IntGaugeVec,
     pub(super) reference_errors_total: IntCounterVec,
@@ -232,6 +233,12 @@ impl Metrics {
                 "driftd_reference_swaps_total",
                 "Times a new reference was swapped in.",
                 &["model", "model_version"],
+            ),
+            state_write_errors_total: counter(
+                &r,
+                "driftd_state_write_errors_total",
+                "Writes to the state directory that failed, by file: checkpoint, outbox (each retried; /readyz is 503 while the checkpoint cannot be written), checkpoint_corrupt (set aside at start).",
+                &["file"],
             ),
             reference_last_swap_timestamp_seconds: gauge(
                 &r,

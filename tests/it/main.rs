@@ -24,4 +24,5 @@ mod registry;
 mod replicas;
 mod secrets;
 mod spread;
+mod state_disk;
 mod stream_replay;

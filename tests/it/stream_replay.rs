@@ -403,3 +403,42 @@ fn a_reload_reports_the_open_windows_of_changed_and_removed_models() {
         Some("unknown_model")
     );
 }
+
+/// One message's weight is bounded (#14): a value far outside the reference is clipped to
+/// one reference range beyond its extremes, so k such values in a window of n move the
+/// Wasserstein distance by at most k/n times three ranges (normed: over the reference's
+/// std). One `1e300` among 2,000 reference values changes no verdict; 5% of them still
+/// raise drift, and each counts as out of range.
+#[test]
+fn one_extreme_value_cannot_raise_drift_and_a_mass_of_them_still_does() {
+    let reference = rows("california_housing_reference.csv");
+    let medinc: Vec<f64> = reference.iter().map(|r| r.values[0].parse::<f64>().unwrap()).collect();
+    assert_eq!(FEATURES[0], "MedInc");
+    let (min, max) = medinc.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    let mean = medinc.iter().sum::<f64>() / medinc.len() as f64;
+    let std = (medinc.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / medinc.len() as f64).sqrt();
+    // 2,000 of the reference's values, spread over the file (it is in time order): no drift
+    let clean: Vec<f64> = (0..2000).map(|i| medinc[i * 1001 % medinc.len()]).collect();
+    let with = |k: usize| {
+        // k values of 1e300 spread through the window, one event a minute
+        let mut values = clean.clone();
+        for j in 0..k {
+            values.insert(j * 2000 / k, 1e300);
+        }
+        let lines: Vec<String> = values.iter().enumerate().map(|(i, v)| minute_event(i as i64, *v)).collect();
+        let (reports, _) = replay_with(&format!("{{ events = {} }}", lines.len()), "", &lines);
+        assert_eq!(reports.len(), 1);
+        reports[0].clone()
+    };
+    let (base, one, mass) = (with(0), with(1), with(100));
+    let f = |r: &Value| r["features"][0].clone();
+    assert_eq!(f(&base)["stattest"], "wasserstein", "{base}");
+    assert_eq!(base["dataset_drift"], false, "{base}");
+    assert_eq!(one["dataset_drift"], false, "one extreme value raised drift: {one}");
+    let moved = (f(&one)["score"].as_f64().unwrap() - f(&base)["score"].as_f64().unwrap()).abs();
+    let bound = 3.0 * (max - min) / std / 2001.0;
+    assert!(moved <= bound, "moved {moved}, bound {bound}");
+    assert_eq!(f(&one)["current_out_of_range_share"].as_f64().unwrap(), 1.0 / 2001.0);
+    assert_eq!(mass["dataset_drift"], true, "5% of extreme values is drift: {mass}");
+    assert_eq!(f(&mass)["current_out_of_range_share"].as_f64().unwrap(), 100.0 / 2100.0);
+}
