@@ -7,12 +7,13 @@ use rayon::prelude::*;
 
 use super::calibration::{self, Calibration, CalibrationPlan};
 use super::dataset::{share, Column, Dataset, Key, Values};
+use super::numbers::Numbers;
 use super::plan::{ensure_not_empty, plan_from_datasets, plan_from_profile, Selection};
 use super::profile::{FeatureProfile, NumericSummary, Profile, DEFAULT_BINS, DISCRETE_MAX};
 use super::report::{FeatureReport, Mode, Report, Sample, Source};
 use super::thresholds::{benjamini_hochberg, decide, total_variation, DatasetRule, ThresholdMode, ThresholdOptions};
 use crate::error::InputError;
-use crate::stats::binned::{wasserstein_counts, BinnedSample};
+use crate::stats::binned::wasserstein_counts;
 use crate::stats::binning::{
     align_sorted, histogram_sorted, more_distinct_than, n_unique_union_sorted, n_unique_union_sorted_capped,
     native_bin, native_bin_count, native_counts_sorted, sturges_edges, value_counts_sorted,
@@ -364,54 +365,6 @@ fn native_feature(
         Kind::Categorical => report.current_unseen_share = off,
     }
     Ok(report)
-}
-
-/// A window's numbers in the form it holds them.
-enum Numbers<'a> {
-    Sorted(&'a [f64]),
-    Binned(&'a BinnedSample),
-    Counted(&'a [(f64, u64)]),
-}
-
-impl Numbers<'_> {
-    fn of<'c>(c: &'c Column, current: &Dataset) -> Result<Numbers<'c>, InputError> {
-        let n = match &c.values {
-            Values::Numeric { sorted, .. } => Numbers::Sorted(sorted),
-            Values::Binned(b) => Numbers::Binned(b),
-            Values::Counted { counts } => Numbers::Counted(counts),
-            _ => return Err(InputError::column(&current.path, &c.name, "holds no numbers")),
-        };
-        if n.len() == 0 {
-            return Err(InputError::column(&current.path, &c.name, "is empty after dropping missing values"));
-        }
-        Ok(n)
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Numbers::Sorted(v) => v.len(),
-            Numbers::Binned(b) => b.n as usize,
-            Numbers::Counted(c) => c.iter().map(|(_, n)| *n as usize).sum(),
-        }
-    }
-
-    /// (value, count) sorted by value: discrete features (never binned).
-    fn value_counts(&self) -> Vec<(f64, u64)> {
-        match self {
-            Numbers::Sorted(v) => value_counts_sorted(v),
-            Numbers::Counted(c) => c.to_vec(),
-            Numbers::Binned(_) => unreachable!("a discrete feature is counted by value, not binned"),
-        }
-    }
-
-    /// Values below `min` and above `max`.
-    fn outside(&self, min: f64, max: f64) -> usize {
-        match self {
-            Numbers::Sorted(v) => v.partition_point(|x| *x < min) + (v.len() - v.partition_point(|x| *x <= max)),
-            Numbers::Binned(b) => b.out_of_range() as usize,
-            Numbers::Counted(c) => c.iter().filter(|(x, _)| *x < min || *x > max).map(|(_, n)| *n as usize).sum(),
-        }
-    }
 }
 
 fn native_numerical(

@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod calibration;
 pub mod dataset;
+mod numbers;
 pub mod plan;
 pub mod profile;
 pub mod report;
