@@ -128,6 +128,16 @@ impl<R: Read> Lines<R> {
         Lines { reader, buf: vec![0; Self::CHUNK], start: 0, end: 0, searched: 0, limit, skipping: false, eof: false }
     }
 
+    /// The line at `range` of the buffer, or `TooLong` when it (or the part of it read
+    /// past) exceeds the limit.
+    fn line(&mut self, range: std::ops::Range<usize>) -> Line<'_> {
+        if std::mem::take(&mut self.skipping) || range.len() > self.limit {
+            Line::TooLong
+        } else {
+            Line::Whole(&self.buf[range])
+        }
+    }
+
     /// The next line without its newline, `None` at the end.
     fn next(&mut self) -> std::io::Result<Option<Line<'_>>> {
         loop {
@@ -135,10 +145,7 @@ impl<R: Read> Lines<R> {
             if let Some(n) = memchr::memchr(b'\n', unread) {
                 let line = self.start..self.start + self.searched + n;
                 (self.start, self.searched) = (line.end + 1, 0);
-                if std::mem::take(&mut self.skipping) || line.len() > self.limit {
-                    return Ok(Some(Line::TooLong));
-                }
-                return Ok(Some(Line::Whole(&self.buf[line])));
+                return Ok(Some(self.line(line)));
             }
             if self.eof {
                 if self.start == self.end && !self.skipping {
@@ -146,10 +153,7 @@ impl<R: Read> Lines<R> {
                 }
                 let line = self.start..self.end;
                 (self.start, self.searched) = (self.end, 0);
-                if std::mem::take(&mut self.skipping) || line.len() > self.limit {
-                    return Ok(Some(Line::TooLong));
-                }
-                return Ok(Some(Line::Whole(&self.buf[line])));
+                return Ok(Some(self.line(line)));
             }
             if self.end - self.start > self.limit {
                 // too long already: drop what is held, read on to its newline
