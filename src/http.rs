@@ -121,8 +121,9 @@ pub struct ApiState {
     pub assigned: Arc<AtomicBool>,
     /// Whether the Kafka consumer keeps failing (not ready while it does).
     pub consumer: Arc<ConsumerHealth>,
-    /// Why the checkpoint cannot be written, while it cannot (not ready).
-    pub state_error: RwLock<Option<String>>,
+    /// What cannot be written (`checkpoint`, `outbox`, `reports`) and why, while it
+    /// cannot (not ready).
+    write_errors: RwLock<BTreeMap<&'static str, String>>,
     pub reload: mpsc::Sender<ReloadRequest>,
 }
 
@@ -138,7 +139,7 @@ impl ApiState {
             missing_references: RwLock::new(BTreeMap::new()),
             assigned: Arc::new(AtomicBool::new(false)),
             consumer: Arc::new(ConsumerHealth::default()),
-            state_error: RwLock::new(None),
+            write_errors: RwLock::new(BTreeMap::new()),
             reload,
         }
     }
@@ -165,7 +166,17 @@ impl ApiState {
             && self.assigned.load(Ordering::Relaxed)
             && self.missing_references.read().expect("lock").is_empty()
             && self.consumer.failing().is_none()
-            && self.state_error.read().expect("lock").is_none()
+            && self.write_errors.read().expect("lock").is_empty()
+    }
+
+    /// Notes that `what` cannot be written, and why (`None`: it can again). True when
+    /// this changes whether it could.
+    pub fn write_failing(&self, what: &'static str, error: Option<String>) -> bool {
+        let mut errors = self.write_errors.write().expect("lock");
+        match error {
+            Some(e) => errors.insert(what, e).is_none(),
+            None => errors.remove(what).is_some(),
+        }
     }
 }
 
@@ -305,14 +316,15 @@ async fn readyz(State(s): State<Arc<ApiState>>) -> Response {
         return (StatusCode::OK, "ready\n").into_response();
     }
     let missing = s.missing_references.read().expect("lock").clone();
+    let unwritten = s.write_errors.read().expect("lock").clone();
     let why = if !s.references_loaded.load(Ordering::Relaxed) {
         "loading references\n".to_string()
     } else if !missing.is_empty() {
         missing.iter().map(|(m, why)| format!("model {m} has no reference: {why}\n")).collect()
     } else if let Some(error) = s.consumer.failing() {
         format!("the kafka consumer keeps failing: {error}\n")
-    } else if let Some(error) = s.state_error.read().expect("lock").clone() {
-        format!("{error}\n")
+    } else if !unwritten.is_empty() {
+        unwritten.values().map(|e| format!("{e}\n")).collect()
     } else {
         "waiting for a partition assignment\n".to_string()
     };

@@ -292,6 +292,26 @@ impl Actions {
         ledger.trackers.iter().filter(|((m, _), _)| m == model).map(|((_, v), t)| (v.clone(), t.clone())).collect()
     }
 
+    /// Queues `entry`; true when its run id is new. A write that fails is counted: the
+    /// request is queued in memory all the same (see `Outbox::enqueue`).
+    fn enqueue(&self, outbox: &Outbox, entry: &Entry) -> bool {
+        outbox.enqueue(entry).unwrap_or_else(|error| {
+            self.telemetry.emit(OutboxNotWritten { run_id: &entry.run_id, error: &error });
+            true
+        })
+    }
+
+    /// Writes what the outbox could not write before; the error says why it still cannot.
+    pub fn flush_outbox(&self) -> Result<(), String> {
+        let Some(outbox) = self.outbox() else { return Ok(()) };
+        outbox.flush().map_err(|e| format!("cannot write the retrain outbox in {}: {e}", self.state_dir.display()))
+    }
+
+    /// Whether part of the outbox is only in memory (a write failed).
+    pub fn outbox_failing(&self) -> bool {
+        self.outbox().is_some_and(|o| o.failing())
+    }
+
     /// How many times the outbox's pending requests changed (0 when it is not open).
     pub fn outbox_changes(&self) -> u64 {
         self.outbox().map_or(0, |o| o.changes())
@@ -310,16 +330,10 @@ impl Actions {
         let mut fresh = false;
         for e in entries {
             let entry = Entry { next_attempt_ms: 0, ..e.clone() };
-            match outbox.enqueue(&entry) {
-                Ok(true) => {
-                    let (model, run_id) = (&entry.model, &entry.run_id);
-                    self.telemetry.emit(RetrainQueued { model, run_id, preset: &entry.preset, fresh: true });
-                    fresh = true;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(run_id = %entry.run_id, %error, "cannot queue a retrain request taken over")
-                }
+            if self.enqueue(&outbox, &entry) {
+                let (model, run_id) = (&entry.model, &entry.run_id);
+                self.telemetry.emit(RetrainQueued { model, run_id, preset: &entry.preset, fresh: true });
+                fresh = true;
             }
         }
         if fresh {
@@ -521,8 +535,10 @@ impl Actions {
             self.telemetry.emit(RetrainDryRun { model: &model, run_id: &run_id, url: &call.url, body: &body });
             entry.status = Status::DryRun;
             entry.finished = Some(entry.created.clone());
-            if outbox.enqueue(&entry).map_err(|e| e.to_string())? {
-                outbox.finish(&entry).map_err(|e| e.to_string())?;
+            if self.enqueue(&outbox, &entry) {
+                if let Err(error) = outbox.finish(&entry) {
+                    self.telemetry.emit(OutboxNotWritten { run_id: &run_id, error: &error });
+                }
                 let outcome = RetrainOutcome::DryRun;
                 self.telemetry.emit(RetrainFinished {
                     model: &model,
@@ -534,7 +550,7 @@ impl Actions {
             }
             return Ok(entry);
         }
-        let fresh = outbox.enqueue(&entry).map_err(|e| e.to_string())?;
+        let fresh = self.enqueue(&outbox, &entry);
         self.telemetry.emit(RetrainQueued { model: &model, run_id: &run_id, preset: &entry.preset, fresh });
         if fresh {
             self.wake.notify_one();

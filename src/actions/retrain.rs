@@ -28,7 +28,7 @@ struct Pass {
 pub(super) async fn worker(actions: Arc<Actions>, mut shutdown: watch::Receiver<Shutdown>) {
     loop {
         let outbox = actions.outbox();
-        let pending = outbox.as_ref().map(|o| o.read_pending()).unwrap_or_default();
+        let pending = outbox.as_ref().map(|o| o.pending()).unwrap_or_default();
         actions.telemetry.emit(OutboxPending { requests: pending.len() });
         let how = *shutdown.borrow();
         if how == Shutdown::Stop || (how == Shutdown::Drain && pending.is_empty()) {

@@ -163,9 +163,7 @@ pub async fn run(
         .with_internal_topic(settings.kafka.partials_topic.clone());
     let consumer = subscribe(&settings, hooks)?;
     let (producer, mut sinks, dead_letter) = outputs(&settings, &telemetry)?;
-    if let Some(in_flight) = sinks.in_flight() {
-        publisher.track_in_flight(in_flight);
-    }
+    publisher.track_sinks(&sinks);
     // Reports of windows closed before a crash whose publication was not confirmed go
     // first: the file sink skips the ones it already has; the topic may get a repeat
     // (its key and window_start identify it).

@@ -32,13 +32,15 @@ pub struct Publisher {
     /// Report lines handed to the topic's worker and not yet acknowledged, and how many
     /// the last checkpoint held.
     in_flight: std::sync::OnceLock<Arc<Mutex<Vec<String>>>>,
+    /// Report lines the report file has not taken yet (its writes fail).
+    file_waiting: std::sync::OnceLock<Arc<Mutex<Vec<String>>>>,
     in_flight_saved: std::sync::atomic::AtomicUsize,
     /// The outbox's change count at the last checkpoint.
     outbox_saved: std::sync::atomic::AtomicU64,
     /// The state changelog, when several replicas share the models.
     changelog: Option<Arc<Changelog>>,
-    /// When the last checkpoint write failed (none while they succeed): reports wait for
-    /// the next one that succeeds, and no offset is stored meanwhile.
+    /// When the last checkpoint (or outbox) write failed (none while they succeed):
+    /// reports wait for the next one that succeeds, and no offset is stored meanwhile.
     save_failed: Mutex<Option<std::time::Instant>>,
 }
 
@@ -62,6 +64,7 @@ impl Publisher {
             checkpoint,
             unpublished: Mutex::new(Vec::new()),
             in_flight: std::sync::OnceLock::new(),
+            file_waiting: std::sync::OnceLock::new(),
             in_flight_saved: std::sync::atomic::AtomicUsize::new(0),
             outbox_saved: std::sync::atomic::AtomicU64::new(0),
             save_failed: Mutex::new(None),
@@ -75,9 +78,15 @@ impl Publisher {
         self
     }
 
-    /// The topic sink's lines not yet acknowledged go into every checkpoint.
-    pub fn track_in_flight(&self, lines: Arc<Mutex<Vec<String>>>) {
-        let _ = self.in_flight.set(lines);
+    /// The sinks' lines not yet taken (the topic's, unacknowledged; the file's, not
+    /// written) go into every checkpoint.
+    pub fn track_sinks(&self, sinks: &ReportSinks) {
+        if let Some(lines) = sinks.in_flight() {
+            let _ = self.in_flight.set(lines);
+        }
+        if let Some(lines) = sinks.file_waiting() {
+            let _ = self.file_waiting.set(lines);
+        }
     }
 
     /// Every report also goes to `hook` (the demo, embedding tests).
@@ -132,9 +141,9 @@ impl Publisher {
         !self.unpublished.lock().expect("unpublished lock").is_empty()
     }
 
-    /// Whether the last checkpoint write failed.
+    /// Whether the last checkpoint write failed, or part of the outbox is unwritten.
     pub fn save_failing(&self) -> bool {
-        self.save_failed.lock().expect("save lock").is_some()
+        self.save_failed.lock().expect("save lock").is_some() || self.actions.outbox_failing()
     }
 
     /// While checkpoint writes fail: tries again (at most every `SAVE_RETRY`). True once
@@ -159,6 +168,8 @@ impl Publisher {
         for failure in sinks.publish_all(&lines).await {
             self.telemetry.emit(ReportNotPublished { sink: failure.sink, error: &failure.error });
         }
+        // lines the file could not take wait in the checkpoint (and for the next write)
+        self.api.write_failing("reports", sinks.file_failing());
         let pipeline = self.pipeline.lock().expect("pipeline lock");
         let saved = self.save(&pipeline, &self.unpublished.lock().expect("unpublished lock"));
         self.show_models(&pipeline);
@@ -220,31 +231,40 @@ impl Publisher {
             .with_retrains(self.actions.pending_retrains())
     }
 
-    /// Writes the checkpoint; false when it could not be (then `/readyz` says why until
-    /// a write succeeds).
+    /// Writes what the outbox could not write before, then the checkpoint; false when
+    /// either could not be written (then `/readyz` says why until both are).
     fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) -> bool {
+        let outbox = self.actions.flush_outbox();
+        let outbox_saved = outbox.is_ok();
+        self.api.write_failing("outbox", outbox.err());
         let in_flight = self.in_flight.get().map(|f| f.lock().expect("in-flight lock").clone()).unwrap_or_default();
         self.in_flight_saved.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
         let mut lines: Vec<String> = in_flight;
+        if let Some(waiting) = self.file_waiting.get() {
+            // a line both sinks still wait for goes in once
+            let waiting = waiting.lock().expect("file lock");
+            let known: std::collections::HashSet<&String> = lines.iter().collect();
+            let fresh: Vec<String> = waiting.iter().filter(|l| !known.contains(l)).cloned().collect();
+            lines.extend(fresh);
+        }
         lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
         self.outbox_saved.store(self.actions.outbox_changes(), std::sync::atomic::Ordering::Relaxed);
         let checkpoint = self.state(pipeline, lines);
         let saved = match self.checkpoint.save(&checkpoint) {
             Ok(()) => {
-                if self.save_failed.lock().expect("save lock").take().is_some() {
-                    *self.api.state_error.write().expect("lock") = None;
+                if self.api.write_failing("checkpoint", None) {
                     self.telemetry.emit(CheckpointSavedAgain);
                 }
-                true
+                outbox_saved
             }
             Err(error) => {
-                *self.save_failed.lock().expect("save lock") = Some(std::time::Instant::now());
-                *self.api.state_error.write().expect("lock") =
-                    Some(format!("cannot write the checkpoint {}: {error}", self.checkpoint.path().display()));
+                let why = format!("cannot write the checkpoint {}: {error}", self.checkpoint.path().display());
+                self.api.write_failing("checkpoint", Some(why));
                 self.telemetry.emit(CheckpointNotSaved { error: &error });
                 false
             }
         };
+        *self.save_failed.lock().expect("save lock") = (!saved).then(std::time::Instant::now);
         if let Some(c) = &self.changelog {
             c.write(&checkpoint);
         }
@@ -296,6 +316,12 @@ impl PartitionListener for Publisher {
         };
         // spread models' panes of these partitions are read again by the next owner
         pipeline.forget_partitions(partitions);
+        if self.save_failing() {
+            // the windows just reported are on no disk: the next owner reads their events
+            // again from the last offsets that were safe (at least once)
+            tracing::warn!("partitions revoked while the state cannot be written: no offset committed");
+            return Vec::new();
+        }
         offsets
     }
 

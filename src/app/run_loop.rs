@@ -187,7 +187,7 @@ impl RunLoop {
     /// and stores the offsets below it.
     pub async fn publish(&mut self, consumer: &KafkaConsumer) {
         let sent = self.send_partials().await;
-        if self.publisher.has_unpublished() {
+        if self.publisher.has_unpublished() || self.sinks.file_retry_due() {
             let offsets = self.publisher.publish(&mut self.sinks).await;
             self.store(offsets);
         } else if self.publisher.save_failing() {

@@ -21,7 +21,7 @@ pub struct SinkFailure {
 /// The configured report sinks.
 #[derive(Default)]
 pub struct ReportSinks {
-    file: Option<std::io::BufWriter<std::fs::File>>,
+    file: Option<ReportFile>,
     /// Lines the file already ends with (reports republished after a crash skip them).
     written: HashSet<String>,
     topic: Option<TopicWorker>,
@@ -41,6 +41,59 @@ pub struct TopicWorker {
     /// failed); the worker takes them in order, so `done >= n` means the first n are done.
     handed: std::sync::atomic::AtomicU64,
     done: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The JSON Lines file. A write that fails (a full disk, EIO) is cut back to the last
+/// whole line, and its lines wait, in order, for the next write: a retry every second,
+/// and in the checkpoint meanwhile, so neither a restart nor the next report loses one or
+/// joins a partial line to it.
+struct ReportFile {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    waiting: Arc<Mutex<Vec<String>>>,
+    /// When the last write failed (none while they succeed).
+    failed_at: Option<std::time::Instant>,
+}
+
+/// How often a failing report file is tried again.
+const FILE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ReportFile {
+    fn open(path: &Path) -> std::io::Result<ReportFile> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(ReportFile { path: path.to_path_buf(), file, waiting: Default::default(), failed_at: None })
+    }
+
+    /// Writes the waiting lines (unless the last failure is under a second old).
+    fn write_waiting(&mut self) -> Result<(), SinkFailure> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.is_empty() || self.failed_at.is_some_and(|at| at.elapsed() < FILE_RETRY) {
+            return Ok(());
+        }
+        let mut text = String::with_capacity(waiting.iter().map(|l| l.len() + 1).sum());
+        for line in waiting.iter() {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let written = self.file.metadata().and_then(|m| {
+            let len = m.len();
+            self.file.write_all(text.as_bytes()).inspect_err(|_| {
+                // no partial line for the next write to join
+                let _ = self.file.set_len(len);
+            })
+        });
+        match written {
+            Ok(()) => {
+                waiting.clear();
+                self.failed_at = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed_at = Some(std::time::Instant::now());
+                Err(SinkFailure { sink: "file", error: format!("{}: {e}", self.path.display()) })
+            }
+        }
+    }
 }
 
 /// Lines waiting for the topic; past it the loop waits for room (backpressure).
@@ -131,10 +184,7 @@ impl TopicWorker {
 impl ReportSinks {
     /// Opens the report file for appending (creating it) and takes the topic's worker.
     pub fn open(file: Option<&Path>, topic: Option<TopicWorker>) -> std::io::Result<ReportSinks> {
-        let file = match file {
-            Some(p) => Some(std::io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?)),
-            None => None,
-        };
+        let file = file.map(ReportFile::open).transpose()?;
         Ok(ReportSinks { file, written: HashSet::new(), topic, backlog: Default::default() })
     }
 
@@ -149,20 +199,42 @@ impl ReportSinks {
         self.publish_all(&[(model.to_string(), line.to_string())]).await
     }
 
+    /// Lines the report file could not take yet: for the checkpoint.
+    pub fn file_waiting(&self) -> Option<Arc<Mutex<Vec<String>>>> {
+        self.file.as_ref().map(|f| f.waiting.clone())
+    }
+
+    /// Why the report file cannot be written, while it has lines waiting.
+    pub fn file_failing(&self) -> Option<String> {
+        let f = self.file.as_ref()?;
+        let waiting = f.waiting.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (waiting > 0 && f.failed_at.is_some())
+            .then(|| format!("cannot write the report file {}: {waiting} reports waiting", f.path.display()))
+    }
+
+    /// Whether the report file has lines waiting and is due for another try.
+    pub fn file_retry_due(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| {
+            f.failed_at.is_some_and(|at| at.elapsed() >= FILE_RETRY)
+                && !f.waiting.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        })
+    }
+
     /// Lines handed to the topic's worker and not yet acknowledged: for the checkpoint.
     pub fn in_flight(&self) -> Option<Arc<Mutex<Vec<String>>>> {
         self.topic.as_ref().map(|t| t.in_flight.clone())
     }
 
-    /// Publishes report lines, (model, line), in order: written to the file, handed to the
-    /// topic's worker (which the loop does not wait for; failures are counted there).
+    /// Publishes report lines, (model, line), in order: written to the file (after the
+    /// lines waiting for it), handed to the topic's worker (which the loop does not wait
+    /// for; failures are counted there).
     pub async fn publish_all(&mut self, lines: &[(String, String)]) -> Vec<SinkFailure> {
         let mut failures = Vec::new();
-        for (_, line) in lines {
-            if let Some(f) = self.file.as_mut().filter(|_| !self.written.remove(line)) {
-                if let Err(e) = writeln!(f, "{line}").and_then(|_| f.flush()) {
-                    failures.push(SinkFailure { sink: "file", error: e.to_string() });
-                }
+        if let Some(f) = self.file.as_mut() {
+            let fresh = lines.iter().filter(|(_, line)| !self.written.remove(line)).map(|(_, line)| line.clone());
+            f.waiting.lock().unwrap_or_else(|e| e.into_inner()).extend(fresh);
+            if let Err(failure) = f.write_waiting() {
+                failures.push(failure);
             }
         }
         if let Some(t) = &self.topic {
@@ -232,5 +304,29 @@ mod tests {
         assert!(sinks.publish("m", "{\"b\":2}").await.is_empty());
         sinks.forget_written();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_no_partial_line_and_its_lines_go_first_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports.jsonl");
+        let mut sinks = ReportSinks::open(Some(&path), None).unwrap();
+        assert!(sinks.publish("m", "{\"a\":1}").await.is_empty());
+        // a full disk: every write fails with ENOSPC
+        let real = std::mem::replace(
+            &mut sinks.file.as_mut().unwrap().file,
+            std::fs::OpenOptions::new().append(true).open("/dev/full").unwrap(),
+        );
+        let failures = sinks.publish("m", "{\"b\":2}").await;
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].error.contains("reports.jsonl"), "{}", failures[0].error);
+        assert!(sinks.file_failing().unwrap().contains("1 reports waiting"));
+        assert_eq!(*sinks.file_waiting().unwrap().lock().unwrap(), ["{\"b\":2}"]);
+        // space is back; the retry is due
+        sinks.file.as_mut().unwrap().file = real;
+        sinks.file.as_mut().unwrap().failed_at = None;
+        assert!(sinks.publish("m", "{\"c\":3}").await.is_empty());
+        assert!(sinks.file_failing().is_none());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
     }
 }

@@ -6,7 +6,7 @@
 //! (the history) and removes the file. A run id already pending or in the history is
 //! never queued twice, so a window reported again after a crash asks for nothing new.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -102,10 +102,16 @@ pub struct Outbox {
 
 /// What the outbox holds, in memory: every run id ever queued, and the pending entries
 /// (mirroring their files, so the checkpoint can carry them without reading the disk).
+/// Memory is the truth the worker delivers from; a write that fails leaves its entry
+/// marked here, and `flush` writes it later.
 #[derive(Default)]
 struct Book {
     known: HashSet<String>,
     pending: BTreeMap<String, Entry>,
+    /// Pending entries whose file does not hold them as they stand (its write failed).
+    unsaved: BTreeSet<String>,
+    /// Finished entries not yet appended to the history (the append failed).
+    unrecorded: Vec<Entry>,
 }
 
 impl Outbox {
@@ -121,7 +127,7 @@ impl Outbox {
             changes: Default::default(),
         };
         let finished: HashSet<String> = outbox.read_history().into_iter().map(|e| e.run_id).collect();
-        let mut book = Book { known: finished.clone(), pending: BTreeMap::new() };
+        let mut book = Book { known: finished.clone(), ..Book::default() };
         for e in outbox.read_pending() {
             if finished.contains(&e.run_id) {
                 let _ = std::fs::remove_file(outbox.path_of(&e.run_id));
@@ -139,25 +145,84 @@ impl Outbox {
     }
 
     /// Queues a trigger durably. False when the run id was queued before.
+    ///
+    /// An error says the entry is queued but not on disk: it is delivered from memory all
+    /// the same, and `flush` writes it (until then `failing` is true, and the daemon stores
+    /// no offset past the window that asked for it, so a crash asks again).
     pub fn enqueue(&self, entry: &Entry) -> std::io::Result<bool> {
         let mut book = self.book.lock().expect("outbox lock");
         if book.known.contains(&entry.run_id) {
             return Ok(false);
         }
-        write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
         book.known.insert(entry.run_id.clone());
-        book.pending.insert(entry.run_id.clone(), entry.clone());
-        self.changed();
+        self.keep(&mut book, entry)?;
         Ok(true)
     }
 
-    /// Records an attempt's outcome on a pending entry.
+    /// Records an attempt's outcome on a pending entry (kept in memory when the write fails).
     pub fn update(&self, entry: &Entry) -> std::io::Result<()> {
         let mut book = self.book.lock().expect("outbox lock");
-        write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
+        self.keep(&mut book, entry)
+    }
+
+    /// Holds `entry` as pending and writes its file; a failed write marks it unsaved.
+    fn keep(&self, book: &mut Book, entry: &Entry) -> std::io::Result<()> {
         book.pending.insert(entry.run_id.clone(), entry.clone());
         self.changed();
+        let written = self.write_entry(entry);
+        if written.is_err() {
+            book.unsaved.insert(entry.run_id.clone());
+        } else {
+            book.unsaved.remove(&entry.run_id);
+        }
+        written
+    }
+
+    fn write_entry(&self, entry: &Entry) -> std::io::Result<()> {
+        write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))
+    }
+
+    /// Writes what failed to be written before (pending entries, history lines). Ok once
+    /// the disk holds everything the outbox does.
+    pub fn flush(&self) -> std::io::Result<()> {
+        let mut book = self.book.lock().expect("outbox lock");
+        let book = &mut *book;
+        for run_id in book.unsaved.clone() {
+            if let Some(e) = book.pending.get(&run_id) {
+                self.write_entry(e)?;
+            }
+            book.unsaved.remove(&run_id);
+        }
+        if !book.unrecorded.is_empty() {
+            self.append_history(&book.unrecorded)?;
+            for e in std::mem::take(&mut book.unrecorded) {
+                let _ = std::fs::remove_file(self.path_of(&e.run_id));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether some of the outbox is only in memory (a write failed and `flush` has not
+    /// written it yet).
+    pub fn failing(&self) -> bool {
+        let book = self.book.lock().expect("outbox lock");
+        !book.unsaved.is_empty() || !book.unrecorded.is_empty()
+    }
+
+    fn append_history(&self, entries: &[Entry]) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        for e in entries {
+            text.extend(serde_json::to_vec(e).expect("entry serializes"));
+            text.push(b'\n');
+        }
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.history)?;
+        let len = f.metadata()?.len();
+        let written = f.write_all(&text).and_then(|()| f.sync_all());
+        if written.is_err() {
+            // no partial line for the next append to join
+            let _ = f.set_len(len);
+        }
+        written
     }
 
     fn changed(&self) {
@@ -180,17 +245,24 @@ impl Outbox {
         out
     }
 
-    /// Moves a finished entry to the history.
+    /// Moves a finished entry to the history. On an error it is finished all the same
+    /// (never attempted again by this process), and `flush` appends it later; a crash
+    /// before then leaves its pending file, so the next run sends it again, under the same
+    /// run id (the target's idempotency key).
     pub fn finish(&self, entry: &Entry) -> std::io::Result<()> {
         // the history is also rewritten (record_resolution): one writer at a time
         let mut book = self.book.lock().expect("outbox lock");
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.history)?;
-        let mut line = serde_json::to_vec(entry).expect("entry serializes");
-        line.push(b'\n');
-        f.write_all(&line)?;
-        f.sync_all()?;
         book.pending.remove(&entry.run_id);
+        book.unsaved.remove(&entry.run_id);
         self.changed();
+        if !book.unrecorded.is_empty() {
+            book.unrecorded.push(entry.clone());
+            return Err(std::io::Error::other("earlier history lines are still unwritten"));
+        }
+        if let Err(e) = self.append_history(std::slice::from_ref(entry)) {
+            book.unrecorded.push(entry.clone());
+            return Err(e);
+        }
         match std::fs::remove_file(self.path_of(&entry.run_id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -201,6 +273,10 @@ impl Outbox {
     /// pending one). False when no request has that run id.
     pub fn record_resolution(&self, run_id: &str, resolution: &crate::policy::Resolution) -> std::io::Result<bool> {
         let mut book = self.book.lock().expect("outbox lock");
+        if let Some(e) = book.unrecorded.iter_mut().find(|e| e.run_id == run_id) {
+            e.resolved_by = Some(resolution.clone());
+            return Ok(true);
+        }
         let mut history = self.read_history();
         if let Some(e) = history.iter_mut().find(|e| e.run_id == run_id) {
             e.resolved_by = Some(resolution.clone());
@@ -212,16 +288,23 @@ impl Outbox {
             write_synced(&self.history, &text)?;
             return Ok(true);
         }
-        if let Some(e) = book.pending.get_mut(run_id) {
-            e.resolved_by = Some(resolution.clone());
-            write_synced(&self.path_of(run_id), &serde_json::to_vec_pretty(e).expect("entry serializes"))?;
+        if let Some(e) = book.pending.get(run_id) {
+            let e = Entry { resolved_by: Some(resolution.clone()), ..e.clone() };
+            self.keep(&mut book, &e)?;
             return Ok(true);
         }
         Ok(false)
     }
 
-    /// Pending entries, oldest first.
-    pub fn read_pending(&self) -> Vec<Entry> {
+    /// Pending entries (as this process holds them), oldest first.
+    pub fn pending(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self.book.lock().expect("outbox lock").pending.values().cloned().collect();
+        out.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.run_id.cmp(&b.run_id)));
+        out
+    }
+
+    /// Pending entries on disk, oldest first.
+    fn read_pending(&self) -> Vec<Entry> {
         let mut out: Vec<Entry> = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
@@ -254,7 +337,8 @@ impl Outbox {
     /// A model's requests, finished and pending, oldest first.
     pub fn for_model(&self, model: &str) -> Vec<Entry> {
         let mut all = self.read_history();
-        all.extend(self.read_pending());
+        all.extend(self.book.lock().expect("outbox lock").unrecorded.iter().cloned());
+        all.extend(self.pending());
         all.retain(|e| e.model == model);
         all
     }
@@ -299,6 +383,39 @@ mod tests {
         let all = ob.for_model("m");
         assert!(all.iter().all(|e| e.resolved_by.as_ref() == Some(&r)), "{all:?}");
         assert_eq!(all[0].status, Status::Delivered);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_request_and_flush_writes_it_when_the_disk_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        let (queue, aside) = (dir.path().join("outbox"), dir.path().join("outbox.aside"));
+        // the queue's directory replaced by a file: every entry write fails
+        std::fs::rename(&queue, &aside).unwrap();
+        std::fs::write(&queue, b"").unwrap();
+        assert!(ob.enqueue(&entry("a")).is_err());
+        assert!(ob.failing());
+        assert_eq!(ob.pending().len(), 1, "queued in memory all the same");
+        assert!(!ob.enqueue(&entry("a")).unwrap(), "and known: not queued twice");
+        assert!(ob.flush().is_err());
+        std::fs::remove_file(&queue).unwrap();
+        std::fs::rename(&aside, &queue).unwrap();
+        ob.flush().unwrap();
+        assert!(!ob.failing());
+        assert_eq!(Outbox::open(dir.path()).unwrap().pending().len(), 1, "on disk now");
+
+        // the history unwritable: the delivered request is not sent again, and is recorded later
+        let history = dir.path().join("retrains.jsonl");
+        std::fs::create_dir(&history).unwrap();
+        assert!(ob.finish(&Entry { status: Status::Delivered, ..entry("a") }).is_err());
+        assert!(ob.pending().is_empty() && ob.failing());
+        assert_eq!(ob.for_model("m")[0].status, Status::Delivered);
+        std::fs::remove_dir(&history).unwrap();
+        ob.flush().unwrap();
+        assert!(!ob.failing());
+        let ob = Outbox::open(dir.path()).unwrap();
+        assert!(ob.pending().is_empty());
+        assert_eq!(ob.read_history().len(), 1);
     }
 
     #[test]

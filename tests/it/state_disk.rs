@@ -2,7 +2,9 @@
 //! up (a real ENOSPC from the kernel; mounting needs root, which CI has). While the
 //! checkpoint cannot be written, `/readyz` says so, the closed windows' reports and their
 //! offsets wait; once space returns they go out, and a SIGKILL meanwhile loses nothing and
-//! reports nothing twice.
+//! reports nothing twice. The same for the report file on a full disk (its lines wait,
+//! whole, and go out in order) and for the retrain outbox (a request made while the disk is
+//! full is delivered all the same, and recorded once space returns).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::helpers::{
-    by_window, free_port, http_get, metric, produce, producer, replay, reports, sampled_logs, wait_until, Broker,
-    Process, TestConfig,
+    by_window, episode_logs, free_port, http_get, metric, produce, producer, replay, reports, sampled_logs, wait_until,
+    Broker, Process, Receiver, Reply, TestConfig,
 };
 
 /// A tmpfs of `kib` KiB at `path`; unmounted when dropped.
@@ -112,4 +114,130 @@ fn a_full_state_disk_holds_reports_and_offsets_back_and_loses_nothing() {
     std::fs::write(&input, logs.join("\n")).unwrap();
     let (replayed, _) = replay(&cfg, &input);
     assert_eq!(by_window(&got), by_window(&replayed));
+}
+
+/// `/readyz` until it answers 503 naming `what`.
+fn not_ready_with(port: u16, what: &str) -> String {
+    wait_until(&format!("/readyz to name {what}"), Duration::from_secs(30), || {
+        let (code, body) = http_get(port, "/readyz")?;
+        (code == 503 && body.contains(what)).then_some(body)
+    })
+}
+
+fn ready(port: u16) {
+    wait_until("ready again", Duration::from_secs(30), || {
+        http_get(port, "/readyz").filter(|(code, _)| *code == 200).map(|_| ())
+    });
+}
+
+#[test]
+fn a_full_report_disk_holds_whole_lines_and_writes_each_once_when_space_returns() {
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&dir.path().join("reports"), 1024);
+    let port = free_port();
+    let file = disk.0.join("reports.jsonl");
+    let cfg = TestConfig::new()
+        .kafka(&broker.bootstrap(), "driftd-report-disk")
+        .kafka_option("auto.commit.interval.ms", "200")
+        .listen(port)
+        .state(&dir.path().join("state"))
+        .reports(&file, None)
+        .model("housing", "window = { events = 250 }")
+        .write(&dir.path().join("disk.toml"));
+    let logs = sampled_logs("housing", None, "california_housing_analysis.csv", 1500, 1_793_491_200_000, 5);
+    let p = producer(&broker.bootstrap());
+    let windows = |n: usize| {
+        wait_until(&format!("{n} windows"), Duration::from_secs(60), || {
+            let r = reports(&file);
+            (r.len() >= n).then_some(r)
+        })
+    };
+    let mut d = Process::start(&cfg, port);
+    produce(&p, &logs[..500], "housing", None);
+    windows(2);
+
+    // the report disk fills: the next windows wait, whole, and the daemon says so
+    disk.fill();
+    produce(&p, &logs[500..1000], "housing", None);
+    let body = not_ready_with(port, "cannot write the report file");
+    assert!(body.contains("reports waiting"), "{body}");
+    assert!(metric(port, "driftd_report_sink_errors_total{sink=\"file\"}").unwrap_or(0.0) >= 1.0);
+    assert_eq!(reports(&file).len(), 2);
+    disk.free();
+    windows(4);
+    ready(port);
+
+    // full again; killed while two windows wait for the file: the checkpoint has them
+    disk.fill();
+    produce(&p, &logs[1000..], "housing", None);
+    not_ready_with(port, "cannot write the report file");
+    d.signal("-KILL");
+    disk.free();
+    let _d = Process::start(&cfg, port);
+    windows(6);
+    std::thread::sleep(Duration::from_secs(2));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with('\n'), "no partial line left");
+    let got = reports(&file);
+    let input = dir.path().join("logs.jsonl");
+    std::fs::write(&input, logs.join("\n")).unwrap();
+    let (replayed, _) = replay(&cfg, &input);
+    // each line parses (reports() would panic on two joined), each window once, as replay has it
+    assert_eq!(by_window(&got), by_window(&replayed));
+}
+
+#[test]
+fn a_retrain_request_made_on_a_full_disk_is_delivered_and_recorded_once_space_returns() {
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&dir.path().join("state"), 32 * 1024);
+    let receiver = Receiver::start(vec![], Reply::status(200));
+    let port = free_port();
+    let file = dir.path().join("reports.jsonl");
+    let cfg = TestConfig::new()
+        .kafka(&broker.bootstrap(), "driftd-outbox-disk")
+        .kafka_option("auto.commit.interval.ms", "200")
+        .listen(port)
+        .state(&disk.0)
+        .reports(&file, None)
+        .episode_defaults()
+        .section(&format!(
+            "[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"",
+            receiver.url("/retrain"),
+        ))
+        .model("housing", "")
+        .write(&dir.path().join("disk.toml"));
+    // 2 clean windows, then 3 drifted (the episode fires on the second)
+    let logs = episode_logs("housing", 1000, 2, 3, 0);
+    let p = producer(&broker.bootstrap());
+    let mut d = Process::start(&cfg, port);
+    produce(&p, &logs[..2000], "housing", None);
+    wait_until("2 windows", Duration::from_secs(60), || (reports(&file).len() >= 2).then_some(()));
+
+    // the disk fills as the drift starts: the request goes out from memory all the same
+    disk.fill();
+    produce(&p, &logs[2000..], "housing", None);
+    let got = receiver.wait_for("/retrain", 1, Duration::from_secs(60));
+    let run_id = got[0].header("webhook-id").to_string();
+    let body = not_ready_with(port, "cannot write the retrain outbox");
+    assert!(body.contains("No space left on device"), "{body}");
+    assert!(metric(port, "driftd_state_write_errors_total{file=\"outbox\"}").unwrap_or(0.0) >= 1.0);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(receiver.requests().len(), 1, "a delivered request is not sent again while its record waits");
+
+    // space returns: recorded once as delivered, nothing left pending
+    disk.free();
+    ready(port);
+    let history = std::fs::read_to_string(disk.0.join("retrains.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{history}");
+    assert_eq!(lines[0]["run_id"], serde_json::json!(run_id));
+    assert_eq!(lines[0]["status"], serde_json::json!("delivered"));
+    assert_eq!(std::fs::read_dir(disk.0.join("outbox")).unwrap().count(), 0);
+    wait_until("5 windows", Duration::from_secs(60), || (reports(&file).len() >= 5).then_some(()));
+    d.signal("-TERM");
+    assert_eq!(receiver.requests().len(), 1);
 }
