@@ -1,164 +1,172 @@
-//! The alert worker: sends each firing and resolution to the receivers that take its
-//! severity, each receiver with its own rate limit on new notifications (resolutions and
-//! Alertmanager's refreshes always go out: the one closes what was opened, the other
-//! keeps Alertmanager from timing the alert out).
+//! The alert worker: delivers the alert outbox (`alert_book.rs`) one attempt at a time,
+//! each receiver's notifications of one alert in order, retried with backoff; and re-sends
+//! firing alerts to Alertmanager every `repeat_interval` (so that it does not time them
+//! out).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 
-use super::{Actions, AlertEvent};
+use super::alert_book::{AlertBook, Delivery, Due, MAX_AGE_MS};
+use super::{Actions, Shutdown};
 use crate::config::{AlertKind, Receiver};
 use crate::sinks::alerts::{self as receivers, Notice, Phase};
-use crate::telemetry::events::{AlertFinished, AlertOutcome};
+use crate::sinks::http::{self, Attempt};
+use crate::telemetry::events::{AlertFinished, AlertOutcome, AlertRetrying, AlertsNotWritten, AlertsPending};
+use crate::time::now_ms;
 
-/// A token bucket: `per_minute` notifications, refilled continuously.
-#[derive(Debug)]
-pub(super) struct RateLimit {
-    capacity: f64,
-    tokens: f64,
-    last: Instant,
-}
+/// First and longest wait between two attempts of one notification.
+const BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A stopping worker still delivers what is due within this much (retries included)...
+const STOP_HORIZON_MS: i64 = 5_000;
+/// ...for at most this long; the rest stays in the outbox for the next start.
+const STOP_BUDGET: Duration = Duration::from_secs(15);
 
-impl RateLimit {
-    pub(super) fn new(per_minute: u32) -> RateLimit {
-        RateLimit { capacity: f64::from(per_minute), tokens: f64::from(per_minute), last: Instant::now() }
-    }
-
-    pub(super) fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.capacity / 60.0).min(self.capacity);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// What the worker remembers between events.
-#[derive(Default)]
-struct Book {
-    limits: BTreeMap<String, RateLimit>,
-    /// Firing alerts by key (topic, and model or model and version), for Alertmanager's re-sends.
-    firing: BTreeMap<String, Notice>,
-    /// Last send per (receiver, model) to Alertmanager.
-    last_refresh: BTreeMap<(String, String), Instant>,
-    /// (receiver, alert key) pairs told of a firing alert not yet resolved.
-    notified: BTreeSet<(String, String)>,
-    /// Notifications sent, per receiver.
-    sent: BTreeMap<String, u64>,
-}
-
-/// Runs until the hub drops its sender; returns the notifications sent per receiver.
-pub(super) async fn worker(
-    actions: Arc<Actions>,
-    mut rx: mpsc::UnboundedReceiver<AlertEvent>,
-) -> BTreeMap<String, u64> {
-    let mut book = Book::default();
+/// Runs until told to stop; returns the notifications sent per receiver.
+pub(super) async fn worker(actions: Arc<Actions>, mut shutdown: watch::Receiver<Shutdown>) -> BTreeMap<String, u64> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stopping: Option<Instant> = None;
     loop {
-        let event = tokio::select! {
-            e = rx.recv() => match e { Some(e) => Some(e), None => return book.sent },
-            _ = tick.tick() => None,
-        };
         let config = actions.config();
-        match event {
-            Some(AlertEvent::Restore(n)) => {
-                // which receivers were told before the restart is not known: all may be
-                for r in config.receivers.iter().filter(|r| r.takes(n.episode.severity)) {
-                    book.notified.insert((r.name.clone(), n.key()));
-                }
-                book.firing.insert(n.key(), n);
+        deliver_due(&actions, &config.receivers).await;
+        refresh(&actions, &config.receivers).await;
+        let next_due = {
+            let mut book = actions.alert_book();
+            if book.dirty {
+                save(&actions, &mut book);
             }
-            Some(AlertEvent::Notify(n, phase)) => notify(&actions, &config.receivers, &mut book, &n, phase).await,
-            None => refresh(&actions, &config.receivers, &mut book).await,
+            actions.telemetry.emit(AlertsPending { notifications: book.pending() });
+            book.next_due_ms()
+        };
+        if stopping.is_none() && *shutdown.borrow() != Shutdown::No {
+            stopping = Some(Instant::now());
         }
-    }
-}
-
-async fn notify(actions: &Actions, receivers: &[Receiver], book: &mut Book, n: &Notice, phase: Phase) {
-    match phase {
-        Phase::Resolved => book.firing.remove(&n.key()),
-        _ => book.firing.insert(n.key(), n.clone()),
-    };
-    for r in receivers.iter().filter(|r| r.takes(n.episode.severity)) {
-        let key = (r.name.clone(), n.key());
-        // a resolution goes to the receivers that were told of the firing
-        if phase == Phase::Resolved && !book.notified.remove(&key) {
+        if let Some(since) = stopping {
+            let now = now_ms();
+            if next_due.is_none_or(|due| due > now + STOP_HORIZON_MS) || since.elapsed() >= STOP_BUDGET {
+                return actions.alert_book().sent.clone();
+            }
+            let wait = next_due.map_or(0, |due| (due - now).clamp(10, STOP_HORIZON_MS));
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
             continue;
         }
-        if phase == Phase::Firing {
-            let limit = book.limits.entry(r.name.clone()).or_insert_with(|| RateLimit::new(r.max_per_minute));
-            if !limit.allow() {
-                let outcome = AlertOutcome::RateLimited;
-                actions.telemetry.emit(AlertFinished {
-                    receiver: &r.name,
-                    model: &n.model,
-                    phase,
-                    outcome,
-                    error: None,
-                });
+        // decisions wake the worker at once (the `alert_wake` permit)
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = actions.alert_wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Writes the outbox, counting a failure (memory keeps it; the next tick writes again).
+fn save(actions: &Actions, book: &mut MutexGuard<'_, AlertBook>) {
+    if let Err(error) = book.save() {
+        actions.telemetry.emit(AlertsNotWritten { path: book.path(), error: &error });
+    }
+}
+
+/// Attempts every delivery due now, one at a time.
+async fn deliver_due(actions: &Actions, receivers: &[Receiver]) {
+    loop {
+        let due = actions.alert_book().take_due(receivers, now_ms());
+        let d = match due {
+            None => return,
+            Some(Err(gone)) => {
+                let error = if receivers.iter().any(|r| r.name == gone.receiver) {
+                    format!("still undelivered {} h after it was decided", MAX_AGE_MS / 3_600_000)
+                } else {
+                    "the receiver is no longer configured".to_string()
+                };
+                finished(actions, &gone, AlertOutcome::Failed, Some(&error));
+                save(actions, &mut actions.alert_book());
                 continue;
             }
-            book.notified.insert(key.clone());
+            Some(Ok(Due::Held(d))) => {
+                finished(actions, &d, AlertOutcome::RateLimited, None);
+                continue;
+            }
+            Some(Ok(Due::Deliver(d))) => d,
+        };
+        let r = receivers.iter().find(|r| r.name == d.receiver).expect("take_due checked the receiver");
+        let call = receivers::build(r, &d.notice, d.phase);
+        let attempt = http::send(&actions.http, &call, r.timeout).await;
+        let mut book = actions.alert_book();
+        match attempt {
+            Attempt::Delivered { .. } | Attempt::Duplicate { .. } => {
+                book.delivered(&d);
+                if r.kind() == AlertKind::Alertmanager {
+                    book.last_refresh.insert((r.name.clone(), d.notice.key()), Instant::now());
+                }
+                finished(actions, &d, AlertOutcome::Sent, None);
+            }
+            Attempt::Fail { reason, .. } => {
+                book.dropped(&d);
+                finished(actions, &d, AlertOutcome::Failed, Some(&reason));
+            }
+            Attempt::Retry { reason, after, .. } => {
+                let attempts = d.attempts + 1;
+                let wait = http::backoff(BACKOFF, MAX_BACKOFF, attempts, after);
+                actions.telemetry.emit(AlertRetrying {
+                    receiver: &d.receiver,
+                    model: &d.notice.model,
+                    attempt: attempts,
+                    error: &reason,
+                    retry_in: wait,
+                });
+                let next_attempt_ms = now_ms() + wait.as_millis() as i64;
+                book.retry(Delivery { attempts, next_attempt_ms, last_error: Some(reason), ..d });
+            }
         }
-        deliver(actions, r, n, phase, book).await;
-        if r.kind() == AlertKind::Alertmanager {
-            book.last_refresh.insert(key, Instant::now());
-        }
+        save(actions, &mut book);
     }
 }
 
-/// Re-sends firing alerts to Alertmanager every receiver's `repeat_interval`.
-async fn refresh(actions: &Actions, receivers: &[Receiver], book: &mut Book) {
+fn finished(actions: &Actions, d: &Delivery, outcome: AlertOutcome, error: Option<&str>) {
+    let (receiver, model, phase) = (d.receiver.as_str(), d.notice.model.as_str(), d.phase);
+    actions.telemetry.emit(AlertFinished { receiver, model, phase, outcome, error });
+}
+
+/// Re-sends firing alerts to Alertmanager every receiver's `repeat_interval` (one attempt:
+/// the next refresh is the retry).
+async fn refresh(actions: &Actions, receivers: &[Receiver]) {
     for r in receivers.iter().filter(|r| r.kind() == AlertKind::Alertmanager) {
-        let due: Vec<Notice> = book
-            .firing
-            .values()
-            .filter(|n| r.takes(n.episode.severity))
-            .filter(|n| {
-                let last = book.last_refresh.get(&(r.name.clone(), n.key()));
-                last.is_none_or(|t| t.elapsed() >= r.repeat)
-            })
-            .cloned()
-            .collect();
+        let due: Vec<Notice> = {
+            let book = actions.alert_book();
+            book.firing
+                .values()
+                .filter(|n| r.takes(n.episode.severity) && book.told(&r.name, &n.key()))
+                .filter(|n| {
+                    let last = book.last_refresh.get(&(r.name.clone(), n.key()));
+                    last.is_none_or(|t| t.elapsed() >= r.repeat)
+                })
+                .cloned()
+                .collect()
+        };
         for n in due {
-            deliver(actions, r, &n, Phase::Refresh, book).await;
-            book.last_refresh.insert((r.name.clone(), n.key()), Instant::now());
+            let call = receivers::build(r, &n, Phase::Refresh);
+            let (receiver, model, phase) = (r.name.as_str(), n.model.as_str(), Phase::Refresh);
+            match http::send(&actions.http, &call, r.timeout).await {
+                Attempt::Delivered { .. } | Attempt::Duplicate { .. } => {
+                    *actions.alert_book().sent.entry(r.name.clone()).or_default() += 1;
+                    actions.telemetry.emit(AlertFinished {
+                        receiver,
+                        model,
+                        phase,
+                        outcome: AlertOutcome::Sent,
+                        error: None,
+                    });
+                }
+                Attempt::Fail { reason, .. } | Attempt::Retry { reason, .. } => {
+                    let outcome = AlertOutcome::Failed;
+                    actions.telemetry.emit(AlertFinished { receiver, model, phase, outcome, error: Some(&reason) });
+                }
+            }
+            actions.alert_book().last_refresh.insert((r.name.clone(), n.key()), Instant::now());
         }
-    }
-}
-
-async fn deliver(actions: &Actions, r: &Receiver, n: &Notice, phase: Phase, book: &mut Book) {
-    let call = receivers::build(r, n, phase);
-    let (receiver, model) = (r.name.as_str(), n.model.as_str());
-    match receivers::send(&actions.http, r, &call).await {
-        Ok(()) => {
-            *book.sent.entry(r.name.clone()).or_default() += 1;
-            actions.telemetry.emit(AlertFinished { receiver, model, phase, outcome: AlertOutcome::Sent, error: None });
-        }
-        Err(e) => {
-            let outcome = AlertOutcome::Failed;
-            actions.telemetry.emit(AlertFinished { receiver, model, phase, outcome, error: Some(&e) });
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bucket_allows_its_capacity_then_refuses() {
-        let mut rl = RateLimit::new(3);
-        assert!(rl.allow() && rl.allow() && rl.allow());
-        assert!(!rl.allow());
     }
 }

@@ -1,17 +1,19 @@
 //! From window reports to decisions and their effects: the hub moves each model's drift
 //! state machine and hands what it decided to two workers, one delivering retrain
-//! requests from the durable outbox (`retrain.rs`), one sending alerts (`alerts.rs`).
+//! requests from the durable outbox (`retrain.rs`), one delivering alerts from the alert
+//! outbox (`alerts.rs`, `alert_book.rs`).
 //!
-//! `observe` runs on the pipeline's thread and only decides and writes (an outbox entry
-//! is on disk before it returns); the workers make the network calls.
+//! `observe` runs on the pipeline's thread and only decides and writes (a retrain request
+//! and an alert are on disk before it returns); the workers make the network calls.
 
+mod alert_book;
 mod alerts;
 mod retrain;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::config::{ConfigError, Receiver, RetrainTarget, Settings};
 use crate::pipeline::WindowReport;
@@ -24,8 +26,8 @@ use crate::sinks::retrain::{self as presets, RunParams};
 use crate::state::checkpoint::TrackKey;
 use crate::state::{Entry, Outbox, Status};
 use crate::telemetry::events::{
-    ActionsDeclared, DataQualityChanged, DataQualitySet, DriftStateSet, EpisodeEnded, EpisodeStarted, OutboxNotWritten,
-    RetrainDryRun, RetrainFinished, RetrainNotQueued, RetrainOutcome, RetrainQueued,
+    ActionsDeclared, AlertsNotWritten, DataQualityChanged, DataQualitySet, DriftStateSet, EpisodeEnded, EpisodeStarted,
+    OutboxNotWritten, RetrainDryRun, RetrainFinished, RetrainNotQueued, RetrainOutcome, RetrainQueued,
 };
 use crate::telemetry::Telemetry;
 use crate::time::{format_rfc3339_ms, now_ms};
@@ -47,15 +49,6 @@ impl ActionConfig {
         let receivers = settings.alerts.iter().enumerate().map(|(i, a)| a.resolve(i)).collect::<Result<Vec<_>, _>>()?;
         Ok(ActionConfig { policies, retrain, receivers })
     }
-}
-
-/// What the alert worker is told.
-#[derive(Debug)]
-enum AlertEvent {
-    Notify(Notice, Phase),
-    /// A model drifting at start (from the checkpoint): Alertmanager re-sends resume,
-    /// nothing new is notified.
-    Restore(Notice),
 }
 
 /// How the workers stop.
@@ -82,7 +75,9 @@ pub struct Actions {
     config: RwLock<Arc<ActionConfig>>,
     ledger: Mutex<Ledger>,
     wake: Notify,
-    alerts: Mutex<Option<mpsc::UnboundedSender<AlertEvent>>>,
+    /// The alert outbox and the alert worker's memory; `alert_wake` tells it of news.
+    alert_book: Mutex<alert_book::AlertBook>,
+    alert_wake: Notify,
     http: reqwest::Client,
     /// Held while a manual trigger looks for a recent one and queues.
     manual_lock: Mutex<()>,
@@ -116,13 +111,14 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Stops the workers: `Drain` delivers everything pending first, `Stop` leaves it in
-    /// the outbox. Alerts already decided are sent in both cases. Returns the alert
-    /// notifications sent, per receiver.
+    /// Stops the workers: `Drain` delivers every retrain request pending first, `Stop`
+    /// leaves them in the outbox. In both, the alert notifications due within 5 s are
+    /// attempted (for 15 s at most); the rest stay in the alert outbox for the next start.
+    /// Returns the alert notifications sent, per receiver.
     pub async fn shutdown(self, actions: &Actions, how: Shutdown) -> BTreeMap<String, u64> {
         let _ = self.shutdown.send(how);
         actions.wake.notify_one();
-        actions.alerts.lock().expect("alerts lock").take();
+        actions.alert_wake.notify_one();
         let sent = self.alerts.await.unwrap_or_default();
         let _ = self.retrain.await;
         sent
@@ -181,21 +177,21 @@ impl Actions {
     /// Builds the hub and starts its two workers on the current tokio runtime.
     pub fn start(settings: &Settings, telemetry: Arc<Telemetry>) -> Result<(Arc<Actions>, Workers), ConfigError> {
         let config = ActionConfig::from_settings(settings)?;
-        let (tx, rx) = mpsc::unbounded_channel();
         let actions = Arc::new(Actions {
             telemetry,
             state_dir: settings.state.dir.clone(),
             config: RwLock::new(Arc::new(ActionConfig::default())),
             ledger: Mutex::new(Ledger { trackers: BTreeMap::new(), outbox: None }),
             wake: Notify::new(),
-            alerts: Mutex::new(Some(tx)),
+            alert_book: Mutex::new(alert_book::AlertBook::open(&settings.state.dir)),
+            alert_wake: Notify::new(),
             http: crate::sinks::http::action_client(),
             manual_lock: Mutex::new(()),
         });
         actions.apply(config)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(Shutdown::No);
+        let alerts = tokio::spawn(alerts::worker(actions.clone(), shutdown_rx.clone()));
         let retrain = tokio::spawn(retrain::worker(actions.clone(), shutdown_rx));
-        let alerts = tokio::spawn(alerts::worker(actions.clone(), rx));
         Ok((actions, Workers { shutdown: shutdown_tx, retrain, alerts }))
     }
 
@@ -255,7 +251,7 @@ impl Actions {
                     episode: incident(id, since),
                     ..episode_end_notice(model.clone(), version.clone())
                 };
-                self.alert(AlertEvent::Notify(notice, Phase::Resolved));
+                self.alert(notice, Phase::Resolved);
             }
             self.act(config, transition, episode_end_notice(model, version), None);
         }
@@ -269,10 +265,37 @@ impl Actions {
         self.ledger.lock().expect("actions lock").outbox.clone()
     }
 
-    fn alert(&self, e: AlertEvent) {
-        if let Some(tx) = &*self.alerts.lock().expect("alerts lock") {
-            let _ = tx.send(e);
+    fn alert_book(&self) -> std::sync::MutexGuard<'_, alert_book::AlertBook> {
+        self.alert_book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a decided notification in the alert outbox (written before this returns)
+    /// and wakes the alert worker.
+    fn alert(&self, notice: Notice, phase: Phase) {
+        let config = self.config();
+        let mut book = self.alert_book();
+        if book.queue(&config.receivers, &notice, phase, now_ms()) == 0 {
+            return;
         }
+        if let Err(error) = book.save() {
+            self.telemetry.emit(AlertsNotWritten { path: book.path(), error: &error });
+        }
+        drop(book);
+        self.alert_wake.notify_one();
+    }
+
+    /// A model firing at start (from the checkpoint): Alertmanager's re-sends resume;
+    /// nothing new is notified. Without the alert outbox of the last run, which receivers
+    /// were told is unknown: all may have been.
+    fn alert_restored(&self, notice: Notice) {
+        let config = self.config();
+        let mut book = self.alert_book();
+        if !book.loaded {
+            for r in config.receivers.iter().filter(|r| r.takes(notice.episode.severity)) {
+                book.assume_notified(&r.name, notice.key());
+            }
+        }
+        book.firing.insert(notice.key(), notice);
     }
 
     /// The drift state machines, for the checkpoint.
@@ -305,6 +328,16 @@ impl Actions {
     pub fn flush_outbox(&self) -> Result<(), String> {
         let Some(outbox) = self.outbox() else { return Ok(()) };
         outbox.flush().map_err(|e| format!("cannot write the retrain outbox in {}: {e}", self.state_dir.display()))
+    }
+
+    /// Writes the alert outbox if its last write failed; the error says why it still
+    /// cannot be.
+    pub fn flush_alerts(&self) -> Result<(), String> {
+        let mut book = self.alert_book();
+        if !book.dirty {
+            return Ok(());
+        }
+        book.save().map_err(|e| format!("cannot write the alert outbox {}: {e}", book.path().display()))
     }
 
     /// Whether part of the outbox is only in memory (a write failed).
@@ -349,7 +382,7 @@ impl Actions {
             let drifting = st.state == DriftState::Drifting;
             self.telemetry.emit(DriftStateSet { model: &model, version: version.as_deref(), drifting });
             if let (true, Some(id), Some(since)) = (st.quality.failing, &st.quality.incident, &st.quality.since) {
-                self.alert(AlertEvent::Restore(Notice {
+                self.alert_restored(Notice {
                     topic: Topic::DataQuality,
                     model: model.clone(),
                     version: version.clone(),
@@ -360,10 +393,10 @@ impl Actions {
                     window_end: since.clone(),
                     fired_at: format_rfc3339_ms(now_ms()),
                     failures: Vec::new(),
-                }));
+                });
             }
             if let (DriftState::Drifting, Some(ep)) = (st.state, &st.episode) {
-                self.alert(AlertEvent::Restore(Notice {
+                self.alert_restored(Notice {
                     topic: Topic::Drift,
                     model: model.clone(),
                     version: version.clone(),
@@ -374,7 +407,7 @@ impl Actions {
                     window_end: ep.since.clone(),
                     fired_at: format_rfc3339_ms(now_ms()),
                     failures: Vec::new(),
-                }));
+                });
             }
             ledger.trackers.insert((model, version), st);
         }
@@ -417,7 +450,7 @@ impl Actions {
         let failures = if failing { base.failures.as_slice() } else { &[] };
         self.telemetry.emit(DataQualityChanged { model, version, incident: &id, failing, failures });
         let resolution = (!failing).then(|| "the data is good again".to_string());
-        self.alert(AlertEvent::Notify(Notice { episode: incident(id, since), resolution, ..base }, phase));
+        self.alert(Notice { episode: incident(id, since), resolution, ..base }, phase);
     }
 
     /// The model's reference (or this version's) was replaced: an episode in course ends
@@ -466,7 +499,7 @@ impl Actions {
                     let (run_id, outcome) = (episode.id.as_str(), RetrainOutcome::Cooldown);
                     self.telemetry.emit(RetrainFinished { model: &model, run_id, outcome, attempts: 0, error: None });
                 }
-                self.alert(AlertEvent::Notify(Notice { episode, ..base }, Phase::Firing));
+                self.alert(Notice { episode, ..base }, Phase::Firing);
             }
             Transition::Resolved { episode, resolution } => {
                 let v = version.as_deref();
@@ -484,7 +517,7 @@ impl Actions {
                     }
                 }
                 let notice = Notice { episode, resolution: Some(resolution.describe()), ..base };
-                self.alert(AlertEvent::Notify(notice, Phase::Resolved));
+                self.alert(notice, Phase::Resolved);
             }
             Transition::Continued | Transition::None => {}
         }

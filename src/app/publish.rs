@@ -231,12 +231,15 @@ impl Publisher {
             .with_retrains(self.actions.pending_retrains())
     }
 
-    /// Writes what the outbox could not write before, then the checkpoint; false when
-    /// either could not be written (then `/readyz` says why until both are).
+    /// Writes what the retrain and alert outboxes could not write before, then the
+    /// checkpoint; false when any could not be written (then `/readyz` says why until
+    /// all are).
     fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) -> bool {
         let outbox = self.actions.flush_outbox();
-        let outbox_saved = outbox.is_ok();
+        let alerts = self.actions.flush_alerts();
+        let outbox_saved = outbox.is_ok() && alerts.is_ok();
         self.api.write_failing("outbox", outbox.err());
+        self.api.write_failing("alerts", alerts.err());
         let in_flight = self.in_flight.get().map(|f| f.lock().expect("in-flight lock").clone()).unwrap_or_default();
         self.in_flight_saved.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
         let mut lines: Vec<String> = in_flight;

@@ -44,6 +44,30 @@ pub struct QualityFailure {
     pub limit: f64,
 }
 
+/// The reasons a feature fails the rule, as `QualityFailure::reason` spells them.
+const REASONS: [&str; 5] = ["no_values", "missing", "invalid", "out_of_range", "unseen"];
+
+/// A `QualityFailure` as read back (the alert outbox).
+#[derive(Deserialize)]
+struct RawFailure {
+    feature: String,
+    reason: String,
+    share: f64,
+    limit: f64,
+}
+
+impl<'de> Deserialize<'de> for QualityFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<QualityFailure, D::Error> {
+        let raw = RawFailure::deserialize(d)?;
+        let reason = REASONS
+            .iter()
+            .find(|r| **r == raw.reason)
+            .copied()
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown data-quality reason '{}'", raw.reason)))?;
+        Ok(QualityFailure { feature: raw.feature, reason, share: raw.share, limit: raw.limit })
+    }
+}
+
 impl QualityRule {
     /// The features of a report that break the rule; `without_values`: features with no
     /// valid value in the window (left out of the report's statistics), with the share of

@@ -3,11 +3,10 @@
 //! resolved with `endsAt`), Slack incoming webhooks, PagerDuty Events v2 (trigger /
 //! resolve on a stable `dedup_key`) and the generic signed webhook.
 
-use std::time::Duration;
-
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::http::{self, Attempt, Auth, Body, Call};
+use super::http::{Auth, Body, Call};
 use crate::config::{AlertKind, Receiver};
 use crate::policy::{Episode, QualityFailure};
 use crate::time::rfc3339_from_now;
@@ -18,7 +17,8 @@ pub const ALERT_NAME: &str = "DriftdModelDrifting";
 pub const QUALITY_ALERT_NAME: &str = "DriftdDataQuality";
 
 /// What an alert is about: the model's data drifting, or its data broken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Topic {
     #[default]
     Drift,
@@ -43,7 +43,7 @@ impl Topic {
 
 /// What an alert says about a drift episode, or a data-quality incident (`episode` then
 /// holds the incident's id and start).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub topic: Topic,
     pub model: String,
@@ -62,7 +62,8 @@ pub struct Notice {
     pub failures: Vec<QualityFailure>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     Firing,
     Resolved,
@@ -268,26 +269,5 @@ fn pagerduty(routing_key: &str, n: &Notice, phase: Phase) -> Value {
                 },
             },
         }),
-    }
-}
-
-/// Sends a call with a few quick retries (alerts are not queued durably: a lost one is
-/// re-sent by Alertmanager's refresh, or superseded by the next transition).
-pub async fn send(client: &reqwest::Client, r: &Receiver, call: &Call) -> Result<(), String> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match http::send(client, call, r.timeout).await {
-            Attempt::Delivered { .. } | Attempt::Duplicate { .. } => return Ok(()),
-            Attempt::Fail { reason, .. } => return Err(reason),
-            Attempt::Retry { reason, after, .. } => {
-                if attempt >= 3 {
-                    return Err(reason);
-                }
-                let wait = http::backoff(Duration::from_millis(500), Duration::from_secs(5), attempt, after)
-                    .min(Duration::from_secs(30));
-                tokio::time::sleep(wait).await;
-            }
-        }
     }
 }

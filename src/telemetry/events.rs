@@ -485,12 +485,53 @@ impl InternalEvent for OutboxNotWritten<'_> {
     }
 }
 
+/// The alert outbox could not be written (it is kept in memory and written again).
+pub struct AlertsNotWritten<'a> {
+    pub path: &'a std::path::Path,
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for AlertsNotWritten<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.state_write_errors_total.with_label_values(&["alerts"]).inc();
+        tracing::error!(file = %self.path.display(), error = %self.error, "cannot write the alert outbox");
+    }
+}
+
+/// Alert notifications waiting in the alert outbox.
+pub struct AlertsPending {
+    pub notifications: usize,
+}
+
+impl InternalEvent for AlertsPending {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.alerts_pending.set(self.notifications as i64);
+    }
+}
+
+/// An alert notification failed and waits for another attempt.
+pub struct AlertRetrying<'a> {
+    pub receiver: &'a str,
+    pub model: &'a str,
+    pub attempt: u32,
+    pub error: &'a str,
+    pub retry_in: Duration,
+}
+
+impl InternalEvent for AlertRetrying<'_> {
+    fn emit(self, _: &Telemetry) {
+        let (receiver, model, attempt, error) = (self.receiver, self.model, self.attempt, self.error);
+        let retry_in_ms = self.retry_in.as_millis() as u64;
+        tracing::warn!(receiver, model, attempt, error, retry_in_ms, "alert not delivered; will retry");
+    }
+}
+
 /// What became of an alert notification: the `outcome` label of `driftd_alerts_sent_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertOutcome {
     Sent,
     Failed,
-    /// Dropped by the receiver's `max_per_minute`.
+    /// Held back by the receiver's `max_per_minute` (counted once).
     RateLimited,
 }
 
@@ -523,7 +564,11 @@ impl InternalEvent for AlertFinished<'_> {
                 tracing::warn!(receiver, model, ?phase, error = self.error.unwrap_or(""), "alert not delivered")
             }
             AlertOutcome::RateLimited => {
-                tracing::warn!(receiver, model, "alert dropped by the receiver's rate limit")
+                tracing::warn!(
+                    receiver,
+                    model,
+                    "alert held back by the receiver's rate limit: sent when it has room, unless it resolves first"
+                )
             }
         }
     }

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub(super) prediction_drift_detected: GaugeVec,
     pub(super) retrain_triggers_total: IntCounterVec,
     pub(super) retrain_pending: IntGauge,
+    pub(super) alerts_pending: IntGauge,
     pub(super) alerts_sent_total: IntCounterVec,
     pub(super) reference_info: IntGaugeVec,
     pub(super) reference_swaps_total: IntCounterVec,
@@ -216,10 +217,17 @@ impl Metrics {
                     ("driftd_retrain_outbox_pending", "Retrain requests in the outbox waiting for delivery.");
                 r.register(IntGauge::with_opts(Opts::new(name, help)).expect("valid metric"), name, help)
             },
+            alerts_pending: {
+                let (name, help) = (
+                    "driftd_alert_outbox_pending",
+                    "Alert notifications in the alert outbox waiting for delivery (retrying, or held by a rate limit).",
+                );
+                r.register(IntGauge::with_opts(Opts::new(name, help)).expect("valid metric"), name, help)
+            },
             alerts_sent_total: counter(
                 &r,
                 "driftd_alerts_sent_total",
-                "Alert notifications by receiver and outcome: sent, failed, rate_limited.",
+                "Alert notifications by receiver and outcome: sent, failed (refused, or given up after 24 h), rate_limited (held back by max_per_minute, counted once).",
                 &["receiver", "outcome"],
             ),
             reference_info: int_gauge(

@@ -645,7 +645,7 @@ fn a_retrain_queued_while_another_is_in_flight_is_delivered_before_replay_ends()
 }
 
 #[test]
-fn a_receivers_rate_limit_drops_new_alerts_and_their_resolutions_only() {
+fn a_receivers_rate_limit_holds_new_alerts_back_and_one_resolved_before_its_turn_is_never_sent() {
     let dir = tempfile::tempdir().unwrap();
     let mut logs = episode_logs("a", 1000, 4, 5, 4);
     logs.extend(episode_logs("b", 1000, 4, 5, 4));
@@ -668,7 +668,7 @@ fn a_receivers_rate_limit_drops_new_alerts_and_their_resolutions_only() {
     let (_, summary) = replay(&cfg, &input);
     assert_eq!(summary["actions"]["drift_episodes"], json!({"a": 1, "b": 1}));
     let texts: Vec<String> = r.requests().iter().map(|q| q.json()["text"].as_str().unwrap().to_string()).collect();
-    assert_eq!(texts.len(), 2, "a fires and resolves; b's firing is over the limit: {texts:?}");
+    assert_eq!(texts.len(), 2, "a fires and resolves; b's firing waits for room and resolves first: {texts:?}");
     assert!(texts.iter().all(|t| t.contains("`a`") || t.contains("Model a ")), "{texts:?}");
     assert_eq!(summary["actions"]["alerts_sent"], json!({"slack": 2}));
 }

@@ -5,15 +5,16 @@
 //! One drift episode: the alert becomes active in Alertmanager's API, one retrain request
 //! arrives, the state survives a restart (no second request, the alert stays), a manual
 //! trigger goes out, and when the drift ends the alert resolves in Alertmanager, which
-//! notifies its receiver "resolved".
+//! notifies its receiver "resolved". An alert its receiver cannot take survives a
+//! SIGKILL in the alert outbox and reaches the receiver, then its resolution, once it is up.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    episode_logs, http, http_get, metric, produce, producer, wait_until, Alertmanager, Broker, InProcess, Receiver,
-    Reply, TestConfig,
+    episode_logs, free_port, http, http_get, metric, produce, producer, wait_until, Alertmanager, Broker, InProcess,
+    Process, Receiver, Reply, TestConfig,
 };
 
 const MODEL: &str = "housing";
@@ -227,4 +228,60 @@ impl Takeover {
         assert_eq!((windows.len(), events), (13, 13_000), "13 windows of 1,000, each once");
         Takeover { first_target, receiver, second, episode, _dir: dir, _broker: broker }
     }
+}
+
+/// The alert outbox (#14): the firing is decided while its receiver is down; the daemon is
+/// SIGKILLed while it retries; after the restart the receiver is up and gets the firing,
+/// then, when the drift ends, its resolution: once each, in order.
+#[test]
+fn an_alert_its_receiver_cannot_take_survives_a_sigkill_and_arrives_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 1);
+    let hook_port = free_port();
+    let port = free_port();
+    let state = dir.path().join("state");
+    let cfg = TestConfig::new()
+        .kafka(&broker.bootstrap(), "driftd-alert-outbox")
+        .kafka_option("auto.commit.interval.ms", "200")
+        .listen(port)
+        .state(&state)
+        .episode_defaults()
+        .section(&format!("[[alerts]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{hook_port}/wh\"\nsecret = \"s\""))
+        .model(MODEL, "")
+        .write(&dir.path().join("driftd.toml"));
+    // 2 clean windows, 3 drifted (the episode fires on the second), 3 clean
+    let logs = episode_logs(MODEL, 1000, 2, 3, 3);
+    let (drifting, recovering) = logs.split_at(5000);
+    let p = producer(&broker.bootstrap());
+    let mut d = Process::start(&cfg, port);
+    produce(&p, drifting, MODEL, None);
+    // nothing listens on the receiver's port: the firing waits in the outbox, retried
+    let outbox = wait_until("the firing retried in the alert outbox", Duration::from_secs(90), || {
+        let saved: Value = serde_json::from_slice(&std::fs::read(state.join("alerts.json")).ok()?).ok()?;
+        let first = saved["deliveries"].get(0)?.clone();
+        (first["attempts"].as_u64()? >= 1).then_some(first)
+    });
+    assert_eq!(outbox["phase"], json!("firing"));
+    let episode = outbox["notice"]["episode"]["id"].as_str().unwrap().to_string();
+    assert!(metric(port, "driftd_alert_outbox_pending").unwrap() >= 1.0);
+    d.signal("-KILL");
+
+    let hook =
+        Receiver::start_on(std::net::TcpListener::bind(("127.0.0.1", hook_port)).unwrap(), vec![], Reply::status(200));
+    let _d = Process::start(&cfg, port);
+    let fired = hook.wait_for("/wh", 1, Duration::from_secs(60));
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].json()["type"], json!("driftd.alert.firing"));
+    assert_eq!(fired[0].json()["data"]["episode"], json!(episode));
+    produce(&p, recovering, MODEL, None);
+    let got = hook.wait_for("/wh", 2, Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(2));
+    let types: Vec<Value> = hook.requests().iter().map(|q| q.json()["type"].clone()).collect();
+    assert_eq!(types, [json!("driftd.alert.firing"), json!("driftd.alert.resolved")], "{types:?}");
+    assert_eq!(got[1].json()["data"]["episode"], json!(episode));
+    wait_until("an empty alert outbox", Duration::from_secs(10), || {
+        let saved: Value = serde_json::from_slice(&std::fs::read(state.join("alerts.json")).ok()?).ok()?;
+        saved["deliveries"].as_array()?.is_empty().then_some(())
+    });
 }

@@ -205,8 +205,10 @@ fn a_retrain_request_made_on_a_full_disk_is_delivered_and_recorded_once_space_re
         .reports(&file, None)
         .episode_defaults()
         .section(&format!(
-            "[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"",
+            "[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"\n\
+             [[alerts]]\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"s\"",
             receiver.url("/retrain"),
+            receiver.url("/wh"),
         ))
         .model("housing", "")
         .write(&dir.path().join("disk.toml"));
@@ -224,9 +226,15 @@ fn a_retrain_request_made_on_a_full_disk_is_delivered_and_recorded_once_space_re
     let run_id = got[0].header("webhook-id").to_string();
     let body = not_ready_with(port, "cannot write the retrain outbox");
     assert!(body.contains("No space left on device"), "{body}");
+    assert!(body.contains("cannot write the alert outbox"), "{body}");
     assert!(metric(port, "driftd_state_write_errors_total{file=\"outbox\"}").unwrap_or(0.0) >= 1.0);
+    assert!(metric(port, "driftd_state_write_errors_total{file=\"alerts\"}").unwrap_or(0.0) >= 1.0);
+    // the alert goes out from memory too
+    let fired = receiver.wait_for("/wh", 1, Duration::from_secs(30));
+    assert_eq!(fired[0].json()["type"], serde_json::json!("driftd.alert.firing"));
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(receiver.requests().len(), 1, "a delivered request is not sent again while its record waits");
+    let retrains = receiver.requests().iter().filter(|q| q.uri == "/retrain").count();
+    assert_eq!(retrains, 1, "a delivered request is not sent again while its record waits");
 
     // space returns: recorded once as delivered, nothing left pending
     disk.free();
@@ -238,6 +246,10 @@ fn a_retrain_request_made_on_a_full_disk_is_delivered_and_recorded_once_space_re
     assert_eq!(lines[0]["status"], serde_json::json!("delivered"));
     assert_eq!(std::fs::read_dir(disk.0.join("outbox")).unwrap().count(), 0);
     wait_until("5 windows", Duration::from_secs(60), || (reports(&file).len() >= 5).then_some(()));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(disk.0.join("alerts.json")).unwrap()).unwrap();
+    assert_eq!(saved["deliveries"], serde_json::json!([]), "the alert outbox is written, empty");
     d.signal("-TERM");
-    assert_eq!(receiver.requests().len(), 1);
+    let uris: Vec<String> = receiver.requests().iter().map(|q| q.uri.clone()).collect();
+    assert_eq!(uris.iter().filter(|u| *u == "/retrain").count(), 1, "{uris:?}");
+    assert_eq!(uris.iter().filter(|u| *u == "/wh").count(), 1, "{uris:?}");
 }
