@@ -17,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
 /// What one client may hold of a listener.
@@ -33,22 +34,101 @@ pub struct Limits {
 /// How long open connections get to finish once `shutdown` resolves.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// The TLS side of a listener, from `[server] tls`'s PEM files.
+/// The TLS side of a listener, from `[server] tls`'s PEM files. A renewed certificate
+/// (the files replaced, as cert-manager or certbot do) is taken at the next handshake,
+/// without a restart; a renewal that does not load keeps the certificate in use, and says
+/// why in the log.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| anyhow::anyhow!("config server.tls.cert: cannot read {}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        anyhow::bail!("config server.tls.cert: {} holds no certificate", cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("config server.tls.key: cannot read {}: {e}", key.display()))?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let resolver = ReloadingCert::load(cert, key, provider.clone())?;
     let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map(|b| b.with_no_client_auth().with_cert_resolver(Arc::new(resolver)))
         .map_err(|e| anyhow::anyhow!("config server.tls: {e}"))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The certificate and key of `[server] tls`, read again when either file changes (its
+/// modification time or length: checked at each handshake, two `stat` calls).
+#[derive(Debug)]
+struct ReloadingCert {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
+    current: std::sync::RwLock<(Arc<CertifiedKey>, Stamp)>,
+}
+
+/// What a file's metadata says about its content: modification time and length.
+type Stamp = [Option<(std::time::SystemTime, u64)>; 2];
+
+impl ReloadingCert {
+    fn load(
+        cert: &Path,
+        key: &Path,
+        provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
+    ) -> anyhow::Result<Self> {
+        let (certified, stamp) = Self::read(cert, key, &provider)?;
+        Ok(ReloadingCert {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            provider,
+            current: std::sync::RwLock::new((certified, stamp)),
+        })
+    }
+
+    fn stamp(cert: &Path, key: &Path) -> Stamp {
+        [cert, key].map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+    }
+
+    fn read(
+        cert: &Path,
+        key: &Path,
+        provider: &tokio_rustls::rustls::crypto::CryptoProvider,
+    ) -> anyhow::Result<(Arc<CertifiedKey>, Stamp)> {
+        let stamp = Self::stamp(cert, key);
+        let chain = CertificateDer::pem_file_iter(cert)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| anyhow::anyhow!("config server.tls.cert: cannot read {}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            anyhow::bail!("config server.tls.cert: {} holds no certificate", cert.display());
+        }
+        let der = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| anyhow::anyhow!("config server.tls.key: cannot read {}: {e}", key.display()))?;
+        let signing = provider
+            .key_provider
+            .load_private_key(der)
+            .map_err(|e| anyhow::anyhow!("config server.tls.key: {}: {e}", key.display()))?;
+        let certified = CertifiedKey::new(chain, signing);
+        certified.keys_match().map_err(|e| {
+            anyhow::anyhow!("config server.tls: {} and {} do not match: {e}", cert.display(), key.display())
+        })?;
+        Ok((Arc::new(certified), stamp))
+    }
+}
+
+impl tokio_rustls::rustls::server::ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _: tokio_rustls::rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let stamp = Self::stamp(&self.cert, &self.key);
+        let (certified, seen) = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if stamp == seen {
+            return Some(certified);
+        }
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        match Self::read(&self.cert, &self.key, &self.provider) {
+            Ok(fresh) => {
+                tracing::info!(cert = %self.cert.display(), "the HTTPS certificate changed on disk: now in use");
+                *current = fresh.clone();
+                Some(fresh.0)
+            }
+            Err(error) => {
+                // half-written, or a key from another pair: keep serving the one in use,
+                // and try again once the files change again
+                tracing::warn!(%error, "the HTTPS certificate changed on disk but does not load: the previous one stays");
+                current.1 = stamp;
+                Some(current.0.clone())
+            }
+        }
+    }
 }
 
 /// Serves `router` on `listener` (over TLS with `tls`) until `shutdown` resolves, within

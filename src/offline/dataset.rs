@@ -204,6 +204,26 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     if meta.len() == 0 {
         return Err(InputError::file(path, "file is empty"));
     }
+    if format == Format::Csv {
+        // polars reads out of bounds on a file that ends in an open quote (csv_check.rs)
+        let sep = if is_tsv(path) { b'\t' } else { b',' };
+        let open =
+            super::csv_check::unterminated_quote(path, sep).map_err(|e| InputError::file(path, io_reason(&e)))?;
+        if let Some(line) = open {
+            return Err(InputError::file(
+                path,
+                format!("cannot parse the file: the quoted field that starts on line {line} is never closed"),
+            ));
+        }
+    }
+    if format == Format::Parquet {
+        // polars allocates what a corrupt footer declares (parquet_check.rs)
+        if let Some(why) =
+            super::parquet_check::footer_problem(path).map_err(|e| InputError::file(path, io_reason(&e)))?
+        {
+            return Err(InputError::file(path, format!("cannot parse the file: {why}")));
+        }
+    }
     // polars may panic on some malformed inputs; a panic must not escape as a crash.
     let result = std::panic::catch_unwind(|| read_frame_unchecked(path, format));
     let df = match result {
@@ -222,7 +242,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
 fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> {
     match format {
         Format::Csv => {
-            let tsv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let tsv = is_tsv(path);
             let read = |infer: Option<usize>| {
                 let parse = CsvParseOptions::default().with_separator(if tsv { b'\t' } else { b',' }).with_null_values(
                     Some(NullValues::AllColumns(CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect())),
@@ -251,6 +271,10 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
             JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish()
         }
     }
+}
+
+fn is_tsv(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
 }
 
 fn io_reason(e: &std::io::Error) -> String {

@@ -5,8 +5,10 @@
 
 pub mod analyze;
 pub mod calibration;
+mod csv_check;
 pub mod dataset;
 mod numbers;
+mod parquet_check;
 pub mod plan;
 pub mod profile;
 pub mod report;

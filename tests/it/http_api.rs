@@ -145,8 +145,12 @@ fn with_tls_the_api_speaks_https_only() {
         .write(&dir.path().join("driftd.toml"));
     let d = InProcess::launch(&cfg);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
-    let client = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let trusting = |cert: &std::path::Path| {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(cert).unwrap()).unwrap();
+        // a connection per request: each is a new handshake
+        reqwest::Client::builder().add_root_certificate(ca).pool_max_idle_per_host(0).build().unwrap()
+    };
+    let client = trusting(&cert);
     let get = |path: &str, token: Option<&str>| {
         let mut req = client.get(format!("https://127.0.0.1:{}{path}", d.port));
         if let Some(t) = token {
@@ -171,5 +175,24 @@ fn with_tls_the_api_speaks_https_only() {
     let untrusting = reqwest::Client::new();
     let refused = rt.block_on(untrusting.get(format!("https://127.0.0.1:{}/healthz", d.port)).send());
     assert!(refused.is_err(), "an unknown certificate is refused by the client");
+
+    // the certificate is renewed on disk (a new key pair, the files replaced as
+    // cert-manager does): the next handshake presents it, no restart
+    let old_cert = dir.path().join("old-cert.pem");
+    std::fs::copy(&cert, &old_cert).unwrap();
+    let renewed_dir = dir.path().join("renewed");
+    std::fs::create_dir_all(&renewed_dir).unwrap();
+    let (new_cert, new_key) = crate::helpers::self_signed(&renewed_dir);
+    std::fs::copy(&new_key, dir.path().join("key.pem.new")).unwrap();
+    std::fs::rename(dir.path().join("key.pem.new"), &key).unwrap();
+    std::fs::copy(&new_cert, dir.path().join("cert.pem.new")).unwrap();
+    std::fs::rename(dir.path().join("cert.pem.new"), &cert).unwrap();
+    let renewed = trusting(&new_cert);
+    let status = rt.block_on(async { renewed.get(format!("https://127.0.0.1:{}/healthz", d.port)).send().await });
+    assert_eq!(status.map(|r| r.status().as_u16()).ok(), Some(200), "the renewed certificate is served");
+    // a client that trusts only the old certificate (a new one: no session to resume)
+    let old = trusting(&old_cert);
+    let refused = rt.block_on(async { old.get(format!("https://127.0.0.1:{}/healthz", d.port)).send().await });
+    assert!(refused.is_err(), "the old certificate is no longer presented");
     d.stop();
 }

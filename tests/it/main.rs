@@ -12,6 +12,7 @@ mod deploy;
 mod example_pipelines;
 mod faults;
 mod fixtures_match;
+mod fuzz_regressions;
 mod hot_path_alloc;
 mod http_api;
 mod kafka_daemon;

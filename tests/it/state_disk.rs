@@ -41,6 +41,13 @@ impl Tmpfs {
     fn free(&self) {
         std::fs::remove_file(self.0.join("filler")).unwrap();
     }
+
+    /// Remounts it read-only (EROFS for every write, root's too) or writable again.
+    fn read_only(&self, ro: bool) {
+        let opts = if ro { "remount,ro" } else { "remount,rw" };
+        let status = Command::new("mount").args(["-o", opts]).arg(&self.0).status().unwrap();
+        assert!(status.success(), "mount -o {opts}");
+    }
 }
 
 impl Drop for Tmpfs {
@@ -252,4 +259,46 @@ fn a_retrain_request_made_on_a_full_disk_is_delivered_and_recorded_once_space_re
     let uris: Vec<String> = receiver.requests().iter().map(|q| q.uri.clone()).collect();
     assert_eq!(uris.iter().filter(|u| *u == "/retrain").count(), 1, "{uris:?}");
     assert_eq!(uris.iter().filter(|u| *u == "/wh").count(), 1, "{uris:?}");
+}
+
+#[test]
+fn a_state_directory_made_read_only_mid_run_holds_reports_back_until_it_is_writable() {
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&dir.path().join("state"), 32 * 1024);
+    let port = free_port();
+    let file = dir.path().join("reports.jsonl");
+    let cfg = TestConfig::new()
+        .kafka(&broker.bootstrap(), "driftd-read-only")
+        .kafka_option("auto.commit.interval.ms", "200")
+        .listen(port)
+        .state(&disk.0)
+        .reports(&file, None)
+        .model("housing", "window = { events = 250 }")
+        .write(&dir.path().join("ro.toml"));
+    let logs = sampled_logs("housing", None, "california_housing_analysis.csv", 1000, 1_793_491_200_000, 7);
+    let p = producer(&broker.bootstrap());
+    let windows = |n: usize| {
+        wait_until(&format!("{n} windows"), Duration::from_secs(60), || {
+            let r = reports(&file);
+            (r.len() >= n).then_some(r)
+        })
+    };
+    let _d = Process::start(&cfg, port);
+    produce(&p, &logs[..500], "housing", None);
+    windows(2);
+    disk.read_only(true);
+    produce(&p, &logs[500..], "housing", None);
+    let body = not_ready_with(port, "cannot write the checkpoint");
+    assert!(body.contains("Read-only file system"), "{body}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(reports(&file).len(), 2, "reports wait for their checkpoint");
+    disk.read_only(false);
+    let got = windows(4);
+    ready(port);
+    let input = dir.path().join("logs.jsonl");
+    std::fs::write(&input, logs.join("\n")).unwrap();
+    let (replayed, _) = replay(&cfg, &input);
+    assert_eq!(by_window(&got), by_window(&replayed));
 }

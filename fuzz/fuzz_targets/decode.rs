@@ -1,0 +1,52 @@
+//! One inference-log message, as any producer may send it, into two pipelines: the
+//! default layout and a mapped one (JSON pointers). Windows of 50 events close as the
+//! input goes, and each closed window is reported: decode, route, accumulate, close.
+#![no_main]
+
+use std::sync::Mutex;
+
+use driftd::config::Settings;
+use driftd::pipeline::{report_window, Pipeline};
+use libfuzzer_sys::fuzz_target;
+
+const REFERENCE: &str = "x,n,c\n1.5,1,a\n2.5,2,b\n3.5,3,a\n-4.0,4,c\n0.0,5,b\n7.25,6,a\n";
+
+fn pipeline(dir: &std::path::Path, mapping: &str) -> Pipeline {
+    std::fs::create_dir_all(dir).unwrap();
+    let reference = dir.join("reference.csv");
+    std::fs::write(&reference, REFERENCE).unwrap();
+    let toml = format!(
+        "[kafka]\n{mapping}\n[[models]]\nname = \"m\"\nreference = \"{}\"\nfeatures = [\"x\", \"n\", \"c\"]\n\
+         window = {{ events = 50 }}\n[state]\ndir = \"{}\"\n",
+        reference.display(),
+        dir.join("state").display()
+    );
+    let settings = Settings::from_toml(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let refs = driftd::reference::resolve_blocking(&settings).unwrap();
+    Pipeline::new(&settings, refs).unwrap()
+}
+
+struct Pipelines {
+    _dir: tempfile::TempDir,
+    all: Vec<Pipeline>,
+}
+
+static PIPELINES: Mutex<Option<Pipelines>> = Mutex::new(None);
+
+fuzz_target!(|data: &[u8]| {
+    let mut guard = PIPELINES.lock().unwrap();
+    let p = guard.get_or_insert_with(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mapped = "[kafka.mapping]\nmodel = \"/meta/model\"\ntimestamp = \"/meta/ts\"\nfeatures = \"/inputs\"\n\
+                      prediction = \"/outputs/score\"\nmodel_version = \"/meta/version\"";
+        let all = vec![pipeline(&dir.path().join("a"), ""), pipeline(&dir.path().join("b"), mapped)];
+        Pipelines { _dir: dir, all }
+    });
+    for pipeline in &mut p.all {
+        let _ = pipeline.ingest(data, Some(1_793_491_200_000), Some("inference-logs"));
+        for closed in pipeline.take_closed() {
+            let report = report_window(closed);
+            let _ = report.to_json_line();
+        }
+    }
+});

@@ -1,0 +1,123 @@
+//! A CSV file's quoting, checked before polars parses it. polars-io 0.55.2's parser reads
+//! past the end of its buffer when a file ends right after an opening quote (`1,2,"`):
+//! found by fuzzing (`fuzz/`, the `dataset` target), an out-of-bounds read that debug
+//! builds catch and release builds do not. A file whose last quoted field never closes is
+//! malformed whatever the parser, so driftd refuses it with the line where that field
+//! starts, and polars never sees it.
+
+use std::io::Read;
+use std::path::Path;
+
+/// Where the file (fields separated by `sep`) ends inside a quoted field: the line
+/// (1-based) it opened on.
+pub fn unterminated_quote(path: &Path, sep: u8) -> std::io::Result<Option<u64>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut scan = Scan::new(sep);
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(scan.open_since());
+        }
+        scan.feed(&buf[..n]);
+    }
+}
+
+/// RFC 4180's quoting: a quote opens a field only at its start (after a separator or a
+/// line break, or at the file's start); inside, `""` is a quote and `"` closes it.
+/// Quotes elsewhere are text, as polars reads them.
+#[derive(Debug)]
+struct Scan {
+    sep: u8,
+    line: u64,
+    /// The next byte starts a field.
+    at_field_start: bool,
+    /// Inside a quoted field opened on this line.
+    open: Option<u64>,
+    /// Inside a quoted field, the last byte was a quote: it closed the field, unless the
+    /// next byte is a quote too.
+    quote_pending: bool,
+}
+
+impl Scan {
+    fn new(sep: u8) -> Scan {
+        Scan { sep, line: 1, at_field_start: true, open: None, quote_pending: false }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.open.is_some() {
+                if self.quote_pending {
+                    self.quote_pending = false;
+                    if b != b'"' {
+                        // the quote closed the field; this byte is after it
+                        self.open = None;
+                        self.outside(b);
+                        continue;
+                    }
+                } else if b == b'"' {
+                    self.quote_pending = true;
+                }
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                continue;
+            }
+            self.outside(b);
+        }
+    }
+
+    fn outside(&mut self, b: u8) {
+        match b {
+            b'"' if self.at_field_start => {
+                self.open = Some(self.line);
+                self.at_field_start = false;
+            }
+            b'\n' => {
+                self.line += 1;
+                self.at_field_start = true;
+            }
+            b'\r' => {}
+            b if b == self.sep => self.at_field_start = true,
+            _ => self.at_field_start = false,
+        }
+    }
+
+    fn open_since(&self) -> Option<u64> {
+        // a quote as the last byte closes its field
+        self.open.filter(|_| !self.quote_pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(text: &str) -> Option<u64> {
+        let mut s = Scan::new(b',');
+        // fed in pieces of every size: the state carries across reads
+        for piece in text.as_bytes().chunks(3) {
+            s.feed(piece);
+        }
+        s.open_since()
+    }
+
+    #[test]
+    fn an_unclosed_quoted_field_is_found_where_it_opens() {
+        assert_eq!(open("x,n,c\n1,2,\""), Some(2));
+        assert_eq!(open("x,n,c\n1,2,\"a\nb,c\n"), Some(2));
+        assert_eq!(open("x,n,c\n1,\"a\"\"b\n"), Some(2), "an escaped quote does not close it");
+        assert_eq!(open("x\n\"a\nb\"\n\"c"), Some(4));
+    }
+
+    #[test]
+    fn well_quoted_files_and_quotes_inside_fields_pass() {
+        assert_eq!(open("x,n,c\n1,2,\"a,b\"\n"), None);
+        assert_eq!(open("x,n,c\n1,2,\"a\"\"b\"\n3,4,c"), None);
+        assert_eq!(open("x,n,c\n1,2,\"\""), None);
+        assert_eq!(open("size\n5\"\n6\"\n"), None, "a quote after the field's start is text");
+        assert_eq!(open("x\r\n\"a\r\nb\"\r\n"), None);
+        assert_eq!(open("x,y\na;\"b\n"), None, "after another separator than the file's, a quote is text");
+        assert_eq!(open(""), None);
+    }
+}

@@ -1,0 +1,49 @@
+//! Each input the fuzzers (`fuzz/`, `scripts/fuzz`) found failing, kept as it was found
+//! (`tests/fixtures/fuzz/`, named after the target that found it) and run through the real
+//! binary: a clear error naming the file and what is wrong, exit code 2, no crash.
+
+use crate::helpers::{driftd, root};
+
+/// A `dataset` target input as the file it stands for: the first byte picks the format.
+fn dataset_file(name: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let bytes = std::fs::read(root().join("tests/fixtures/fuzz").join(name)).unwrap();
+    let ext = ["csv", "jsonl", "parquet"][usize::from(bytes[0] % 3)];
+    let path = dir.join(format!("{name}.{ext}"));
+    std::fs::write(&path, &bytes[1..]).unwrap();
+    path
+}
+
+/// polars-io 0.55.2 reads out of bounds on a CSV that ends right after an opening quote
+/// (a debug build panics in `parse_lines`: "slice::get_unchecked requires that the range is
+/// within the slice"); found by the `dataset` target within a minute.
+#[test]
+fn a_csv_ending_in_an_open_quote_is_refused_before_polars_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, line) in [("dataset-csv-ends-in-open-quote", 2), ("dataset-csv-ragged-ends-in-open-quote", 4)] {
+        let path = dataset_file(name, dir.path());
+        let p = path.to_str().unwrap();
+        for args in
+            [vec!["analyze", "--reference", p, "--current", p], vec!["baseline", "--data", p, "--out", "x.json"]]
+        {
+            let o = driftd(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(p), "{err}");
+            assert!(err.contains(&format!("the quoted field that starts on line {line} is never closed")), "{err}");
+        }
+    }
+}
+
+/// polars-parquet 0.55 sizes a vector from the count a corrupt footer declares: this one
+/// (a fixture's footer with a few bytes changed) made it ask for 81 GB, and the failed
+/// allocation aborted the process; found by the `dataset` target.
+#[test]
+fn a_parquet_footer_declaring_more_than_it_holds_is_refused_before_polars_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dataset_file("dataset-parquet-footer-declares-81gb", dir.path());
+    let p = path.to_str().unwrap();
+    let o = driftd(&["analyze", "--reference", p, "--current", p]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(p) && err.contains("its footer is corrupt: a list of 10277293074 entries"), "{err}");
+}
