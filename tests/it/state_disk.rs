@@ -56,6 +56,34 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The daemon's config in these tests: on `broker`, its API on `port`, its state in `state`,
+/// its reports in `file` (offsets auto-committed every 200 ms).
+fn daemon_config(broker: &Broker, group: &str, port: u16, state: &Path, file: &Path) -> TestConfig {
+    TestConfig::new()
+        .kafka(&broker.bootstrap(), group)
+        .kafka_option("auto.commit.interval.ms", "200")
+        .listen(port)
+        .state(state)
+        .reports(file, None)
+}
+
+/// Waits for `n` reports in `file`.
+fn windows(file: &Path, n: usize) -> Vec<serde_json::Value> {
+    wait_until(&format!("{n} windows"), Duration::from_secs(60), || {
+        let r = reports(file);
+        (r.len() >= n).then_some(r)
+    })
+}
+
+/// Each window once (`by_window` panics on a second report), every event, as `driftd
+/// replay` reports `logs` with the same config.
+fn assert_as_replay(cfg: &Path, dir: &Path, logs: &[String], got: &[serde_json::Value]) {
+    let input = dir.join("logs.jsonl");
+    std::fs::write(&input, logs.join("\n")).unwrap();
+    let (replayed, _) = replay(cfg, &input);
+    assert_eq!(by_window(got), by_window(&replayed));
+}
+
 #[test]
 fn a_full_state_disk_holds_reports_and_offsets_back_and_loses_nothing() {
     let broker = Broker::start();
@@ -64,22 +92,11 @@ fn a_full_state_disk_holds_reports_and_offsets_back_and_loses_nothing() {
     let disk = Tmpfs::mount(&dir.path().join("state"), 32 * 1024);
     let port = free_port();
     let file = dir.path().join("reports.jsonl");
-    let cfg = TestConfig::new()
-        .kafka(&broker.bootstrap(), "driftd-disk")
-        .kafka_option("auto.commit.interval.ms", "200")
-        .listen(port)
-        .state(&disk.0)
-        .reports(&file, None)
+    let cfg = daemon_config(&broker, "driftd-disk", port, &disk.0, &file)
         .model("housing", "window = { events = 250 }")
         .write(&dir.path().join("disk.toml"));
     let logs = sampled_logs("housing", None, "california_housing_analysis.csv", 1500, 1_793_491_200_000, 3);
     let p = producer(&broker.bootstrap());
-    let windows = |n: usize| {
-        wait_until(&format!("{n} windows"), Duration::from_secs(60), || {
-            let r = reports(&file);
-            (r.len() >= n).then_some(r)
-        })
-    };
     let not_ready = |d: &Process| {
         wait_until("/readyz to name the checkpoint", Duration::from_secs(30), || {
             let (code, body) = http_get(d.port, "/readyz")?;
@@ -88,7 +105,7 @@ fn a_full_state_disk_holds_reports_and_offsets_back_and_loses_nothing() {
     };
     let mut d = Process::start(&cfg, port);
     produce(&p, &logs[..500], "housing", None);
-    windows(2);
+    windows(&file, 2);
 
     // the disk fills; two more windows close: held back, and said so
     disk.fill();
@@ -101,7 +118,7 @@ fn a_full_state_disk_holds_reports_and_offsets_back_and_loses_nothing() {
 
     // space returns: the held windows go out, and the daemon is ready again
     disk.free();
-    windows(4);
+    windows(&file, 4);
     wait_until("ready again", Duration::from_secs(30), || {
         http_get(d.port, "/readyz").filter(|(code, _)| *code == 200).map(|_| ())
     });
@@ -113,14 +130,11 @@ fn a_full_state_disk_holds_reports_and_offsets_back_and_loses_nothing() {
     d.signal("-KILL");
     disk.free();
     let _d = Process::start(&cfg, port);
-    let got = windows(6);
+    let got = windows(&file, 6);
     std::thread::sleep(Duration::from_secs(2));
     let got = if reports(&file).len() > got.len() { reports(&file) } else { got };
     // each window once (by_window panics on a second report), every event, as replay has them
-    let input = dir.path().join("logs.jsonl");
-    std::fs::write(&input, logs.join("\n")).unwrap();
-    let (replayed, _) = replay(&cfg, &input);
-    assert_eq!(by_window(&got), by_window(&replayed));
+    assert_as_replay(&cfg, dir.path(), &logs, &got);
 }
 
 /// `/readyz` until it answers 503 naming `what`.
@@ -145,25 +159,14 @@ fn a_full_report_disk_holds_whole_lines_and_writes_each_once_when_space_returns(
     let disk = Tmpfs::mount(&dir.path().join("reports"), 1024);
     let port = free_port();
     let file = disk.0.join("reports.jsonl");
-    let cfg = TestConfig::new()
-        .kafka(&broker.bootstrap(), "driftd-report-disk")
-        .kafka_option("auto.commit.interval.ms", "200")
-        .listen(port)
-        .state(&dir.path().join("state"))
-        .reports(&file, None)
+    let cfg = daemon_config(&broker, "driftd-report-disk", port, &dir.path().join("state"), &file)
         .model("housing", "window = { events = 250 }")
         .write(&dir.path().join("disk.toml"));
     let logs = sampled_logs("housing", None, "california_housing_analysis.csv", 1500, 1_793_491_200_000, 5);
     let p = producer(&broker.bootstrap());
-    let windows = |n: usize| {
-        wait_until(&format!("{n} windows"), Duration::from_secs(60), || {
-            let r = reports(&file);
-            (r.len() >= n).then_some(r)
-        })
-    };
     let mut d = Process::start(&cfg, port);
     produce(&p, &logs[..500], "housing", None);
-    windows(2);
+    windows(&file, 2);
 
     // the report disk fills: the next windows wait, whole, and the daemon says so
     disk.fill();
@@ -173,7 +176,7 @@ fn a_full_report_disk_holds_whole_lines_and_writes_each_once_when_space_returns(
     assert!(metric(port, "driftd_report_sink_errors_total{sink=\"file\"}").unwrap_or(0.0) >= 1.0);
     assert_eq!(reports(&file).len(), 2);
     disk.free();
-    windows(4);
+    windows(&file, 4);
     ready(port);
 
     // full again; killed while two windows wait for the file: the checkpoint has them
@@ -183,16 +186,13 @@ fn a_full_report_disk_holds_whole_lines_and_writes_each_once_when_space_returns(
     d.signal("-KILL");
     disk.free();
     let _d = Process::start(&cfg, port);
-    windows(6);
+    windows(&file, 6);
     std::thread::sleep(Duration::from_secs(2));
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.ends_with('\n'), "no partial line left");
     let got = reports(&file);
-    let input = dir.path().join("logs.jsonl");
-    std::fs::write(&input, logs.join("\n")).unwrap();
-    let (replayed, _) = replay(&cfg, &input);
     // each line parses (reports() would panic on two joined), each window once, as replay has it
-    assert_eq!(by_window(&got), by_window(&replayed));
+    assert_as_replay(&cfg, dir.path(), &logs, &got);
 }
 
 #[test]
@@ -204,12 +204,7 @@ fn a_retrain_request_made_on_a_full_disk_is_delivered_and_recorded_once_space_re
     let receiver = Receiver::start(vec![], Reply::status(200));
     let port = free_port();
     let file = dir.path().join("reports.jsonl");
-    let cfg = TestConfig::new()
-        .kafka(&broker.bootstrap(), "driftd-outbox-disk")
-        .kafka_option("auto.commit.interval.ms", "200")
-        .listen(port)
-        .state(&disk.0)
-        .reports(&file, None)
+    let cfg = daemon_config(&broker, "driftd-outbox-disk", port, &disk.0, &file)
         .episode_defaults()
         .section(&format!(
             "[retrain]\npreset = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nbackoff = \"100ms\"\n\
@@ -269,25 +264,14 @@ fn a_state_directory_made_read_only_mid_run_holds_reports_back_until_it_is_writa
     let disk = Tmpfs::mount(&dir.path().join("state"), 32 * 1024);
     let port = free_port();
     let file = dir.path().join("reports.jsonl");
-    let cfg = TestConfig::new()
-        .kafka(&broker.bootstrap(), "driftd-read-only")
-        .kafka_option("auto.commit.interval.ms", "200")
-        .listen(port)
-        .state(&disk.0)
-        .reports(&file, None)
+    let cfg = daemon_config(&broker, "driftd-read-only", port, &disk.0, &file)
         .model("housing", "window = { events = 250 }")
         .write(&dir.path().join("ro.toml"));
     let logs = sampled_logs("housing", None, "california_housing_analysis.csv", 1000, 1_793_491_200_000, 7);
     let p = producer(&broker.bootstrap());
-    let windows = |n: usize| {
-        wait_until(&format!("{n} windows"), Duration::from_secs(60), || {
-            let r = reports(&file);
-            (r.len() >= n).then_some(r)
-        })
-    };
     let _d = Process::start(&cfg, port);
     produce(&p, &logs[..500], "housing", None);
-    windows(2);
+    windows(&file, 2);
     disk.read_only(true);
     produce(&p, &logs[500..], "housing", None);
     let body = not_ready_with(port, "cannot write the checkpoint");
@@ -295,10 +279,7 @@ fn a_state_directory_made_read_only_mid_run_holds_reports_back_until_it_is_writa
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(reports(&file).len(), 2, "reports wait for their checkpoint");
     disk.read_only(false);
-    let got = windows(4);
+    let got = windows(&file, 4);
     ready(port);
-    let input = dir.path().join("logs.jsonl");
-    std::fs::write(&input, logs.join("\n")).unwrap();
-    let (replayed, _) = replay(&cfg, &input);
-    assert_eq!(by_window(&got), by_window(&replayed));
+    assert_as_replay(&cfg, dir.path(), &logs, &got);
 }
