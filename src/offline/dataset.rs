@@ -228,7 +228,15 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     let result = std::panic::catch_unwind(|| read_frame_unchecked(path, format));
     let df = match result {
         Ok(r) => r.map_err(|e| InputError::file(path, polars_reason(&e)))?,
-        Err(_) => return Err(InputError::file(path, "cannot parse the file (malformed content)")),
+        Err(panic) => {
+            // polars' own words, e.g. a column type this build does not read
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "malformed content".to_string());
+            return Err(InputError::file(path, format!("cannot parse the file: polars failed on it ({what})")));
+        }
     };
     if df.width() == 0 {
         return Err(InputError::file(path, "file has no columns"));

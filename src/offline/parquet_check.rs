@@ -1,161 +1,298 @@
-//! A Parquet file's footer, checked before polars reads it. polars-parquet 0.55 sizes its
-//! vectors from the counts the footer's Thrift encoding declares, unchecked: a corrupt
-//! footer declaring a list of 2^33 entries makes it ask for 81 GB, and the allocation
-//! failure aborts the process (found by fuzzing: `fuzz/`, the `dataset` target). The
-//! footer is walked here first (Thrift's compact protocol, any structure): every list,
-//! set, map and binary must fit in the bytes left, the nesting must stay shallow, and the
-//! footer must fit in the file. A footer that passes can only declare what it holds.
+//! A Parquet file's footer, checked before polars reads it. polars-parquet 0.55 decodes
+//! the footer's Thrift by hand and sizes each list it keeps with `Vec::with_capacity` from
+//! the count the list declares, unchecked: a corrupt footer declaring 2^31 row groups
+//! makes it ask for 81 GB or more, and the failed allocation aborts the process (found by
+//! fuzzing: `fuzz/`, the `dataset` target). The walk here follows polars' decoder field by
+//! field (`polars-parquet/src/parquet/handwritten_thrift/file_metadata_thrift.rs`: which
+//! field ids it reads as what, whatever type the bytes declare) and refuses a list it
+//! would size beyond the bytes left, each element taking at least one. Anything else the
+//! walk cannot follow it leaves to polars, which refuses it with its own error.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read as _, Seek, SeekFrom};
 use std::path::Path;
 
-/// Deepest nesting of structures and containers taken (the format's own is under 10).
-const MAX_DEPTH: usize = 64;
-/// Largest footer taken (polars' readers take up to this much too, in effect).
+/// Largest footer read for the check (polars reads the footer whole too).
 const MAX_FOOTER: u64 = 1 << 30;
+/// polars' depth limit for skipping fields it does not read.
+const SKIP_DEPTH: u8 = 64;
 
-/// What is wrong with the file's footer, if anything.
+/// What is wrong with the file's footer, if anything polars would choke on.
 pub fn footer_problem(path: &Path) -> std::io::Result<Option<String>> {
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
     if len < 12 {
-        return Ok(Some(format!("{len} bytes is too short for a Parquet file")));
+        return Ok(None);
     }
-    let mut head = [0u8; 4];
-    f.read_exact(&mut head)?;
     let mut tail = [0u8; 8];
     f.seek(SeekFrom::End(-8))?;
     f.read_exact(&mut tail)?;
-    if &head != b"PAR1" || &tail[4..] != b"PAR1" {
-        return Ok(Some("not a Parquet file (no PAR1 magic at its start and end)".into()));
-    }
     let footer_len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
-    if footer_len > len - 12 || footer_len > MAX_FOOTER {
-        return Ok(Some(format!("its footer claims {footer_len} bytes, more than the file holds")));
+    if &tail[4..] != b"PAR1" || footer_len > len - 8 || footer_len > MAX_FOOTER {
+        // polars refuses these itself, before decoding anything
+        return Ok(None);
     }
     let mut footer = vec![0u8; footer_len as usize];
     f.seek(SeekFrom::End(-8 - footer_len as i64))?;
     f.read_exact(&mut footer)?;
     let mut walk = Walk { bytes: &footer, at: 0 };
-    Ok(walk.structure(0).err().map(|e| format!("its footer is corrupt: {e}")))
+    Ok(match walk.structure(Kind::FileMetaData) {
+        Err(Stop::Refuse(why)) => Some(format!("its footer is corrupt: {why}")),
+        Ok(()) | Err(Stop::Unreadable) => None,
+    })
 }
 
-/// A cursor over Thrift compact-protocol bytes that checks what it skips.
+/// The structures polars decodes field by field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    FileMetaData,
+    SchemaElement,
+    RowGroup,
+    ColumnChunk,
+    ColumnMetaData,
+    Statistics,
+    KeyValue,
+    SortingColumn,
+    ColumnOrder,
+    LogicalType,
+    Decimal,
+    TimeUnit,
+    TimeType,
+    IntType,
+    /// A structure read with no field of its own (every field skipped).
+    Empty,
+}
+
+/// How polars reads a field it knows.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    /// `read_i32`, `read_i64`, `skip_vlq`.
+    Varint,
+    /// `read_string`, `skip_binary`: a length, then that many bytes.
+    Bytes,
+    /// Statistics' min and max: the same, the length cut to 32 bits.
+    Bytes32,
+    /// `read_i8`.
+    Byte,
+    /// The boolean in the field's header (no bytes).
+    Flag,
+    ListOfVarint,
+    ListOfBytes,
+    /// `read_list`: sized from the header, then each element a structure.
+    List(Kind),
+    Struct(Kind),
+}
+
+/// The field ids polars reads in each structure, and how (the rest it skips by the type
+/// the bytes declare).
+fn field(kind: Kind, id: i16) -> Option<Read> {
+    use Kind as K;
+    use Read as R;
+    Some(match (kind, id) {
+        (K::FileMetaData, 1 | 3) => R::Varint,
+        (K::FileMetaData, 2) => R::List(K::SchemaElement),
+        (K::FileMetaData, 4) => R::List(K::RowGroup),
+        (K::FileMetaData, 5) => R::List(K::KeyValue),
+        (K::FileMetaData, 6) => R::Bytes,
+        (K::FileMetaData, 7) => R::List(K::ColumnOrder),
+        (K::SchemaElement, 1..=3 | 5..=9) => R::Varint,
+        (K::SchemaElement, 4) => R::Bytes,
+        (K::SchemaElement, 10) => R::Struct(K::LogicalType),
+        (K::RowGroup, 1) => R::List(K::ColumnChunk),
+        (K::RowGroup, 2 | 3 | 5..=7) => R::Varint,
+        (K::RowGroup, 4) => R::List(K::SortingColumn),
+        (K::ColumnChunk, 1) => R::Bytes,
+        (K::ColumnChunk, 2 | 4..=7) => R::Varint,
+        (K::ColumnChunk, 3) => R::Struct(K::ColumnMetaData),
+        (K::ColumnMetaData, 1 | 4..=7 | 9..=11 | 14 | 15) => R::Varint,
+        (K::ColumnMetaData, 2) => R::ListOfVarint,
+        (K::ColumnMetaData, 3) => R::ListOfBytes,
+        (K::ColumnMetaData, 12) => R::Struct(K::Statistics),
+        (K::Statistics, 1 | 2) => R::Bytes,
+        (K::Statistics, 3 | 4) => R::Varint,
+        (K::Statistics, 5 | 6) => R::Bytes32,
+        (K::Statistics, 7 | 8) => R::Flag,
+        (K::KeyValue, 1 | 2) => R::Bytes,
+        (K::SortingColumn, 1) => R::Varint,
+        (K::SortingColumn, 2 | 3) => R::Flag,
+        (K::ColumnOrder, 1 | 2) => R::Struct(K::Empty),
+        (K::LogicalType, 1..=4 | 6 | 11..=15) => R::Struct(K::Empty),
+        (K::LogicalType, 5) => R::Struct(K::Decimal),
+        (K::LogicalType, 7 | 8) => R::Struct(K::TimeType),
+        (K::LogicalType, 10) => R::Struct(K::IntType),
+        (K::Decimal, 1 | 2) => R::Varint,
+        (K::TimeUnit, 1..=3) => R::Struct(K::Empty),
+        (K::TimeType, 1) => R::Flag,
+        (K::TimeType, 2) => R::Struct(K::TimeUnit),
+        (K::IntType, 1) => R::Byte,
+        (K::IntType, 2) => R::Flag,
+        _ => return None,
+    })
+}
+
+/// Why the walk stopped.
+#[derive(Debug, PartialEq)]
+enum Stop {
+    /// polars would allocate what the file cannot hold.
+    Refuse(String),
+    /// polars would fail here with an error of its own (end of input, a bad type).
+    Unreadable,
+}
+
+type Walked = Result<(), Stop>;
+
+/// A cursor over the footer's bytes, reading them as polars does.
 struct Walk<'a> {
     bytes: &'a [u8],
     at: usize,
 }
-
-type Checked = Result<(), String>;
 
 impl Walk<'_> {
     fn left(&self) -> usize {
         self.bytes.len() - self.at
     }
 
-    fn byte(&mut self) -> Result<u8, String> {
-        let b = *self.bytes.get(self.at).ok_or("it ends inside a value")?;
+    fn byte(&mut self) -> Result<u8, Stop> {
+        let b = *self.bytes.get(self.at).ok_or(Stop::Unreadable)?;
         self.at += 1;
         Ok(b)
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
+    fn vlq(&mut self) -> Result<u64, Stop> {
+        let (mut v, mut shift) = (0u64, 0u32);
+        loop {
             let b = self.byte()?;
-            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            v |= u64::from(b & 0x7f).wrapping_shl(shift);
             if b & 0x80 == 0 {
                 return Ok(v);
             }
+            shift += 7;
         }
-        Err("a variable-length integer runs past 10 bytes".into())
     }
 
-    fn skip(&mut self, n: u64, what: &str) -> Checked {
-        if n > self.left() as u64 {
-            return Err(format!("a {what} of {n} bytes where {} are left", self.left()));
+    fn skip(&mut self, n: usize) -> Walked {
+        if n > self.left() {
+            return Err(Stop::Unreadable);
         }
-        self.at += n as usize;
+        self.at += n;
         Ok(())
     }
 
-    /// A container's element count, which must fit in the bytes left (each element takes
-    /// at least one).
-    fn count(&mut self, n: u64, what: &str) -> Result<u64, String> {
-        if n > self.left() as u64 {
-            return Err(format!("a {what} of {n} entries where {} bytes are left", self.left()));
+    /// A list's header: (element type, element count as polars takes it).
+    fn list_begin(&mut self) -> Result<(u8, i32), Stop> {
+        let header = self.byte()?;
+        let (count, elem) = (header >> 4, header & 0x0f);
+        // a type code, or the bare 0 some writers give an empty list
+        let known = (1..=12).contains(&elem) || (elem == 0 && count == 0);
+        if !known {
+            return Err(Stop::Unreadable);
         }
-        Ok(n)
+        let n = if count == 15 { self.vlq()? as i32 } else { i32::from(count) };
+        Ok((elem, n))
     }
 
-    fn structure(&mut self, depth: usize) -> Checked {
-        if depth > MAX_DEPTH {
-            return Err(format!("structures nested deeper than {MAX_DEPTH}"));
-        }
+    fn structure(&mut self, kind: Kind) -> Walked {
+        let mut last: i16 = 0;
         loop {
             let header = self.byte()?;
-            let kind = header & 0x0f;
-            if kind == 0 {
+            let (delta, ty) = (header >> 4, header & 0x0f);
+            if ty == 0 {
                 return Ok(());
             }
-            if header >> 4 == 0 {
-                // a long-form field id follows
-                self.varint()?;
+            if ty > 12 {
+                return Err(Stop::Unreadable);
             }
-            self.value(kind, depth)?;
+            let id = if delta != 0 {
+                last.checked_add(i16::from(delta)).ok_or(Stop::Unreadable)?
+            } else {
+                let v = self.vlq()?;
+                ((v >> 1) as i64 ^ -((v & 1) as i64)) as i16
+            };
+            match field(kind, id) {
+                Some(read) => self.read(read, ty)?,
+                None => self.skip_value(ty, SKIP_DEPTH)?,
+            }
+            last = id;
         }
     }
 
-    fn value(&mut self, kind: u8, depth: usize) -> Checked {
-        match kind {
-            // booleans live in the type nibble of a field; one byte in a container
+    fn read(&mut self, read: Read, ty: u8) -> Walked {
+        match read {
+            Read::Varint => self.vlq().map(drop),
+            Read::Bytes => {
+                let n = self.vlq()?;
+                self.skip(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+            Read::Bytes32 => {
+                let n = self.vlq()? as u32;
+                self.skip(n as usize)
+            }
+            Read::Byte => self.skip(1),
+            // polars panics on a field here that is not a boolean (an error to the caller)
+            Read::Flag if ty == 1 || ty == 2 => Ok(()),
+            Read::Flag => Err(Stop::Unreadable),
+            Read::ListOfVarint => {
+                let (_, n) = self.list_begin()?;
+                (0..n.max(0)).try_for_each(|_| self.vlq().map(drop))
+            }
+            Read::ListOfBytes => {
+                let (_, n) = self.list_begin()?;
+                (0..n.max(0)).try_for_each(|_| self.read(Read::Bytes, 8))
+            }
+            Read::List(kind) => {
+                let (_, n) = self.list_begin()?;
+                let n = n.max(0) as usize;
+                if n > self.left() {
+                    return Err(Stop::Refuse(format!("a list of {n} entries where {} bytes are left", self.left())));
+                }
+                (0..n).try_for_each(|_| self.structure(kind))
+            }
+            Read::Struct(kind) => self.structure(kind),
+        }
+    }
+
+    /// A field polars does not read, skipped by its declared type (`skip_till_depth`).
+    fn skip_value(&mut self, ty: u8, depth: u8) -> Walked {
+        if depth == 0 {
+            return Err(Stop::Unreadable);
+        }
+        match ty {
             1 | 2 => Ok(()),
-            3 => self.skip(1, "byte"),
-            4..=6 => self.varint().map(drop),
-            7 => self.skip(8, "double"),
-            8 => {
-                let n = self.varint()?;
-                self.skip(n, "binary value")
+            3 => self.skip(1),
+            4..=6 => self.vlq().map(drop),
+            7 => self.skip(8),
+            8 => self.read(Read::Bytes, 8),
+            12 => {
+                let mut last: i16 = 0;
+                loop {
+                    let header = self.byte()?;
+                    let (delta, fty) = (header >> 4, header & 0x0f);
+                    if fty == 0 {
+                        return Ok(());
+                    }
+                    if fty > 12 {
+                        return Err(Stop::Unreadable);
+                    }
+                    last = if delta != 0 {
+                        last.checked_add(i16::from(delta)).ok_or(Stop::Unreadable)?
+                    } else {
+                        let v = self.vlq()?;
+                        ((v >> 1) as i64 ^ -((v & 1) as i64)) as i16
+                    };
+                    self.skip_value(fty, depth - 1)?;
+                }
             }
-            9 | 10 => {
-                let header = self.byte()?;
-                let n = match header >> 4 {
-                    15 => self.varint()?,
-                    short => u64::from(short),
+            9 => {
+                let (elem, n) = self.list_begin()?;
+                // the element type as a field type: booleans carry no bytes; sets, maps
+                // and the empty list's 0 are refused
+                let elem = match elem {
+                    1 | 2 => 1,
+                    0 | 10 | 11 => return if n > 0 { Err(Stop::Unreadable) } else { Ok(()) },
+                    e => e,
                 };
-                let n = self.count(n, "list")?;
-                self.elements(n, header & 0x0f, depth)
+                (0..n).try_for_each(|_| self.skip_value(elem, depth - 1))
             }
-            11 => {
-                let n = self.varint()?;
-                let n = self.count(n, "map")?;
-                if n == 0 {
-                    return Ok(());
-                }
-                let kinds = self.byte()?;
-                for _ in 0..n {
-                    self.element(kinds >> 4, depth)?;
-                    self.element(kinds & 0x0f, depth)?;
-                }
-                Ok(())
-            }
-            12 => self.structure(depth + 1),
-            other => Err(format!("unknown Thrift type {other}")),
-        }
-    }
-
-    fn elements(&mut self, n: u64, kind: u8, depth: usize) -> Checked {
-        (0..n).try_for_each(|_| self.element(kind, depth))
-    }
-
-    /// One element of a container: a boolean takes a byte there.
-    fn element(&mut self, kind: u8, depth: usize) -> Checked {
-        if depth + 1 > MAX_DEPTH {
-            return Err(format!("containers nested deeper than {MAX_DEPTH}"));
-        }
-        match kind {
-            1 | 2 => self.skip(1, "boolean"),
-            k => self.value(k, depth + 1),
+            _ => Err(Stop::Unreadable),
         }
     }
 }
@@ -164,28 +301,48 @@ impl Walk<'_> {
 mod tests {
     use super::*;
 
-    fn walk(bytes: &[u8]) -> Checked {
-        Walk { bytes, at: 0 }.structure(0)
+    fn walk(bytes: &[u8]) -> Walked {
+        Walk { bytes, at: 0 }.structure(Kind::FileMetaData)
+    }
+
+    /// Every footer of `tests/fixtures/parquet/` (pyarrow's, of many shapes) and the data
+    /// fixtures' (polars'): walked to its end, nothing refused.
+    #[test]
+    fn real_footers_are_walked_to_their_end() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let files: Vec<_> = ["parquet", "data"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        assert!(files.len() >= 7, "{files:?}");
+        for path in files {
+            assert_eq!(footer_problem(&path).unwrap(), None, "{}", path.display());
+            let bytes = std::fs::read(&path).unwrap();
+            let len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
+            let footer = &bytes[bytes.len() - 8 - len..bytes.len() - 8];
+            let mut walk = Walk { bytes: footer, at: 0 };
+            assert_eq!(walk.structure(Kind::FileMetaData), Ok(()), "{}", path.display());
+            assert_eq!(walk.left(), 0, "{}: the walk ends where the footer does", path.display());
+        }
     }
 
     #[test]
-    fn a_real_footer_passes() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data/parquet_dict_cur.parquet");
-        assert_eq!(footer_problem(&path).unwrap(), None);
-    }
-
-    #[test]
-    fn declared_sizes_must_fit_in_what_is_left() {
-        // field 1, a list (type 9) of 15+ i32 (type 5) declaring 2^33 entries
-        let huge = [0x19, 0xf5, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00];
-        assert!(walk(&huge).unwrap_err().contains("a list of 8589934592 entries"), "{:?}", walk(&huge));
-        // field 1, a binary (type 8) of 300 bytes with 2 left
-        let long = [0x18, 0xac, 0x02, 0x61, 0x62];
-        assert!(walk(&long).unwrap_err().contains("binary value of 300 bytes"));
-        // a list of 2 i32, then the end
-        assert_eq!(walk(&[0x19, 0x25, 0x02, 0x04, 0x00]), Ok(()));
-        // structures nested past the limit
-        let deep: Vec<u8> = std::iter::repeat_n(0x1c, 100).collect();
-        assert!(walk(&deep).unwrap_err().contains("nested deeper"));
+    fn a_list_polars_would_size_past_the_bytes_left_is_refused() {
+        // field 4 (row groups), whatever type the header says (here binary, 8), read as a
+        // list: of 15+ entries, 2^31 - 1
+        let huge = [0x48, 0xf5, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00];
+        let Err(Stop::Refuse(why)) = walk(&huge) else { panic!("{:?}", walk(&huge)) };
+        assert!(why.contains("a list of 2147483647 entries where 1 bytes are left"), "{why}");
+        // a row group's column chunks (row groups: a list of 1 struct)
+        let nested = [0x49, 0x1c, 0x19, 0xfc, 0x80, 0x80, 0x01, 0x00, 0x00];
+        assert!(matches!(walk(&nested), Err(Stop::Refuse(_))), "{:?}", walk(&nested));
+        // a field polars skips may declare a list as long as it likes: nothing is sized
+        // from it (the walk stops where polars' skip runs out of bytes)
+        let skipped = [0xf9, 0xf5, 0xff, 0xff, 0x03, 0x00];
+        assert_eq!(walk(&skipped), Err(Stop::Unreadable));
+        // a list of 2 schema elements that fits, then the end
+        assert_eq!(walk(&[0x29, 0x2c, 0x00, 0x00, 0x00]), Ok(()));
     }
 }

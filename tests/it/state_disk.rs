@@ -283,3 +283,47 @@ fn a_state_directory_made_read_only_mid_run_holds_reports_back_until_it_is_writa
     ready(port);
     assert_as_replay(&cfg, dir.path(), &logs, &got);
 }
+
+/// A revoke while the checkpoint cannot be written (here: a directory where the file
+/// goes) commits nothing: the windows it reported are on no disk, so the next owner must
+/// read their events again. With the checkpoint written, the same revoke commits past them.
+#[test]
+fn a_revoke_while_the_checkpoint_cannot_be_written_commits_nothing() {
+    use driftd::source::kafka::PartitionListener;
+    use std::sync::{Arc, Mutex};
+    let logs = sampled_logs("housing", None, "california_housing_analysis.csv", 600, 1_793_491_200_000, 9);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let _guard = rt.enter();
+    let revoke = |broken: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let settings = TestConfig::new()
+            .kafka("127.0.0.1:9", "driftd-revoke")
+            .state(&state)
+            .model("housing", "window = { events = 250 }")
+            .settings();
+        let telemetry = Arc::new(driftd::telemetry::Telemetry::new());
+        let (actions, _workers) = driftd::actions::Actions::start(&settings, telemetry.clone()).unwrap();
+        let refs = driftd::reference::resolve_blocking(&settings).unwrap();
+        let mut pipeline = driftd::pipeline::Pipeline::new(&settings, refs).unwrap();
+        let pid = pipeline.partition_id("inference-logs", 0);
+        for (offset, line) in logs.iter().enumerate() {
+            pipeline.ingest_at(line.as_bytes(), None, Some("inference-logs"), pid, offset as i64).unwrap();
+        }
+        let pipeline = Arc::new(Mutex::new(pipeline));
+        let api = Arc::new(driftd::http::ApiState::new(telemetry.clone(), tokio::sync::mpsc::channel(1).0));
+        let checkpoint = driftd::state::CheckpointFile::in_dir(&state);
+        if broken {
+            std::fs::create_dir_all(state.join("checkpoint.json")).unwrap();
+        }
+        let publisher = driftd::app::Publisher::new(pipeline, telemetry, actions, api, checkpoint);
+        (publisher.revoking(&[("inference-logs".to_string(), 0)]), publisher.save_failing())
+    };
+    let (offsets, failing) = revoke(false);
+    assert!(!failing);
+    // the two full windows and the open one (cut by the revoke) reported: past all 600
+    assert_eq!(offsets, [("inference-logs".to_string(), 0, 600)]);
+    let (offsets, failing) = revoke(true);
+    assert!(failing);
+    assert_eq!(offsets, [], "nothing committed while the checkpoint cannot be written");
+}
