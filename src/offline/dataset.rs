@@ -212,7 +212,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
         if let Some(line) = open {
             return Err(InputError::file(
                 path,
-                format!("cannot parse the file: the quoted field that starts on line {line} is never closed"),
+                format!("cannot parse the file: a quote on line {line} is never closed"),
             ));
         }
     }
