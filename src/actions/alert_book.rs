@@ -354,6 +354,14 @@ mod tests {
     }
 
     #[test]
+    fn the_bucket_allows_its_capacity_then_refuses() {
+        let mut rl = RateLimit::new(3);
+        assert!(rl.allow() && rl.allow() && rl.allow());
+        assert!(!rl.allow());
+        assert!(rl.wait_ms() > 0 && rl.wait_ms() <= 20_000, "a token in at most 60 s / 3");
+    }
+
+    #[test]
     fn a_rate_limited_firing_waits_and_is_dropped_with_its_resolution() {
         let dir = tempfile::tempdir().unwrap();
         let rs = [receiver("slack", 1)];

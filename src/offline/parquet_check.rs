@@ -203,29 +203,36 @@ impl Walk<'_> {
         Ok((elem, n))
     }
 
+    /// A field's header after the field `last`: its id and type, `None` at the stop byte
+    /// (`read_field_begin`: a delta from `last`, or a zigzag id of its own).
+    fn field_begin(&mut self, last: i16) -> Result<Option<(i16, u8)>, Stop> {
+        let header = self.byte()?;
+        let (delta, ty) = (header >> 4, header & 0x0f);
+        if ty == 0 {
+            return Ok(None);
+        }
+        if ty > 12 {
+            return Err(Stop::Unreadable);
+        }
+        let id = if delta != 0 {
+            last.checked_add(i16::from(delta)).ok_or(Stop::Unreadable)?
+        } else {
+            let v = self.vlq()?;
+            ((v >> 1) as i64 ^ -((v & 1) as i64)) as i16
+        };
+        Ok(Some((id, ty)))
+    }
+
     fn structure(&mut self, kind: Kind) -> Walked {
         let mut last: i16 = 0;
-        loop {
-            let header = self.byte()?;
-            let (delta, ty) = (header >> 4, header & 0x0f);
-            if ty == 0 {
-                return Ok(());
-            }
-            if ty > 12 {
-                return Err(Stop::Unreadable);
-            }
-            let id = if delta != 0 {
-                last.checked_add(i16::from(delta)).ok_or(Stop::Unreadable)?
-            } else {
-                let v = self.vlq()?;
-                ((v >> 1) as i64 ^ -((v & 1) as i64)) as i16
-            };
+        while let Some((id, ty)) = self.field_begin(last)? {
             match field(kind, id) {
                 Some(read) => self.read(read, ty)?,
                 None => self.skip_value(ty, SKIP_DEPTH)?,
             }
             last = id;
         }
+        Ok(())
     }
 
     fn read(&mut self, read: Read, ty: u8) -> Walked {
@@ -272,23 +279,11 @@ impl Walk<'_> {
             8 => self.read(Read::Bytes, 8),
             12 => {
                 let mut last: i16 = 0;
-                loop {
-                    let header = self.byte()?;
-                    let (delta, fty) = (header >> 4, header & 0x0f);
-                    if fty == 0 {
-                        return Ok(());
-                    }
-                    if fty > 12 {
-                        return Err(Stop::Unreadable);
-                    }
-                    last = if delta != 0 {
-                        last.checked_add(i16::from(delta)).ok_or(Stop::Unreadable)?
-                    } else {
-                        let v = self.vlq()?;
-                        ((v >> 1) as i64 ^ -((v & 1) as i64)) as i16
-                    };
+                while let Some((id, fty)) = self.field_begin(last)? {
+                    last = id;
                     self.skip_value(fty, depth - 1)?;
                 }
+                Ok(())
             }
             9 => {
                 let (elem, n) = self.sized_list()?;
