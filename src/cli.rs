@@ -80,6 +80,8 @@ pub enum ConfigCommand {
 pub enum OutputFormat {
     Text,
     Json,
+    /// One self-contained page: the verdict, then each feature's distributions drawn.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -106,12 +108,16 @@ pub struct AnalyzeArgs {
     /// Current data: a dataset (.csv, .tsv, .parquet, .jsonl).
     #[arg(long, value_name = "PATH")]
     pub current: PathBuf,
-    /// Report format.
+    /// Report format (`html`: one self-contained page; give it --output).
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the report as an HTML page to FILE (whatever --format is), e.g. a CI
+    /// artifact beside `check`'s exit code.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// `evidently` reproduces Evidently 0.7's legacy data-drift numbers; `native` (the
     /// default) bins by the reference's quantiles, as the streaming daemon does.
     #[arg(long, value_enum, default_value = "native", value_name = "MODE")]

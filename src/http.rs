@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+mod pages;
 mod serve;
 
 use serve::AdminToken;
@@ -293,7 +294,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{name}", get(model))
+        .route("/", get(index))
         .route("/api/v1/models/{name}/reports/latest", get(latest))
+        .route("/api/v1/models/{name}/reports/latest.html", get(latest_page))
         .route("/api/v1/models/{name}/retrains", get(retrains))
         .with_state(state)
 }
@@ -369,18 +372,47 @@ async fn latest(
     State(s): State<Arc<ApiState>>,
     Path(name): Path<String>,
     axum::extract::Query(q): axum::extract::Query<LatestQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
+    latest_as(&s, name, q, pages::wants_html(&headers))
+}
+
+/// `latest.html`: the page whatever the client accepts.
+async fn latest_page(
+    State(s): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<LatestQuery>,
+) -> Response {
+    latest_as(&s, name, q, true)
+}
+
+fn latest_as(s: &ApiState, name: String, q: LatestQuery, html: bool) -> Response {
     let found = match q.model_version {
         Some(v) => s.latest_by_version.read().expect("lock").get(&(name.clone(), v)).cloned(),
         None => s.latest.read().expect("lock").get(&name).cloned(),
     };
-    match found.as_ref() {
-        Some(r) => Json(r.clone()).into_response(),
-        None if s.models.read().expect("lock").iter().any(|m| m.name == name) => {
-            not_found(format!("model '{name}' has no closed window yet"))
-        }
+    match found {
+        Some(r) if html => pages::html_response(pages::window_page(&r)),
+        Some(r) => Json(r).into_response(),
+        None if s.has_model(&name) => not_found(format!("model '{name}' has no closed window yet")),
         None => not_found(format!("no model named '{name}'")),
     }
+}
+
+/// `/`: the models, their state and last window, with links to their pages.
+async fn index(State(s): State<Arc<ApiState>>) -> Response {
+    let models = s.models.read().expect("lock").clone();
+    let actions = s.actions();
+    let latest = s.latest.read().expect("lock").clone();
+    let rows: Vec<pages::IndexRow> = models
+        .iter()
+        .map(|m| pages::IndexRow {
+            model: m,
+            tracker: actions.as_ref().and_then(|a| a.state_of(&m.name, None)),
+            latest: latest.get(&m.name).cloned(),
+        })
+        .collect();
+    pages::html_response(pages::index_page(&s, &rows))
 }
 
 /// The model's retrain requests, oldest first, pending ones included.

@@ -9,6 +9,7 @@ use crate::cli::{AnalyzeArgs, ColumnArgs, OutputFormat};
 use crate::error::InputError;
 use crate::offline::analyze::{self, AnalyzeOptions, TestChoice};
 use crate::offline::dataset::Dataset;
+use crate::offline::html;
 use crate::offline::plan::Selection;
 use crate::offline::report::Report;
 use crate::offline::thresholds::{EffectFloors, ThresholdOptions};
@@ -34,8 +35,13 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<Report, InputError> {
     let text = match args.format {
         OutputFormat::Text => report.to_text(),
         OutputFormat::Json => report.to_json() + "\n",
+        OutputFormat::Html => html::analyze_page(&report),
     };
     write_output(args.output.as_deref(), &text)?;
+    if let Some(path) = &args.html {
+        std::fs::write(path, html::analyze_page(&report))
+            .map_err(|e| InputError::file(path, format!("cannot write the HTML report: {e}")))?;
+    }
     Ok(report)
 }
 

@@ -10,13 +10,13 @@ use super::dataset::{share, Column, Dataset, Key, Values};
 use super::numbers::Numbers;
 use super::plan::{ensure_not_empty, plan_from_datasets, plan_from_profile, Selection};
 use super::profile::{FeatureProfile, NumericSummary, Profile, DEFAULT_BINS, DISCRETE_MAX};
-use super::report::{FeatureReport, Mode, Report, Sample, Source};
+use super::report::{Distribution, FeatureReport, Mode, Report, Sample, Source};
 use super::thresholds::{benjamini_hochberg, decide, total_variation, DatasetRule, ThresholdMode, ThresholdOptions};
 use crate::error::InputError;
 use crate::stats::binned::wasserstein_counts;
 use crate::stats::binning::{
     align_sorted, histogram_sorted, more_distinct_than, n_unique_union_sorted, n_unique_union_sorted_capped,
-    native_bin, native_bin_count, native_counts_sorted, sturges_edges, value_counts_sorted,
+    sturges_edges, value_counts_sorted,
 };
 use crate::stats::ks_counts;
 use crate::stats::selection::{default_test, SELECTION_CAP};
@@ -210,14 +210,22 @@ fn choose(
     Ok((test, configured))
 }
 
-fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> Aligned {
-    let (_, r, c) = align_sorted(a, b);
-    Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
+/// Categories' counts side by side, and as a picture.
+fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> (Aligned, Distribution) {
+    let (keys, r, c) = align_sorted(a, b);
+    let d = Distribution::categories(keys.iter().map(|k| k.to_string()).collect(), &r, &c);
+    (Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }, d)
 }
 
 fn aligned_values(a: &[(f64, u64)], b: &[(f64, u64)]) -> Aligned {
     let (_, r, c) = align_sorted(a, b);
     Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
+}
+
+/// A numerical feature of few distinct values drawn as categories, one per value.
+fn value_distribution(a: &[(f64, u64)], b: &[(f64, u64)]) -> Distribution {
+    let (keys, r, c) = align_sorted(a, b);
+    Distribution::categories(keys.iter().map(|x| number_text(*x)).collect(), &r, &c)
 }
 
 fn current_sorted<'a>(c: &'a Column, current: &Dataset) -> Result<(&'a [f64], bool), InputError> {
@@ -250,6 +258,7 @@ fn compat_feature(
     opts: &AnalyzeOptions,
 ) -> Result<FeatureReport, InputError> {
     ensure_not_empty(r, ref_path)?;
+    let distribution;
     let (test, threshold, outcome, n_ref, n_cur) = match kind {
         Kind::Numerical => {
             let Values::Numeric { sorted: rs, integer: ri } = &r.values else {
@@ -259,35 +268,51 @@ fn compat_feature(
             let (test, threshold) =
                 choose(name, kind, rs.len(), || n_unique_union_sorted_capped(rs, cs, SELECTION_CAP), opts, ref_path)?;
             let integer = *ri && ci;
-            let outcome = match test {
-                StatTest::Ks => stats::ks(rs, rs.len(), cs),
-                StatTest::Wasserstein => stats::wasserstein_norm(rs, stats::mean_std(rs).1, cs),
-                StatTest::Hellinger => {
-                    let keys = n_unique_union_sorted(rs, cs);
-                    let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
-                    let edges = sturges_edges(min, max, keys, integer);
-                    stats::hellinger_density(&histogram_sorted(rs, &edges), &histogram_sorted(cs, &edges), &edges)
-                }
-                StatTest::Psi | StatTest::KlDiv | StatTest::JensenShannon if more_distinct_than(rs, DISCRETE_MAX) => {
-                    let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
-                    let edges = sturges_edges(min, max, rs.len() + cs.len(), integer);
-                    let a = Aligned {
-                        reference: histogram_sorted(rs, &edges),
-                        current: histogram_sorted(cs, &edges),
-                        n_reference: rs.len() as f64,
-                        n_current: cs.len() as f64,
-                    };
-                    discrete(test, &a)
-                }
-                _ => discrete(test, &aligned_values(&value_counts_sorted(rs), &value_counts_sorted(cs))),
+            let (min, max) = (rs[0].min(cs[0]), rs[rs.len() - 1].max(cs[cs.len() - 1]));
+            let many = more_distinct_than(rs, DISCRETE_MAX);
+            // Evidently's equal-width bins over both samples: the test's own for PSI, KL
+            // and JS, and the picture's for KS and Wasserstein
+            let binned = |size: usize| {
+                let edges = sturges_edges(min, max, size, integer);
+                let (r, c) = (histogram_sorted(rs, &edges), histogram_sorted(cs, &edges));
+                let d = Distribution::bins(edges.iter().map(|e| Some(*e)).collect(), &r, &c);
+                (edges, r, c, d)
             };
+            let (outcome, dist) = match test {
+                StatTest::Hellinger => {
+                    let (edges, r, c, d) = binned(n_unique_union_sorted(rs, cs));
+                    (stats::hellinger_density(&r, &c, &edges), d)
+                }
+                StatTest::Psi | StatTest::KlDiv | StatTest::JensenShannon if many => {
+                    let (_, reference, current, d) = binned(rs.len() + cs.len());
+                    let a = Aligned { reference, current, n_reference: rs.len() as f64, n_current: cs.len() as f64 };
+                    (discrete(test, &a), d)
+                }
+                StatTest::Ks | StatTest::Wasserstein => {
+                    let o = match test {
+                        StatTest::Ks => stats::ks(rs, rs.len(), cs),
+                        _ => stats::wasserstein_norm(rs, stats::mean_std(rs).1, cs),
+                    };
+                    let d = match many {
+                        true => binned(rs.len() + cs.len()).3,
+                        false => value_distribution(&value_counts_sorted(rs), &value_counts_sorted(cs)),
+                    };
+                    (o, d)
+                }
+                _ => {
+                    let (rv, cv) = (value_counts_sorted(rs), value_counts_sorted(cs));
+                    (discrete(test, &aligned_values(&rv, &cv)), value_distribution(&rv, &cv))
+                }
+            };
+            distribution = Some(dist);
             (test, threshold, outcome, rs.len(), cs.len())
         }
         Kind::Categorical => {
             let rc =
                 r.to_categorical().ok_or_else(|| InputError::column(ref_path, name, "cannot be read as categories"))?;
             let cc = current_counts(c, current)?;
-            let a = aligned_counts(&rc, &cc);
+            let (a, d) = aligned_counts(&rc, &cc);
+            distribution = Some(d);
             let n_ref = a.n_reference as usize;
             let (test, threshold) = choose(name, kind, n_ref, || a.reference.len(), opts, ref_path)?;
             (test, threshold, discrete(test, &a), n_ref, a.n_current as usize)
@@ -304,6 +329,7 @@ fn compat_feature(
         current,
     );
     report.threshold_source = if threshold.is_some() { "configured" } else { "fixed" };
+    report.distribution = distribution;
     Ok(report)
 }
 
@@ -323,6 +349,8 @@ struct Scored {
     binned: bool,
     /// Their error bound, in the score's units.
     error_bound: Option<f64>,
+    /// Both sides' counts, for drawing.
+    distribution: Distribution,
 }
 
 /// One feature in native mode, against the reference profile.
@@ -357,6 +385,7 @@ fn native_feature(
     report.threshold_source = d.source.as_str();
     report.path = if scored.binned { "binned" } else { "exact" };
     report.error_bound = scored.error_bound;
+    report.distribution = Some(scored.distribution);
     (report.min_effect, report.effect, report.null_p_value) = (d.min_effect, d.effect, d.null_p_value);
     report.current_invalid_share = Some(c.invalid_share());
     let off = Some(share(scored.off_reference, c.rows));
@@ -385,6 +414,20 @@ fn native_numerical(
     };
     let (test, configured) = choose(&fp.name, Kind::Numerical, fp.count, n_values, opts, &current.path)?;
     let n = cs.len();
+    // the counts the binned tests compare, and the picture: by value for a feature of few
+    // distinct values, else over the reference's quantile bins
+    let (compared, distribution) = match &p.values {
+        Some(v) => {
+            let counts = cs.value_counts();
+            (aligned_values(v, &counts), value_distribution(v, &counts))
+        }
+        None => {
+            let reference: Vec<f64> = p.bin_counts.iter().map(|c| *c as f64).collect();
+            let current = cs.coarse_counts(&p.edges);
+            let d = Distribution::open_bins(&p.edges, &reference, &current);
+            (Aligned { reference, current, n_reference: fp.count as f64, n_current: n as f64 }, d)
+        }
+    };
     let mut error_bound = None;
     let (outcome, effect) = match test {
         StatTest::Ks => {
@@ -424,32 +467,11 @@ fn native_numerical(
             };
             (Outcome::distance(w), w)
         }
-        _ => {
-            let a = match (&p.values, &cs) {
-                (Some(v), _) => aligned_values(v, &cs.value_counts()),
-                (None, numbers) => Aligned {
-                    reference: p.bin_counts.iter().map(|c| *c as f64).collect(),
-                    current: match numbers {
-                        Numbers::Sorted(v) => native_counts_sorted(v, &p.edges),
-                        Numbers::Binned(b) => b.coarse_counts(),
-                        Numbers::Counted(counts) => {
-                            let mut out = vec![0.0; native_bin_count(&p.edges)];
-                            for (x, k) in counts.iter() {
-                                out[native_bin(&p.edges, *x)] += *k as f64;
-                            }
-                            out
-                        }
-                    },
-                    n_reference: fp.count as f64,
-                    n_current: n as f64,
-                },
-            };
-            scored_discrete(test, &a)
-        }
+        _ => scored_discrete(test, &compared),
     };
     let binned = matches!(cs, Numbers::Binned(_));
     let off_reference = cs.outside(p.min, p.max);
-    Ok(Scored { test, configured, outcome, effect, n_current: n, off_reference, binned, error_bound })
+    Ok(Scored { test, configured, outcome, effect, n_current: n, off_reference, binned, error_bound, distribution })
 }
 
 /// The KS test's outcome for a statistic D between samples of `n_ref` and `n`.
@@ -471,7 +493,7 @@ fn native_categorical(
         .filter(|(k, _)| rc.binary_search_by(|(r, _)| r.partial_cmp(k).unwrap_or(std::cmp::Ordering::Equal)).is_err())
         .map(|(_, n)| *n)
         .sum();
-    let a = aligned_counts(rc, &cc);
+    let (a, distribution) = aligned_counts(rc, &cc);
     let (test, configured) = choose(&fp.name, Kind::Categorical, fp.count, || a.reference.len(), opts, &current.path)?;
     let (outcome, effect) = scored_discrete(test, &a);
     let n_current = a.n_current as usize;
@@ -484,6 +506,7 @@ fn native_categorical(
         off_reference: unseen as usize,
         binned: false,
         error_bound: None,
+        distribution,
     })
 }
 

@@ -5,7 +5,7 @@
 use super::dataset::{Column, Dataset, Values};
 use crate::error::InputError;
 use crate::stats::binned::BinnedSample;
-use crate::stats::binning::value_counts_sorted;
+use crate::stats::binning::{native_bin, native_bin_count, native_counts_sorted, value_counts_sorted};
 
 /// A window's numbers in the form it holds them.
 pub(super) enum Numbers<'a> {
@@ -42,6 +42,22 @@ impl Numbers<'_> {
             Numbers::Sorted(v) => value_counts_sorted(v),
             Numbers::Counted(c) => c.to_vec(),
             Numbers::Binned(_) => unreachable!("a discrete feature is counted by value, not binned"),
+        }
+    }
+
+    /// Counts over the reference's coarse bins (native mode: `edges`, with an underflow
+    /// and an overflow bin).
+    pub(super) fn coarse_counts(&self, edges: &[f64]) -> Vec<f64> {
+        match self {
+            Numbers::Sorted(v) => native_counts_sorted(v, edges),
+            Numbers::Binned(b) => b.coarse_counts(),
+            Numbers::Counted(counts) => {
+                let mut out = vec![0.0; native_bin_count(edges)];
+                for (x, k) in counts.iter() {
+                    out[native_bin(edges, *x)] += *k as f64;
+                }
+                out
+            }
         }
     }
 

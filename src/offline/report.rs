@@ -118,6 +118,102 @@ pub struct FeatureReport {
     pub current_out_of_range_share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_unseen_share: Option<f64>,
+    /// What was compared, for drawing: both sides' counts over the same bins or categories.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+}
+
+/// Categories drawn one by one; past this many the rest are summed into one last entry.
+pub const DRAWN_CATEGORIES: usize = 12;
+
+/// Both sides' counts over the same bins (numerical features) or categories, the ones the
+/// test used where it bins: the reference's quantile bins in native mode (open at both
+/// ends: below its minimum, above its maximum), Evidently's equal-width bins in that mode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Distribution {
+    /// Numerical: the bins' edges, one more than the bins; `null` at an open end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edges: Option<Vec<Option<f64>>>,
+    /// Categorical (or a numerical feature of few distinct values): the categories.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    /// Categories summed into the last entry (the least common ones), 0 when none were.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub other_categories: usize,
+    pub reference: Vec<u64>,
+    pub current: Vec<u64>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn whole(counts: &[f64]) -> Vec<u64> {
+    counts.iter().map(|c| c.max(0.0).round() as u64).collect()
+}
+
+impl Distribution {
+    /// Counts over bins: `edges` has one more entry than each side has counts.
+    pub fn bins(edges: Vec<Option<f64>>, reference: &[f64], current: &[f64]) -> Distribution {
+        debug_assert!(edges.len() == reference.len() + 1 && reference.len() == current.len());
+        Distribution {
+            edges: Some(edges),
+            categories: None,
+            other_categories: 0,
+            reference: whole(reference),
+            current: whole(current),
+        }
+    }
+
+    /// Native mode's bins: `edges` are the inner edges, the first and last bins open.
+    pub fn open_bins(edges: &[f64], reference: &[f64], current: &[f64]) -> Distribution {
+        let mut all = Vec::with_capacity(edges.len() + 2);
+        all.push(None);
+        all.extend(edges.iter().map(|e| Some(*e)));
+        all.push(None);
+        Distribution::bins(all, reference, current)
+    }
+
+    /// Counts by category, in the categories' order. Past `DRAWN_CATEGORIES`, the most
+    /// common ones (by their larger share of either side) are kept in that order and the
+    /// rest summed into one last entry, "other".
+    pub fn categories(labels: Vec<String>, reference: &[f64], current: &[f64]) -> Distribution {
+        let (r, c) = (whole(reference), whole(current));
+        if labels.len() <= DRAWN_CATEGORIES {
+            return Distribution {
+                edges: None,
+                categories: Some(labels),
+                other_categories: 0,
+                reference: r,
+                current: c,
+            };
+        }
+        let share = |v: &[u64], i: usize| v[i] as f64 / v.iter().sum::<u64>().max(1) as f64;
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (sa, sb) = (share(&r, a).max(share(&c, a)), share(&r, b).max(share(&c, b)));
+            sb.total_cmp(&sa).then(a.cmp(&b))
+        });
+        let mut kept = order[..DRAWN_CATEGORIES - 1].to_vec();
+        kept.sort_unstable();
+        let (mut names, mut rk, mut ck) = (Vec::new(), Vec::new(), Vec::new());
+        for &i in &kept {
+            names.push(labels[i].clone());
+            rk.push(r[i]);
+            ck.push(c[i]);
+        }
+        let sum = |v: &[u64], kept: &[u64]| v.iter().sum::<u64>() - kept.iter().sum::<u64>();
+        names.push("other".to_string());
+        rk.push(sum(&r, &rk));
+        ck.push(sum(&c, &ck));
+        Distribution {
+            edges: None,
+            categories: Some(names),
+            other_categories: labels.len() - kept.len(),
+            reference: rk,
+            current: ck,
+        }
+    }
 }
 
 impl FeatureReport {
@@ -154,6 +250,7 @@ impl FeatureReport {
             current_invalid_share: None,
             current_out_of_range_share: None,
             current_unseen_share: None,
+            distribution: None,
         }
     }
 }

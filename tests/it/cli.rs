@@ -354,16 +354,3 @@ fn calibrated_thresholds_on_the_command_line() {
         &["--min-effect"],
     );
 }
-
-/// The README's first command: the demo runs its whole story (drift, one retrain, the
-/// swap, clean windows after) and exits 0.
-#[test]
-fn the_demo_tells_its_whole_story() {
-    let o = driftd(&["demo"]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}\n{out}", stderr(&o));
-    assert!(out.contains("scenario complete"), "{out}");
-    assert!(out.contains("1 retrain request(s) and 2 alert notification(s) received"), "{out}");
-    assert!(out.contains("0 of them drifted"), "{out}");
-    assert!(!stderr(&o).contains("future_timestamp"), "the scenario's clock is not a broken one");
-}

@@ -71,3 +71,45 @@ fn yaml_examples_parse() {
         assert!(o.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&o.stderr));
     }
 }
+
+/// The GitHub Actions gate as written: its `driftd check` step, run on the housing pair
+/// (the example's Parquet paths swapped for the CSVs), exits 1 on their drift and leaves
+/// every file its upload step names, the HTML page among them.
+#[test]
+fn the_github_gate_step_leaves_the_artifacts_it_uploads() {
+    let workflow = root().join("examples/github/driftd.yml");
+    let script = "import json, sys, yaml\n\
+        steps = yaml.safe_load(open(sys.argv[1]))['jobs']['drift-gate']['steps']\n\
+        gate = next(s['run'] for s in steps if 'driftd check' in s.get('run', ''))\n\
+        upload = next(s['with']['path'] for s in steps if s.get('uses', '').startswith('actions/upload-artifact'))\n\
+        print(json.dumps({'run': gate, 'paths': upload.split()}))";
+    let out = Command::new("python3").args(["-c", script]).arg(&workflow).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let step: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = step["run"].as_str().unwrap().replace("\\\n", " ");
+    let args: Vec<String> = run
+        .split_whitespace()
+        .skip_while(|a| *a != "check")
+        .map(|a| match a {
+            "data/reference.parquet" => root().join("datasets/california_housing_reference.csv").display().to_string(),
+            "data/current.parquet" => root().join("datasets/california_housing_analysis.csv").display().to_string(),
+            a => a.to_string(),
+        })
+        .chain(["--exclude".to_string(), "clf_target".to_string()])
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_driftd")).args(&args).current_dir(dir.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let paths = step["paths"].as_array().unwrap();
+    assert!(paths.iter().any(|p| p.as_str().unwrap().ends_with(".html")), "{paths:?}");
+    for p in paths {
+        let text = std::fs::read_to_string(dir.path().join(p.as_str().unwrap())).unwrap();
+        match p.as_str().unwrap().rsplit('.').next() {
+            Some("json") => {
+                assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap()["dataset_drift"], true)
+            }
+            Some("html") => assert!(text.starts_with("<!doctype html>") && text.contains("Dataset drift")),
+            other => panic!("an artifact of an unexpected kind: {other:?}"),
+        }
+    }
+}

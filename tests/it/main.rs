@@ -14,6 +14,7 @@ mod faults;
 mod fixtures_match;
 mod fuzz_regressions;
 mod hot_path_alloc;
+mod html_report;
 mod http_api;
 mod kafka_daemon;
 mod kafka_security;

@@ -277,6 +277,36 @@ fn every_panel_returns_data_and_the_alerts_reach_alertmanager() {
     }
     assert!(checked >= 15, "{checked} queries");
 
+    // every report link on the dashboards (the drift panels' data links, the model
+    // dashboard's link) opens the model's latest window page on this daemon
+    let mut links = 0;
+    for d in dashboards_json() {
+        let vars = d["templating"]["list"].as_array().unwrap();
+        assert!(
+            vars.iter().any(|v| v["name"] == json!("driftd_url") && v["type"] == json!("textbox")),
+            "{}",
+            d["title"]
+        );
+        let panel_links = d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["fieldConfig"]["defaults"]["links"].as_array().cloned().unwrap_or_default());
+        for l in panel_links.chain(d["links"].as_array().cloned().unwrap_or_default()) {
+            let Some(url) = l["url"].as_str().filter(|u| u.contains("${driftd_url}")) else { continue };
+            let url = url
+                .replace("${driftd_url}", &format!("http://127.0.0.1:{}", daemon.port))
+                .replace("${__field.labels.model}", MODEL)
+                .replace("${model}", MODEL);
+            let path = url.split_once(&format!(":{}", daemon.port)).unwrap().1;
+            let (code, body) = http_get(daemon.port, path).unwrap();
+            assert_eq!(code, 200, "{url}: {body}");
+            assert!(body.starts_with("<!doctype html>") && body.contains(MODEL), "{url}");
+            links += 1;
+        }
+    }
+    assert!(links >= 5, "{links} report links on the dashboards");
+
     // the alerting rules fire in Prometheus...
     let expected = [
         "DriftdModelDrifting",

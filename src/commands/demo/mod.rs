@@ -113,7 +113,9 @@ async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     }));
     println!("driftd demo: mock Kafka at {brokers}, topic {TOPIC}");
-    println!("metrics: http://{addr}/metrics   latest report: http://{addr}/api/v1/models/{MODEL}/reports/latest");
+    println!(
+        "metrics: http://{addr}/metrics   models: http://{addr}/   latest report: http://{addr}/api/v1/models/{MODEL}/reports/latest(.html)"
+    );
     println!(
         "the story: {} inference logs drawn from the reference period (stable), then the world shifts for good: \
          {} drawn from the analysis period, then {} more once the model is retrained",
@@ -126,9 +128,12 @@ async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
          http://{receiver}, which plays the retrain pipeline: it publishes the new model's reference over {}",
         model_reference.display()
     );
-    let watched = watch(Watch { reports: rx, requests: recv_rx, daemon, brokers, scenario }, opts.forever).await?;
+    let watched = watch(Watch { reports: rx, requests: recv_rx, daemon, brokers, scenario }).await?;
     if opts.forever {
-        println!("\nscenario done; serving on http://{addr} until interrupted (Ctrl-C)");
+        println!(
+            "\nscenario done; serving on http://{addr} until interrupted (Ctrl-C): the models at http://{addr}/, \
+             the latest window's page at http://{addr}/api/v1/models/{MODEL}/reports/latest.html"
+        );
         tokio::signal::ctrl_c().await?;
     }
     let _ = stop_tx.send(());
@@ -179,7 +184,7 @@ struct Watched {
 /// Produces the traffic up to the retrain, then (once the episode resolved on the new
 /// reference) the rest; prints a line per window and per request the receiver gets, until
 /// every event is in a window.
-async fn watch(w: Watch, forever: bool) -> anyhow::Result<Watched> {
+async fn watch(w: Watch) -> anyhow::Result<Watched> {
     let Watch { mut reports, mut requests, mut daemon, brokers, scenario } = w;
     let total = (scenario.before.len() + scenario.after.len()) as u64;
     let mut after = Some(scenario.after);
@@ -202,7 +207,7 @@ async fn watch(w: Watch, forever: bool) -> anyhow::Result<Watched> {
                     drifted_after_swap += usize::from(r.report.as_ref().is_some_and(|x| x.dataset_drift));
                 }
                 print_window(&r);
-                if events >= total && !forever {
+                if events >= total {
                     break;
                 }
             }
