@@ -281,7 +281,18 @@ impl RetrainSettings {
                 secret("the trigger token")
             }
             RetrainPreset::Jenkins => {
-                shape(path.ends_with("/buildWithParameters"), ".../job/{name}/buildWithParameters")
+                shape(path.ends_with("/buildWithParameters"), ".../job/{name}/buildWithParameters")?;
+                // a job's trigger token alone is an anonymous POST, which Jenkins' CSRF
+                // protection (on by default) answers 403 "No valid crumb"; a user's API
+                // token needs no crumb
+                need(&self.username, "username").map_err(|e| {
+                    ConfigError::new(
+                        e.key,
+                        "the jenkins preset needs a Jenkins user, with its API token as secret (an anonymous call \
+                         with the job's trigger token gets 403 \"No valid crumb\" from Jenkins' CSRF protection)",
+                    )
+                })?;
+                secret("the user's API token")
             }
         }
     }

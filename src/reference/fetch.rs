@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::sinks::http::{backoff, classify, error_text, Attempt};
+use crate::sinks::http::{backoff, classify, error_text, Attempt, Dialect};
 
 /// Bytes as they came, and what tells the next fetch whether anything changed.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +73,7 @@ pub async fn get(
             Ok(resp) => {
                 let (status, retry_after) = (resp.status(), resp.headers().get("retry-after").cloned());
                 let text = resp.text().await.unwrap_or_default();
-                classify(status, retry_after.as_ref().and_then(|v| v.to_str().ok()), &text)
+                classify(status, retry_after.as_ref().and_then(|v| v.to_str().ok()), &text, Dialect::Unkeyed)
             }
             Err(e) => Attempt::Retry { reason: error_text(&e), status: None, after: None },
         };

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::http::{Auth, Body, Call};
+use super::http::{Auth, Body, Call, Dialect};
 use crate::config::{AlertKind, Receiver};
 use crate::policy::{Episode, QualityFailure};
 use crate::time::rfc3339_from_now;
@@ -131,10 +131,22 @@ pub fn build(r: &Receiver, n: &Notice, phase: Phase) -> Call {
     let url = r.settings.url.clone();
     match r.kind() {
         AlertKind::Alertmanager => alertmanager(r, n, phase),
-        AlertKind::Slack => Call { url, headers: Vec::new(), body: Body::json(&slack(n, phase)), auth: Auth::None },
+        AlertKind::Slack => Call {
+            url,
+            headers: Vec::new(),
+            body: Body::json(&slack(n, phase)),
+            auth: Auth::None,
+            dialect: Dialect::RunKeyed,
+        },
         AlertKind::Pagerduty => {
             let key = r.secret.clone().unwrap_or_default();
-            Call { url, headers: Vec::new(), body: Body::json(&pagerduty(&key, n, phase)), auth: Auth::None }
+            Call {
+                url,
+                headers: Vec::new(),
+                body: Body::json(&pagerduty(&key, n, phase)),
+                auth: Auth::None,
+                dialect: Dialect::RunKeyed,
+            }
         }
         AlertKind::Webhook => {
             let (kind, suffix) = match (n.topic, phase) {
@@ -158,7 +170,7 @@ pub fn build(r: &Receiver, n: &Notice, phase: Phase) -> Call {
             let body = json!({"type": kind, "timestamp": rfc3339_from_now(0), "data": data});
             let id = format!("{}-{suffix}", n.episode.id);
             let auth = r.secret.clone().map_or(Auth::None, |secret| Auth::Sign { secret, id });
-            Call { url, headers: Vec::new(), body: Body::json(&body), auth }
+            Call { url, headers: Vec::new(), body: Body::json(&body), auth, dialect: Dialect::RunKeyed }
         }
     }
 }
@@ -205,7 +217,7 @@ fn alertmanager(r: &Receiver, n: &Notice, phase: Phase) -> Call {
         alert["annotations"]["resolution"] = json!(r);
     }
     let alert = json!([alert]);
-    Call { url, headers: Vec::new(), body: Body::json(&alert), auth: Auth::None }
+    Call { url, headers: Vec::new(), body: Body::json(&alert), auth: Auth::None, dialect: Dialect::RunKeyed }
 }
 
 fn slack(n: &Notice, phase: Phase) -> Value {

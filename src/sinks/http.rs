@@ -66,6 +66,28 @@ pub struct Call {
     pub headers: Vec<(&'static str, String)>,
     pub body: Body,
     pub auth: Auth,
+    /// How the target's answers read.
+    pub dialect: Dialect,
+}
+
+/// How a target's answers read beyond HTTP's classes: what its 409 means, and the
+/// failures its API documents that a status alone does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// A 409 means the target already has this run (the run id is its key: the webhook's
+    /// receivers, Airflow's `dag_run_id`, alert receivers).
+    #[default]
+    RunKeyed,
+    /// Argo: 409 for an existing workflow name from v3.4.5 on; older servers answer 500
+    /// with Kubernetes' "already exists", which is the same duplicate.
+    Argo,
+    /// No run key (Prefect, Kubeflow, GitHub): a 409 is a refusal, not a duplicate.
+    Unkeyed,
+    /// GitLab's trigger API: no run key; 400 "Insufficient permissions to set pipeline
+    /// variables" is the project's variables setting.
+    Gitlab,
+    /// Jenkins: no run key; 409 is a disabled job, 403 "No valid crumb" an anonymous call.
+    Jenkins,
 }
 
 /// What one attempt came to.
@@ -81,16 +103,38 @@ pub enum Attempt {
     Fail { reason: String, status: u16 },
 }
 
-/// Classifies a response status (and its `Retry-After`).
-pub fn classify(status: StatusCode, retry_after: Option<&str>, body_hint: &str) -> Attempt {
+/// Classifies a response status (and its `Retry-After`) as `dialect` speaks.
+pub fn classify(status: StatusCode, retry_after: Option<&str>, body_hint: &str, dialect: Dialect) -> Attempt {
     let code = status.as_u16();
     let reason = || {
         let hint: String = body_hint.chars().take(200).collect();
         format!("HTTP {code}{}{}", if hint.is_empty() { "" } else { ": " }, hint.trim())
     };
+    let explained = |why: &str| Attempt::Fail { reason: format!("{}; {why}", reason()), status: code };
+    match (dialect, code) {
+        (Dialect::Argo, 500) if body_hint.contains("already exists") => {
+            return Attempt::Duplicate { status: code };
+        }
+        (Dialect::Jenkins, 409) => {
+            return explained("Jenkins answers 409 for a disabled job: enable the job (nothing was started)");
+        }
+        (Dialect::Jenkins, 403) if body_hint.to_ascii_lowercase().contains("crumb") => {
+            return explained(
+                "Jenkins wants a CSRF crumb from anonymous callers: set [retrain] username and an API token as secret",
+            );
+        }
+        (Dialect::Gitlab, 400) if body_hint.contains("Insufficient permissions to set pipeline variables") => {
+            return explained(
+                "the project refuses pipeline variables (GitLab's default for projects made since 17.7): \
+                 Settings > CI/CD > Variables, 'Minimum role to use pipeline variables' at Developer or above \
+                 (ci_pipeline_variables_minimum_override_role), or the trigger token's owner above it",
+            );
+        }
+        _ => {}
+    }
     if status.is_success() {
         Attempt::Delivered { status: code }
-    } else if status == StatusCode::CONFLICT {
+    } else if status == StatusCode::CONFLICT && matches!(dialect, Dialect::RunKeyed | Dialect::Argo) {
         Attempt::Duplicate { status: code }
     } else if status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
@@ -205,7 +249,7 @@ async fn login_token(
     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
     let text = text_capped(resp).await;
     if !status.is_success() {
-        return Err(match classify(status, retry_after.as_deref(), &text) {
+        return Err(match classify(status, retry_after.as_deref(), &text, Dialect::RunKeyed) {
             Attempt::Retry { reason, status, after } => {
                 Attempt::Retry { reason: format!("token login: {reason}"), status, after }
             }
@@ -274,7 +318,7 @@ pub async fn send(http: &reqwest::Client, call: &Call, timeout: Duration) -> Att
                 None if status.is_success() => String::new(),
                 None => text_capped(resp).await,
             };
-            classify(status, retry_after.as_deref(), &text)
+            classify(status, retry_after.as_deref(), &text, call.dialect)
         }
         Err(e) => Attempt::Retry { reason: error_text(&e), status: None, after: None },
     }
@@ -284,19 +328,65 @@ pub async fn send(http: &reqwest::Client, call: &Call, timeout: Duration) -> Att
 mod tests {
     use super::*;
 
+    fn generic(status: StatusCode, retry_after: Option<&str>, body: &str) -> Attempt {
+        classify(status, retry_after, body, Dialect::RunKeyed)
+    }
+
     #[test]
     fn statuses_are_classified_as_the_issue_says() {
-        assert_eq!(classify(StatusCode::OK, None, ""), Attempt::Delivered { status: 200 });
-        assert_eq!(classify(StatusCode::NO_CONTENT, None, ""), Attempt::Delivered { status: 204 });
-        assert_eq!(classify(StatusCode::CONFLICT, None, ""), Attempt::Duplicate { status: 409 });
+        assert_eq!(generic(StatusCode::OK, None, ""), Attempt::Delivered { status: 200 });
+        assert_eq!(generic(StatusCode::NO_CONTENT, None, ""), Attempt::Delivered { status: 204 });
+        assert_eq!(generic(StatusCode::CONFLICT, None, ""), Attempt::Duplicate { status: 409 });
         assert!(matches!(
-            classify(StatusCode::TOO_MANY_REQUESTS, Some("7"), ""),
+            generic(StatusCode::TOO_MANY_REQUESTS, Some("7"), ""),
             Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(7)
         ));
-        assert!(matches!(classify(StatusCode::BAD_GATEWAY, None, ""), Attempt::Retry { after: None, .. }));
-        assert!(matches!(classify(StatusCode::REQUEST_TIMEOUT, None, ""), Attempt::Retry { .. }));
-        assert!(matches!(classify(StatusCode::UNAUTHORIZED, None, "no"), Attempt::Fail { status: 401, .. }));
-        assert!(matches!(classify(StatusCode::UNPROCESSABLE_ENTITY, None, ""), Attempt::Fail { status: 422, .. }));
+        assert!(matches!(generic(StatusCode::BAD_GATEWAY, None, ""), Attempt::Retry { after: None, .. }));
+        assert!(matches!(generic(StatusCode::REQUEST_TIMEOUT, None, ""), Attempt::Retry { .. }));
+        assert!(matches!(generic(StatusCode::UNAUTHORIZED, None, "no"), Attempt::Fail { status: 401, .. }));
+        assert!(matches!(generic(StatusCode::UNPROCESSABLE_ENTITY, None, ""), Attempt::Fail { status: 422, .. }));
+    }
+
+    /// What each service's own failure answers mean (their specifications and server code).
+    #[test]
+    fn each_target_is_read_in_its_own_dialect() {
+        let conflict = StatusCode::CONFLICT;
+        assert_eq!(classify(conflict, None, "", Dialect::Argo), Attempt::Duplicate { status: 409 });
+        // Argo before v3.4.5: the Kubernetes error in a 500
+        let old_argo = r#"{"code":2,"message":"workflows.argoproj.io \"driftd-m-1\" already exists"}"#;
+        let got = classify(StatusCode::INTERNAL_SERVER_ERROR, None, old_argo, Dialect::Argo);
+        assert_eq!(got, Attempt::Duplicate { status: 500 });
+        let other_500 = classify(StatusCode::INTERNAL_SERVER_ERROR, None, "etcd timeout", Dialect::Argo);
+        assert!(matches!(other_500, Attempt::Retry { .. }), "{other_500:?}");
+        // a 500 saying "already exists" elsewhere is a server error like any other
+        let elsewhere = classify(StatusCode::INTERNAL_SERVER_ERROR, None, old_argo, Dialect::RunKeyed);
+        assert!(matches!(elsewhere, Attempt::Retry { .. }));
+        // Jenkins: a disabled job, an anonymous call without a crumb
+        match classify(conflict, None, "", Dialect::Jenkins) {
+            Attempt::Fail { status: 409, reason } => assert!(reason.contains("disabled job"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match classify(
+            StatusCode::FORBIDDEN,
+            None,
+            "Error 403 No valid crumb was included in the request",
+            Dialect::Jenkins,
+        ) {
+            Attempt::Fail { status: 403, reason } => assert!(reason.contains("username"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // GitLab: the project's pipeline-variables setting
+        let body = r#"{"message":{"base":["Insufficient permissions to set pipeline variables"]}}"#;
+        match classify(StatusCode::BAD_REQUEST, None, body, Dialect::Gitlab) {
+            Attempt::Fail { status: 400, reason } => {
+                assert!(reason.contains("Minimum role to use pipeline variables"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // no run key: a 409 is no proof the run exists
+        for d in [Dialect::Unkeyed, Dialect::Gitlab, Dialect::Jenkins] {
+            assert!(matches!(classify(conflict, None, "", d), Attempt::Fail { status: 409, .. }), "{d:?}");
+        }
     }
 
     #[test]

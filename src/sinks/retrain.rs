@@ -15,12 +15,18 @@
 
 use serde_json::{json, Map, Value};
 
-use super::http::{Auth, Body, Call};
+use super::http::{Auth, Body, Call, Dialect};
 use crate::config::{RetrainPreset, RetrainTarget};
 
-/// GitHub's dispatch payloads are limited to 65,535 characters; leave room for the rest.
-const GITHUB_REPORT_MAX: usize = 60_000;
-/// A bound for string-typed parameters elsewhere (GitLab variables, Jenkins, Argo).
+/// GitHub answers 422 to a dispatch body over 65,535 characters; the bound is on the body
+/// as sent (bytes, which are never fewer than characters), the report's JSON escaping
+/// included.
+const GITHUB_BODY_MAX: usize = 65_535;
+/// Airflow keeps `conf` in a TEXT column (64 KiB on MySQL): the same bound on the body.
+const AIRFLOW_BODY_MAX: usize = 65_535;
+/// A bound for string-typed parameters elsewhere (GitLab variables, Jenkins, Argo, and
+/// Kubeflow, whose parameter becomes one command-line argument: Linux takes at most
+/// 131,072 bytes in one).
 const STRING_REPORT_MAX: usize = 100_000;
 
 /// The run parameters every preset carries.
@@ -61,23 +67,46 @@ impl RunParams {
         })
     }
 
-    /// The parameters as strings, the report cut to `max` characters (see `report_within`).
+    /// The parameters as strings, the report cut to `max` bytes (see `report_fitting`).
     fn strings(&self, max: usize) -> Vec<(&'static str, String)> {
+        self.strings_with(report_within(&self.drift_report, max))
+    }
+
+    fn strings_with(&self, report: String) -> Vec<(&'static str, String)> {
         vec![
             ("model", self.model.clone()),
             ("run_id", self.run_id.clone()),
             ("reason", self.reason.clone()),
             ("drifted_features", self.drifted_features.join(",")),
-            ("drift_report", report_within(&self.drift_report, max)),
+            ("drift_report", report),
         ]
+    }
+
+    /// The parameters as JSON with the report as `report` (an object, or null).
+    fn json_with(&self, report: Value) -> Value {
+        let mut v = self.to_json();
+        v["drift_report"] = report;
+        v
     }
 }
 
-/// The report as compact JSON within `max` characters: whole if it fits, else without the
-/// clean features' details, else the dataset fields only; `"truncated": true` says so.
+/// The report as compact JSON within `max` bytes (see `report_fitting`).
 pub fn report_within(report: &Value, max: usize) -> String {
+    report_fitting(report, |s| s.len() <= max)
+}
+
+/// A body whose report was cut until the whole body, as sent, is at most `max` bytes.
+fn body_within(report: &Value, max: usize, body: impl Fn(&str) -> Value) -> Value {
+    let cut = report_fitting(report, |r| body(r).to_string().len() <= max);
+    body(&cut)
+}
+
+/// The report as compact JSON, the first form that `fits`: whole, else without the clean
+/// features' details, else the dataset fields only (`"truncated": true` says it was cut),
+/// else `null`.
+fn report_fitting(report: &Value, fits: impl Fn(&str) -> bool) -> String {
     let whole = report.to_string();
-    if whole.len() <= max {
+    if fits(&whole) {
         return whole;
     }
     let Some(obj) = report.as_object() else { return "null".into() };
@@ -100,16 +129,21 @@ pub fn report_within(report: &Value, max: usize) -> String {
         let mut with = slim.clone();
         with.insert("features".into(), Value::Array(drifted));
         let s = Value::Object(with).to_string();
-        if s.len() <= max {
+        if fits(&s) {
             return s;
         }
     }
     let s = Value::Object(slim).to_string();
-    if s.len() <= max {
+    if fits(&s) {
         s
     } else {
         "null".into()
     }
+}
+
+/// A report cut by `report_fitting`, as the JSON value a body embeds.
+fn parsed(report: &str) -> Value {
+    serde_json::from_str(report).unwrap_or(Value::Null)
 }
 
 /// Builds the target's request for these parameters. `created` (RFC 3339) stamps the
@@ -127,7 +161,14 @@ pub fn build(target: &RetrainTarget, p: &RunParams, created: &str) -> Call {
         RetrainPreset::Gitlab => req.gitlab(),
         RetrainPreset::Jenkins => req.jenkins(),
     };
-    Call { url: target.settings.url.clone(), headers, body, auth }
+    let dialect = match target.settings.preset {
+        RetrainPreset::Webhook | RetrainPreset::Airflow | RetrainPreset::Airflow3 => Dialect::RunKeyed,
+        RetrainPreset::Argo => Dialect::Argo,
+        RetrainPreset::Prefect | RetrainPreset::Kubeflow | RetrainPreset::Github => Dialect::Unkeyed,
+        RetrainPreset::Gitlab => Dialect::Gitlab,
+        RetrainPreset::Jenkins => Dialect::Jenkins,
+    };
+    Call { url: target.settings.url.clone(), headers, body, auth, dialect }
 }
 
 /// What one preset's request is built from.
@@ -161,7 +202,12 @@ impl Request<'_> {
 
     fn airflow2(&self) -> Parts {
         let p = self.params;
-        (Body::json(&json!({"dag_run_id": p.run_id, "conf": p.to_json()})), self.basic_or_bearer(), Vec::new())
+        let body = body_within(
+            &p.drift_report,
+            AIRFLOW_BODY_MAX,
+            |r| json!({"dag_run_id": p.run_id, "conf": p.json_with(parsed(r))}),
+        );
+        (Body::json(&body), self.basic_or_bearer(), Vec::new())
     }
 
     fn airflow3(&self) -> Parts {
@@ -172,8 +218,12 @@ impl Request<'_> {
             user: self.settings.username.clone().unwrap_or_default(),
             password: self.secret.unwrap_or_default().to_string(),
         };
-        let body = Body::json(&json!({"dag_run_id": p.run_id, "logical_date": null, "conf": p.to_json()}));
-        (body, auth, Vec::new())
+        let body = body_within(
+            &p.drift_report,
+            AIRFLOW_BODY_MAX,
+            |r| json!({"dag_run_id": p.run_id, "logical_date": null, "conf": p.json_with(parsed(r))}),
+        );
+        (Body::json(&body), auth, Vec::new())
     }
 
     fn prefect(&self) -> Parts {
@@ -229,18 +279,24 @@ impl Request<'_> {
             ("x-github-api-version", "2022-11-28".to_string()),
         ];
         let body = if r.url.contains("/actions/workflows/") {
-            let inputs: Map<String, Value> =
-                p.strings(GITHUB_REPORT_MAX).into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
-            json!({"ref": r.git_ref, "inputs": inputs})
+            // the inputs are strings: the report travels escaped, about 11% longer
+            body_within(&p.drift_report, GITHUB_BODY_MAX, |report| {
+                let inputs: Map<String, Value> = p
+                    .strings_with(report.to_string())
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), Value::String(v)))
+                    .collect();
+                json!({"ref": r.git_ref, "inputs": inputs})
+            })
         } else {
-            let report: Value =
-                serde_json::from_str(&report_within(&p.drift_report, GITHUB_REPORT_MAX)).unwrap_or(Value::Null);
-            json!({
-                "event_type": r.event_type.as_deref().unwrap_or("driftd-retrain"),
-                "client_payload": {
-                    "model": p.model, "run_id": p.run_id, "reason": p.reason,
-                    "drifted_features": p.drifted_features, "drift_report": report,
-                },
+            body_within(&p.drift_report, GITHUB_BODY_MAX, |report| {
+                json!({
+                    "event_type": r.event_type.as_deref().unwrap_or("driftd-retrain"),
+                    "client_payload": {
+                        "model": p.model, "run_id": p.run_id, "reason": p.reason,
+                        "drifted_features": p.drifted_features, "drift_report": parsed(report),
+                    },
+                })
             })
         };
         (Body::json(&body), self.bearer(), headers)
@@ -262,24 +318,133 @@ impl Request<'_> {
     }
 
     fn jenkins(&self) -> Parts {
-        let mut form: Vec<(String, String)> =
+        let form: Vec<(String, String)> =
             self.params.strings(STRING_REPORT_MAX).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let auth = match (&self.settings.username, self.secret) {
-            (Some(_), _) => self.basic_or_bearer(),
-            // without a user, the secret is the job's remote-trigger token
-            (None, Some(t)) => {
-                form.push(("token".to_string(), t.to_string()));
-                Auth::None
-            }
-            (None, None) => Auth::None,
-        };
-        (Body::Form(form), auth, Vec::new())
+        // a user and an API token (config check requires both): no crumb needed
+        (Body::Form(form), self.basic_or_bearer(), Vec::new())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Settings;
+
+    fn target(retrain: &str) -> RetrainTarget {
+        let text = format!(
+            "[kafka]\nbrokers = \"127.0.0.1:9092\"\ntopics = [\"t\"]\ngroup_id = \"g\"\n\
+             [[models]]\nname = \"m\"\nreference = \"/r.csv\"\n[retrain]\n{retrain}"
+        );
+        Settings::from_toml(&text).unwrap().retrain.unwrap().resolve().unwrap()
+    }
+
+    fn params(report: Value) -> RunParams {
+        RunParams {
+            model: "m".into(),
+            run_id: "driftd-m-drift-20261201t000000z".into(),
+            reason: "drift".into(),
+            drifted_features: vec!["a\"b".into()],
+            drift_report: report,
+        }
+    }
+
+    /// A report of about `size` bytes whose JSON escaping is heavy (quotes and
+    /// backslashes in the feature names, as real column names can have).
+    fn report_of(size: usize) -> Value {
+        let mut features = Vec::new();
+        let mut len = 40;
+        while len < size {
+            let i = features.len();
+            let f = json!({"name": format!("col\"{i}\\\"é"), "stattest": "psi", "score": 0.5, "threshold": 0.1,
+                           "drifted": i % 7 == 0});
+            len += f.to_string().len() + 1;
+            features.push(f);
+        }
+        json!({"dataset_drift": true, "features": features})
+    }
+
+    fn body_of(call: &Call) -> &[u8] {
+        match &call.body {
+            Body::Json(b) => b,
+            Body::Form(_) => panic!("a JSON body"),
+        }
+    }
+
+    /// GitHub answers 422 past 65,535 characters: the body as sent stays within it at
+    /// every size around the boundary, escaping included, and the report is whole
+    /// whenever it fits.
+    #[test]
+    fn a_github_dispatch_body_stays_within_githubs_limit_at_the_boundary() {
+        let workflow = target(
+            "preset = \"github\"\nurl = \"https://api.github.com/repos/o/r/actions/workflows/driftd.yml/dispatches\"\n\
+             ref = \"main\"\nsecret = \"t\"",
+        );
+        let repository =
+            target("preset = \"github\"\nurl = \"https://api.github.com/repos/o/r/dispatches\"\nsecret = \"t\"");
+        let mut over_before = 0;
+        for size in (50_000..72_000).step_by(500) {
+            let p = params(report_of(size));
+            let whole = p.drift_report.to_string();
+            // the old rule: cut at 60,000 bytes before escaping
+            if whole.len() <= 60_000 && serde_json::to_string(&whole).unwrap().len() > 65_535 - 200 {
+                over_before += 1;
+            }
+            for t in [&workflow, &repository] {
+                let call = build(t, &p, "2026-12-01T00:00:00Z");
+                let body = body_of(&call);
+                assert!(body.len() <= GITHUB_BODY_MAX, "{size}: a body of {} bytes", body.len());
+                let v: Value = serde_json::from_slice(body).unwrap();
+                let report = match &v["inputs"]["drift_report"] {
+                    Value::String(s) => serde_json::from_str::<Value>(s).unwrap(),
+                    _ => v["client_payload"]["drift_report"].clone(),
+                };
+                let fits_whole = {
+                    let mut full = v.clone();
+                    match full.get_mut("inputs") {
+                        Some(inputs) => inputs["drift_report"] = Value::String(whole.clone()),
+                        None => full["client_payload"]["drift_report"] = p.drift_report.clone(),
+                    }
+                    full.to_string().len() <= GITHUB_BODY_MAX
+                };
+                if fits_whole {
+                    assert_eq!(report, p.drift_report, "{size}: cut although it fitted");
+                } else {
+                    assert_eq!(report["truncated"], json!(true), "{size}");
+                }
+            }
+        }
+        assert!(over_before > 0, "the sizes tried include reports the old cut let through over the limit");
+    }
+
+    #[test]
+    fn airflow_conf_stays_within_a_mysql_text_column() {
+        let t = target("preset = \"airflow\"\nurl = \"http://airflow:8080/api/v1/dags/retrain/dagRuns\"");
+        for size in [10_000, 64_000, 66_000, 200_000] {
+            let call = build(&t, &params(report_of(size)), "2026-12-01T00:00:00Z");
+            let body = body_of(&call);
+            assert!(body.len() <= AIRFLOW_BODY_MAX, "{size}: {}", body.len());
+            let v: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(v["conf"]["run_id"], json!("driftd-m-drift-20261201t000000z"));
+            assert!(v["conf"]["drift_report"].is_object(), "{size}: the report is still an object");
+        }
+    }
+
+    #[test]
+    fn jenkins_is_called_as_a_user_with_an_api_token() {
+        let t = target(
+            "preset = \"jenkins\"\nurl = \"https://ci/job/retrain/buildWithParameters\"\nusername = \"driftd\"\nsecret = \"tok\"",
+        );
+        let call = build(&t, &params(json!({"dataset_drift": true})), "x");
+        assert_eq!(call.auth, Auth::Basic { user: "driftd".into(), password: "tok".into() });
+        assert_eq!(call.dialect, Dialect::Jenkins);
+        let Body::Form(form) = &call.body else { panic!("a form") };
+        assert!(form.iter().all(|(k, _)| k != "token"), "no trigger token in the form");
+        let text = "[kafka]\nbrokers = \"b:1\"\ntopics = [\"t\"]\ngroup_id = \"g\"\n[[models]]\nname = \"m\"\nreference = \"/r.csv\"\n\
+                    [retrain]\npreset = \"jenkins\"\nurl = \"https://ci/job/retrain/buildWithParameters\"\nsecret = \"trigger\"";
+        let err = Settings::from_toml(text).unwrap_err();
+        assert_eq!(err.key, "retrain.username");
+        assert!(err.reason.contains("No valid crumb"), "{}", err.reason);
+    }
 
     #[test]
     fn reports_shrink_to_fit_and_say_so() {

@@ -81,6 +81,18 @@ fn check_params(p: &Value, run_id: &str, strings: bool) {
 /// Checks one recorded request against the run id.
 type Check = Box<dyn Fn(&Request, &str)>;
 
+/// `examples/github/driftd.yml`'s `workflow_dispatch` inputs: name, and whether required.
+fn workflow_dispatch_inputs() -> std::collections::BTreeMap<String, bool> {
+    let script = "import json, sys, yaml\n\
+        w = yaml.safe_load(open(sys.argv[1]))\n\
+        on = w.get('on', w.get(True))\n\
+        print(json.dumps({k: bool(v.get('required')) for k, v in on['workflow_dispatch']['inputs'].items()}))";
+    let path = crate::helpers::root().join("examples/github/driftd.yml");
+    let out = std::process::Command::new("python3").args(["-c", script]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 struct Preset {
     name: &'static str,
     retrain: String,
@@ -216,6 +228,14 @@ fn presets(r: &Receiver) -> Vec<Preset> {
                 let inputs = body["inputs"].as_object().unwrap();
                 assert!(inputs.len() <= 25 && inputs.values().all(Value::is_string), "workflow_dispatch inputs are strings, 25 at most");
                 check_params(&body["inputs"], id, true);
+                // the example workflow declares exactly these inputs, and each it requires is sent
+                let declared = workflow_dispatch_inputs();
+                let sent: std::collections::BTreeSet<&str> = inputs.keys().map(String::as_str).collect();
+                let names: std::collections::BTreeSet<&str> = declared.keys().map(String::as_str).collect();
+                assert_eq!(sent, names, "driftd's inputs and examples/github/driftd.yml's");
+                for (name, required) in &declared {
+                    assert!(!required || !inputs[name].as_str().unwrap().is_empty(), "required input {name} is empty");
+                }
             }),
         },
         Preset {
@@ -417,6 +437,53 @@ fn faults_are_retried_as_the_status_says_and_never_start_two_runs() {
     assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("failed"), Some(307)));
     let why = e["last_error"].as_str().unwrap();
     assert!(why.contains("redirected to /elsewhere") && !why.contains("SECRET"), "{why}");
+}
+
+/// The answers each service gives in its common failure setups (their specifications and
+/// server code, issue #16), from a real receiver, through the real binary's outbox.
+#[test]
+fn each_services_failure_answers_are_read_in_its_own_terms() {
+    // Jenkins: 409 is a disabled job, nothing started: failed, not "duplicate"
+    let jenkins = "username = \"driftd\"\nsecret = \"api-token\"";
+    let (reqs, e) = fault("j409", "jenkins", "/job/retrain/buildWithParameters", vec![Reply::status(409)], jenkins);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("failed"), Some(409)));
+    assert!(e["last_error"].as_str().unwrap().contains("disabled job"), "{e}");
+    // Jenkins' CSRF answer to a call without a crumb names the fix
+    let crumb = Reply { body: "Error 403 No valid crumb was included in the request".into(), ..Reply::status(403) };
+    let (reqs, e) = fault("j403", "jenkins", "/job/retrain/buildWithParameters", vec![crumb], jenkins);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(e["status"], json!("failed"));
+    assert!(e["last_error"].as_str().unwrap().contains("username"), "{e}");
+
+    // GitLab.com's default since 17.7: no pipeline variables
+    let refused =
+        Reply::json(400, json!({"message": {"base": ["Insufficient permissions to set pipeline variables"]}}));
+    let gitlab = "secret = \"glptt-trigger\"\nref = \"main\"";
+    let (reqs, e) = fault("g400", "gitlab", "/api/v4/projects/1/trigger/pipeline", vec![refused], gitlab);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("failed"), Some(400)));
+    assert!(e["last_error"].as_str().unwrap().contains("Minimum role to use pipeline variables"), "{e}");
+
+    // Argo before v3.4.5: an existing workflow name is a 500 "already exists": the run is
+    // there, after one attempt (a timed-out first attempt that Argo took, then the retry)
+    let mut slow = Reply::status(200);
+    slow.delay = Duration::from_secs(3);
+    let exists = Reply::json(
+        500,
+        json!({"code": 2, "message": "workflows.argoproj.io \"driftd-housing-drift-x\" already exists"}),
+    );
+    let argo = "secret = \"t\"\nworkflow_template = \"driftd-retrain\"\ntimeout = \"300ms\"";
+    let (reqs, e) = fault("a500", "argo", "/api/v1/workflows/ml/submit", vec![slow, exists], argo);
+    assert_eq!(reqs.len(), 2, "no third attempt");
+    assert_eq!(reqs[0].json()["submitOptions"]["name"], reqs[1].json()["submitOptions"]["name"]);
+    assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("duplicate"), Some(500)));
+
+    // Kubeflow has no run key: its 409 is no proof of a run
+    let kubeflow = "secret = \"t\"\npipeline_id = \"p\"";
+    let (reqs, e) = fault("k409", "kubeflow", "/pipeline/apis/v2beta1/runs", vec![Reply::status(409)], kubeflow);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(e["status"], json!("failed"));
 }
 
 #[test]

@@ -40,10 +40,10 @@ fn no_secret_surfaces_when_every_delivery_fails() {
         ("argo", "/api/v1/workflows/ml/submit", "workflow_template = \"retrain\""),
         ("github", "/repos/o/r/dispatches", ""),
         ("gitlab", "/api/v4/projects/1/trigger/pipeline", "ref = \"main\""),
-        ("jenkins", "/job/retrain/buildWithParameters", ""),
-        // what a dry run logs: the request, with GitLab's and Jenkins' token in its form
+        ("jenkins", "/job/retrain/buildWithParameters", "username = \"ci\""),
+        // what a dry run logs: the request, with GitLab's token in its form (Jenkins' in basic auth)
         ("gitlab", "/api/v4/projects/1/trigger/pipeline", "ref = \"main\"\ndry_run = true"),
-        ("jenkins", "/job/retrain/buildWithParameters", "dry_run = true"),
+        ("jenkins", "/job/retrain/buildWithParameters", "username = \"ci\"\ndry_run = true"),
     ];
     let alerts = format!(
         "[[alerts]]\nkind = \"slack\"\nurl = \"http://{dead}/services/T000/B000/SECRET-slack-path\"\n\
