@@ -93,6 +93,18 @@ fn workflow_dispatch_inputs() -> std::collections::BTreeMap<String, bool> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `examples/argo/retrain-workflowtemplate.yaml`'s `spec.arguments.parameters`: name, and
+/// whether it has a default.
+fn argo_template_parameters() -> std::collections::BTreeMap<String, bool> {
+    let script = "import json, sys, yaml\n\
+        t = yaml.safe_load(open(sys.argv[1]))\n\
+        print(json.dumps({p['name']: 'value' in p for p in t['spec']['arguments']['parameters']}))";
+    let path = crate::helpers::root().join("examples/argo/retrain-workflowtemplate.yaml");
+    let out = std::process::Command::new("python3").args(["-c", script]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 struct Preset {
     name: &'static str,
     retrain: String,
@@ -210,6 +222,13 @@ fn presets(r: &Receiver) -> Vec<Preset> {
                         (k.to_string(), Value::String(v.to_string()))
                     })
                     .collect();
+                // exactly the template's parameters, each without a default given a value
+                let declared = argo_template_parameters();
+                let sent: std::collections::BTreeSet<&String> = params.keys().collect();
+                assert_eq!(sent, declared.keys().collect(), "driftd's parameters and the WorkflowTemplate's");
+                for (name, has_default) in &declared {
+                    assert!(*has_default || !params[name].as_str().unwrap().is_empty(), "{name} needs a value");
+                }
                 check_params(&Value::Object(params), id, true);
             }),
         },
@@ -437,6 +456,123 @@ fn faults_are_retried_as_the_status_says_and_never_start_two_runs() {
     assert_eq!((e["status"].as_str(), e["http_status"].as_u64()), (Some("failed"), Some(307)));
     let why = e["last_error"].as_str().unwrap();
     assert!(why.contains("redirected to /elsewhere") && !why.contains("SECRET"), "{why}");
+}
+
+/// Kubeflow's own SDK (kfp 2.17.3, which `scripts/test` installs) on a request driftd
+/// really sent: the compiled example pipeline declares exactly the parameters of the
+/// captured `runtime_config.parameters`, with their types, and runs locally with them
+/// (kfp.local's SubprocessRunner: every component, no cluster) to success.
+#[test]
+fn the_kubeflow_request_runs_the_compiled_example_pipeline_locally() {
+    let s = scenario();
+    let r = Receiver::start(vec![], Reply::json(200, json!({"run_id": "r-1"})));
+    let retrain = format!(
+        "[retrain]\npreset = \"kubeflow\"\nurl = \"{}\"\nsecret = \"t\"\npipeline_id = \"p\"\n",
+        r.url("/pipeline/apis/v2beta1/runs")
+    );
+    let (_, summary) = replay(&s.config("kfp", &retrain, ""), &s.input);
+    assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{summary}");
+    let sent = r.requests()[0].json();
+    let params = &sent["runtime_config"]["parameters"];
+    let python = std::env::var_os("DRIFTD_KFP_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+            .join(".cache/driftd/kfp-venv/bin/python")
+    });
+    assert!(python.exists(), "kfp's Python not found at {}: run scripts/test (DRIFTD_KFP_PYTHON)", python.display());
+    let check = |params: &Value| -> Value {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("parameters.json");
+        std::fs::write(&file, params.to_string()).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(crate::helpers::root().join("tests/tools/kfp_check.py"))
+            .arg(crate::helpers::root().join("examples/kubeflow/retrain_pipeline.py"))
+            .arg(&file)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(String::from_utf8_lossy(&out.stdout).lines().last().unwrap().as_bytes()).unwrap()
+    };
+    let got = check(params);
+    let declared: std::collections::BTreeSet<&String> = got["declared"].as_object().unwrap().keys().collect();
+    let sent_names: std::collections::BTreeSet<&String> = params.as_object().unwrap().keys().collect();
+    assert_eq!(declared, sent_names, "the pipeline's inputs and driftd's parameters");
+    assert!(got["typed"].as_object().unwrap().values().all(|t| t == &json!(true)), "{got}");
+    for name in got["required"].as_array().unwrap() {
+        assert!(!params[name.as_str().unwrap()].as_str().unwrap().is_empty(), "required {name} is empty");
+    }
+    assert_eq!(got["run"], json!({"succeeded": true}), "{got}");
+    // the pipeline does check what it gets: a drift run without its report fails
+    let mut without = params.clone();
+    without["drift_report"] = json!("");
+    assert_eq!(check(&without)["run"]["succeeded"], json!(false));
+}
+
+/// `gitlab-ci-local` 4.50.0 (npm; `scripts/test` installs it) on the example
+/// `.gitlab-ci.yml`: it parses and passes GitLab's JSON schema, and its `preprocess` job
+/// runs with the `DRIFTD_*` variables of a request driftd really sent (the trigger's form),
+/// in the shell executor. The jobs name a `python:3.12-slim` image, which needs Docker (none
+/// here): the copy run has its `image:` lines removed. `train` (`dvc repro` on the team's
+/// data) and what follows it are not run.
+#[test]
+fn the_gitlab_pipeline_passes_its_schema_and_runs_preprocess_with_a_real_trigger() {
+    let s = scenario();
+    let r = Receiver::start(vec![], Reply::json(201, json!({"id": 1})));
+    let retrain = format!(
+        "[retrain]\npreset = \"gitlab\"\nurl = \"{}\"\nsecret = \"glptt-t\"\nref = \"main\"\n",
+        r.url("/api/v4/projects/1/trigger/pipeline")
+    );
+    let (_, summary) = replay(&s.config("gitlab", &retrain, ""), &s.input);
+    assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{summary}");
+    let form = r.requests()[0].form();
+    let vars: Vec<(String, String)> = form
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("variables[")?.strip_suffix(']')?.to_string(), v.clone())))
+        .collect();
+    assert_eq!(vars.len(), 5, "{form:?}");
+
+    let gcl = std::env::var_os("DRIFTD_GITLAB_CI_LOCAL").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+            .join(".cache/driftd/gitlab-ci-local/node_modules/.bin/gitlab-ci-local")
+    });
+    assert!(gcl.exists(), "gitlab-ci-local not found at {}: run scripts/test", gcl.display());
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=ci@example.com", "-c", "user.name=ci"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let run = |args: &[String]| std::process::Command::new(&gcl).args(args).current_dir(repo.path()).output().unwrap();
+    git(&["init", "-q"]);
+    let original = std::fs::read_to_string(crate::helpers::root().join("examples/gitlab/.gitlab-ci.yml")).unwrap();
+    std::fs::write(repo.path().join(".gitlab-ci.yml"), &original).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "as shipped"]);
+    let o = run(&["--list".to_string()]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && out.contains("json schema validated"), "{out}");
+
+    let shell: String =
+        original.lines().filter(|l| !l.trim_start().starts_with("image:")).collect::<Vec<_>>().join("\n");
+    std::fs::write(repo.path().join(".gitlab-ci.yml"), shell + "\n").unwrap();
+    git(&["commit", "-qam", "no images: the shell executor"]);
+    let mut args = vec!["preprocess".to_string(), "--shell-executor-no-image".to_string()];
+    args.extend(["--variable".to_string(), "CI_PIPELINE_SOURCE=trigger".to_string()]);
+    for (k, v) in &vars {
+        args.extend(["--variable".to_string(), format!("{k}={v}")]);
+    }
+    let o = run(&args);
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && out.contains("PASS  preprocess"), "{out}");
+    let report: Value = serde_json::from_str(&form["variables[DRIFTD_REPORT]"]).unwrap();
+    let share = report["share_of_drifted_features"].as_f64().unwrap();
+    assert!(out.contains(&format!("drift share {share}")), "the job read the report driftd sent: {out}");
+    let run_id = &form["variables[DRIFTD_RUN_ID]"];
+    assert!(out.contains(&format!("({run_id}, drift)")), "{out}");
 }
 
 /// The answers each service gives in its common failure setups (their specifications and

