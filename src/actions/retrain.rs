@@ -11,7 +11,9 @@ use crate::config::RetrainTarget;
 use crate::sinks::http::{self, Attempt};
 use crate::sinks::retrain::{self as presets, RunParams};
 use crate::state::{Entry, Outbox, Status};
-use crate::telemetry::events::{OutboxNotWritten, OutboxPending, RetrainFinished, RetrainOutcome, RetrainRetrying};
+use crate::telemetry::events::{
+    OutboxNotWritten, OutboxPending, RetrainFinished, RetrainOutcome, RetrainRetrying, RetrainTargetPaused,
+};
 use crate::time::{format_rfc3339_ms, now_ms};
 
 /// Longest wait between two attempts.
@@ -99,7 +101,12 @@ async fn attempt(actions: &Actions, outbox: &Outbox, target: &RetrainTarget, e: 
     let call = presets::build(target, params, &e.created);
     e.attempts += 1;
     match http::send(&actions.http, &call, target.timeout).await {
-        Attempt::Delivered { status } => (e.http_status, e.status) = (Some(status), Status::Delivered),
+        Attempt::Delivered { status } => {
+            (e.http_status, e.status) = (Some(status), Status::Delivered);
+            if let Some(url) = presets::paused_check_url(target) {
+                check_paused(actions, target, e, &call.auth, &url).await;
+            }
+        }
         Attempt::Duplicate { status } => (e.http_status, e.status) = (Some(status), Status::Duplicate),
         Attempt::Fail { reason, status } => {
             (e.http_status, e.last_error, e.status) = (Some(status), Some(reason), Status::Failed);
@@ -124,6 +131,28 @@ async fn attempt(actions: &Actions, outbox: &Outbox, target: &RetrainTarget, e: 
             if let Err(error) = outbox.update(e) {
                 actions.telemetry.emit(OutboxNotWritten { run_id, error: &error });
             }
+        }
+    }
+}
+
+/// Airflow takes a run for a paused DAG (new DAGs start paused) with a 200 and never
+/// starts it: asks the DAG, says so in the history, the log and a gauge.
+async fn check_paused(actions: &Actions, target: &RetrainTarget, e: &mut Entry, auth: &http::Auth, url: &str) {
+    let (model, run_id) = (e.model.clone(), e.run_id.clone());
+    match http::get_json(&actions.http, url, auth, target.timeout).await {
+        Ok(dag) => {
+            let paused = dag.get("is_paused").and_then(serde_json::Value::as_bool) == Some(true);
+            if paused {
+                e.last_error = Some(format!(
+                    "delivered, but the DAG is paused ({url}: is_paused true): Airflow will not start the run until it is unpaused"
+                ));
+            }
+            actions.telemetry.emit(RetrainTargetPaused { model: &model, run_id: &run_id, paused });
+        }
+        // the run was delivered; whether its DAG runs is unknown: the history says so
+        Err(why) => {
+            tracing::info!(model, run_id, url, error = why, "cannot read whether the DAG is paused");
+            e.last_error = Some(format!("delivered; whether the DAG is paused is unknown ({url}: {why})"));
         }
     }
 }

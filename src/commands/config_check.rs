@@ -7,5 +7,9 @@ use crate::config::{ConfigError, Settings};
 
 pub fn config_check(file: &Path) -> Result<String, ConfigError> {
     let settings = Settings::load(file)?;
+    // valid, but known to fail in a common setup: said on stderr, the exit code stays 0
+    for (key, why) in settings.retrain.iter().flat_map(|r| r.warnings()) {
+        eprintln!("warning: {key}: {why}");
+    }
     Ok(serde_json::to_string_pretty(&settings).expect("settings serialize"))
 }

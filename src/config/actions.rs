@@ -204,6 +204,19 @@ impl RetrainSettings {
         })
     }
 
+    /// Settings that are valid but fail in a common setup of the target: (key, why).
+    pub fn warnings(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
+        if self.preset == RetrainPreset::Kubeflow && self.experiment_id.is_none() {
+            out.push((
+                "retrain.experiment_id",
+                "not set: multi-user Kubeflow (the platform install) answers 400 without it; \
+                 single-user Kubeflow Pipelines uses its default experiment",
+            ));
+        }
+        out
+    }
+
     /// What each preset's URL must look like (the path its API documents) and the keys it
     /// needs.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {

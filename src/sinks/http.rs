@@ -281,22 +281,49 @@ pub fn error_text(e: &reqwest::Error) -> String {
     s
 }
 
+/// `req` with `auth`'s credentials (a login first for `Auth::TokenLogin`).
+async fn authed(
+    http: &reqwest::Client,
+    req: reqwest::RequestBuilder,
+    auth: &Auth,
+    timeout: Duration,
+) -> Result<reqwest::RequestBuilder, Attempt> {
+    Ok(match auth {
+        Auth::None | Auth::Sign { .. } => req,
+        Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
+        Auth::Bearer(t) => req.bearer_auth(t),
+        Auth::TokenLogin { token_url, user, password } => {
+            req.bearer_auth(login_token(http, token_url, user, password, timeout).await?)
+        }
+    })
+}
+
+/// A GET with `auth`: the JSON answer of a 2xx, else why not.
+pub async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    auth: &Auth,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let req = authed(http, http.get(url).timeout(timeout), auth, timeout).await.map_err(|a| format!("{a:?}"))?;
+    let resp = req.send().await.map_err(|e| error_text(&e))?;
+    let status = resp.status();
+    let text = text_capped(resp).await;
+    if !status.is_success() {
+        return Err(format!("HTTP {}", status.as_u16()));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))
+}
+
 /// Sends one attempt of a call.
 pub async fn send(http: &reqwest::Client, call: &Call, timeout: Duration) -> Attempt {
     let mut req = http.post(&call.url).timeout(timeout);
     for (k, v) in &call.headers {
         req = req.header(*k, v);
     }
-    req = match &call.auth {
-        Auth::None | Auth::Sign { .. } => req,
-        Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
-        Auth::Bearer(t) => req.bearer_auth(t),
-        Auth::TokenLogin { token_url, user, password } => {
-            match login_token(http, token_url, user, password, timeout).await {
-                Ok(t) => req.bearer_auth(t),
-                Err(a) => return a,
-            }
-        }
+    req = match authed(http, req, &call.auth, timeout).await {
+        Ok(req) => req,
+        Err(a) => return a,
     };
     req = match &call.body {
         Body::Json(bytes) => {

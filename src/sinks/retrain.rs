@@ -171,6 +171,18 @@ pub fn build(target: &RetrainTarget, p: &RunParams, created: &str) -> Call {
     Call { url: target.settings.url.clone(), headers, body, auth, dialect }
 }
 
+/// Where a delivered request's target says whether it will run it: an Airflow DAG's
+/// `is_paused` (`GET .../dags/{dag_id}`, the run URL without `/dagRuns`).
+pub fn paused_check_url(target: &RetrainTarget) -> Option<String> {
+    match target.settings.preset {
+        RetrainPreset::Airflow | RetrainPreset::Airflow3 => {
+            let url = target.settings.url.trim_end_matches('/');
+            url.strip_suffix("/dagRuns").map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
 /// What one preset's request is built from.
 struct Request<'a> {
     settings: &'a crate::config::RetrainSettings,

@@ -461,6 +461,27 @@ impl InternalEvent for RetrainRetrying<'_> {
     }
 }
 
+/// Whether the target that took a model's request will run it (Airflow: the DAG is not
+/// paused).
+pub struct RetrainTargetPaused<'a> {
+    pub model: &'a str,
+    pub run_id: &'a str,
+    pub paused: bool,
+}
+
+impl InternalEvent for RetrainTargetPaused<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.retrain_target_paused.with_label_values(&[self.model]).set(i64::from(self.paused));
+        if self.paused {
+            tracing::warn!(
+                model = self.model,
+                run_id = self.run_id,
+                "the retrain target took the request but its DAG is paused: the run will not start until it is unpaused"
+            );
+        }
+    }
+}
+
 /// Requests waiting in the outbox.
 pub struct OutboxPending {
     pub requests: usize,

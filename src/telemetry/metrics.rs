@@ -30,6 +30,7 @@ pub struct Metrics {
     pub(super) prediction_drift_detected: GaugeVec,
     pub(super) retrain_triggers_total: IntCounterVec,
     pub(super) retrain_pending: IntGauge,
+    pub(super) retrain_target_paused: IntGaugeVec,
     pub(super) alerts_pending: IntGauge,
     pub(super) alerts_sent_total: IntCounterVec,
     pub(super) reference_info: IntGaugeVec,
@@ -211,6 +212,12 @@ impl Metrics {
                 "driftd_retrain_triggers_total",
                 "Retrain requests by outcome: delivered, duplicate (the target already had the run), failed, dry_run, cooldown (held back).",
                 &["model", "outcome"],
+            ),
+            retrain_target_paused: int_gauge(
+                &r,
+                "driftd_retrain_target_paused",
+                "1 when the retrain target took the model's last request but will not run it (an Airflow DAG that is paused), else 0.",
+                &["model"],
             ),
             retrain_pending: {
                 let (name, help) =

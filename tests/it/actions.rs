@@ -305,8 +305,10 @@ fn presets(r: &Receiver) -> Vec<Preset> {
 #[test]
 fn each_preset_sends_the_request_its_api_documents_once_per_episode() {
     let s = scenario();
+    let token = || Reply::json(201, json!({"access_token": "jwt-from-auth-token"}));
+    // airflow3 logs in for the run, then again to read the DAG
     let r = Receiver::start(
-        vec![("/auth/token", Reply::json(201, json!({"access_token": "jwt-from-auth-token"})))],
+        vec![("/auth/token", token()), ("/auth/token", token())],
         Reply::json(200, json!({"ok": true})),
     );
     for p in presets(&r) {
@@ -325,10 +327,19 @@ fn each_preset_sends_the_request_its_api_documents_once_per_episode() {
             got.iter().map(|q| &q.uri).collect::<Vec<_>>()
         );
         (p.check)(calls[0], &id);
-        if p.name == "airflow3" {
-            let token = got.iter().find(|q| q.uri == "/auth/token").expect("airflow3 logs in first");
-            assert_eq!(token.json(), json!({"username": "admin", "password": "s3cret"}));
-            assert_eq!(got.len(), 2);
+        if p.name.starts_with("airflow") {
+            // then it asks whether the DAG will run it (is_paused), with the same credentials
+            let dag = p.path.strip_suffix("/dagRuns").unwrap();
+            let get = got.iter().find(|q| q.method == "GET").expect("the DAG is read after the run is created");
+            assert_eq!(get.uri, dag);
+            assert_eq!(get.header("authorization"), calls[0].header("authorization"));
+            let logins = got.iter().filter(|q| q.uri == "/auth/token").count();
+            if p.name == "airflow3" {
+                let token = got.iter().find(|q| q.uri == "/auth/token").expect("airflow3 logs in first");
+                assert_eq!(token.json(), json!({"username": "admin", "password": "s3cret"}));
+                assert_eq!(logins, 2);
+            }
+            assert_eq!(got.len(), 2 + logins, "{}: nothing else sent", p.name);
         } else {
             assert_eq!(got.len(), 1, "{}: nothing else sent", p.name);
         }
@@ -573,6 +584,32 @@ fn the_gitlab_pipeline_passes_its_schema_and_runs_preprocess_with_a_real_trigger
     assert!(out.contains(&format!("drift share {share}")), "the job read the report driftd sent: {out}");
     let run_id = &form["variables[DRIFTD_RUN_ID]"];
     assert!(out.contains(&format!("({run_id}, drift)")), "{out}");
+}
+
+/// Airflow takes a run for a paused DAG with a 200 and never starts it: the history says
+/// so (the request is delivered: a retry would not help), and so does the log.
+#[test]
+fn a_run_delivered_to_a_paused_airflow_dag_is_flagged() {
+    let s = scenario();
+    let r = Receiver::start(
+        vec![
+            ("/api/v1/dags/d/dagRuns", Reply::json(200, json!({"dag_run_id": "x", "state": "queued"}))),
+            ("/api/v1/dags/d", Reply::json(200, json!({"dag_id": "d", "is_paused": true}))),
+        ],
+        Reply::status(404),
+    );
+    let retrain = format!("[retrain]\npreset = \"airflow\"\nurl = \"{}\"\n", r.url("/api/v1/dags/d/dagRuns"));
+    let (_, summary) = replay(&s.config("paused", &retrain, ""), &s.input);
+    assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{summary}");
+    let history = std::fs::read_to_string(s.dir.path().join("state-paused/retrains.jsonl")).unwrap();
+    let e: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    assert_eq!(e["status"], json!("delivered"));
+    assert!(e["last_error"].as_str().unwrap().contains("DAG is paused"), "{e}");
+    let methods: Vec<(String, String)> = r.requests().iter().map(|q| (q.method.clone(), q.uri.clone())).collect();
+    assert_eq!(
+        methods,
+        [("POST".to_string(), "/api/v1/dags/d/dagRuns".to_string()), ("GET".to_string(), "/api/v1/dags/d".to_string())]
+    );
 }
 
 /// The answers each service gives in its common failure setups (their specifications and
