@@ -196,6 +196,41 @@ mod tests {
         assert!(!wants_html(&h));
     }
 
+    /// A window whose data broke the quality rule says so first, not "no drift", and lists
+    /// each failure; one too small to judge says that.
+    #[test]
+    fn a_window_that_failed_data_quality_says_so_before_anything_else() {
+        use crate::pipeline::close::DataQuality;
+        use crate::pipeline::WindowBounds;
+        use crate::policy::QualityFailure;
+        use crate::reference::ReferenceIdentity;
+        let failure = QualityFailure { feature: "age<x>".into(), reason: "no_values", share: 0.9, limit: 0.5 };
+        let mut w = WindowReport {
+            model: "churn".into(),
+            model_version: Some("7".into()),
+            bounds: WindowBounds { start_ms: 0, end_ms: 3_600_000 },
+            reference: ReferenceIdentity { source: "/r.csv".into(), version: None, digest: "ab".repeat(32) },
+            events: 500,
+            late_events: 3,
+            invalid_values: 450,
+            insufficient_events: false,
+            prediction_drift: None,
+            error: None,
+            report: None,
+            data_quality: DataQuality { passed: false, failures: vec![failure], unmonitored_fields: 0 },
+            merged: None,
+            verdict: Default::default(),
+        };
+        let page = window_page(&w);
+        let verdict = page.find("id=\"verdict\"").unwrap();
+        assert!(page[verdict..].starts_with("id=\"verdict\">Data quality failed"), "{page}");
+        assert!(page.contains("Data quality: age&lt;x&gt; broke the rule (no values: 90% against a limit of 50%)"));
+        assert!(page.contains("1970-01-01T01:00:00Z") && page.contains(">500</span> (3 late"));
+        w.data_quality = DataQuality { passed: true, failures: Vec::new(), unmonitored_fields: 0 };
+        w.insufficient_events = true;
+        assert!(window_page(&w).contains("id=\"verdict\">Too few events to judge"));
+    }
+
     #[test]
     fn model_names_are_one_path_segment() {
         assert_eq!(percent_encode("churn-v2.1"), "churn-v2.1");

