@@ -298,6 +298,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/models/{name}/reports/latest", get(latest))
         .route("/api/v1/models/{name}/reports/latest.html", get(latest_page))
         .route("/api/v1/models/{name}/retrains", get(retrains))
+        .route("/api/v1/models/{name}/retrains/latest", get(latest_retrain))
         .with_state(state)
 }
 
@@ -422,6 +423,19 @@ async fn retrains(State(s): State<Arc<ApiState>>, Path(name): Path<String>) -> R
     }
     let history = s.actions().map(|a| a.history(&name)).unwrap_or_default();
     Json(serde_json::json!({ "model": name, "retrains": history })).into_response()
+}
+
+/// The model's newest retrain request, pending or finished, with its run parameters: what
+/// a pipeline triggered without variables reads (GitLab's `variables = false`).
+async fn latest_retrain(State(s): State<Arc<ApiState>>, Path(name): Path<String>) -> Response {
+    if !s.has_model(&name) {
+        return not_found(format!("no model named '{name}'"));
+    }
+    let history = s.actions().map(|a| a.history(&name)).unwrap_or_default();
+    match history.into_iter().max_by(|a, b| a.created.cmp(&b.created)) {
+        Some(entry) => Json(entry).into_response(),
+        None => not_found(format!("model '{name}' has no retrain request yet")),
+    }
 }
 
 /// Triggers a retrain by hand: 202 with the queued request, or 200 with the model's last

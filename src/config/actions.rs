@@ -170,6 +170,12 @@ pub struct RetrainSettings {
     pub pipeline_version_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment_id: Option<String>,
+    /// `gitlab`: send the run parameters as pipeline variables (the default). `false` for a
+    /// project that refuses pipeline variables (GitLab.com's default since 17.7): the
+    /// trigger carries the token and the ref only, and the pipeline reads its request
+    /// (run id, report) from driftd's API, `/api/v1/models/{name}/retrains/latest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<bool>,
 }
 
 const DEFAULT_RETRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -221,6 +227,9 @@ impl RetrainSettings {
     /// needs.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         validate_url("retrain.url", &self.url)?;
+        if self.variables.is_some() && self.preset != RetrainPreset::Gitlab {
+            return Err(ConfigError::new("retrain.variables", "only the gitlab preset sends pipeline variables"));
+        }
         self.credential.validate("retrain.secret")?;
         if self.max_attempts == Some(0) {
             return Err(ConfigError::new("retrain.max_attempts", "must be at least 1"));

@@ -319,6 +319,11 @@ impl Request<'_> {
             ("token".to_string(), self.secret.unwrap_or_default().to_string()),
             ("ref".to_string(), self.settings.git_ref.clone().unwrap_or_default()),
         ];
+        // a project that refuses pipeline variables: its pipeline reads the request from
+        // driftd's API instead (`variables = false`)
+        if self.settings.variables == Some(false) {
+            return (Body::Form(form), Auth::None, Vec::new());
+        }
         for (k, v) in self.params.strings(STRING_REPORT_MAX) {
             let name = match k {
                 "drift_report" => "REPORT".to_string(),
@@ -439,6 +444,20 @@ mod tests {
             assert_eq!(v["conf"]["run_id"], json!("driftd-m-drift-20261201t000000z"));
             assert!(v["conf"]["drift_report"].is_object(), "{size}: the report is still an object");
         }
+    }
+
+    #[test]
+    fn gitlab_without_variables_sends_the_token_and_ref_only() {
+        let url = "preset = \"gitlab\"\nurl = \"https://gl/api/v4/projects/1/trigger/pipeline\"\nref = \"main\"\nsecret = \"t\"";
+        let call = build(&target(&format!("{url}\nvariables = false")), &params(json!({"dataset_drift": true})), "x");
+        let Body::Form(form) = &call.body else { panic!("a form") };
+        assert_eq!(form, &[("token".to_string(), "t".to_string()), ("ref".to_string(), "main".to_string())]);
+        let call = build(&target(url), &params(json!({"dataset_drift": true})), "x");
+        let Body::Form(form) = &call.body else { panic!("a form") };
+        assert_eq!(form.iter().filter(|(k, _)| k.starts_with("variables[DRIFTD_")).count(), 5);
+        let text = "[kafka]\nbrokers = \"b:1\"\ntopics = [\"t\"]\ngroup_id = \"g\"\n[[models]]\nname = \"m\"\nreference = \"/r.csv\"\n\
+                    [retrain]\npreset = \"webhook\"\nurl = \"https://h/x\"\nsecret = \"s\"\nvariables = false";
+        assert_eq!(Settings::from_toml(text).unwrap_err().key, "retrain.variables");
     }
 
     #[test]

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use crate::actions::{expected_run_id, fault, scenario, MODEL};
-use crate::helpers::{replay, tool, Receiver, Reply, Request};
+use crate::helpers::{
+    episode_logs, http_get, produce, producer, replay, tool, Broker, InProcess, Receiver, Reply, Request, TestConfig,
+};
 
 fn basic(user: &str, password: &str) -> String {
     use base64::Engine as _;
@@ -389,44 +391,131 @@ fn the_gitlab_pipeline_passes_its_schema_and_runs_preprocess_with_a_real_trigger
         .collect();
     assert_eq!(vars.len(), 5, "{form:?}");
 
-    let gcl = tool("DRIFTD_GITLAB_CI_LOCAL", "gitlab-ci-local/node_modules/.bin/gitlab-ci-local");
-    let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let o = std::process::Command::new("git")
-            .args(["-c", "user.email=ci@example.com", "-c", "user.name=ci"])
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    let run = |args: &[String]| std::process::Command::new(&gcl).args(args).current_dir(repo.path()).output().unwrap();
-    git(&["init", "-q"]);
-    let original = std::fs::read_to_string(crate::helpers::root().join("examples/gitlab/.gitlab-ci.yml")).unwrap();
-    std::fs::write(repo.path().join(".gitlab-ci.yml"), &original).unwrap();
-    git(&["add", "."]);
-    git(&["commit", "-qm", "as shipped"]);
-    let o = run(&["--list".to_string()]);
-    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && out.contains("json schema validated"), "{out}");
-
-    let shell: String =
-        original.lines().filter(|l| !l.trim_start().starts_with("image:")).collect::<Vec<_>>().join("\n");
-    std::fs::write(repo.path().join(".gitlab-ci.yml"), shell + "\n").unwrap();
-    git(&["commit", "-qam", "no images: the shell executor"]);
-    let mut args = vec!["preprocess".to_string(), "--shell-executor-no-image".to_string()];
-    args.extend(["--variable".to_string(), "CI_PIPELINE_SOURCE=trigger".to_string()]);
-    for (k, v) in &vars {
-        args.extend(["--variable".to_string(), format!("{k}={v}")]);
-    }
-    let o = run(&args);
-    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && out.contains("PASS  preprocess"), "{out}");
+    let repo = GitlabRepo::new();
+    let (ok, out) = repo.list();
+    assert!(ok && out.contains("json schema validated"), "{out}");
+    repo.without_images();
+    let mut args = vec![("CI_PIPELINE_SOURCE".to_string(), "trigger".to_string())];
+    args.extend(vars);
+    let (ok, out) = repo.run("preprocess", &args);
+    assert!(ok && out.contains("PASS  preprocess"), "{out}");
     let report: Value = serde_json::from_str(&form["variables[DRIFTD_REPORT]"]).unwrap();
     let share = report["share_of_drifted_features"].as_f64().unwrap();
     assert!(out.contains(&format!("drift share {share}")), "the job read the report driftd sent: {out}");
     let run_id = &form["variables[DRIFTD_RUN_ID]"];
     assert!(out.contains(&format!("({run_id}, drift)")), "{out}");
+}
+
+/// A project that refuses pipeline variables (GitLab.com's default since 17.7): with
+/// `variables = false` the trigger carries the token and the ref only, and the example
+/// pipeline's `preprocess` reads the request from the running daemon
+/// (`/api/v1/models/{name}/retrains/latest`, at `$DRIFTD_URL` for `$DRIFTD_MODEL`, project
+/// variables): its run id and the report driftd holds for it.
+#[test]
+fn gitlab_without_pipeline_variables_reads_the_request_from_driftd() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    broker.create_topic("inference-logs", 1);
+    let path = "/api/v4/projects/1/trigger/pipeline";
+    let receiver = Receiver::start(vec![], Reply::json(201, json!({"id": 1})));
+    let cfg = TestConfig::new()
+        .kafka(&broker.bootstrap(), "driftd-gitlab")
+        .state(&dir.path().join("state"))
+        .episode_defaults()
+        .section(&format!(
+            "[retrain]\npreset = \"gitlab\"\nurl = \"{}\"\nsecret = \"glptt-t\"\nref = \"main\"\nvariables = false\nbackoff = \"100ms\"",
+            receiver.url(path)
+        ))
+        .model(MODEL, "")
+        .write(&dir.path().join("driftd.toml"));
+    let daemon = InProcess::start(&cfg);
+    let logs = episode_logs(MODEL, 1000, 4, 5, 4);
+    produce(&producer(&broker.bootstrap()), &logs[..9000], MODEL, None);
+    let trigger = receiver.wait_for(path, 1, Duration::from_secs(90));
+    let form = trigger[0].form();
+    assert_eq!(form.keys().map(String::as_str).collect::<Vec<_>>(), ["ref", "token"], "no variables");
+
+    let (code, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}/retrains/latest")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let entry: Value = serde_json::from_str(&body).unwrap();
+    let run_id = entry["run_id"].as_str().unwrap().to_string();
+    let share = entry["params"]["drift_report"]["share_of_drifted_features"].as_f64().unwrap();
+
+    let repo = GitlabRepo::new();
+    repo.without_images();
+    let vars = [
+        ("CI_PIPELINE_SOURCE", "trigger".to_string()),
+        ("DRIFTD_URL", format!("http://127.0.0.1:{}", daemon.port)),
+        ("DRIFTD_MODEL", MODEL.to_string()),
+    ];
+    let (ok, out) = repo.run("preprocess", &vars.map(|(k, v)| (k.to_string(), v)));
+    assert!(ok && out.contains("PASS  preprocess"), "{out}");
+    assert!(out.contains(&format!("({run_id}, drift)")), "the job took driftd's run id: {out}");
+    assert!(out.contains(&format!("drift share {share}")), "and its report: {out}");
+    // the run id goes on to the later jobs (the job's dotenv report)
+    let env = std::fs::read_to_string(repo.dir.path().join("driftd.env")).unwrap();
+    assert!(env.contains(&format!("DRIFTD_RUN_ID={run_id}")), "{env}");
+}
+
+/// The example `.gitlab-ci.yml` in a fresh Git repository, for `gitlab-ci-local` 4.50.0
+/// (npm; `scripts/test` installs it).
+struct GitlabRepo {
+    dir: tempfile::TempDir,
+    gcl: std::path::PathBuf,
+}
+
+impl GitlabRepo {
+    fn new() -> GitlabRepo {
+        let repo = GitlabRepo {
+            dir: tempfile::tempdir().unwrap(),
+            gcl: tool("DRIFTD_GITLAB_CI_LOCAL", "gitlab-ci-local/node_modules/.bin/gitlab-ci-local"),
+        };
+        repo.git(&["init", "-q"]);
+        let original = std::fs::read_to_string(crate::helpers::root().join("examples/gitlab/.gitlab-ci.yml")).unwrap();
+        std::fs::write(repo.dir.path().join(".gitlab-ci.yml"), original).unwrap();
+        repo.git(&["add", "."]);
+        repo.git(&["commit", "-qm", "as shipped"]);
+        repo
+    }
+
+    fn git(&self, args: &[&str]) {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=ci@example.com", "-c", "user.name=ci"])
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    /// The jobs name a `python:3.12-slim` image, which needs Docker (none here): without
+    /// their `image:` lines gitlab-ci-local runs them in its shell executor.
+    fn without_images(&self) {
+        let file = self.dir.path().join(".gitlab-ci.yml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let shell: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with("image:")).collect();
+        std::fs::write(&file, shell.join("\n") + "\n").unwrap();
+        self.git(&["commit", "-qam", "no images: the shell executor"]);
+    }
+
+    fn gcl(&self, args: &[String]) -> (bool, String) {
+        let o = std::process::Command::new(&self.gcl).args(args).current_dir(self.dir.path()).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+    }
+
+    /// `--list`: parsed and validated against GitLab's schema.
+    fn list(&self) -> (bool, String) {
+        self.gcl(&["--list".to_string()])
+    }
+
+    /// One job, in the shell executor, with these variables.
+    fn run(&self, job: &str, vars: &[(String, String)]) -> (bool, String) {
+        let mut args = vec![job.to_string(), "--shell-executor-no-image".to_string()];
+        for (k, v) in vars {
+            args.extend(["--variable".to_string(), format!("{k}={v}")]);
+        }
+        self.gcl(&args)
+    }
 }
 
 /// Airflow takes a run for a paused DAG with a 200 and never starts it: the history says
