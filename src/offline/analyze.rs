@@ -210,22 +210,27 @@ fn choose(
     Ok((test, configured))
 }
 
-/// Categories' counts side by side, and as a picture.
-fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> (Aligned, Distribution) {
+/// Two count lists side by side (sorted keys, aligned), and as a picture with one bar per
+/// key, labelled by `label`.
+fn aligned<K: PartialOrd + Clone>(
+    a: &[(K, u64)],
+    b: &[(K, u64)],
+    label: impl Fn(&K) -> String,
+) -> (Aligned, Distribution) {
     let (keys, r, c) = align_sorted(a, b);
-    let d = Distribution::categories(keys.iter().map(|k| k.to_string()).collect(), &r, &c);
+    let d = Distribution::categories(keys.iter().map(label).collect(), &r, &c);
     (Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }, d)
 }
 
-fn aligned_values(a: &[(f64, u64)], b: &[(f64, u64)]) -> Aligned {
-    let (_, r, c) = align_sorted(a, b);
-    Aligned { n_reference: r.iter().sum(), n_current: c.iter().sum(), reference: r, current: c }
+/// Categories' counts side by side, and as a picture.
+fn aligned_counts(a: &[(Key, u64)], b: &[(Key, u64)]) -> (Aligned, Distribution) {
+    aligned(a, b, Key::to_string)
 }
 
-/// A numerical feature of few distinct values drawn as categories, one per value.
-fn value_distribution(a: &[(f64, u64)], b: &[(f64, u64)]) -> Distribution {
-    let (keys, r, c) = align_sorted(a, b);
-    Distribution::categories(keys.iter().map(|x| number_text(*x)).collect(), &r, &c)
+/// A numerical feature of few distinct values: its counts per value side by side, and
+/// drawn as categories, one per value.
+fn aligned_values(a: &[(f64, u64)], b: &[(f64, u64)]) -> (Aligned, Distribution) {
+    aligned(a, b, |x| number_text(*x))
 }
 
 fn current_sorted<'a>(c: &'a Column, current: &Dataset) -> Result<(&'a [f64], bool), InputError> {
@@ -295,13 +300,13 @@ fn compat_feature(
                     };
                     let d = match many {
                         true => binned(rs.len() + cs.len()).3,
-                        false => value_distribution(&value_counts_sorted(rs), &value_counts_sorted(cs)),
+                        false => aligned_values(&value_counts_sorted(rs), &value_counts_sorted(cs)).1,
                     };
                     (o, d)
                 }
                 _ => {
-                    let (rv, cv) = (value_counts_sorted(rs), value_counts_sorted(cs));
-                    (discrete(test, &aligned_values(&rv, &cv)), value_distribution(&rv, &cv))
+                    let (a, d) = aligned_values(&value_counts_sorted(rs), &value_counts_sorted(cs));
+                    (discrete(test, &a), d)
                 }
             };
             distribution = Some(dist);
@@ -417,10 +422,7 @@ fn native_numerical(
     // the counts the binned tests compare, and the picture: by value for a feature of few
     // distinct values, else over the reference's quantile bins
     let (compared, distribution) = match &p.values {
-        Some(v) => {
-            let counts = cs.value_counts();
-            (aligned_values(v, &counts), value_distribution(v, &counts))
-        }
+        Some(v) => aligned_values(v, &cs.value_counts()),
         None => {
             let reference: Vec<f64> = p.bin_counts.iter().map(|c| *c as f64).collect();
             let current = cs.coarse_counts(&p.edges);

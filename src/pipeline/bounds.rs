@@ -1,4 +1,5 @@
-//! A window's place in event time, as its report states it.
+//! Windows in event time: the bounds a window carries to its report, the assigner that
+//! says which windows hold an event, and the watermark that says when they close.
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -30,5 +31,81 @@ impl Serialize for WindowBounds {
         st.serialize_field("window_start", &self.start_rfc3339())?;
         st.serialize_field("window_end", &self.end_rfc3339())?;
         st.end()
+    }
+}
+
+/// The windows `[start, start + size)` that hold an event at `ts`, newest first: one for
+/// a tumbling window (`slide == size`), `size / slide` for a sliding one.
+pub fn windows_holding(ts: i64, size_ms: i64, slide_ms: i64) -> impl Iterator<Item = WindowBounds> {
+    let newest = ts - ts.rem_euclid(slide_ms);
+    std::iter::successors(Some(newest), move |s| Some(s - slide_ms))
+        .take_while(move |start| *start > ts - size_ms)
+        .map(move |start| WindowBounds { start_ms: start, end_ms: start + size_ms })
+}
+
+/// How far event time has come: the newest event time seen, minus the allowed lateness.
+/// Windows ending at or before it close.
+#[derive(Debug, Clone, Default)]
+pub struct Watermark {
+    newest_ms: Option<i64>,
+    lateness_ms: i64,
+}
+
+impl Watermark {
+    pub fn new(lateness_ms: i64) -> Watermark {
+        Watermark { newest_ms: None, lateness_ms }
+    }
+
+    /// Takes an event time; returns the watermark after it.
+    pub fn advance(&mut self, ts: i64) -> i64 {
+        let newest = self.newest_ms.map_or(ts, |m| m.max(ts));
+        self.newest_ms = Some(newest);
+        newest - self.lateness_ms
+    }
+
+    pub fn current(&self) -> Option<i64> {
+        self.newest_ms.map(|n| n - self.lateness_ms)
+    }
+
+    /// The newest event time seen.
+    pub fn newest(&self) -> Option<i64> {
+        self.newest_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn a_tumbling_window_holds_each_event_once() {
+        let w: Vec<_> = windows_holding(61 * MIN, 60 * MIN, 60 * MIN).collect();
+        assert_eq!(w, [WindowBounds { start_ms: 60 * MIN, end_ms: 120 * MIN }]);
+        // the boundary belongs to the window it starts
+        let w: Vec<_> = windows_holding(60 * MIN, 60 * MIN, 60 * MIN).collect();
+        assert_eq!(w[0].start_ms, 60 * MIN);
+        // before the epoch too
+        let w: Vec<_> = windows_holding(-1, 60 * MIN, 60 * MIN).collect();
+        assert_eq!(w, [WindowBounds { start_ms: -60 * MIN, end_ms: 0 }]);
+    }
+
+    #[test]
+    fn a_sliding_window_holds_each_event_size_over_slide_times() {
+        let w: Vec<_> = windows_holding(61 * MIN, 60 * MIN, 15 * MIN).collect();
+        let starts: Vec<i64> = w.iter().map(|b| b.start_ms / MIN).collect();
+        assert_eq!(starts, [60, 45, 30, 15], "newest first, each holding 61");
+        assert!(w.iter().all(|b| b.start_ms <= 61 * MIN && 61 * MIN < b.end_ms));
+    }
+
+    #[test]
+    fn the_watermark_trails_the_newest_event_by_the_lateness() {
+        let mut wm = Watermark::new(5 * MIN);
+        assert_eq!(wm.current(), None);
+        assert_eq!(wm.advance(100 * MIN), 95 * MIN);
+        assert_eq!(wm.advance(90 * MIN), 95 * MIN, "an older event does not move it back");
+        assert_eq!(wm.advance(110 * MIN), 105 * MIN);
+        assert_eq!(wm.current(), Some(105 * MIN));
     }
 }
