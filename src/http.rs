@@ -299,6 +299,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/models/{name}/reports/latest.html", get(latest_page))
         .route("/api/v1/models/{name}/retrains", get(retrains))
         .route("/api/v1/models/{name}/retrains/latest", get(latest_retrain))
+        .route("/api/v1/models/{name}/retrains/{run_id}", get(one_retrain))
         .with_state(state)
 }
 
@@ -404,13 +405,18 @@ fn latest_as(s: &ApiState, name: String, q: LatestQuery, html: bool) -> Response
 async fn index(State(s): State<Arc<ApiState>>) -> Response {
     let models = s.models.read().expect("lock").clone();
     let actions = s.actions();
-    let latest = s.latest.read().expect("lock").clone();
+    // what the page shows of each last window, read under the lock (no report copied)
+    let latest: Vec<Option<pages::LastWindow>> = {
+        let reports = s.latest.read().expect("lock");
+        models.iter().map(|m| reports.get(&m.name).map(pages::LastWindow::of)).collect()
+    };
     let rows: Vec<pages::IndexRow> = models
         .iter()
-        .map(|m| pages::IndexRow {
+        .zip(latest)
+        .map(|(m, latest)| pages::IndexRow {
             model: m,
             tracker: actions.as_ref().and_then(|a| a.state_of(&m.name, None)),
-            latest: latest.get(&m.name).cloned(),
+            latest,
         })
         .collect();
     pages::html_response(pages::index_page(&s, &rows))
@@ -435,6 +441,19 @@ async fn latest_retrain(State(s): State<Arc<ApiState>>, Path(name): Path<String>
     match history.into_iter().max_by(|a, b| a.created.cmp(&b.created)) {
         Some(entry) => Json(entry).into_response(),
         None => not_found(format!("model '{name}' has no retrain request yet")),
+    }
+}
+
+/// One retrain request with its parameters, whole (where a report cut to fit a target's
+/// limit links: `[retrain] driftd_url`).
+async fn one_retrain(State(s): State<Arc<ApiState>>, Path((name, run_id)): Path<(String, String)>) -> Response {
+    if !s.has_model(&name) {
+        return not_found(format!("no model named '{name}'"));
+    }
+    let history = s.actions().map(|a| a.history(&name)).unwrap_or_default();
+    match history.into_iter().find(|e| e.run_id == run_id) {
+        Some(entry) => Json(entry).into_response(),
+        None => not_found(format!("model '{name}' has no retrain request '{run_id}'")),
     }
 }
 

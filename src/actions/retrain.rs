@@ -98,9 +98,16 @@ async fn deliver_due(
 
 /// One attempt; the entry comes back finished (its status set) or rescheduled.
 async fn attempt(actions: &Actions, outbox: &Outbox, target: &RetrainTarget, e: &mut Entry, params: &RunParams) {
-    let call = presets::build(target, params, &e.created);
+    let mut call = presets::build(target, params, &e.created);
     e.attempts += 1;
-    match http::send(&actions.http, &call, target.timeout).await {
+    let outcome = match http::logged_in(&actions.http, &call.auth, target.timeout).await {
+        Ok(auth) => {
+            call.auth = auth;
+            http::send(&actions.http, &call, target.timeout).await
+        }
+        Err(failed) => failed,
+    };
+    match outcome {
         Attempt::Delivered { status } => {
             (e.http_status, e.status) = (Some(status), Status::Delivered);
             if let Some(url) = presets::paused_check_url(target) {

@@ -176,6 +176,11 @@ pub struct RetrainSettings {
     /// (run id, report) from driftd's API, `/api/v1/models/{name}/retrains/latest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variables: Option<bool>,
+    /// driftd's API as the pipeline reaches it (e.g. `http://driftd.monitoring:9464`): a
+    /// report cut to fit a target's limit then carries `full_report`, the link to the whole
+    /// request (`/api/v1/models/{name}/retrains/{run_id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driftd_url: Option<String>,
 }
 
 const DEFAULT_RETRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -227,6 +232,9 @@ impl RetrainSettings {
     /// needs.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         validate_url("retrain.url", &self.url)?;
+        if let Some(u) = &self.driftd_url {
+            validate_url("retrain.driftd_url", u)?;
+        }
         if self.variables.is_some() && self.preset != RetrainPreset::Gitlab {
             return Err(ConfigError::new("retrain.variables", "only the gitlab preset sends pipeline variables"));
         }
@@ -304,17 +312,9 @@ impl RetrainSettings {
             }
             RetrainPreset::Jenkins => {
                 shape(path.ends_with("/buildWithParameters"), ".../job/{name}/buildWithParameters")?;
-                // a job's trigger token alone is an anonymous POST, which Jenkins' CSRF
-                // protection (on by default) answers 403 "No valid crumb"; a user's API
-                // token needs no crumb
-                need(&self.username, "username").map_err(|e| {
-                    ConfigError::new(
-                        e.key,
-                        "the jenkins preset needs a Jenkins user, with its API token as secret (an anonymous call \
-                         with the job's trigger token gets 403 \"No valid crumb\" from Jenkins' CSRF protection)",
-                    )
-                })?;
-                secret("the user's API token")
+                // a user with an API token, or anonymous with the job's trigger token (then
+                // driftd fetches Jenkins' CSRF crumb for each attempt)
+                secret(if self.username.is_some() { "the user's API token" } else { "the job's trigger token" })
             }
         }
     }

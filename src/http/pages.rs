@@ -100,7 +100,26 @@ pub fn window_page(w: &WindowReport) -> String {
 pub struct IndexRow<'a> {
     pub model: &'a ModelView,
     pub tracker: Option<DriftTracker>,
-    pub latest: Option<WindowReport>,
+    pub latest: Option<LastWindow>,
+}
+
+/// What the index shows of a model's last window (not the report: a fleet's reports are
+/// not copied for one page).
+pub struct LastWindow {
+    pub end: String,
+    pub events: u64,
+    /// Drifted features, of how many; none when the window was not judged.
+    pub drifted: Option<(usize, usize)>,
+}
+
+impl LastWindow {
+    pub fn of(w: &WindowReport) -> LastWindow {
+        LastWindow {
+            end: w.bounds.end_rfc3339(),
+            events: w.events,
+            drifted: w.report.as_ref().map(|r| (r.drifted_features, r.features_total)),
+        }
+    }
 }
 
 /// `/`: every model, its state (ok, drifting, data quality), its last window, and links.
@@ -136,11 +155,9 @@ pub fn index_page(state: &ApiState, rows: &[IndexRow]) -> String {
         let (state, class) = state_of(r);
         let (window, events, drifted, links) = match &r.latest {
             Some(w) => (
-                escape(&w.bounds.end_rfc3339()),
+                escape(&w.end),
                 w.events.to_string(),
-                w.report
-                    .as_ref()
-                    .map_or("–".into(), |rep| format!("{} of {}", rep.drifted_features, rep.features_total)),
+                w.drifted.map_or("–".into(), |(drifted, total)| format!("{drifted} of {total}")),
                 format!("<a href=\"{path}.html\">page</a> · <a href=\"{path}\">JSON</a>"),
             ),
             None => ("no window closed yet".into(), "–".into(), "–".into(), String::new()),

@@ -52,6 +52,13 @@ pub enum Auth {
         user: String,
         password: String,
     },
+    /// Jenkins' CSRF crumb, for a caller without a user (a job's trigger token): per
+    /// attempt, `GET issuer_url` answers `{"crumb", "crumbRequestField"}` and a session
+    /// cookie, and the POST carries both (the crumb is valid in that session only). A 404
+    /// there is a Jenkins without CSRF protection: the POST goes without.
+    Crumb {
+        issuer_url: String,
+    },
     /// A Standard Webhooks signature with this secret; `id` is the message id.
     Sign {
         secret: String,
@@ -120,7 +127,8 @@ pub fn classify(status: StatusCode, retry_after: Option<&str>, body_hint: &str, 
         }
         (Dialect::Jenkins, 403) if body_hint.to_ascii_lowercase().contains("crumb") => {
             return explained(
-                "Jenkins wants a CSRF crumb from anonymous callers: set [retrain] username and an API token as secret",
+                "Jenkins refused the CSRF crumb (it holds for one session: a proxy that drops the session \
+                 cookie breaks it); a user with an API token needs none: set [retrain] username",
             );
         }
         (Dialect::Gitlab, 400) if body_hint.contains("Insufficient permissions to set pipeline variables") => {
@@ -265,6 +273,63 @@ async fn login_token(
         })
 }
 
+/// Gets a Jenkins crumb (`Auth::Crumb`): the header to send it in, the crumb, and the
+/// session cookie it belongs to; `None` where Jenkins has no crumb issuer (404: CSRF
+/// protection off).
+async fn jenkins_crumb(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<Option<(String, String, String)>, Attempt> {
+    let resp = http.get(url).timeout(timeout).send().await.map_err(|e| Attempt::Retry {
+        reason: format!("crumb: {}", error_text(&e)),
+        status: None,
+        after: None,
+    })?;
+    let status = resp.status();
+    if status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    // the session: every cookie set, as `name=value`
+    let cookie = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::trim).map(str::to_string))
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let hint = redirect_hint(&resp);
+    let text = text_capped(resp).await;
+    if !status.is_success() {
+        let why = |reason: String| format!("crumb from {}: {reason}", redact::url_for_display(url));
+        return Err(
+            match classify(status, retry_after.as_deref(), hint.as_deref().unwrap_or(&text), Dialect::Unkeyed) {
+                Attempt::Retry { reason, status, after } => Attempt::Retry { reason: why(reason), status, after },
+                Attempt::Fail { reason, status } => Attempt::Fail {
+                    reason: format!(
+                        "{}; Jenkins gives crumbs to callers with Overall/Read: grant it to anonymous, or set \
+                     [retrain] username with an API token",
+                        why(reason)
+                    ),
+                    status,
+                },
+                other => other,
+            },
+        );
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let pick = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    match (pick("crumbRequestField"), pick("crumb")) {
+        (Some(field), Some(crumb)) => Ok(Some((field, crumb, cookie))),
+        _ => Err(Attempt::Fail {
+            reason: format!("crumb from {}: no crumb in the answer", redact::url_for_display(url)),
+            status: status.as_u16(),
+        }),
+    }
+}
+
 /// reqwest's error with its cause chain ("error sending request" alone says nothing).
 pub fn error_text(e: &reqwest::Error) -> String {
     let mut s = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
@@ -295,7 +360,23 @@ async fn authed(
         Auth::TokenLogin { token_url, user, password } => {
             req.bearer_auth(login_token(http, token_url, user, password, timeout).await?)
         }
+        Auth::Crumb { issuer_url } => match jenkins_crumb(http, issuer_url, timeout).await? {
+            Some((field, crumb, cookie)) if cookie.is_empty() => req.header(field, crumb),
+            Some((field, crumb, cookie)) => req.header(field, crumb).header(reqwest::header::COOKIE, cookie),
+            None => req,
+        },
     })
+}
+
+/// `auth` with its login done: an `Auth::TokenLogin` becomes the bearer token it got, so
+/// that the calls of one attempt (Airflow 3's run, then its DAG read) log in once.
+pub async fn logged_in(http: &reqwest::Client, auth: &Auth, timeout: Duration) -> Result<Auth, Attempt> {
+    match auth {
+        Auth::TokenLogin { token_url, user, password } => {
+            Ok(Auth::Bearer(login_token(http, token_url, user, password, timeout).await?))
+        }
+        other => Ok(other.clone()),
+    }
 }
 
 /// A GET with `auth`: the JSON answer of a 2xx, else why not.

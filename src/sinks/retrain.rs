@@ -67,11 +67,6 @@ impl RunParams {
         })
     }
 
-    /// The parameters as strings, the report cut to `max` bytes (see `report_fitting`).
-    fn strings(&self, max: usize) -> Vec<(&'static str, String)> {
-        self.strings_with(report_within(&self.drift_report, max))
-    }
-
     fn strings_with(&self, report: String) -> Vec<(&'static str, String)> {
         vec![
             ("model", self.model.clone()),
@@ -90,21 +85,11 @@ impl RunParams {
     }
 }
 
-/// The report as compact JSON within `max` bytes (see `report_fitting`).
-pub fn report_within(report: &Value, max: usize) -> String {
-    report_fitting(report, |s| s.len() <= max)
-}
-
-/// A body whose report was cut until the whole body, as sent, is at most `max` bytes.
-fn body_within(report: &Value, max: usize, body: impl Fn(&str) -> Value) -> Value {
-    let cut = report_fitting(report, |r| body(r).to_string().len() <= max);
-    body(&cut)
-}
-
 /// The report as compact JSON, the first form that `fits`: whole, else without the clean
-/// features' details, else the dataset fields only (`"truncated": true` says it was cut),
-/// else `null`.
-fn report_fitting(report: &Value, fits: impl Fn(&str) -> bool) -> String {
+/// features' details, else the dataset fields only (`"truncated": true` says it was cut,
+/// and `full_report` links the whole request in driftd's API when `link` is known), else
+/// `null`.
+fn report_fitting(report: &Value, link: Option<&str>, fits: impl Fn(&str) -> bool) -> String {
     let whole = report.to_string();
     if fits(&whole) {
         return whole;
@@ -116,6 +101,9 @@ fn report_fitting(report: &Value, fits: impl Fn(&str) -> bool) -> String {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     slim.insert("truncated".into(), Value::Bool(true));
+    if let Some(link) = link {
+        slim.insert("full_report".into(), Value::String(link.to_string()));
+    }
     if let Some(features) = obj.get("features").and_then(Value::as_array) {
         let drifted: Vec<Value> = features
             .iter()
@@ -149,7 +137,8 @@ fn parsed(report: &str) -> Value {
 /// Builds the target's request for these parameters. `created` (RFC 3339) stamps the
 /// webhook's event.
 pub fn build(target: &RetrainTarget, p: &RunParams, created: &str) -> Call {
-    let req = Request { settings: &target.settings, secret: target.secret.as_deref(), params: p };
+    let link = target.settings.driftd_url.as_deref().and_then(|base| request_link(base, &p.model, &p.run_id));
+    let req = Request { settings: &target.settings, secret: target.secret.as_deref(), params: p, link };
     let (body, auth, headers) = match target.settings.preset {
         RetrainPreset::Webhook => req.webhook(created),
         RetrainPreset::Airflow => req.airflow2(),
@@ -183,16 +172,37 @@ pub fn paused_check_url(target: &RetrainTarget) -> Option<String> {
     }
 }
 
+/// Where driftd's API serves one retrain request whole (`[retrain] driftd_url`).
+pub fn request_link(driftd_url: &str, model: &str, run_id: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(driftd_url).ok()?;
+    url.path_segments_mut().ok()?.pop_if_empty().extend(["api", "v1", "models", model, "retrains", run_id]);
+    Some(url.to_string())
+}
+
 /// What one preset's request is built from.
 struct Request<'a> {
     settings: &'a crate::config::RetrainSettings,
     secret: Option<&'a str>,
     params: &'a RunParams,
+    /// The whole request in driftd's API, for a report cut to fit.
+    link: Option<String>,
 }
 
 type Parts = (Body, Auth, Vec<(&'static str, String)>);
 
 impl Request<'_> {
+    /// The parameters as strings, the report cut to `max` bytes (see `report_fitting`).
+    fn strings(&self, max: usize) -> Vec<(&'static str, String)> {
+        let report = report_fitting(&self.params.drift_report, self.link.as_deref(), |s| s.len() <= max);
+        self.params.strings_with(report)
+    }
+
+    /// A body whose report was cut until the whole body, as sent, is at most `max` bytes.
+    fn body_within(&self, max: usize, body: impl Fn(&str) -> Value) -> Value {
+        let cut = report_fitting(&self.params.drift_report, self.link.as_deref(), |r| body(r).to_string().len() <= max);
+        body(&cut)
+    }
+
     fn bearer(&self) -> Auth {
         self.secret.map_or(Auth::None, |s| Auth::Bearer(s.to_string()))
     }
@@ -214,11 +224,8 @@ impl Request<'_> {
 
     fn airflow2(&self) -> Parts {
         let p = self.params;
-        let body = body_within(
-            &p.drift_report,
-            AIRFLOW_BODY_MAX,
-            |r| json!({"dag_run_id": p.run_id, "conf": p.json_with(parsed(r))}),
-        );
+        let body =
+            self.body_within(AIRFLOW_BODY_MAX, |r| json!({"dag_run_id": p.run_id, "conf": p.json_with(parsed(r))}));
         (Body::json(&body), self.basic_or_bearer(), Vec::new())
     }
 
@@ -230,8 +237,7 @@ impl Request<'_> {
             user: self.settings.username.clone().unwrap_or_default(),
             password: self.secret.unwrap_or_default().to_string(),
         };
-        let body = body_within(
-            &p.drift_report,
+        let body = self.body_within(
             AIRFLOW_BODY_MAX,
             |r| json!({"dag_run_id": p.run_id, "logical_date": null, "conf": p.json_with(parsed(r))}),
         );
@@ -252,7 +258,7 @@ impl Request<'_> {
     fn kubeflow(&self) -> Parts {
         let (p, r) = (self.params, self.settings);
         let parameters: Map<String, Value> =
-            p.strings(STRING_REPORT_MAX).into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
+            self.strings(STRING_REPORT_MAX).into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
         let mut body = json!({
             "display_name": p.run_id,
             "description": format!("driftd retrain of {} ({})", p.model, p.reason),
@@ -271,7 +277,7 @@ impl Request<'_> {
     fn argo(&self) -> Parts {
         let p = self.params;
         let parameters: Vec<String> =
-            p.strings(STRING_REPORT_MAX).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+            self.strings(STRING_REPORT_MAX).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         let body = Body::json(&json!({
             "resourceKind": "WorkflowTemplate",
             "resourceName": self.settings.workflow_template,
@@ -292,7 +298,7 @@ impl Request<'_> {
         ];
         let body = if r.url.contains("/actions/workflows/") {
             // the inputs are strings: the report travels escaped, about 11% longer
-            body_within(&p.drift_report, GITHUB_BODY_MAX, |report| {
+            self.body_within(GITHUB_BODY_MAX, |report| {
                 let inputs: Map<String, Value> = p
                     .strings_with(report.to_string())
                     .into_iter()
@@ -301,7 +307,7 @@ impl Request<'_> {
                 json!({"ref": r.git_ref, "inputs": inputs})
             })
         } else {
-            body_within(&p.drift_report, GITHUB_BODY_MAX, |report| {
+            self.body_within(GITHUB_BODY_MAX, |report| {
                 json!({
                     "event_type": r.event_type.as_deref().unwrap_or("driftd-retrain"),
                     "client_payload": {
@@ -324,7 +330,7 @@ impl Request<'_> {
         if self.settings.variables == Some(false) {
             return (Body::Form(form), Auth::None, Vec::new());
         }
-        for (k, v) in self.params.strings(STRING_REPORT_MAX) {
+        for (k, v) in self.strings(STRING_REPORT_MAX) {
             let name = match k {
                 "drift_report" => "REPORT".to_string(),
                 other => other.to_ascii_uppercase(),
@@ -335,10 +341,20 @@ impl Request<'_> {
     }
 
     fn jenkins(&self) -> Parts {
-        let form: Vec<(String, String)> =
-            self.params.strings(STRING_REPORT_MAX).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        // a user and an API token (config check requires both): no crumb needed
-        (Body::Form(form), self.basic_or_bearer(), Vec::new())
+        let mut form: Vec<(String, String)> =
+            self.strings(STRING_REPORT_MAX).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        if self.settings.username.is_some() {
+            // a user with an API token: no crumb needed
+            return (Body::Form(form), self.basic_or_bearer(), Vec::new());
+        }
+        // anonymous, with the job's trigger token ("Trigger builds remotely"): Jenkins'
+        // CSRF protection wants a crumb, from the issuer at Jenkins' root (before `/job/`)
+        if let Some(token) = self.secret {
+            form.push(("token".to_string(), token.to_string()));
+        }
+        let url = &self.settings.url;
+        let root = url.split_once("/job/").map_or(url.as_str(), |(root, _)| root).trim_end_matches('/');
+        (Body::Form(form), Auth::Crumb { issuer_url: format!("{root}/crumbIssuer/api/json") }, Vec::new())
     }
 }
 
@@ -461,7 +477,7 @@ mod tests {
     }
 
     #[test]
-    fn jenkins_is_called_as_a_user_with_an_api_token() {
+    fn jenkins_is_called_as_a_user_or_with_the_trigger_token_and_a_crumb() {
         let t = target(
             "preset = \"jenkins\"\nurl = \"https://ci/job/retrain/buildWithParameters\"\nusername = \"driftd\"\nsecret = \"tok\"",
         );
@@ -472,9 +488,53 @@ mod tests {
         assert!(form.iter().all(|(k, _)| k != "token"), "no trigger token in the form");
         let text = "[kafka]\nbrokers = \"b:1\"\ntopics = [\"t\"]\ngroup_id = \"g\"\n[[models]]\nname = \"m\"\nreference = \"/r.csv\"\n\
                     [retrain]\npreset = \"jenkins\"\nurl = \"https://ci/job/retrain/buildWithParameters\"\nsecret = \"trigger\"";
-        let err = Settings::from_toml(text).unwrap_err();
-        assert_eq!(err.key, "retrain.username");
-        assert!(err.reason.contains("No valid crumb"), "{}", err.reason);
+        // without a user: the job's trigger token in the form, and Jenkins' crumb issuer at
+        // its root (before the first `/job/`, folders and a context path kept)
+        let t = Settings::from_toml(&text.replace("/job/retrain/", "/jenkins/job/ml/job/retrain/"))
+            .unwrap()
+            .retrain
+            .unwrap()
+            .resolve()
+            .unwrap();
+        let call = build(&t, &params(json!(null)), "x");
+        assert_eq!(call.auth, Auth::Crumb { issuer_url: "https://ci/jenkins/crumbIssuer/api/json".into() });
+        let Body::Form(form) = &call.body else { panic!("a form") };
+        assert!(form.contains(&("token".to_string(), "trigger".to_string())));
+        assert!(!call.body.to_text().contains("trigger"), "the token is masked in logs");
+        let err = Settings::from_toml(&text.replace("\nsecret = \"trigger\"", "")).unwrap_err();
+        assert_eq!(err.key, "retrain.secret");
+    }
+
+    /// A report cut to fit Kubeflow's command-line argument carries the link to the whole
+    /// request in driftd's API, when `driftd_url` says where that is.
+    #[test]
+    fn a_cut_report_links_the_whole_request() {
+        let big = report_of(300_000);
+        let kubeflow =
+            "preset = \"kubeflow\"\nurl = \"https://kfp/apis/v2beta1/runs\"\npipeline_id = \"p\"\nsecret = \"t\"";
+        let report_sent = |t: &RetrainTarget| -> Value {
+            let call = build(t, &params(big.clone()), "x");
+            let sent = body_of(&call);
+            let v: Value = serde_json::from_slice(sent).unwrap();
+            let s = v["runtime_config"]["parameters"]["drift_report"].as_str().unwrap();
+            assert!(s.len() <= STRING_REPORT_MAX, "{}", s.len());
+            serde_json::from_str(s).unwrap()
+        };
+        let linked = report_sent(&target(&format!("{kubeflow}\ndriftd_url = \"http://driftd.mon:9464/\"")));
+        assert_eq!(linked["truncated"], json!(true));
+        assert_eq!(
+            linked["full_report"],
+            json!("http://driftd.mon:9464/api/v1/models/m/retrains/driftd-m-drift-20261201t000000z")
+        );
+        assert!(report_sent(&target(kubeflow)).get("full_report").is_none(), "no link without driftd_url");
+        // a model name is one path segment
+        assert_eq!(
+            request_link("https://d.example/base", "a/b c", "r1").as_deref(),
+            Some("https://d.example/base/api/v1/models/a%2Fb%20c/retrains/r1")
+        );
+        // the whole report, when it fits, goes without a link
+        let small = build(&target(&format!("{kubeflow}\ndriftd_url = \"http://d:1\"")), &params(json!({"a": 1})), "x");
+        assert!(!String::from_utf8_lossy(body_of(&small)).contains("full_report"));
     }
 
     #[test]
@@ -487,11 +547,11 @@ mod tests {
             .collect();
         let report = json!({"dataset_drift": true, "features": features});
         assert!(report.to_string().len() > 20_000);
-        let cut: Value = serde_json::from_str(&report_within(&report, 20_000)).unwrap();
+        let cut: Value = serde_json::from_str(&report_fitting(&report, None, |s| s.len() <= 20_000)).unwrap();
         assert_eq!(cut["truncated"], json!(true));
         assert_eq!(cut["features"].as_array().unwrap().len(), 5);
-        let tiny: Value = serde_json::from_str(&report_within(&report, 60)).unwrap();
+        let tiny: Value = serde_json::from_str(&report_fitting(&report, None, |s| s.len() <= 60)).unwrap();
         assert_eq!(tiny, json!({"dataset_drift": true, "truncated": true}));
-        assert_eq!(report_within(&json!({"a": 1}), 100), r#"{"a":1}"#);
+        assert_eq!(report_fitting(&json!({"a": 1}), None, |s| s.len() <= 100), r#"{"a":1}"#);
     }
 }

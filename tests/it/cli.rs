@@ -302,8 +302,7 @@ fn config_check_prints_the_resolved_config_or_the_key_at_fault() {
     }
     assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/driftd.toml").exists());
 
-    // valid, but failing in a common setup: a warning naming the key, exit 0; and the
-    // Jenkins preset without a user (Jenkins' CSRF crumb) refused
+    // valid, but failing in a common setup: a warning naming the key, exit 0
     let model = "[[models]]\nname = \"m\"\nreference = \"r.csv\"\n";
     std::fs::write(
         &bad,
@@ -315,10 +314,20 @@ fn config_check_prints_the_resolved_config_or_the_key_at_fault() {
     let o = driftd(&["config", "check", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("warning: retrain.experiment_id: not set: multi-user Kubeflow"), "{}", stderr(&o));
-    std::fs::write(&bad, format!("{model}[retrain]\npreset = \"jenkins\"\nurl = \"http://ci/job/r/buildWithParameters\"\nsecret = \"trigger\"\n")).unwrap();
+    // Jenkins without a user takes the job's trigger token (driftd fetches the crumb); with
+    // neither, it is refused
+    let jenkins = format!("{model}[retrain]\npreset = \"jenkins\"\nurl = \"http://ci/job/r/buildWithParameters\"\n");
+    std::fs::write(&bad, format!("{jenkins}secret = \"trigger\"\n")).unwrap();
+    let o = driftd(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::write(&bad, &jenkins).unwrap();
     let o = driftd(&["config", "check", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(one_error_line(&o).contains("retrain.username") && stderr(&o).contains("No valid crumb"), "{}", stderr(&o));
+    assert!(
+        one_error_line(&o).contains("retrain.secret") && stderr(&o).contains("the job's trigger token"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `analyze --thresholds calibrated`: every feature's threshold comes from the profile's

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use crate::actions::{expected_run_id, fault, scenario, MODEL};
 use crate::helpers::{
-    episode_logs, http_get, produce, producer, replay, tool, Broker, InProcess, Receiver, Reply, Request, TestConfig,
+    episode_logs, http_get, http_with, produce, producer, replay, tool, Broker, InProcess, JenkinsStandIn, Receiver,
+    Reply, Request, TestConfig,
 };
 
 fn basic(user: &str, password: &str) -> String {
@@ -272,11 +273,8 @@ fn presets(r: &Receiver) -> Vec<Preset> {
 fn each_preset_sends_the_request_its_api_documents_once_per_episode() {
     let s = scenario();
     let token = || Reply::json(201, json!({"access_token": "jwt-from-auth-token"}));
-    // airflow3 logs in for the run, then again to read the DAG
-    let r = Receiver::start(
-        vec![("/auth/token", token()), ("/auth/token", token())],
-        Reply::json(200, json!({"ok": true})),
-    );
+    // airflow3 logs in once for the run and the DAG read after it
+    let r = Receiver::start(vec![("/auth/token", token())], Reply::json(200, json!({"ok": true})));
     for p in presets(&r) {
         let before = r.requests().len();
         let cfg = s.config(p.name, &format!("[retrain]\n{}\ncooldown = \"1d\"\nbackoff = \"10ms\"\n", p.retrain), "");
@@ -303,7 +301,7 @@ fn each_preset_sends_the_request_its_api_documents_once_per_episode() {
             if p.name == "airflow3" {
                 let token = got.iter().find(|q| q.uri == "/auth/token").expect("airflow3 logs in first");
                 assert_eq!(token.json(), json!({"username": "admin", "password": "s3cret"}));
-                assert_eq!(logins, 2);
+                assert_eq!(logins, 1);
             }
             assert_eq!(got.len(), 2 + logins, "{}: nothing else sent", p.name);
         } else {
@@ -368,10 +366,29 @@ fn the_kubeflow_request_runs_the_compiled_example_pipeline_locally() {
         assert!(!params[name.as_str().unwrap()].as_str().unwrap().is_empty(), "required {name} is empty");
     }
     assert_eq!(got["run"], json!({"succeeded": true}), "{got}");
+    // a run id already handled is served from KFP's cache: every task is cached
+    let cached = got["cached"].as_object().unwrap();
+    assert_eq!(cached.len(), 4, "{got}");
+    assert!(cached.values().all(|c| c == &json!(true)), "{got}");
     // the pipeline does check what it gets: a drift run without its report fails
     let mut without = params.clone();
     without["drift_report"] = json!("");
     assert_eq!(check(&without)["run"]["succeeded"], json!(false));
+    // a report cut to fit ([retrain] driftd_url set): preprocess reads the whole request
+    // from the link, and fails if the link does not answer
+    let whole: Value = serde_json::from_str(params["drift_report"].as_str().unwrap()).unwrap();
+    let api = Receiver::start(
+        vec![("/api/", Reply::json(200, json!({"run_id": params["run_id"], "params": {"drift_report": whole}})))],
+        Reply::status(404),
+    );
+    let mut cut = params.clone();
+    let path = format!("/api/v1/models/{MODEL}/retrains/{}", params["run_id"].as_str().unwrap());
+    let link = api.url(&path);
+    cut["drift_report"] =
+        json!(json!({"model": MODEL, "dataset_drift": true, "truncated": true, "full_report": link}).to_string());
+    assert_eq!(check(&cut)["run"], json!({"succeeded": true}));
+    assert_eq!(api.requests().iter().map(|q| q.uri.clone()).collect::<Vec<_>>(), [path]);
+    assert_eq!(check(&cut)["run"]["succeeded"], json!(false), "the link no longer answers");
 }
 
 /// `gitlab-ci-local` 4.50.0 (npm; `scripts/test` installs it) on the example
@@ -395,7 +412,16 @@ fn the_gitlab_pipeline_passes_its_schema_and_runs_preprocess_with_a_real_trigger
     let (ok, out) = repo.list();
     assert!(ok && out.contains("json schema validated"), "{out}");
     repo.without_images();
-    let mut args = vec![("CI_PIPELINE_SOURCE".to_string(), "trigger".to_string())];
+    // the run-id marks (GitLab's generic package registry): none, then the one just put
+    let marks = Receiver::start(
+        vec![("/runs/", Reply::status(404)), ("/runs/", Reply::status(201)), ("/runs/", Reply::status(200))],
+        Reply::status(500),
+    );
+    let mut args = vec![
+        ("CI_PIPELINE_SOURCE".to_string(), "trigger".to_string()),
+        ("DRIFTD_RUNS_URL".to_string(), marks.url("/runs")),
+        ("CI_JOB_TOKEN".to_string(), "job-token".to_string()),
+    ];
     args.extend(vars);
     let (ok, out) = repo.run("preprocess", &args);
     assert!(ok && out.contains("PASS  preprocess"), "{out}");
@@ -404,6 +430,23 @@ fn the_gitlab_pipeline_passes_its_schema_and_runs_preprocess_with_a_real_trigger
     assert!(out.contains(&format!("drift share {share}")), "the job read the report driftd sent: {out}");
     let run_id = &form["variables[DRIFTD_RUN_ID]"];
     assert!(out.contains(&format!("({run_id}, drift)")), "{out}");
+    let mark: Vec<(String, String, String)> =
+        marks.requests().iter().map(|q| (q.method.clone(), q.uri.clone(), q.header("job-token").to_string())).collect();
+    let file = format!("/runs/{run_id}.txt");
+    let job = "job-token".to_string();
+    assert_eq!(mark, [("GET".into(), file.clone(), job.clone()), ("PUT".into(), file, job)]);
+
+    // the same trigger again (driftd retried a request whose answer it lost): the run id
+    // is marked, preprocess says so and the later jobs do nothing
+    let (ok, out) = repo.run("preprocess", &args);
+    assert!(ok && out.contains(&format!("run {run_id} was handled already; skipping")), "{out}");
+    assert!(!out.contains(&format!("({run_id}, drift)")), "{out}");
+    let env = std::fs::read_to_string(repo.dir.path().join("driftd.env")).unwrap();
+    assert!(env.contains("DRIFTD_SKIP=1"), "{env}");
+    args.push(("DRIFTD_SKIP".to_string(), "1".to_string()));
+    let (ok, out) = repo.run("train", &args);
+    assert!(ok && out.contains("was handled already; skipping"), "{out}");
+    assert_eq!(marks.requests().len(), 3, "one look, no second mark");
 }
 
 /// A project that refuses pipeline variables (GitLab.com's default since 17.7): with
@@ -440,13 +483,22 @@ fn gitlab_without_pipeline_variables_reads_the_request_from_driftd() {
     let entry: Value = serde_json::from_str(&body).unwrap();
     let run_id = entry["run_id"].as_str().unwrap().to_string();
     let share = entry["params"]["drift_report"]["share_of_drifted_features"].as_f64().unwrap();
+    // the same request by its run id (where a report cut to fit links), and no other
+    let (code, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}/retrains/{run_id}")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let one: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((&one["run_id"], &one["params"]), (&entry["run_id"], &entry["params"]));
+    let (code, body) = http_get(daemon.port, &format!("/api/v1/models/{MODEL}/retrains/{run_id}x")).unwrap();
+    assert_eq!(code, 404, "{body}");
 
     let repo = GitlabRepo::new();
     repo.without_images();
+    let marks = Receiver::start(vec![("/runs/", Reply::status(404))], Reply::status(201));
     let vars = [
         ("CI_PIPELINE_SOURCE", "trigger".to_string()),
         ("DRIFTD_URL", format!("http://127.0.0.1:{}", daemon.port)),
         ("DRIFTD_MODEL", MODEL.to_string()),
+        ("DRIFTD_RUNS_URL", marks.url("/runs")),
     ];
     let (ok, out) = repo.run("preprocess", &vars.map(|(k, v)| (k.to_string(), v)));
     assert!(ok && out.contains("PASS  preprocess"), "{out}");
@@ -589,4 +641,40 @@ fn each_services_failure_answers_are_read_in_its_own_terms() {
     let (reqs, e) = fault("k409", "kubeflow", "/pipeline/apis/v2beta1/runs", vec![Reply::status(409)], kubeflow);
     assert_eq!(reqs.len(), 1);
     assert_eq!(e["status"], json!("failed"));
+}
+
+/// Jenkins without a user: the job's trigger token in the form, and the CSRF crumb driftd
+/// fetches for each attempt, sent in the session it was issued in, against a stand-in that
+/// enforces it as Jenkins' `CrumbFilter` does (no Jenkins can run here); and a Jenkins
+/// without CSRF protection (no crumb issuer) gets the POST without one.
+#[test]
+fn jenkins_with_a_trigger_token_sends_the_crumb_of_its_session() {
+    let j = JenkinsStandIn::start("trigger-t0ken", true);
+    // the stand-in enforces it: a POST without a crumb is refused
+    let path = "/job/retrain/buildWithParameters";
+    let anonymous = http_with(j.addr.port(), "POST", path, "");
+    assert_eq!(anonymous.map(|(s, b)| (s, b.contains("No valid crumb"))), Some((403, true)));
+
+    let s = scenario();
+    let run = |name: &str, j: &JenkinsStandIn| {
+        let retrain =
+            format!("[retrain]\npreset = \"jenkins\"\nurl = \"{}\"\nsecret = \"trigger-t0ken\"\n", j.url(path));
+        let (reports, summary) = replay(&s.config(name, &retrain, ""), &s.input);
+        assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{summary}");
+        expected_run_id(&reports)
+    };
+    let id = run("crumb", &j);
+    assert_eq!(j.answers(), [403, 201], "the test's own POST, then driftd's");
+    assert_eq!(j.crumbs_issued(), 1);
+    let builds = j.builds();
+    assert_eq!(builds.len(), 1);
+    let mut params: serde_json::Map<String, Value> =
+        builds[0].iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    assert_eq!(params.remove("token"), Some(json!("trigger-t0ken")));
+    check_params(&Value::Object(params), &id, true);
+
+    // CSRF protection off: 404 from the issuer, the POST goes without a crumb
+    let open = JenkinsStandIn::start("trigger-t0ken", false);
+    run("no-crumb", &open);
+    assert_eq!((open.answers(), open.builds().len()), (vec![201], 1));
 }

@@ -8,7 +8,7 @@ does), reads the compiled pipeline's input definitions, and runs the whole pipel
 locally (kfp.local's SubprocessRunner: each component in a subprocess, no cluster) with
 PARAMETERS (a captured request's `runtime_config.parameters`). Prints JSON: the inputs
 ({name: parameterType}), whether each parameter sent is declared with the type its value
-has, and the local run's outcome.
+has, whether each task is cached, and the local run's outcome.
 """
 import importlib.util
 import json
@@ -29,6 +29,7 @@ with open(compiled) as f:
     ir = yaml.safe_load(f)
 declared = {k: v["parameterType"] for k, v in ir["root"]["inputDefinitions"]["parameters"].items()}
 required = sorted(k for k, v in ir["root"]["inputDefinitions"]["parameters"].items() if not v.get("isOptional"))
+cached = {name: t.get("cachingOptions", {}).get("enableCache", False) for name, t in ir["root"]["dag"]["tasks"].items()}
 with open(params_file) as f:
     params = json.load(f)
 kinds = {str: "STRING", bool: "BOOLEAN", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE", dict: "STRUCT", list: "LIST"}
@@ -41,4 +42,4 @@ try:
     run = {"succeeded": True}
 except Exception as e:  # the local runner raises on a failed task
     run = {"succeeded": False, "error": f"{type(e).__name__}: {e}"}
-print(json.dumps({"declared": declared, "required": required, "typed": typed, "run": run}))
+print(json.dumps({"declared": declared, "required": required, "typed": typed, "cached": cached, "run": run}))
