@@ -52,29 +52,55 @@ impl Scan {
     }
 
     fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if b == b'"' {
-                self.quotes += 1;
-                self.last_quote_line = self.line;
-            }
-            if self.open.is_some() {
-                if self.quote_pending {
-                    self.quote_pending = false;
-                    if b != b'"' {
-                        // the quote closed the field; this byte is after it
-                        self.open = None;
-                        self.outside(b);
-                        continue;
-                    }
-                } else if b == b'"' {
-                    self.quote_pending = true;
+        let mut i = 0;
+        while i < bytes.len() {
+            if !self.quote_pending {
+                // only a quote changes the quoting: skip to the next one (memchr's pace,
+                // the file is read once more than polars reads it)
+                let next = memchr::memchr(b'"', &bytes[i..]).map_or(bytes.len(), |p| i + p);
+                self.skip(&bytes[i..next]);
+                i = next;
+                if i == bytes.len() {
+                    break;
                 }
-                if b == b'\n' {
-                    self.line += 1;
-                }
-                continue;
             }
-            self.outside(b);
+            self.step(bytes[i]);
+            i += 1;
+        }
+    }
+
+    /// Bytes holding no quote: lines counted, and whether the next byte starts a field.
+    fn skip(&mut self, seg: &[u8]) {
+        self.line += memchr::memchr_iter(b'\n', seg).count() as u64;
+        if self.open.is_none() {
+            // as `outside` leaves it after these bytes: `\r` changes nothing
+            if let Some(&b) = seg.iter().rev().find(|b| **b != b'\r') {
+                self.at_field_start = b == b'\n' || b == self.sep;
+            }
+        }
+    }
+
+    /// One byte, as RFC 4180 reads it.
+    fn step(&mut self, b: u8) {
+        if b == b'"' {
+            self.quotes += 1;
+            self.last_quote_line = self.line;
+        }
+        if self.open.is_none() {
+            return self.outside(b);
+        }
+        if self.quote_pending {
+            self.quote_pending = false;
+            if b != b'"' {
+                // the quote closed the field; this byte is after it
+                self.open = None;
+                return self.outside(b);
+            }
+        } else if b == b'"' {
+            self.quote_pending = true;
+        }
+        if b == b'\n' {
+            self.line += 1;
         }
     }
 
@@ -112,6 +138,23 @@ mod tests {
             s.feed(piece);
         }
         s.open_since()
+    }
+
+    /// Skipping to the next quote reads every file as stepping byte by byte does.
+    #[test]
+    fn the_skip_to_the_next_quote_reads_as_byte_by_byte() {
+        let mut rng = crate::rand::XorShift64::new(11);
+        let alphabet = b"\",;\n\ra1";
+        for _ in 0..3000 {
+            let len = (rng.next_u64() % 40) as usize;
+            let text: Vec<u8> = (0..len).map(|_| alphabet[(rng.next_u64() % 7) as usize]).collect();
+            let mut bytewise = Scan::new(b',');
+            text.iter().for_each(|b| bytewise.step(*b));
+            let mut skipping = Scan::new(b',');
+            let piece = 1 + (rng.next_u64() % 8) as usize;
+            text.chunks(piece).for_each(|c| skipping.feed(c));
+            assert_eq!(format!("{skipping:?}"), format!("{bytewise:?}"), "{:?}", String::from_utf8_lossy(&text));
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub mod binned;
 pub mod binning;
 pub mod kolmogorov;
 pub mod selection;
-mod sort;
+pub mod sort;
 
 pub use sort::sort_floats;
 
