@@ -20,6 +20,7 @@ mod kafka_daemon;
 mod kafka_security;
 mod monitoring;
 mod orchestrators;
+mod preset_pipelines;
 mod presets;
 mod properties;
 mod references;
