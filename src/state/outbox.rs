@@ -299,7 +299,7 @@ impl Outbox {
     /// Pending entries (as this process holds them), oldest first.
     pub fn pending(&self) -> Vec<Entry> {
         let mut out: Vec<Entry> = self.book.lock().expect("outbox lock").pending.values().cloned().collect();
-        out.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.run_id.cmp(&b.run_id)));
+        oldest_first(&mut out);
         out
     }
 
@@ -321,7 +321,7 @@ impl Outbox {
                 }
             })
             .collect();
-        out.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.run_id.cmp(&b.run_id)));
+        oldest_first(&mut out);
         out
     }
 
@@ -344,11 +344,16 @@ impl Outbox {
         all.extend(book.unrecorded.iter().cloned());
         let mut pending: Vec<Entry> = book.pending.values().cloned().collect();
         drop(book);
-        pending.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.run_id.cmp(&b.run_id)));
+        oldest_first(&mut pending);
         all.extend(pending);
         all.retain(|e| e.model == model);
         all
     }
+}
+
+/// Entries in the order they were made (run id between two made at once).
+fn oldest_first(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.run_id.cmp(&b.run_id)));
 }
 
 #[cfg(test)]
