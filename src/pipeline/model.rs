@@ -32,6 +32,9 @@ pub struct Track {
     /// name their fields in the same order, so a field's slot is found by comparing its
     /// name with the one at its place, without hashing.
     pub(super) slot_cache: Vec<(Box<str>, Option<Slot>)>,
+    /// The message layout (`Scratch::layout`) whose fields `slot_cache` holds, all of
+    /// them: a message of that layout takes its slots without comparing names. 0: none.
+    pub(super) slot_layout: u64,
 }
 
 impl Track {
@@ -47,7 +50,15 @@ impl Track {
             m.restore(&mut windows, partitions);
         }
         let parts = spread.then(BTreeMap::new);
-        Track { version: version.map(str::to_string), spec, windows, last_event: None, parts, slot_cache: Vec::new() }
+        Track {
+            version: version.map(str::to_string),
+            spec,
+            windows,
+            last_event: None,
+            parts,
+            slot_cache: Vec::new(),
+            slot_layout: 0,
+        }
     }
 }
 

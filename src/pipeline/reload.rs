@@ -55,6 +55,7 @@ fn carry_over(
             Some(spec) if t.spec.keeps_windows_of(&spec) => {
                 t.spec = spec;
                 t.slot_cache.clear();
+                t.slot_layout = 0;
                 fresh.tracks.push(t);
             }
             _ => {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use polars::prelude::PlHashMap;
 
 use super::accumulate::{Accumulator, Event};
-use super::decode::{DecodeError, Decoder, Decoding, Header, Scratch, Val};
+use super::decode::{DecodeError, Decoder, Decoding, Header, Scratch};
 use super::merge::{MergeInfo, Merger};
 use super::model::{Marks, Model, Track, SLOT_CACHE_FIELDS};
 use super::offsets::PartitionTable;
@@ -55,7 +55,7 @@ pub struct ClosedWindow {
 }
 
 /// Whether a slot comes twice among an event's values (slots past 64, rarely met).
-fn repeats(values: &[(Kind, usize, Val)]) -> bool {
+fn repeats(values: &[(Kind, usize, u32)]) -> bool {
     let mut slots: Vec<(bool, usize)> = values.iter().map(|(k, s, _)| (*k == Kind::Categorical, *s)).collect();
     slots.sort_unstable();
     slots.windows(2).any(|w| w[0] == w[1])
@@ -88,7 +88,7 @@ pub struct Pipeline {
     asked: BTreeSet<(String, String)>,
     // buffers reused from message to message: no allocation per event
     scratch: Scratch,
-    resolved: Vec<(Kind, usize, Val)>,
+    resolved: Vec<(Kind, usize, u32)>,
     closed_scratch: Vec<Accumulator>,
     /// The processing time events are stamped with while a batch is taken, and the wall
     /// clock their times are held against (one clock read per batch, not per event);
@@ -269,8 +269,14 @@ impl Pipeline {
         let mut unmonitored = 0u32;
         // the slots met so far (those under 64, by kind), and whether one came twice
         let (mut seen, mut repeated, mut far) = ([0u64; 2], false, false);
-        for (i, (name, value)) in scratch.iter().enumerate() {
+        let layout = scratch.layout();
+        let known = layout != 0 && track.slot_layout == layout;
+        if !known {
+            track.slot_layout = 0;
+        }
+        for (i, (name, _)) in scratch.iter().enumerate() {
             let slot = match track.slot_cache.get(i) {
+                Some((_, slot)) if known => *slot,
                 Some((cached, slot)) if **cached == *name => *slot,
                 _ => {
                     let slot = track.spec.slot(name);
@@ -293,12 +299,15 @@ impl Pipeline {
                         }
                         None => far = true,
                     }
-                    self.resolved.push((kind, slot, value))
+                    self.resolved.push((kind, slot, i as u32))
                 }
                 // the prediction is part of the message, not a field the model forgot
                 None if name != "prediction" => unmonitored += 1,
                 None => {}
             }
+        }
+        if !known && layout != 0 && scratch.len() <= track.slot_cache.len() {
+            track.slot_layout = layout;
         }
         if repeated || (far && repeats(&self.resolved)) {
             return Err(DecodeError::DuplicateFeature);
@@ -465,6 +474,7 @@ impl Pipeline {
             t.close_parts(Some(&shape), &mut parts);
             t.spec = spec.clone();
             t.slot_cache.clear();
+            t.slot_layout = 0;
         }
         self.send_closed_parts(parts);
         if let Some(v) = version {

@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 use super::decode::{RawHeader, Scalar, Scratch, TsDe};
+use super::skeleton::{same, Layouts, Recorder, Role, Skeleton};
 
 /// The bytes that end a plain string: the quote, an escape, a control character.
 const STOP: [bool; 256] = {
@@ -76,6 +77,13 @@ impl<'a> Bytes<'a> {
     #[inline]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// The bytes `word`, as they are (a skeleton's bytes between values).
+    #[inline]
+    fn same(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i + word.len();
+        same(self.b.get(self.i..end)?, word).then(|| self.i = end)
     }
 
     #[inline]
@@ -255,63 +263,172 @@ impl<'a> Bytes<'a> {
     }
 }
 
-/// The default layout's message, its features into `scratch`; `None` when the message
-/// needs the full decoder (the caller then clears `scratch`).
-pub(super) fn scan<'a>(text: &'a str, scratch: &mut Scratch) -> Option<RawHeader<'a>> {
-    let mut p = Bytes { text, b: text.as_bytes(), i: 0 };
-    let mut header = RawHeader { model: None, ts: None };
-    let (mut prediction, mut version) = (None, None);
-    p.ws();
-    p.object(|p, key| {
-        match key {
-            "model" => {
-                header.model = match p.scalar()? {
+/// The top-level members driftd reads, as they come.
+struct Fields<'a> {
+    header: RawHeader<'a>,
+    prediction: Option<Scalar<'a>>,
+    version: Option<Scalar<'a>>,
+}
+
+impl<'a> Fields<'a> {
+    fn new() -> Fields<'a> {
+        Fields { header: RawHeader { model: None, ts: None }, prediction: None, version: None }
+    }
+
+    /// A top-level value of `role` (a feature's value is read where it is pushed).
+    #[inline]
+    fn take(&mut self, p: &mut Bytes<'a>, role: Role) -> Option<()> {
+        match role {
+            Role::Model => {
+                self.header.model = match p.scalar()? {
                     Scalar::Str(s) => Some(s),
                     Scalar::Null => None,
                     _ => return None,
                 }
             }
-            "model_version" => version = Some(p.scalar()?),
-            "timestamp" => {
-                header.ts = Some(match p.scalar()? {
+            Role::Version => self.version = Some(p.scalar()?),
+            Role::Timestamp => {
+                self.header.ts = Some(match p.scalar()? {
                     Scalar::Num(x) => TsDe::Ms(x),
                     Scalar::Str(s) => TsDe::Text(s),
                     Scalar::Null => TsDe::Null,
                     Scalar::Bool(_) => return None,
                 })
             }
-            "features" => {
-                if p.peek()? == b'n' {
-                    p.literal(b"null")?;
-                } else {
-                    p.object(|p, name| {
-                        // numbers, the common case, go straight in
-                        match p.peek()? {
-                            b'-' | b'0'..=b'9' => scratch.push_num(name, p.number()?),
-                            _ => scratch.push(name, p.scalar()?),
-                        }
-                        Some(())
-                    })?;
-                }
-            }
-            "prediction" => prediction = Some(p.scalar()?),
-            _ => {
+            Role::Prediction => self.prediction = Some(p.scalar()?),
+            Role::Other | Role::Feature(..) => {
                 p.scalar()?;
             }
         }
         Some(())
+    }
+
+    /// The message read to its end: the prediction and version into `scratch`.
+    fn finish(self, p: &Bytes<'a>, scratch: &mut Scratch) -> Option<RawHeader<'a>> {
+        if p.i != p.b.len() {
+            return None;
+        }
+        if let Some(v) = self.prediction {
+            scratch.push("prediction", v);
+        }
+        if let Some(v) = self.version {
+            scratch.set_version(v).ok()?;
+        }
+        Some(self.header)
+    }
+}
+
+/// A top-level key's role (`features` is read apart).
+fn role_of(key: &str) -> Role {
+    match key {
+        "model" => Role::Model,
+        "model_version" => Role::Version,
+        "timestamp" => Role::Timestamp,
+        "prediction" => Role::Prediction,
+        _ => Role::Other,
+    }
+}
+
+/// A feature's value: numbers, the common case, straight to the number parser.
+#[inline]
+fn feature_value<'a>(p: &mut Bytes<'a>) -> Option<Scalar<'a>> {
+    match p.peek()? {
+        b'-' | b'0'..=b'9' => Some(Scalar::Num(p.number()?)),
+        _ => p.scalar(),
+    }
+}
+
+/// The default layout's message, its features into `scratch`; `None` when the message
+/// needs the full decoder (the caller then clears `scratch`). The layout of the last
+/// message read is tried first (`skeleton.rs`); a message that does not fit it is read
+/// member by member, and its layout remembered.
+pub(super) fn scan<'a>(text: &'a str, scratch: &mut Scratch) -> Option<RawHeader<'a>> {
+    let mut layouts = scratch.layouts.take().unwrap_or_default();
+    let header =
+        if layouts.resting() { scan_members(text, scratch, None) } else { scan_layouts(text, scratch, &mut layouts) };
+    scratch.layouts = Some(layouts);
+    header
+}
+
+/// Through the two layouts read last, else member by member, its layout recorded.
+fn scan_layouts<'a>(text: &'a str, scratch: &mut Scratch, layouts: &mut Layouts) -> Option<RawHeader<'a>> {
+    let mut tried = false;
+    for k in 0..2 {
+        if layouts.recent[k].id == 0 {
+            continue;
+        }
+        if let Some(header) = scan_known(text, scratch, &layouts.recent[k]) {
+            scratch.layout = layouts.fitted(k);
+            return Some(header);
+        }
+        tried = true;
+        scratch.clear();
+    }
+    let mut rec = layouts.record();
+    let header = scan_members(text, scratch, Some(&mut rec));
+    let sk = match header {
+        Some(_) => rec.finish(text.as_bytes()),
+        None => rec.abandon(),
+    };
+    scratch.layout = layouts.recorded(sk, header.is_some(), tried);
+    header
+}
+
+/// A message of `sk`'s layout: its bytes between values compared, its values parsed.
+fn scan_known<'a>(text: &'a str, scratch: &mut Scratch, sk: &Skeleton) -> Option<RawHeader<'a>> {
+    let mut p = Bytes { text, b: text.as_bytes(), i: 0 };
+    let mut fields = Fields::new();
+    scratch.set_names(&sk.names);
+    for piece in &sk.pieces {
+        p.same(sk.slice(piece.before))?;
+        match piece.role {
+            Role::Feature(a, b) => match p.peek()? {
+                b'-' | b'0'..=b'9' => scratch.push_num_at((a, b), p.number()?),
+                _ => scratch.push_at((a, b), p.scalar()?),
+            },
+            role => fields.take(&mut p, role)?,
+        }
+    }
+    p.same(sk.slice(sk.after))?;
+    fields.finish(&p, scratch)
+}
+
+/// A message read member by member; its layout into `rec`, when given.
+fn scan_members<'a>(text: &'a str, scratch: &mut Scratch, mut rec: Option<&mut Recorder>) -> Option<RawHeader<'a>> {
+    let mut p = Bytes { text, b: text.as_bytes(), i: 0 };
+    let mut fields = Fields::new();
+    p.ws();
+    p.object(|p, key| {
+        if key != "features" {
+            let role = role_of(key);
+            if let Some(r) = rec.as_deref_mut() {
+                r.value(p.b, p.i, role);
+            }
+            fields.take(p, role)?;
+        } else if p.peek()? == b'n' {
+            // between values: in the skeleton's bytes
+            p.literal(b"null")?;
+            return Some(());
+        } else {
+            return p.object(|p, name| {
+                if let Some(r) = rec.as_deref_mut() {
+                    let role = r.feature(name);
+                    r.value(p.b, p.i, role);
+                }
+                scratch.push(name, feature_value(p)?);
+                if let Some(r) = rec.as_deref_mut() {
+                    r.ended(p.i);
+                }
+                Some(())
+            });
+        }
+        if let Some(r) = rec.as_deref_mut() {
+            r.ended(p.i);
+        }
+        Some(())
     })?;
     p.ws();
-    if p.i != p.b.len() {
-        return None;
-    }
-    if let Some(v) = prediction {
-        scratch.push("prediction", v);
-    }
-    if let Some(v) = version {
-        scratch.set_version(v).ok()?;
-    }
-    Some(header)
+    fields.finish(&p, scratch)
 }
 
 #[cfg(test)]
@@ -417,6 +534,84 @@ mod tests {
                 assert_eq!(p.i, text.len(), "{line}");
             }
         }
+    }
+
+    /// Messages of a few layouts in runs and alternating, each value drawn at random
+    /// (nested values, escapes and malformed numbers among them), read with one scratch,
+    /// so through the remembered layout: each agrees with serde_json on a fresh scratch.
+    #[test]
+    fn a_remembered_layout_reads_as_the_long_way() {
+        let mut rng = XorShift64::new(29);
+        let atoms = [
+            "0",
+            "-1.25",
+            "3.5e2",
+            "7",
+            "\"x\"",
+            "\"\"",
+            "true",
+            "null",
+            "[1]",
+            "{}",
+            "01",
+            "-",
+            "\"a\\nb\"",
+            "1e400",
+            "\"é\"",
+            "12345678901234567890",
+        ];
+        let layouts = [
+            [
+                "{\"model\": ",
+                ", \"model_version\": ",
+                ", \"features\": {\"a\": ",
+                ", \"b\": ",
+                "}, \"prediction\": ",
+                "}",
+            ],
+            ["{\"model\":", ",\"timestamp\":", ",\"features\":{\"a\":", ",\"c\":", "},\"x\":", "}"],
+            [" {\"features\": {\"b\": ", ", \"a\": ", "}, \"model\": ", ", \"model\": ", ", \"timestamp\": ", "} "],
+        ];
+        let mut scratch = Scratch::new();
+        // per phase: messages the scanner read, and those of them read by a known layout
+        let mut read = [(0, 0); 3];
+        for k in 0..30_000 {
+            // runs of one layout, then two interleaved, then three
+            let (phase, layout) = match k {
+                0..15_000 => (0, &layouts[(k / 500) % 3]),
+                15_000..25_000 => (1, &layouts[k % 2]),
+                _ => (2, &layouts[k % 3]),
+            };
+            let mut text = String::new();
+            for (i, piece) in layout.iter().enumerate() {
+                text.push_str(piece);
+                if i + 1 < layout.len() {
+                    let atom = if rng.next_u64() % 8 == 0 {
+                        atoms[(rng.next_u64() % atoms.len() as u64) as usize].to_string()
+                    } else if i == 0 || rng.next_u64() % 2 == 0 {
+                        format!("\"m{}\"", rng.next_u64() % 3)
+                    } else {
+                        format!("{}", (rng.next_f64() - 0.5) * 1e3)
+                    };
+                    text.push_str(&atom);
+                }
+            }
+            let mut full = Scratch::new();
+            let expected = full_default(&text, &mut full);
+            scratch.clear();
+            let got = scan(&text, &mut scratch);
+            if let Some(got) = got {
+                let expected =
+                    expected.unwrap_or_else(|e| panic!("scanner accepted what serde_json refuses ({e}): {text}"));
+                assert_eq!(outcome(&got, &scratch), outcome(&expected, &full), "{text}");
+                read[phase].0 += 1;
+                read[phase].1 += usize::from(scratch.layout() != 0);
+            }
+        }
+        // one layout, or two interleaved: (nearly) every message read the fast way is
+        // read by its layout; three: the layouts rest
+        assert!(read[0].1 * 100 >= read[0].0 * 99 && read[1].1 * 100 >= read[1].0 * 99, "{read:?}");
+        assert!(read[2].0 > 2_000 && read[2].1 * 5 < read[2].0, "{read:?}");
     }
 
     #[test]

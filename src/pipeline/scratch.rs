@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::decode::DecodeError;
+use super::skeleton::Layouts;
 
 /// One feature value as the message carries it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,11 @@ pub struct Scratch {
     /// The message's `model_version` as text; `has_version` says whether it had one.
     version: String,
     has_version: bool,
+    /// The skeleton (`skeleton.rs`) whose feature names the entries have, in its order;
+    /// 0: none known.
+    pub(super) layout: u64,
+    /// The layouts the scanner tries first: the last ones it read.
+    pub(super) layouts: Option<Box<Layouts>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +56,8 @@ impl Scratch {
             entries: Vec::new(),
             version: String::new(),
             has_version: false,
+            layout: 0,
+            layouts: None,
         }
     }
 
@@ -59,6 +67,13 @@ impl Scratch {
         self.entries.clear();
         self.version.clear();
         self.has_version = false;
+        self.layout = 0;
+    }
+
+    /// Which skeleton's feature names, in its order, the entries have (0: unknown): the
+    /// same nonzero value twice means the same names at the same places.
+    pub fn layout(&self) -> u64 {
+        self.layout
     }
 
     /// The message's model version, compared as text (`7` and `"7"` are one version).
@@ -85,16 +100,28 @@ impl Scratch {
         Ok(())
     }
 
-    #[inline]
-    pub(super) fn push_num(&mut self, name: &str, x: f64) {
-        let n0 = self.names.len() as u32;
-        self.names.push_str(name);
-        self.entries.push(Entry { name: (n0, self.names.len() as u32), value: Val::Num(x) });
+    /// Every feature name of a message at once, for `push_at` (names first, then values).
+    pub(super) fn set_names(&mut self, names: &str) {
+        self.names.clear();
+        self.names.push_str(names);
     }
 
+    #[inline]
     pub(super) fn push(&mut self, name: &str, value: Scalar<'_>) {
         let n0 = self.names.len() as u32;
         self.names.push_str(name);
+        self.push_at((n0, self.names.len() as u32), value);
+    }
+
+    /// A number whose name is already in the names, at `name` (the common case, inline).
+    #[inline(always)]
+    pub(super) fn push_num_at(&mut self, name: (u32, u32), x: f64) {
+        self.entries.push(Entry { name, value: Val::Num(x) });
+    }
+
+    /// A value whose name is already in the names, at `name`.
+    #[inline]
+    pub(super) fn push_at(&mut self, name: (u32, u32), value: Scalar<'_>) {
         let value = match value {
             Scalar::Num(x) => Val::Num(x),
             Scalar::Bool(b) => Val::Bool(b),
@@ -105,12 +132,18 @@ impl Scratch {
                 Val::Text(t0, self.text.len() as u32)
             }
         };
-        self.entries.push(Entry { name: (n0, self.names.len() as u32), value });
+        self.entries.push(Entry { name, value });
     }
 
     /// The (name, value) pairs of the last decoded message, the prediction last.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Val)> + '_ {
         self.entries.iter().map(|e| (&self.names[e.name.0 as usize..e.name.1 as usize], e.value))
+    }
+
+    /// The value of the `i`th pair.
+    #[inline]
+    pub fn value(&self, i: u32) -> Val {
+        self.entries[i as usize].value
     }
 
     /// The text of a `Val::Text`.

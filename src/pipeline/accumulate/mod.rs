@@ -17,7 +17,8 @@ pub use wire::AccumulatorWire;
 /// An event's values resolved to the model's feature slots.
 #[derive(Clone, Copy)]
 pub struct Event<'s> {
-    pub(super) values: &'s [(Kind, usize, Val)],
+    /// Per monitored field: its kind, its slot, and its place in `scratch`.
+    pub(super) values: &'s [(Kind, usize, u32)],
     pub(super) scratch: &'s Scratch,
     /// Fields the message carried that the model does not monitor.
     pub(super) unmonitored: u32,
@@ -203,7 +204,8 @@ impl Accumulator {
         self.min_ts = self.min_ts.min(ts);
         self.max_ts = self.max_ts.max(ts);
         self.unmonitored += u64::from(event.unmonitored);
-        for &(kind, slot, value) in event.values {
+        for &(kind, slot, at) in event.values {
+            let value = event.scratch.value(at);
             match (kind, value) {
                 (_, Val::Null) => {}
                 (Kind::Numerical, Val::Num(x)) => {
@@ -418,9 +420,9 @@ mod tests {
 
     fn add(acc: &mut Accumulator, x: f64, cat: &str, scratch: &mut Scratch) {
         scratch.clear();
+        scratch.push("x", crate::pipeline::decode::Scalar::Num(x));
         scratch.push("c", crate::pipeline::decode::Scalar::Str(cat.into()));
-        let text = scratch.iter().next().unwrap().1;
-        let values = [(Kind::Numerical, 0, Val::Num(x)), (Kind::Categorical, 0, text)];
+        let values = [(Kind::Numerical, 0, 0), (Kind::Categorical, 0, 1)];
         acc.add(&Event { values: &values, scratch, unmonitored: 1 }, (x * 1000.0) as i64, Some((0, x as i64)));
     }
 
