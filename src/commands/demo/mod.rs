@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -154,13 +155,44 @@ async fn produce(brokers: String, events: Vec<String>) -> anyhow::Result<()> {
         .set("linger.ms", "5")
         .create()
         .context("creating the producer")?;
+    // queued without waiting for each delivery (awaiting each send waited out the linger
+    // once per event); deliveries awaited by the thousand, in order
+    let mut pending = Vec::new();
     for (i, e) in events.iter().enumerate() {
-        let record = FutureRecord::to(TOPIC).key(MODEL).payload(e);
-        if let Err((err, _)) = producer.send(record, Duration::from_secs(10)).await {
-            eprintln!("produce failed at event {i}: {err}");
+        let mut record = FutureRecord::to(TOPIC).key(MODEL).payload(e);
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push((i, delivery));
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    delivered(&mut pending).await;
+                }
+                Err((err, _)) => {
+                    eprintln!("produce failed at event {i}: {err}");
+                    break;
+                }
+            }
+        }
+        if pending.len() >= 1_000 {
+            delivered(&mut pending).await;
         }
     }
+    delivered(&mut pending).await;
     Ok(())
+}
+
+/// Waits for the queued deliveries; a failed one is said.
+async fn delivered(pending: &mut Vec<(usize, rdkafka::producer::DeliveryFuture)>) {
+    for (i, delivery) in pending.drain(..) {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((err, _))) => eprintln!("produce failed at event {i}: {err}"),
+            Err(_) => eprintln!("produce failed at event {i}: the producer went away"),
+        }
+    }
 }
 
 /// What the demo watches.
