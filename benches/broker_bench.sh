@@ -16,7 +16,12 @@ trap 'kill $BROKER 2>/dev/null || true' EXIT
 sleep 1
 "$TANSU" topic create bench-logs --broker tcp://127.0.0.1:$PORT --partitions 1 >/dev/null
 "$BIN/examples/produce_file" 127.0.0.1:$PORT bench-logs benches/data/logs_1m.jsonl "$N"
-"$BIN/examples/bare_consumer" 127.0.0.1:$PORT bench-logs "$N"
+# CPU seconds a process has used (user + system), from /proc: where the cores go
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+b0=$(cpu $BROKER)
+/usr/bin/time -f "bare consumer: %U s user + %S s system CPU in all (group join included)" \
+  "$BIN/examples/bare_consumer" 127.0.0.1:$PORT bench-logs "$N"
+echo "broker: $(awk "BEGIN{print $(cpu $BROKER) - $b0}") s of CPU serving the bare consumer"
 STATE=$(mktemp -d)
 # the reference profiled and its thresholds calibrated beforehand, as in production
 "$BIN/driftd" baseline --data benches/data/logs_ref.csv --out "$STATE/ref.profile.json" >/dev/null
@@ -37,6 +42,7 @@ reference = "$STATE/ref.profile.json"
 window = { size = "1m" }
 idle_timeout = "1s"
 TOML
+b0=$(cpu $BROKER)
 ${DRIFTD_WRAP:-} "$BIN/driftd" run --config "$STATE/bench.toml" &
 DAEMON=$!
 # Time from the first event counted to the last (the group join is not the pipeline's).
@@ -59,5 +65,6 @@ while True:
         break
     time.sleep(0.01)
 PY
-echo "driftd run: $(grep VmHWM /proc/$DAEMON/status | tr -s ' ') peak, $(ps -o times= -p $DAEMON | tr -d ' ') s of CPU in all"
+echo "driftd run: $(grep VmHWM /proc/$DAEMON/status | tr -s ' ') peak, $(cpu $DAEMON) s of CPU in all (group join included)"
+echo "broker: $(awk "BEGIN{print $(cpu $BROKER) - $b0}") s of CPU serving driftd"
 kill -TERM $DAEMON; wait $DAEMON || true

@@ -1,10 +1,12 @@
 //! The floor for the daemon's throughput through a broker: a bare rdkafka consumer
-//! reading N messages of a topic (payload touched, nothing decoded), same client settings.
+//! reading N messages of a topic (payload touched, nothing decoded), same client settings
+//! and the same hand-over (one message stream polled for the whole read).
 //!
 //! cargo run --release --example bare_consumer -- BROKERS TOPIC N
 
 use std::time::Instant;
 
+use futures_core::Stream as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::ClientConfig;
@@ -28,8 +30,13 @@ async fn main() {
     consumer.subscribe(&[topic.as_str()]).expect("subscribe");
     let mut started = None;
     let mut bytes = 0usize;
+    // one stream for the whole read, as the daemon's loop has it (`recv` makes one per message)
+    let mut stream = consumer.stream();
     for _ in 0..n {
-        let m = consumer.recv().await.expect("message");
+        let m = std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx))
+            .await
+            .expect("kafka streams never terminate")
+            .expect("message");
         started.get_or_insert_with(Instant::now);
         bytes += m.payload().map_or(0, <[u8]>::len);
     }

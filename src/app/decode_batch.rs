@@ -16,11 +16,14 @@ const SPLIT_MIN: usize = 64;
 /// topic's, which are not inference logs).
 pub(super) type Decoded<'a> = Option<Result<Header<'a>, DecodeError>>;
 
-/// Decodes `messages` on up to `threads` threads, message `i`'s features into
-/// `scratches[i]` (grown to the batch's size); `internal` names the messages not to decode.
+/// Decodes `messages` (read from `topics`, one per message: each topic name costs a call
+/// into librdkafka and a UTF-8 check, so it is asked once) on up to `threads` threads,
+/// message `i`'s features into `scratches[i]` (grown to the batch's size); `internal`
+/// names the messages not to decode.
 pub(super) fn decode_batch<'a>(
     decoding: &'a Decoding,
     messages: &'a [BorrowedMessage<'_>],
+    topics: &[&'a str],
     internal: &(dyn Fn(&str) -> bool + Sync),
     scratches: &mut Vec<Scratch>,
     threads: usize,
@@ -29,25 +32,27 @@ pub(super) fn decode_batch<'a>(
         scratches.resize_with(messages.len(), Scratch::default);
     }
     let scratches = &mut scratches[..messages.len()];
-    let decode_all = |messages: &'a [BorrowedMessage<'_>], scratches: &mut [Scratch]| -> Vec<Decoded<'a>> {
-        messages
-            .iter()
-            .zip(scratches)
-            .map(|(m, scratch)| {
-                (!internal(m.topic()))
-                    .then(|| decoding.decode(m.payload().unwrap_or_default(), Some(m.topic()), scratch))
-            })
-            .collect()
-    };
+    let decode_all =
+        |messages: &'a [BorrowedMessage<'_>], topics: &[&'a str], scratches: &mut [Scratch]| -> Vec<Decoded<'a>> {
+            messages
+                .iter()
+                .zip(topics)
+                .zip(scratches)
+                .map(|((m, topic), scratch)| {
+                    (!internal(topic)).then(|| decoding.decode(m.payload().unwrap_or_default(), Some(topic), scratch))
+                })
+                .collect()
+        };
     if threads < 2 || messages.len() < SPLIT_MIN {
-        return decode_all(messages, scratches);
+        return decode_all(messages, topics, scratches);
     }
     use rayon::prelude::*;
     let slice = messages.len().div_ceil(threads);
     let slices: Vec<Vec<Decoded<'a>>> = messages
         .par_chunks(slice)
+        .zip(topics.par_chunks(slice))
         .zip(scratches.par_chunks_mut(slice))
-        .map(|(messages, scratches)| decode_all(messages, scratches))
+        .map(|((messages, topics), scratches)| decode_all(messages, topics, scratches))
         .collect();
     slices.into_iter().flatten().collect()
 }

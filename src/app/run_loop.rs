@@ -113,6 +113,11 @@ fn restart_needed(running: &Settings, new: &Settings) -> Vec<String> {
 /// Messages taken per turn of the loop when they are already there.
 const BATCH: usize = 256;
 
+/// The stream's next item.
+fn next_message<S: futures_core::Stream + Unpin>(s: &mut S) -> impl Future<Output = Option<S::Item>> + '_ {
+    std::future::poll_fn(move |cx| std::pin::Pin::new(&mut *s).poll_next(cx))
+}
+
 /// A future's output if it is ready now (polled once, never waits).
 fn ready_now<F: Future>(f: F) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
@@ -139,6 +144,9 @@ impl RunLoop {
         let mut tick = tokio::time::interval(TICK);
         let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         tokio::pin!(shutdown);
+        // one stream for the loop's life: `recv` makes one per message, registering and
+        // unregistering its waker under a lock each time
+        let mut stream = consumer.stream();
         loop {
             let mut reload: Option<Option<ReloadRequest>> = None;
             tokio::select! {
@@ -155,13 +163,13 @@ impl RunLoop {
                     self.close_idle();
                     self.merge().await;
                 }
-                msg = consumer.recv() => match msg {
+                msg = next_message(&mut stream) => match msg.expect("kafka streams never terminate") {
                     Ok(m) => {
                         // what the consumer already holds is taken without another round
                         // of the select (timers, signals, channels polled per message)
                         let mut batch = vec![m];
                         while batch.len() < BATCH {
-                            match ready_now(consumer.recv()) {
+                            match ready_now(next_message(&mut stream)).map(|m| m.expect("kafka streams never terminate")) {
                                 Some(Ok(m)) => batch.push(m),
                                 Some(Err(error)) => {
                                     consumer.context().consumer_error(&error);
@@ -322,14 +330,15 @@ impl RunLoop {
         let partials = self.partials.as_ref().map(|p| p.topic());
         let internal = |topic: &str| partials == Some(topic);
         let threads = self.running.kafka.decode_threads;
-        let decoded = decode_batch(&decoding, batch, &internal, &mut self.scratches, threads);
+        let topics: Vec<&str> = batch.iter().map(|m| m.topic()).collect();
+        let decoded = decode_batch(&decoding, batch, &topics, &internal, &mut self.scratches, threads);
         let mut failed = Vec::new();
         let wanted = {
             let mut pipeline = pipeline.lock().expect("pipeline lock");
             pipeline.hold_clock(true);
-            for ((m, decoded), scratch) in batch.iter().zip(decoded).zip(&self.scratches) {
+            for (((m, topic), decoded), scratch) in batch.iter().zip(&topics).zip(decoded).zip(&self.scratches) {
                 self.api.consumer.message();
-                let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
+                let (topic, partition, offset) = (*topic, m.partition(), m.offset());
                 let Some(decoded) = decoded else {
                     pipeline.ingest_internal(m.payload().unwrap_or_default(), topic, partition, offset);
                     continue;
