@@ -3,6 +3,19 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+/// Serves `app` on `listener` from a one-thread runtime of its own: the server runs
+/// while the returned runtime is kept, and stops when it is dropped.
+pub fn serve(listener: std::net::TcpListener, app: axum::Router) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, runtime)
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

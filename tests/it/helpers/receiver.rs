@@ -98,49 +98,43 @@ impl Receiver {
     }
 
     pub fn start_on(listener: std::net::TcpListener, script: Vec<(&str, Reply)>, default: Reply) -> Receiver {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
         let script: Script = Arc::new(Mutex::new(script.into_iter().map(|(p, r)| (p.to_string(), r)).collect()));
         let (reqs, default) = (requests.clone(), Arc::new(default));
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-                let (reqs, script, default) = (reqs.clone(), script.clone(), default.clone());
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default().to_vec();
-                    let uri = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-                    let headers = parts
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-                        .collect();
-                    reqs.lock().unwrap().push(Request {
-                        method: parts.method.to_string(),
-                        uri: uri.clone(),
-                        headers,
-                        body,
-                        at: Instant::now(),
-                    });
-                    let reply = {
-                        let mut s = script.lock().unwrap();
-                        match s.iter().position(|(p, _)| uri.starts_with(p.as_str())) {
-                            Some(i) => s.remove(i).1,
-                            None => (*default).clone(),
-                        }
-                    };
-                    tokio::time::sleep(reply.delay).await;
-                    let mut resp = axum::response::Response::builder().status(reply.status);
-                    for (k, v) in &reply.headers {
-                        resp = resp.header(*k, v);
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (reqs, script, default) = (reqs.clone(), script.clone(), default.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 24).await.unwrap_or_default().to_vec();
+                let uri = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                let headers = parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                reqs.lock().unwrap().push(Request {
+                    method: parts.method.to_string(),
+                    uri: uri.clone(),
+                    headers,
+                    body,
+                    at: Instant::now(),
+                });
+                let reply = {
+                    let mut s = script.lock().unwrap();
+                    match s.iter().position(|(p, _)| uri.starts_with(p.as_str())) {
+                        Some(i) => s.remove(i).1,
+                        None => (*default).clone(),
                     }
-                    resp.body(axum::body::Body::from(reply.body)).unwrap()
+                };
+                tokio::time::sleep(reply.delay).await;
+                let mut resp = axum::response::Response::builder().status(reply.status);
+                for (k, v) in &reply.headers {
+                    resp = resp.header(*k, v);
                 }
-            });
-            axum::serve(listener, app).await.unwrap();
+                resp.body(axum::body::Body::from(reply.body)).unwrap()
+            }
         });
+        let (addr, runtime) = super::net::serve(listener, app);
         Receiver { addr, requests, _runtime: runtime }
     }
 

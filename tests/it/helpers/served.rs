@@ -20,31 +20,25 @@ impl ServedFile {
     }
 
     pub fn start_on(listener: std::net::TcpListener, path: PathBuf, name: &str) -> ServedFile {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let requests: Seen = Arc::default();
         let seen = requests.clone();
         let route = format!("/{name}");
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let app = axum::Router::new().route(
-                &route,
-                axum::routing::get(move |headers: axum::http::HeaderMap| {
-                    let (path, seen) = (path.clone(), seen.clone());
-                    async move {
-                        let body = std::fs::read(&path).unwrap_or_default();
-                        let etag = format!("\"{}\"", driftd::reference::digest(&body));
-                        let asked = headers.get("if-none-match").and_then(|v| v.to_str().ok()).map(String::from);
-                        let status = if asked.as_deref() == Some(etag.as_str()) { 304 } else { 200 };
-                        seen.lock().unwrap().push((asked, status));
-                        let resp = axum::response::Response::builder().status(status).header("etag", etag);
-                        resp.body(axum::body::Body::from(if status == 200 { body } else { Vec::new() })).unwrap()
-                    }
-                }),
-            );
-            axum::serve(listener, app).await.unwrap();
-        });
+        let app = axum::Router::new().route(
+            &route,
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let (path, seen) = (path.clone(), seen.clone());
+                async move {
+                    let body = std::fs::read(&path).unwrap_or_default();
+                    let etag = format!("\"{}\"", driftd::reference::digest(&body));
+                    let asked = headers.get("if-none-match").and_then(|v| v.to_str().ok()).map(String::from);
+                    let status = if asked.as_deref() == Some(etag.as_str()) { 304 } else { 200 };
+                    seen.lock().unwrap().push((asked, status));
+                    let resp = axum::response::Response::builder().status(status).header("etag", etag);
+                    resp.body(axum::body::Body::from(if status == 200 { body } else { Vec::new() })).unwrap()
+                }
+            }),
+        );
+        let (addr, runtime) = super::net::serve(listener, app);
         ServedFile { addr, requests, _runtime: runtime }
     }
 
