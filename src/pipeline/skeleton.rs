@@ -9,7 +9,9 @@
 //! The values are parsed by the same code on both paths, and the bytes between them
 //! are the same, so both give the same result for any message (tested on random ones).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// What a value of the layout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +35,8 @@ pub(super) struct Piece {
 
 #[derive(Debug, Default)]
 pub struct Skeleton {
-    /// Nonzero, unique in the process: the router's slot caches are keyed by it. 0: none.
+    /// Nonzero, one per layout in the process (`id_of`): the router's slot caches are keyed
+    /// by it. 0: none.
     pub(super) id: u64,
     pub(super) bytes: Vec<u8>,
     pub(super) pieces: Vec<Piece>,
@@ -65,6 +68,48 @@ const MISSES: u32 = 4;
 const REST: u32 = 256;
 
 static IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Layouts by their content, so that scratches recording the same layout give it the same
+/// id (the daemon decodes a batch into one scratch per place in it) and the router's slot
+/// caches hold across them. Bounded: past `INTERNED_MAX` layouts, a new one gets an id of
+/// its own, so a producer inventing layouts cannot grow it.
+static INTERNED: Mutex<Option<HashMap<Vec<u8>, u64>>> = Mutex::new(None);
+const INTERNED_MAX: usize = 4096;
+
+/// The id of `sk`'s layout: the same for the same bytes, values and names.
+fn id_of(sk: &Skeleton) -> u64 {
+    // neither the bytes between values nor the names hold 0xFF (they are UTF-8), and the
+    // pieces are fixed-width: one key per layout
+    let mut key = Vec::with_capacity(sk.bytes.len() + sk.names.len() + 17 * sk.pieces.len() + 2);
+    key.extend_from_slice(&sk.bytes);
+    key.push(0xFF);
+    key.extend_from_slice(sk.names.as_bytes());
+    key.push(0xFF);
+    for p in &sk.pieces {
+        let (tag, a, b) = match p.role {
+            Role::Model => (0, 0, 0),
+            Role::Version => (1, 0, 0),
+            Role::Timestamp => (2, 0, 0),
+            Role::Prediction => (3, 0, 0),
+            Role::Feature(a, b) => (4, a, b),
+            Role::Other => (5, 0, 0),
+        };
+        for n in [p.before.0, p.before.1, a, b] {
+            key.extend(n.to_le_bytes());
+        }
+        key.push(tag);
+    }
+    let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    let interned = interned.get_or_insert_with(HashMap::new);
+    if let Some(id) = interned.get(&key) {
+        return *id;
+    }
+    let id = IDS.fetch_add(1, Ordering::Relaxed);
+    if interned.len() < INTERNED_MAX {
+        interned.insert(key, id);
+    }
+    id
+}
 
 impl Layouts {
     /// Whether to try (and record) layouts for the next message.
@@ -153,7 +198,7 @@ impl Recorder {
         let a = self.sk.bytes.len() as u32;
         self.sk.bytes.extend_from_slice(&msg[self.end..]);
         self.sk.after = (a, self.sk.bytes.len() as u32);
-        self.sk.id = IDS.fetch_add(1, Ordering::Relaxed);
+        self.sk.id = id_of(&self.sk);
         self.sk
     }
 

@@ -103,6 +103,22 @@ fn numbers_are_correctly_rounded() {
     }
 }
 
+/// Two scratches reading messages of one layout give it one id (the router's slot cache
+/// then holds across the daemon's per-place scratches); another layout gets another.
+#[test]
+fn one_layout_has_one_id_across_scratches() {
+    let a = r#"{"model": "m", "features": {"x": 1.5, "y": "u"}, "prediction": 1}"#;
+    let b = r#"{"model": "n", "features": {"x": -2, "y": "v"}, "prediction": 0.5}"#;
+    let other = r#"{"model": "m", "features": {"y": "u", "x": 1.5}, "prediction": 1}"#;
+    let (mut s1, mut s2) = (Scratch::new(), Scratch::new());
+    assert!(scan(a, &mut s1).is_some() && scan(b, &mut s2).is_some());
+    assert_ne!(s1.layout(), 0);
+    assert_eq!(s1.layout(), s2.layout());
+    s1.clear();
+    assert!(scan(other, &mut s1).is_some());
+    assert_ne!(s1.layout(), s2.layout());
+}
+
 /// Messages of a few layouts in runs and alternating, each value drawn at random
 /// (nested values, escapes and malformed numbers among them), read with one scratch,
 /// so through the remembered layout: each agrees with serde_json on a fresh scratch.
