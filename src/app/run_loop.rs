@@ -113,9 +113,11 @@ fn restart_needed(running: &Settings, new: &Settings) -> Vec<String> {
 /// Messages taken per turn of the loop when they are already there.
 const BATCH: usize = 256;
 
-/// The stream's next item.
-fn next_message<S: futures_core::Stream + Unpin>(s: &mut S) -> impl Future<Output = Option<S::Item>> + '_ {
-    std::future::poll_fn(move |cx| std::pin::Pin::new(&mut *s).poll_next(cx))
+/// The next item of a stream that never ends (a consumer's message stream).
+fn next_message<S: futures_core::Stream + Unpin>(s: &mut S) -> impl Future<Output = S::Item> + '_ {
+    std::future::poll_fn(move |cx| {
+        std::pin::Pin::new(&mut *s).poll_next(cx).map(|m| m.expect("kafka streams never terminate"))
+    })
 }
 
 /// A future's output if it is ready now (polled once, never waits).
@@ -163,13 +165,13 @@ impl RunLoop {
                     self.close_idle();
                     self.merge().await;
                 }
-                msg = next_message(&mut stream) => match msg.expect("kafka streams never terminate") {
+                msg = next_message(&mut stream) => match msg {
                     Ok(m) => {
                         // what the consumer already holds is taken without another round
                         // of the select (timers, signals, channels polled per message)
                         let mut batch = vec![m];
                         while batch.len() < BATCH {
-                            match ready_now(next_message(&mut stream)).map(|m| m.expect("kafka streams never terminate")) {
+                            match ready_now(next_message(&mut stream)) {
                                 Some(Ok(m)) => batch.push(m),
                                 Some(Err(error)) => {
                                     consumer.context().consumer_error(&error);

@@ -379,9 +379,10 @@ fn scan_known<'a>(text: &'a str, scratch: &mut Scratch, sk: &Skeleton) -> Option
     let mut p = Bytes { text, b: text.as_bytes(), i: 0 };
     let mut fields = Fields::new();
     scratch.set_names(&sk.names);
-    for piece in &sk.pieces {
-        p.same(sk.slice(piece.before))?;
-        match piece.role {
+    let (pieces, tail) = sk.walk();
+    for (before, role) in pieces {
+        p.same(before)?;
+        match role {
             Role::Feature(a, b) => match p.peek()? {
                 b'-' | b'0'..=b'9' => scratch.push_num_at((a, b), p.number()?),
                 _ => scratch.push_at((a, b), p.scalar()?),
@@ -389,7 +390,7 @@ fn scan_known<'a>(text: &'a str, scratch: &mut Scratch, sk: &Skeleton) -> Option
             role => fields.take(&mut p, role)?,
         }
     }
-    p.same(sk.slice(sk.after))?;
+    p.same(tail)?;
     fields.finish(&p, scratch)
 }
 

@@ -26,10 +26,11 @@ pub(super) enum Role {
     Other,
 }
 
-/// One value: the bytes before it (a range of `Skeleton::bytes`) and its role.
+/// One value: where the bytes before it end in `Skeleton::bytes` (they start where the
+/// previous piece's end), and its role.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Piece {
-    pub(super) before: (u32, u32),
+    pub(super) end: u32,
     pub(super) role: Role,
 }
 
@@ -39,16 +40,24 @@ pub struct Skeleton {
     /// by it. 0: none.
     pub(super) id: u64,
     pub(super) bytes: Vec<u8>,
+    /// The values in order; the bytes past the last piece's end are those after the last
+    /// value, to the end of the message.
     pub(super) pieces: Vec<Piece>,
-    /// The bytes after the last value, to the end of the message.
-    pub(super) after: (u32, u32),
     /// The feature names, in message order, as `Scratch` holds them.
     pub(super) names: String,
 }
 
 impl Skeleton {
-    pub(super) fn slice(&self, (a, b): (u32, u32)) -> &[u8] {
-        &self.bytes[a as usize..b as usize]
+    /// The bytes before each value, with its role, then the bytes after the last value.
+    pub(super) fn walk(&self) -> (impl Iterator<Item = (&[u8], Role)> + '_, &[u8]) {
+        let mut start = 0;
+        let pieces = self.pieces.iter().map(move |p| {
+            let before = &self.bytes[start..p.end as usize];
+            start = p.end as usize;
+            (before, p.role)
+        });
+        let tail = self.pieces.last().map_or(0, |p| p.end as usize);
+        (pieces, &self.bytes[tail..])
     }
 }
 
@@ -80,7 +89,7 @@ const INTERNED_MAX: usize = 4096;
 fn id_of(sk: &Skeleton) -> u64 {
     // neither the bytes between values nor the names hold 0xFF (they are UTF-8), and the
     // pieces are fixed-width: one key per layout
-    let mut key = Vec::with_capacity(sk.bytes.len() + sk.names.len() + 17 * sk.pieces.len() + 2);
+    let mut key = Vec::with_capacity(sk.bytes.len() + sk.names.len() + 13 * sk.pieces.len() + 2);
     key.extend_from_slice(&sk.bytes);
     key.push(0xFF);
     key.extend_from_slice(sk.names.as_bytes());
@@ -94,7 +103,7 @@ fn id_of(sk: &Skeleton) -> u64 {
             Role::Feature(a, b) => (4, a, b),
             Role::Other => (5, 0, 0),
         };
-        for n in [p.before.0, p.before.1, a, b] {
+        for n in [p.end, a, b] {
             key.extend(n.to_le_bytes());
         }
         key.push(tag);
@@ -175,9 +184,8 @@ impl Recorder {
     /// The bytes since the last value, up to `start`; `role` the value's.
     #[inline]
     pub(super) fn value(&mut self, msg: &[u8], start: usize, role: Role) {
-        let a = self.sk.bytes.len() as u32;
         self.sk.bytes.extend_from_slice(&msg[self.end..start]);
-        self.sk.pieces.push(Piece { before: (a, self.sk.bytes.len() as u32), role });
+        self.sk.pieces.push(Piece { end: self.sk.bytes.len() as u32, role });
     }
 
     /// The value that began at the last `value` call ended at `end`.
@@ -195,9 +203,7 @@ impl Recorder {
 
     /// The skeleton of the whole message, `msg`.
     pub(super) fn finish(mut self, msg: &[u8]) -> Skeleton {
-        let a = self.sk.bytes.len() as u32;
         self.sk.bytes.extend_from_slice(&msg[self.end..]);
-        self.sk.after = (a, self.sk.bytes.len() as u32);
         self.sk.id = id_of(&self.sk);
         self.sk
     }
