@@ -17,7 +17,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -295,11 +295,22 @@ fn subscribe(settings: &Settings, hooks: ConsumerHooks) -> anyhow::Result<KafkaC
     Ok(consumer)
 }
 
+/// How long a shutdown waits for held reports to be decided.
+const HOLD_AT_STOP: Duration = Duration::from_secs(5);
+
 /// Ordered shutdown: stop fetching, keep the open windows (the committed offsets make the
 /// next start read them again), flush the sinks, commit, let the workers finish what is
 /// decided, leave the group.
 async fn stop(mut run: RunLoop, consumer: KafkaConsumer, workers: Workers, producer: Option<FutureProducer>) {
     tracing::info!("shutting down");
+    // reports waiting for their claims: decided once due (another replica's claim of the
+    // same window has come by then), what is undecided reported
+    let holding = Instant::now();
+    while run.publisher.holds() && holding.elapsed() < HOLD_AT_STOP {
+        run.publish(&consumer).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    run.publisher.release_held(true);
     run.publish(&consumer).await;
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %e, "final commit");

@@ -12,11 +12,11 @@ use crate::http::{ApiState, ModelView};
 use crate::pipeline::{report_window, Pipeline, WindowReport};
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{Offsets, PartitionListener};
-use crate::state::changelog::Changelog;
+use crate::state::changelog::{Changelog, Claim};
 use crate::state::{Checkpoint, CheckpointFile};
 use crate::telemetry::events::{
     CheckpointNotSaved, CheckpointSavedAgain, PartitionsHandedOver, PartitionsLost, PartitionsRevoked,
-    ReportNotPublished, StateTakenOver, WindowClosed,
+    ReportNotPublished, StateTakenOver, WindowClosed, WindowFenced,
 };
 use crate::telemetry::Telemetry;
 
@@ -39,10 +39,31 @@ pub struct Publisher {
     outbox_saved: std::sync::atomic::AtomicU64,
     /// The state changelog, when several replicas share the models.
     changelog: Option<Arc<Changelog>>,
+    /// With the state changelog: reports waiting for their claim to be decided
+    /// (`Changelog::decide`), in the order closed.
+    held: Mutex<Vec<Held>>,
+    /// Claims not yet written to the changelog.
+    claims: Mutex<Vec<Claim>>,
     /// When the last checkpoint (or outbox) write failed (none while they succeed):
     /// reports wait for the next one that succeeds, and no offset is stored meanwhile.
     save_failed: Mutex<Option<std::time::Instant>>,
 }
+
+/// A closed window whose report waits for its claim to be decided.
+struct Held {
+    claim: Claim,
+    report: WindowReport,
+    line: String,
+    /// Not decided before (another replica closing the same window a little later has
+    /// written its claim by then), and reported undecided after `deadline`.
+    due: std::time::Instant,
+    deadline: std::time::Instant,
+}
+
+/// How long a report waits for the claims of other replicas closing the same window.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long it waits for its own claim to be read back before it is reported anyway.
+const CLAIM_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// How often a failing checkpoint write is tried again.
 const SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -69,6 +90,8 @@ impl Publisher {
             outbox_saved: std::sync::atomic::AtomicU64::new(0),
             save_failed: Mutex::new(None),
             changelog: None,
+            held: Mutex::new(Vec::new()),
+            claims: Mutex::new(Vec::new()),
         }
     }
 
@@ -102,6 +125,10 @@ impl Publisher {
     /// Reports the windows that closed: metrics, the policy (a retrain request is on disk
     /// before this returns), the API's latest report, the hook; then the checkpoint with
     /// their marks and their reports. Returns how many.
+    ///
+    /// With the state changelog, a window read from the input partitions is claimed
+    /// instead (its claim goes out with the checkpoint) and its report waits in the
+    /// checkpoint until [`Publisher::release_held`] decides it.
     pub fn report_closed(&self, pipeline: &mut Pipeline) -> usize {
         let closed = pipeline.take_closed();
         if closed.is_empty() {
@@ -110,19 +137,88 @@ impl Publisher {
         let n = closed.len();
         let mut lines = Vec::with_capacity(n);
         for window in closed {
+            let claim = (self.changelog.is_some() && window.merged.is_none()).then(|| claim_of(pipeline, &window));
             let report = report_window(window);
-            self.telemetry.emit(WindowClosed { report: &report });
-            self.actions.observe(&report);
-            if let Some(tx) = &self.hook {
-                let _ = tx.send(report.clone());
+            match claim {
+                Some(claim) => {
+                    let now = std::time::Instant::now();
+                    let line = report.to_json_line();
+                    self.claims.lock().expect("claims lock").push(claim.clone());
+                    let held = Held { claim, report, line, due: now + CLAIM_WAIT, deadline: now + CLAIM_LIMIT };
+                    self.held.lock().expect("held lock").push(held);
+                }
+                None => lines.push(self.show(&report)),
             }
-            lines.push((report.model.clone(), report.to_json_line()));
-            self.api.note_report(&report);
         }
         let mut unpublished = self.unpublished.lock().expect("unpublished lock");
         unpublished.extend(lines);
         self.save(pipeline, &unpublished);
         n
+    }
+
+    /// A report made visible: metrics, the policy, the hook, the API. Returns its line.
+    fn show(&self, report: &WindowReport) -> (String, String) {
+        self.telemetry.emit(WindowClosed { report });
+        self.actions.observe(report);
+        if let Some(tx) = &self.hook {
+            let _ = tx.send(report.clone());
+        }
+        self.api.note_report(report);
+        (report.model.clone(), report.to_json_line())
+    }
+
+    /// Decides the held reports that are due (all of them with `now_all`, at shutdown):
+    /// a window another replica claimed with every event it holds is dropped and
+    /// counted; the others are reported.
+    pub fn release_held(&self, now_all: bool) {
+        let Some(changelog) = &self.changelog else { return };
+        let now = std::time::Instant::now();
+        let due: Vec<Held> = {
+            let mut held = self.held.lock().expect("held lock");
+            if !held.iter().any(|h| now_all || h.due <= now) {
+                return;
+            }
+            let (due, wait) = std::mem::take(&mut *held).into_iter().partition(|h| now_all || h.due <= now);
+            *held = wait;
+            due
+        };
+        let claims: Vec<Claim> = due.iter().map(|h| h.claim.clone()).collect();
+        let decisions = changelog.decide(&claims);
+        let mut lines = Vec::new();
+        let mut waiting = Vec::new();
+        let mut fenced = 0;
+        for (h, decision) in due.into_iter().zip(decisions) {
+            match decision {
+                Some(true) => {
+                    self.telemetry.emit(WindowFenced { claim: &h.claim });
+                    fenced += 1;
+                }
+                Some(false) => lines.push(self.show(&h.report)),
+                None if now_all || now >= h.deadline => {
+                    tracing::warn!(
+                        model = %h.claim.model,
+                        window_start_ms = h.claim.start_ms,
+                        "the window's claim was not read back from the state changelog: reported without knowing other replicas' claims"
+                    );
+                    lines.push(self.show(&h.report));
+                }
+                None => waiting.push(h),
+            }
+        }
+        self.held.lock().expect("held lock").splice(0..0, waiting);
+        if lines.is_empty() && fenced == 0 {
+            return;
+        }
+        let pipeline = self.pipeline.lock().expect("pipeline lock");
+        let mut unpublished = self.unpublished.lock().expect("unpublished lock");
+        unpublished.extend(lines);
+        // a dropped line leaves the checkpoint (a restart must not publish it)
+        self.save(&pipeline, &unpublished);
+    }
+
+    /// Whether reports wait for their claims to be decided.
+    pub fn holds(&self) -> bool {
+        !self.held.lock().expect("held lock").is_empty()
     }
 
     /// Queues report lines left unconfirmed by the last run, to go out first.
@@ -250,6 +346,7 @@ impl Publisher {
             let fresh: Vec<String> = waiting.iter().filter(|l| !known.contains(l)).cloned().collect();
             lines.extend(fresh);
         }
+        lines.extend(self.held.lock().expect("held lock").iter().map(|h| h.line.clone()));
         lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
         self.outbox_saved.store(self.actions.outbox_changes(), std::sync::atomic::Ordering::Relaxed);
         let checkpoint = self.state(pipeline, lines);
@@ -269,7 +366,8 @@ impl Publisher {
         };
         *self.save_failed.lock().expect("save lock") = (!saved).then(std::time::Instant::now);
         if let Some(c) = &self.changelog {
-            c.write(&checkpoint);
+            let claims = std::mem::take(&mut *self.claims.lock().expect("claims lock"));
+            c.write(&checkpoint, &claims);
         }
         saved
     }
@@ -371,5 +469,23 @@ impl PartitionListener for Publisher {
 
     fn internal_assigned(&self, partition: i32, end: Option<i64>) {
         self.pipeline.lock().expect("pipeline lock").internal_assigned(partition, end);
+    }
+}
+
+/// The claim of a window read from the input partitions: its bounds, events, and the
+/// offsets they came from.
+fn claim_of(pipeline: &Pipeline, window: &crate::pipeline::ClosedWindow) -> Claim {
+    let acc = &window.acc;
+    let offsets = acc
+        .offset_spans()
+        .filter_map(|(pid, lo, hi)| pipeline.partition_name(pid).map(|(t, p)| (t.to_string(), p, lo, hi)))
+        .collect();
+    Claim {
+        model: window.spec.name.clone(),
+        version: window.version.clone(),
+        start_ms: acc.bounds.start_ms,
+        end_ms: acc.bounds.end_ms,
+        events: acc.events,
+        offsets,
     }
 }

@@ -197,6 +197,7 @@ impl RunLoop {
     /// and stores the offsets below it.
     pub async fn publish(&mut self, consumer: &KafkaConsumer) {
         let sent = self.send_partials().await;
+        self.publisher.release_held(false);
         if self.publisher.has_unpublished() || self.sinks.file_retry_due() {
             let offsets = self.publisher.publish(&mut self.sinks).await;
             self.store(offsets);

@@ -348,6 +348,11 @@ impl Pipeline {
     }
 
     /// Windows closed since the last call, oldest first.
+    /// The topic and partition of a partition id.
+    pub fn partition_name(&self, pid: u32) -> Option<(&str, i32)> {
+        self.partitions.name(pid)
+    }
+
     pub fn take_closed(&mut self) -> Vec<ClosedWindow> {
         std::mem::take(&mut self.closed)
     }

@@ -4,8 +4,13 @@
 //! back: at start, and whenever the group assigns it input partitions, before their
 //! messages are taken, so whichever replica gets a model continues its windows and its
 //! episode where the last owner left them. The state directory stays a cache.
+//!
+//! A record also carries the windows its writer just closed ([`Claim`]s): with the
+//! changelog on, a report waits until its claim has been read back ([`Changelog::decide`]),
+//! and is not published when another replica claimed the same window with every event of
+//! it (a partition the group gave to two members at once; see `docs/faults.md`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,7 +33,54 @@ pub struct Record {
     /// When (Unix ms).
     pub at_ms: i64,
     pub state: Checkpoint,
+    /// Windows of the model this writer closed since its last record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
 }
+
+/// A window a replica closed and is about to report, with what it holds: which events
+/// (per input partition, the first and last offset among them) and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub events: u64,
+    /// Per input partition: topic, partition, first and last offset.
+    pub offsets: Vec<(String, i32, i64, i64)>,
+}
+
+impl Claim {
+    fn key(&self) -> ClaimKey {
+        (self.model.clone(), self.version.clone(), self.start_ms, self.end_ms)
+    }
+
+    /// Whether this claim holds every event of `other` (the same window): as many events
+    /// or more, and in each of its partitions a span of offsets around `other`'s.
+    pub fn covers(&self, other: &Claim) -> bool {
+        self.key() == other.key()
+            && self.events >= other.events
+            && other.offsets.iter().all(|(topic, partition, lo, hi)| {
+                self.offsets.iter().any(|(t, p, l, h)| t == topic && p == partition && l <= lo && h >= hi)
+            })
+    }
+}
+
+/// A window: model, version, start and end.
+type ClaimKey = (String, Option<String>, i64, i64);
+
+/// A claim as read back: who made it, and its place among the claims read (the
+/// changelog's order within the model's partition).
+struct Seen {
+    writer: String,
+    claim: Claim,
+    seq: u64,
+}
+
+/// How long claims read back are remembered (a report is decided within seconds).
+const CLAIM_MEMORY: Duration = Duration::from_secs(600);
 
 pub struct Changelog {
     topic: String,
@@ -47,6 +99,10 @@ struct Reader {
     consumer: BaseConsumer,
     latest: BTreeMap<String, Merged>,
     assigned: bool,
+    /// Claims read back, by window, and when each window's first came (to forget them).
+    claims: HashMap<ClaimKey, Vec<Seen>>,
+    claimed: VecDeque<(Instant, ClaimKey)>,
+    seq: u64,
 }
 
 struct Merged {
@@ -78,23 +134,34 @@ impl Changelog {
             topic: topic.to_string(),
             writer,
             worker: TopicWorker::start(producer, topic.to_string(), "changelog", telemetry),
-            reader: Mutex::new(Reader { consumer, latest: BTreeMap::new(), assigned: false }),
+            reader: Mutex::new(Reader {
+                consumer,
+                latest: BTreeMap::new(),
+                assigned: false,
+                claims: HashMap::new(),
+                claimed: VecDeque::new(),
+                seq: 0,
+            }),
             sent: Mutex::new(HashMap::new()),
             behind: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
-    /// Writes the models whose state changed since they were last written.
-    pub fn write(&self, checkpoint: &Checkpoint) {
+    /// Writes the models whose state changed since they were last written, with the
+    /// windows of theirs just closed.
+    pub fn write(&self, checkpoint: &Checkpoint, claims: &[Claim]) {
         let now = crate::time::now_ms();
         let mut sent = self.sent.lock().expect("changelog lock");
         let mut behind = false;
-        for name in checkpoint.model_names() {
+        let mut names = checkpoint.model_names();
+        names.extend(claims.iter().map(|c| c.model.clone()));
+        for name in names {
             let state = checkpoint.of_model(&name);
-            if sent.get(&name).is_some_and(|(last, _)| *last == state) {
+            let claims: Vec<Claim> = claims.iter().filter(|c| c.model == name).cloned().collect();
+            if claims.is_empty() && sent.get(&name).is_some_and(|(last, _)| *last == state) {
                 continue;
             }
-            let record = Record { writer: self.writer.clone(), at_ms: now, state };
+            let record = Record { writer: self.writer.clone(), at_ms: now, state, claims };
             let line = serde_json::to_string(&record).expect("a record serializes");
             if self.worker.try_send(&name, line) {
                 sent.insert(name, (record.state, now));
@@ -138,6 +205,19 @@ impl Changelog {
             .filter(|(name, m)| m.theirs_at.is_some_and(|theirs| sent.get(*name).is_none_or(|(_, at)| theirs > *at)))
             .map(|(_, m)| m.record.clone())
             .collect()
+    }
+
+    /// Decides each claim this replica made, from the claims read back so far (what the
+    /// topic holds now is read first, without waiting): `None` while the claim itself has
+    /// not been read back (claims before it may be missing), `Some(true)` when another
+    /// replica's claim holds every event of it and either holds more or came first (the
+    /// window is theirs to report), `Some(false)` when it is this replica's.
+    pub fn decide(&self, mine: &[Claim]) -> Vec<Option<bool>> {
+        let mut r = self.reader.lock().expect("changelog lock");
+        if let Err(error) = r.read_available(&self.writer) {
+            tracing::debug!(topic = %self.topic, %error, "cannot read the state changelog's claims");
+        }
+        mine.iter().map(|claim| r.fenced(&self.writer, claim)).collect()
     }
 
     /// Notes that the state of `records` was taken, and that `now` is this replica's state
@@ -192,28 +272,139 @@ impl Reader {
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => {
-                    let (Some(key), Some(payload)) = (m.key(), m.payload()) else { continue };
-                    let Ok(rec) = serde_json::from_slice::<Record>(payload) else {
-                        tracing::warn!(offset = m.offset(), "a changelog record that is not driftd's");
-                        continue;
-                    };
-                    let key = String::from_utf8_lossy(key).into_owned();
-                    let theirs = (rec.writer != me).then_some(rec.at_ms);
-                    match self.latest.get_mut(&key) {
-                        Some(known) => {
-                            known.record.state.follow(rec.state);
-                            (known.record.writer, known.record.at_ms) = (rec.writer, rec.at_ms);
-                            known.theirs_at = theirs.or(known.theirs_at);
-                        }
-                        None => {
-                            self.latest.insert(key, Merged { record: rec, theirs_at: theirs });
-                        }
-                    }
+                    let m = m.detach();
+                    self.take(&m, me)
                 }
                 Some(Err(e)) => return Err(e.to_string()),
                 None => {}
             }
         }
         Ok(())
+    }
+
+    /// Takes what the topic holds now, without waiting (at most a few thousand records).
+    fn read_available(&mut self, me: &str) -> Result<(), String> {
+        if !self.assigned {
+            return Err("not read yet".into());
+        }
+        for _ in 0..4096 {
+            match self.consumer.poll(Duration::ZERO) {
+                Some(Ok(m)) => {
+                    let m = m.detach();
+                    self.take(&m, me)
+                }
+                Some(Err(e)) => return Err(e.to_string()),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// One record: merged into its model's state; its claims remembered in order.
+    fn take(&mut self, m: &rdkafka::message::OwnedMessage, me: &str) {
+        let (Some(key), Some(payload)) = (m.key(), m.payload()) else { return };
+        let Ok(mut rec) = serde_json::from_slice::<Record>(payload) else {
+            tracing::warn!(offset = m.offset(), "a changelog record that is not driftd's");
+            return;
+        };
+        let now = Instant::now();
+        while self.claimed.front().is_some_and(|(at, _)| now.duration_since(*at) > CLAIM_MEMORY) {
+            if let Some((_, key)) = self.claimed.pop_front() {
+                self.claims.remove(&key);
+            }
+        }
+        for claim in std::mem::take(&mut rec.claims) {
+            self.seq += 1;
+            let key = claim.key();
+            let seen = self.claims.entry(key.clone()).or_default();
+            if seen.is_empty() {
+                self.claimed.push_back((now, key));
+            }
+            seen.push(Seen { writer: rec.writer.clone(), claim, seq: self.seq });
+        }
+        let key = String::from_utf8_lossy(key).into_owned();
+        let theirs = (rec.writer != me).then_some(rec.at_ms);
+        match self.latest.get_mut(&key) {
+            Some(known) => {
+                known.record.state.follow(rec.state);
+                (known.record.writer, known.record.at_ms) = (rec.writer, rec.at_ms);
+                known.theirs_at = theirs.or(known.theirs_at);
+            }
+            None => {
+                self.latest.insert(key, Merged { record: rec, theirs_at: theirs });
+            }
+        }
+    }
+
+    fn fenced(&self, me: &str, mine: &Claim) -> Option<bool> {
+        fenced(self.claims.get(&mine.key())?, me, mine)
+    }
+}
+
+/// See [`Changelog::decide`]: `seen` are the window's claims read back, in order.
+fn fenced(seen: &[Seen], me: &str, mine: &Claim) -> Option<bool> {
+    let own = seen.iter().find(|s| s.writer == me && s.claim == *mine)?;
+    Some(seen.iter().any(|s| s.writer != me && s.claim.covers(mine) && (s.seq < own.seq || !mine.covers(&s.claim))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(events: u64, offsets: &[(i32, i64, i64)]) -> Claim {
+        Claim {
+            model: "m".into(),
+            version: None,
+            start_ms: 0,
+            end_ms: 3_600_000,
+            events,
+            offsets: offsets.iter().map(|(p, lo, hi)| ("in".to_string(), *p, *lo, *hi)).collect(),
+        }
+    }
+
+    fn seen(order: &[(&str, &Claim)]) -> Vec<Seen> {
+        order
+            .iter()
+            .enumerate()
+            .map(|(i, (w, c))| Seen { writer: w.to_string(), claim: (*c).clone(), seq: i as u64 })
+            .collect()
+    }
+
+    #[test]
+    fn a_claim_covers_the_same_window_with_its_events() {
+        let whole = claim(100, &[(0, 10, 200)]);
+        assert!(whole.covers(&whole));
+        assert!(whole.covers(&claim(40, &[(0, 120, 200)])), "a later pane's window");
+        assert!(!claim(40, &[(0, 120, 200)]).covers(&whole));
+        assert!(!whole.covers(&claim(100, &[(1, 10, 200)])), "another partition");
+        assert!(!whole.covers(&claim(100, &[(0, 10, 201)])), "an offset past its span");
+        assert!(!whole.covers(&claim(101, &[(0, 10, 200)])), "more events");
+        assert!(!claim(100, &[(0, 10, 200)]).covers(&claim(60, &[(0, 10, 100), (1, 0, 5)])), "a partition it lacks");
+        let mut other_window = whole.clone();
+        other_window.start_ms += 1;
+        assert!(!whole.covers(&other_window));
+    }
+
+    #[test]
+    fn the_first_of_equal_claims_reports_and_a_covered_claim_yields() {
+        let whole = claim(100, &[(0, 10, 200)]);
+        let part = claim(40, &[(0, 120, 200)]);
+        // equal claims: the first in the changelog reports, the other does not
+        let order = seen(&[("a", &whole), ("b", &whole)]);
+        assert_eq!(fenced(&order, "a", &whole), Some(false));
+        assert_eq!(fenced(&order, "b", &whole), Some(true));
+        // a partial window yields to a whole one, whichever came first
+        for order in [seen(&[("a", &whole), ("b", &part)]), seen(&[("b", &part), ("a", &whole)])] {
+            assert_eq!(fenced(&order, "a", &whole), Some(false));
+            assert_eq!(fenced(&order, "b", &part), Some(true));
+        }
+        // neither holds the other's events (two partitions): both report
+        let other = claim(100, &[(1, 0, 90)]);
+        let order = seen(&[("a", &whole), ("b", &other)]);
+        assert_eq!(fenced(&order, "a", &whole), Some(false));
+        assert_eq!(fenced(&order, "b", &other), Some(false));
+        // alone: its own; not read back yet: undecided
+        assert_eq!(fenced(&seen(&[("a", &whole)]), "a", &whole), Some(false));
+        assert_eq!(fenced(&seen(&[("b", &whole)]), "a", &whole), None);
     }
 }

@@ -176,6 +176,11 @@ impl Accumulator {
         self.offsets.iter().find(|(p, ..)| *p == pid).map(|(_, lo, _)| *lo)
     }
 
+    /// Per partition, the lowest and highest offsets among the window's events.
+    pub fn offset_spans(&self) -> impl Iterator<Item = (u32, i64, i64)> + '_ {
+        self.offsets.iter().copied()
+    }
+
     /// Per partition, the highest offset among the window's events.
     pub fn max_offsets(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
         self.offsets.iter().map(|(p, _, hi)| (*p, *hi))
