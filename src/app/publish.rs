@@ -42,8 +42,6 @@ pub struct Publisher {
     /// With the state changelog: reports waiting for their claim to be decided
     /// (`Changelog::decide`), in the order closed.
     held: Mutex<Vec<Held>>,
-    /// Claims not yet written to the changelog.
-    claims: Mutex<Vec<Claim>>,
     /// When the last checkpoint (or outbox) write failed (none while they succeed):
     /// reports wait for the next one that succeeds, and no offset is stored meanwhile.
     save_failed: Mutex<Option<std::time::Instant>>,
@@ -52,6 +50,8 @@ pub struct Publisher {
 /// A closed window whose report waits for its claim to be decided.
 struct Held {
     claim: Claim,
+    /// Whether the claim went out with a changelog record.
+    written: bool,
     report: WindowReport,
     line: String,
     /// Not decided before (another replica closing the same window a little later has
@@ -91,7 +91,6 @@ impl Publisher {
             save_failed: Mutex::new(None),
             changelog: None,
             held: Mutex::new(Vec::new()),
-            claims: Mutex::new(Vec::new()),
         }
     }
 
@@ -143,8 +142,8 @@ impl Publisher {
                 Some(claim) => {
                     let now = std::time::Instant::now();
                     let line = report.to_json_line();
-                    self.claims.lock().expect("claims lock").push(claim.clone());
-                    let held = Held { claim, report, line, due: now + CLAIM_WAIT, deadline: now + CLAIM_LIMIT };
+                    let (due, deadline) = (now + CLAIM_WAIT, now + CLAIM_LIMIT);
+                    let held = Held { claim, written: false, report, line, due, deadline };
                     self.held.lock().expect("held lock").push(held);
                 }
                 None => lines.push(self.show(&report)),
@@ -346,7 +345,14 @@ impl Publisher {
             let fresh: Vec<String> = waiting.iter().filter(|l| !known.contains(l)).cloned().collect();
             lines.extend(fresh);
         }
-        lines.extend(self.held.lock().expect("held lock").iter().map(|h| h.line.clone()));
+        // held reports wait in the checkpoint; their claims not yet written go with it
+        let mut claims = Vec::new();
+        for h in self.held.lock().expect("held lock").iter_mut() {
+            lines.push(h.line.clone());
+            if self.changelog.is_some() && !std::mem::replace(&mut h.written, true) {
+                claims.push(h.claim.clone());
+            }
+        }
         lines.extend(unpublished.iter().map(|(_, line)| line.clone()));
         self.outbox_saved.store(self.actions.outbox_changes(), std::sync::atomic::Ordering::Relaxed);
         let checkpoint = self.state(pipeline, lines);
@@ -366,7 +372,6 @@ impl Publisher {
         };
         *self.save_failed.lock().expect("save lock") = (!saved).then(std::time::Instant::now);
         if let Some(c) = &self.changelog {
-            let claims = std::mem::take(&mut *self.claims.lock().expect("claims lock"));
             c.write(&checkpoint, &claims);
         }
         saved

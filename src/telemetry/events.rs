@@ -31,26 +31,6 @@ pub struct WindowClosed<'a> {
     pub report: &'a WindowReport,
 }
 
-/// A window closed here is another replica's to report (its claim holds every event).
-pub struct WindowFenced<'a> {
-    pub claim: &'a crate::state::changelog::Claim,
-}
-
-impl InternalEvent for WindowFenced<'_> {
-    fn emit(self, t: &Telemetry) {
-        let c = self.claim;
-        let version = v(c.version.as_deref());
-        t.metrics.windows_fenced_total.with_label_values(&[c.model.as_str(), version]).inc();
-        tracing::info!(
-            model = %c.model,
-            version,
-            window_start_ms = c.start_ms,
-            events = c.events,
-            "window not reported: another replica claimed it with every event it holds"
-        );
-    }
-}
-
 impl InternalEvent for WindowClosed<'_> {
     fn emit(self, t: &Telemetry) {
         let (m, w) = (&t.metrics, self.report);

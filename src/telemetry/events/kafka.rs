@@ -1,5 +1,6 @@
 //! What happens between driftd and its Kafka group: lag, consumer errors, partials,
-//! assignments and revokes, backpressure, state taken over from the changelog.
+//! assignments and revokes, backpressure, state taken over from the changelog, windows
+//! another replica claimed.
 
 use super::{InternalEvent, Telemetry};
 
@@ -192,5 +193,25 @@ pub struct StateTakenOver<'a> {
 impl InternalEvent for StateTakenOver<'_> {
     fn emit(self, _: &Telemetry) {
         tracing::info!(model = %self.model, from = %self.writer, "state taken over from the changelog");
+    }
+}
+
+/// A window closed here is another replica's to report (its claim holds every event).
+pub struct WindowFenced<'a> {
+    pub claim: &'a crate::state::changelog::Claim,
+}
+
+impl InternalEvent for WindowFenced<'_> {
+    fn emit(self, t: &Telemetry) {
+        let c = self.claim;
+        let version = super::v(c.version.as_deref());
+        t.metrics.windows_fenced_total.with_label_values(&[c.model.as_str(), version]).inc();
+        tracing::info!(
+            model = %c.model,
+            version,
+            window_start_ms = c.start_ms,
+            events = c.events,
+            "window not reported: another replica claimed it with every event it holds"
+        );
     }
 }
