@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# analyze on two 1,000,000 x 10 CSV files, against the floor (polars reading both files)
-# and Evidently where it is installed. Wall time and peak memory of each, best of 3.
+# analyze on two 1,000,000 x 10 CSV files, against the floor (polars alone reading both
+# files, default options) and Evidently where it is installed; beside them, polars given
+# pandas' missing-value words for every column (the floor of stops before this one) and
+# driftd's own read (examples/read_floor.rs). Wall time and peak memory of each, best of 3.
 #
 #   benches/analyze_bench.sh [PYTHON]     (PYTHON: an interpreter with numpy, pandas and,
 #                                          optionally, evidently==0.7.23)
@@ -25,11 +27,16 @@ best() { # best-of-3 wall seconds and the peak RSS of that run, via GNU time
 }
 
 read -r floor_t floor_m < <(best "$BIN/examples/read_floor" "$REF" "$CUR")
+read -r words_t words_m < <(best "$BIN/examples/read_floor" --pandas-nulls "$REF" "$CUR")
+read -r ours_read_t ours_read_m < <(best "$BIN/examples/read_floor" --driftd "$REF" "$CUR")
 read -r evid_t evid_m < <(best "$BIN/driftd" analyze --compat evidently --reference "$REF" --current "$CUR")
 read -r native_t native_m < <(best "$BIN/driftd" analyze --reference "$REF" --current "$CUR")
 printf "%-32s %8s s  %8s MB\n" "polars read floor" "$floor_t" "$((floor_m / 1024))"
+printf "%-32s %8s s  %8s MB   %.2fx floor\n" "polars, pandas' missing words" "$words_t" "$((words_m / 1024))" "$(awk "BEGIN{print $words_t/$floor_t}")"
+printf "%-32s %8s s  %8s MB   %.2fx floor\n" "driftd's read alone" "$ours_read_t" "$((ours_read_m / 1024))" "$(awk "BEGIN{print $ours_read_t/$floor_t}")"
 printf "%-32s %8s s  %8s MB   %.2fx floor\n" "driftd analyze --compat evidently" "$evid_t" "$((evid_m / 1024))" "$(awk "BEGIN{print $evid_t/$floor_t}")"
 printf "%-32s %8s s  %8s MB   %.2fx floor\n" "driftd analyze (native)" "$native_t" "$((native_m / 1024))" "$(awk "BEGIN{print $native_t/$floor_t}")"
+printf "%-32s %.2fx (evidently), %.2fx (native)\n" "against pandas' words floor" "$(awk "BEGIN{print $evid_t/$words_t}")" "$(awk "BEGIN{print $native_t/$words_t}")"
 if "$PY" -c "import evidently" 2>/dev/null; then
   out=$( { /usr/bin/time -f "%e %M" "$PY" benches/evidently_bench.py "$REF" "$CUR" >/tmp/evidently_bench.json; } 2>&1 | tail -1 )
   ev_t=${out% *}; ev_m=${out#* }

@@ -167,7 +167,7 @@ impl Dataset {
 
 /// Values pandas reads as missing by default; driftd reads them as missing too, so that
 /// the same CSV gives the same numbers in both.
-const CSV_NULL_VALUES: &[&str] = &[
+pub const CSV_NULL_VALUES: &[&str] = &[
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
     "NULL", "NaN", "None", "n/a", "nan", "null",
 ];
@@ -247,35 +247,55 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     Ok(df)
 }
 
-/// polars reading a file as `read_frame` has it read, without the checks before (the
-/// floor `benches/analyze_bench.sh` measures against).
-pub fn polars_read(path: &Path) -> PolarsResult<DataFrame> {
-    let format = Format::of(path).ok_or_else(|| PolarsError::ComputeError("unknown file extension".into()))?;
-    read_frame_unchecked(path, format)
-}
-
 fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> {
     match format {
         Format::Csv => {
             let tsv = is_tsv(path);
-            let read = |infer: Option<usize>| {
-                let parse = CsvParseOptions::default().with_separator(if tsv { b'\t' } else { b',' }).with_null_values(
-                    Some(NullValues::AllColumns(CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect())),
-                );
+            // pandas' missing-value words: polars compares every field with each of them
+            // (a third of its reading time on numerical files), so they are given only
+            // for the text columns that hold one; an empty field is missing either way
+            let read = |infer: Option<usize>, nulls: Option<Arc<Vec<usize>>>| {
+                let mut parse = CsvParseOptions::default().with_separator(if tsv { b'\t' } else { b',' });
+                if nulls.is_some() {
+                    parse = parse.with_null_values(Some(NullValues::AllColumns(
+                        CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect(),
+                    )));
+                }
                 CsvReadOptions::default()
                     .with_has_header(true)
                     .with_infer_schema_length(infer)
+                    .with_projection(nulls)
                     .with_parse_options(parse)
                     .try_into_reader_with_file_path(Some(path.to_path_buf()))?
                     .finish()
             };
             // A sample of rows decides the types; a later row that does not fit (an
             // integer column with a decimal far down) makes us infer from every row.
-            match read(Some(10_000)) {
-                Ok(df) => Ok(df),
-                Err(PolarsError::ComputeError(_)) | Err(PolarsError::SchemaMismatch(_)) => read(None),
-                Err(e) => Err(e),
+            let read_all = |nulls: Option<Arc<Vec<usize>>>| match read(Some(10_000), nulls.clone()) {
+                Err(PolarsError::ComputeError(_)) | Err(PolarsError::SchemaMismatch(_)) => read(None, nulls),
+                other => other,
+            };
+            let mut df = read_all(None)?;
+            // a column that holds a missing-value word is text to polars: read again with
+            // the words as missing, it gets the type its other values give it
+            let worded: Vec<usize> = df
+                .columns()
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.str().is_ok_and(|s| s.iter().flatten().any(is_missing_word)))
+                .map(|(i, _)| i)
+                .collect();
+            if worded.is_empty() {
+                return Ok(df);
             }
+            let again = read_all(Some(Arc::new(worded.clone())))?;
+            for (i, c) in worded.into_iter().zip(again.columns()) {
+                if c.name() != df.columns()[i].name() {
+                    return Err(PolarsError::ComputeError("the columns read again do not line up".into()));
+                }
+                df.replace_column(i, c.clone())?;
+            }
+            Ok(df)
         }
         Format::Parquet => {
             let file = std::fs::File::open(path)?;
@@ -286,6 +306,11 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
             JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish()
         }
     }
+}
+
+/// One of pandas' missing-value words (`CSV_NULL_VALUES`) other than the empty field.
+fn is_missing_word(field: &str) -> bool {
+    (1..=8).contains(&field.len()) && CSV_NULL_VALUES.contains(&field)
 }
 
 fn is_tsv(path: &Path) -> bool {
@@ -380,4 +405,63 @@ fn finite_sorted(s: &Series) -> PolarsResult<(Vec<f64>, usize)> {
     }
     let missing = ca.len() - keys.len();
     Ok((sort::sorted_from_keys(keys), missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// polars given pandas' missing-value words for every column, as driftd read CSV files
+    /// before: the oracle for reading them only where a text column holds one.
+    fn with_words_everywhere(path: &Path) -> DataFrame {
+        let tsv = is_tsv(path);
+        let read = |infer: Option<usize>| {
+            let words = CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect();
+            let parse = CsvParseOptions::default()
+                .with_separator(if tsv { b'\t' } else { b',' })
+                .with_null_values(Some(NullValues::AllColumns(words)));
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(infer)
+                .with_parse_options(parse)
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+                .finish()
+        };
+        match read(Some(10_000)) {
+            Err(PolarsError::ComputeError(_)) | Err(PolarsError::SchemaMismatch(_)) => read(None),
+            other => other,
+        }
+        .expect("the oracle reads the file")
+    }
+
+    #[test]
+    fn missing_words_read_where_they_are_as_polars_reads_them_everywhere() {
+        let dir = std::env::temp_dir().join(format!("driftd-words-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let long_ints: String =
+            (0..10_050).map(|i| if i == 10_020 { "NA\n".to_string() } else { format!("{i}\n") }).collect();
+        let long_floats: String =
+            (0..10_050).map(|i| if i == 10_030 { "n/a,a\n".to_string() } else { format!("{}.5,b\n", i % 7) }).collect();
+        let files = [
+            ("mixed.csv", "i,f,s,b,all\n1,1.5,x,true,NA\nNA,nan,NA,NA,NA\n3,-nan,None,false,NA\n,inf,y,,NA\n4,NaN,NaN,true,NA\n"),
+            (
+                "words.csv",
+                "f,g,h\n#N/A N/A,1,a\n-1.#IND,NULL,null\n1.#QNAN,<NA>,N/A\n2.5,#NA,-NaN\n-1.#QNAN,#N/A,1.#IND\n0.25,3,nan\n",
+            ),
+            ("quoted.csv", "q,r\n\"NA\",\"1\"\n\"2\",\"x\"\n\"3\",\"NA\"\n"),
+            ("plain.csv", "a,b\n1,2.5\n3,-4\n5,1e3\n"),
+            ("tab.tsv", "a\tb\n1\tNA\nNA\tx\n2\tnull\n"),
+            ("late_ints.csv", &format!("n\n{long_ints}")),
+            ("late_floats.csv", &format!("v,c\n{long_floats}")),
+        ];
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            let ours = Dataset::load(&path, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let oracle = Dataset::from_frame(&path, &with_words_everywhere(&path), None).unwrap();
+            assert_eq!(format!("{:?}", ours.columns), format!("{:?}", oracle.columns), "{name}");
+            assert_eq!(ours.rows, oracle.rows, "{name}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
