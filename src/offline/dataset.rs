@@ -252,11 +252,15 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
         Format::Csv => {
             let tsv = is_tsv(path);
             // pandas' missing-value words: polars compares every field with each of them
-            // (a third of its reading time on numerical files), so they are given only
-            // for the text columns that hold one; an empty field is missing either way
+            // (a third of its reading time on numerical files), so they are given for
+            // every column only when the file's first rows hold one (a file that marks
+            // missing values with a word, R's `NA` say, marks them early), else only for
+            // the text columns found to hold one; an empty field is missing either way
+            let sep = if tsv { b'\t' } else { b',' };
+            let everywhere = words_in_head(path, sep)?;
             let read = |infer: Option<usize>, nulls: Option<Arc<Vec<usize>>>| {
-                let mut parse = CsvParseOptions::default().with_separator(if tsv { b'\t' } else { b',' });
-                if nulls.is_some() {
+                let mut parse = CsvParseOptions::default().with_separator(sep);
+                if everywhere || nulls.is_some() {
                     parse = parse.with_null_values(Some(NullValues::AllColumns(
                         CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect(),
                     )));
@@ -276,6 +280,9 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
                 other => other,
             };
             let mut df = read_all(None)?;
+            if everywhere {
+                return Ok(df);
+            }
             // a column that holds a missing-value word is text to polars: read again with
             // the words as missing, it gets the type its other values give it
             let worded: Vec<usize> = df
@@ -306,6 +313,21 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
             JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish()
         }
     }
+}
+
+/// Whether the first 64 KiB of a CSV file hold one of pandas' missing-value words as a
+/// field, quoted or not (the header and a line cut short at the end included: this only
+/// picks how the file is read, both ways give the same frame).
+fn words_in_head(path: &Path, sep: u8) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(64 * 1024);
+    std::fs::File::open(path)?.take(64 * 1024).read_to_end(&mut head)?;
+    let found = head.split(|b| *b == b'\n').flat_map(|line| line.split(|b| *b == sep)).any(|field| {
+        let field = field.strip_suffix(b"\r").unwrap_or(field);
+        let field = field.strip_prefix(b"\"").and_then(|f| f.strip_suffix(b"\"")).unwrap_or(field);
+        std::str::from_utf8(field).is_ok_and(is_missing_word)
+    });
+    Ok(found)
 }
 
 /// One of pandas' missing-value words (`CSV_NULL_VALUES`) other than the empty field.
@@ -438,10 +460,22 @@ mod tests {
     fn missing_words_read_where_they_are_as_polars_reads_them_everywhere() {
         let dir = std::env::temp_dir().join(format!("driftd-words-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // words past the first 64 KiB (read again by the columns that hold them) and past
+        // the 10,000 rows types are inferred from
         let long_ints: String =
-            (0..10_050).map(|i| if i == 10_020 { "NA\n".to_string() } else { format!("{i}\n") }).collect();
+            (0..30_000).map(|i| if i == 29_990 { "NA\n".to_string() } else { format!("{i}\n") }).collect();
         let long_floats: String =
-            (0..10_050).map(|i| if i == 10_030 { "n/a,a\n".to_string() } else { format!("{}.5,b\n", i % 7) }).collect();
+            (0..30_000).map(|i| if i == 29_000 { "n/a,a\n".to_string() } else { format!("{}.5,b\n", i % 7) }).collect();
+        let late_text: String =
+            (0..30_000)
+                .map(|i| {
+                    if i == 20_000 {
+                        "1,None,true\n".to_string()
+                    } else {
+                        format!("{i},{},false\n", ["x", "y"][i % 2])
+                    }
+                })
+                .collect();
         let files = [
             ("mixed.csv", "i,f,s,b,all\n1,1.5,x,true,NA\nNA,nan,NA,NA,NA\n3,-nan,None,false,NA\n,inf,y,,NA\n4,NaN,NaN,true,NA\n"),
             (
@@ -453,6 +487,7 @@ mod tests {
             ("tab.tsv", "a\tb\n1\tNA\nNA\tx\n2\tnull\n"),
             ("late_ints.csv", &format!("n\n{long_ints}")),
             ("late_floats.csv", &format!("v,c\n{long_floats}")),
+            ("late_text.csv", &format!("n,t,b\n{late_text}")),
         ];
         for (name, text) in files {
             let path = dir.join(name);
