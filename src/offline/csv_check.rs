@@ -12,17 +12,28 @@
 use std::io::Read;
 use std::path::Path;
 
-/// Where the file (fields separated by `sep`) ends inside a quoted field: the line
-/// (1-based) it opened on.
-pub fn unterminated_quote(path: &Path, sep: u8) -> std::io::Result<Option<u64>> {
+/// What one pass over a CSV file found: the line (1-based) a quoted field that never closes
+/// opened on, and the file's first `head` bytes (what else the reader looks at is there).
+#[derive(Debug)]
+pub struct Checked {
+    pub open_quote: Option<u64>,
+    pub head: Vec<u8>,
+}
+
+/// Reads the file (fields separated by `sep`) once: where it ends inside a quoted field,
+/// and its first `head` bytes.
+pub fn check(path: &Path, sep: u8, head: usize) -> std::io::Result<Checked> {
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 16];
     let mut scan = Scan::new(sep);
+    let mut kept = Vec::with_capacity(head);
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
-            return Ok(scan.open_since());
+            return Ok(Checked { open_quote: scan.open_since(), head: kept });
         }
+        let take = n.min(head - kept.len());
+        kept.extend_from_slice(&buf[..take]);
         scan.feed(&buf[..n]);
     }
 }
@@ -175,5 +186,24 @@ mod tests {
         assert_eq!(open("x\r\n\"a\r\nb\"\r\n"), None);
         assert_eq!(open("x,y\na;\"b\"\n"), None, "after another separator than the file's, a quote is text");
         assert_eq!(open(""), None);
+    }
+
+    /// The head kept is the file's first bytes, across reads, and the whole of a shorter
+    /// file; the quote found is the same as a scan of the whole text.
+    #[test]
+    fn one_pass_keeps_the_head_and_finds_the_quote() {
+        let dir = std::env::temp_dir().join(format!("driftd-csv-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("long.csv");
+        let mut text: String = (0..20_000).map(|i| format!("{i},\"a{i}\"\n")).collect();
+        text.push_str("1,\"never closed\n");
+        std::fs::write(&path, &text).unwrap();
+        let checked = check(&path, b',', 100_000).unwrap();
+        assert_eq!(checked.head, text.as_bytes()[..100_000]);
+        assert_eq!(checked.open_quote, open(&text));
+        assert_eq!(checked.open_quote, Some(20_001));
+        let whole = check(&path, b',', 1 << 30).unwrap();
+        assert_eq!(whole.head, text.as_bytes());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

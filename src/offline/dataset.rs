@@ -204,17 +204,19 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     if meta.len() == 0 {
         return Err(InputError::file(path, "file is empty"));
     }
+    let mut csv = None;
     if format == Format::Csv {
         // polars reads out of bounds on a file that ends in an open quote (csv_check.rs)
-        let sep = if is_tsv(path) { b'\t' } else { b',' };
-        let open =
-            super::csv_check::unterminated_quote(path, sep).map_err(|e| InputError::file(path, io_reason(&e)))?;
-        if let Some(line) = open {
+        let sep = csv_separator(path);
+        let checked =
+            super::csv_check::check(path, sep, WORDS_HEAD).map_err(|e| InputError::file(path, io_reason(&e)))?;
+        if let Some(line) = checked.open_quote {
             return Err(InputError::file(
                 path,
                 format!("cannot parse the file: a quote on line {line} is never closed"),
             ));
         }
+        csv = Some(CsvRead { sep, words_everywhere: words_in(&checked.head, sep) });
     }
     if format == Format::Parquet {
         // polars allocates what a corrupt footer declares (parquet_check.rs)
@@ -225,7 +227,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
         }
     }
     // polars may panic on some malformed inputs; a panic must not escape as a crash.
-    let result = std::panic::catch_unwind(|| read_frame_unchecked(path, format));
+    let result = std::panic::catch_unwind(|| read_frame_unchecked(path, format, csv));
     let df = match result {
         Ok(r) => r.map_err(|e| InputError::file(path, polars_reason(&e)))?,
         Err(panic) => {
@@ -247,17 +249,29 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     Ok(df)
 }
 
-fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> {
+/// How a CSV file is read: its separator, and whether pandas' missing-value words are
+/// given for every column.
+#[derive(Debug, Clone, Copy)]
+struct CsvRead {
+    sep: u8,
+    words_everywhere: bool,
+}
+
+/// The bytes at a CSV file's start looked at for missing-value words.
+const WORDS_HEAD: usize = 64 * 1024;
+
+/// Reads a file checked by `read_frame` (`csv`: how, for a CSV file).
+fn read_frame_unchecked(path: &Path, format: Format, csv: Option<CsvRead>) -> PolarsResult<DataFrame> {
     match format {
         Format::Csv => {
-            let tsv = is_tsv(path);
             // pandas' missing-value words: polars compares every field with each of them
             // (a third of its reading time on numerical files), so they are given for
             // every column only when the file's first rows hold one (a file that marks
             // missing values with a word, R's `NA` say, marks them early), else only for
             // the text columns found to hold one; an empty field is missing either way
-            let sep = if tsv { b'\t' } else { b',' };
-            let everywhere = words_in_head(path, sep)?;
+            // (`read_frame` always says how; without it, the words everywhere: the same frame)
+            let CsvRead { sep, words_everywhere: everywhere } =
+                csv.unwrap_or(CsvRead { sep: csv_separator(path), words_everywhere: true });
             let read = |infer: Option<usize>, nulls: Option<Arc<Vec<usize>>>| {
                 let mut parse = CsvParseOptions::default().with_separator(sep);
                 if everywhere || nulls.is_some() {
@@ -315,19 +329,15 @@ fn read_frame_unchecked(path: &Path, format: Format) -> PolarsResult<DataFrame> 
     }
 }
 
-/// Whether the first 64 KiB of a CSV file hold one of pandas' missing-value words as a
-/// field, quoted or not (the header and a line cut short at the end included: this only
-/// picks how the file is read, both ways give the same frame).
-fn words_in_head(path: &Path, sep: u8) -> std::io::Result<bool> {
-    use std::io::Read as _;
-    let mut head = Vec::with_capacity(64 * 1024);
-    std::fs::File::open(path)?.take(64 * 1024).read_to_end(&mut head)?;
-    let found = head.split(|b| *b == b'\n').flat_map(|line| line.split(|b| *b == sep)).any(|field| {
+/// Whether a CSV file's first bytes hold one of pandas' missing-value words as a field,
+/// quoted or not (the header and a line cut short at the end included: this only picks how
+/// the file is read, both ways give the same frame).
+fn words_in(head: &[u8], sep: u8) -> bool {
+    head.split(|b| *b == b'\n').flat_map(|line| line.split(|b| *b == sep)).any(|field| {
         let field = field.strip_suffix(b"\r").unwrap_or(field);
         let field = field.strip_prefix(b"\"").and_then(|f| f.strip_suffix(b"\"")).unwrap_or(field);
         std::str::from_utf8(field).is_ok_and(is_missing_word)
-    });
-    Ok(found)
+    })
 }
 
 /// One of pandas' missing-value words (`CSV_NULL_VALUES`) other than the empty field.
@@ -335,8 +345,14 @@ fn is_missing_word(field: &str) -> bool {
     (1..=8).contains(&field.len()) && CSV_NULL_VALUES.contains(&field)
 }
 
-fn is_tsv(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
+/// A CSV file's separator: a tab in a `.tsv` file, else a comma.
+fn csv_separator(path: &Path) -> u8 {
+    let tsv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    if tsv {
+        b'\t'
+    } else {
+        b','
+    }
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -436,11 +452,10 @@ mod tests {
     /// polars given pandas' missing-value words for every column, as driftd read CSV files
     /// before: the oracle for reading them only where a text column holds one.
     fn with_words_everywhere(path: &Path) -> DataFrame {
-        let tsv = is_tsv(path);
         let read = |infer: Option<usize>| {
             let words = CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect();
             let parse = CsvParseOptions::default()
-                .with_separator(if tsv { b'\t' } else { b',' })
+                .with_separator(csv_separator(path))
                 .with_null_values(Some(NullValues::AllColumns(words)));
             CsvReadOptions::default()
                 .with_has_header(true)
