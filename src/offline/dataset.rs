@@ -204,30 +204,21 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     if meta.len() == 0 {
         return Err(InputError::file(path, "file is empty"));
     }
-    let mut csv = None;
-    if format == Format::Csv {
-        // polars reads out of bounds on a file that ends in an open quote (csv_check.rs)
-        let sep = csv_separator(path);
-        let checked =
-            super::csv_check::check(path, sep, WORDS_HEAD).map_err(|e| InputError::file(path, io_reason(&e)))?;
-        if let Some(line) = checked.open_quote {
-            return Err(InputError::file(
-                path,
-                format!("cannot parse the file: a quote on line {line} is never closed"),
-            ));
+    let read = match format {
+        Format::Csv => Read::Csv(check_csv(path)?),
+        Format::Parquet => {
+            // polars allocates what a corrupt footer declares (parquet_check.rs)
+            if let Some(why) =
+                super::parquet_check::footer_problem(path).map_err(|e| InputError::file(path, io_reason(&e)))?
+            {
+                return Err(InputError::file(path, format!("cannot parse the file: {why}")));
+            }
+            Read::Parquet
         }
-        csv = Some(CsvRead { sep, words_everywhere: words_in(&checked.head, sep) });
-    }
-    if format == Format::Parquet {
-        // polars allocates what a corrupt footer declares (parquet_check.rs)
-        if let Some(why) =
-            super::parquet_check::footer_problem(path).map_err(|e| InputError::file(path, io_reason(&e)))?
-        {
-            return Err(InputError::file(path, format!("cannot parse the file: {why}")));
-        }
-    }
+        Format::JsonLines => Read::JsonLines,
+    };
     // polars may panic on some malformed inputs; a panic must not escape as a crash.
-    let result = std::panic::catch_unwind(|| read_frame_unchecked(path, format, csv));
+    let result = std::panic::catch_unwind(|| read_frame_unchecked(path, read));
     let df = match result {
         Ok(r) => r.map_err(|e| InputError::file(path, polars_reason(&e)))?,
         Err(panic) => {
@@ -249,6 +240,25 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     Ok(df)
 }
 
+/// Checks a CSV file polars is about to read (polars reads out of bounds on a file that
+/// ends in an open quote: csv_check.rs) and says how to read it.
+fn check_csv(path: &Path) -> Result<CsvRead, InputError> {
+    let sep = csv_separator(path);
+    let checked = super::csv_check::check(path, sep, WORDS_HEAD).map_err(|e| InputError::file(path, io_reason(&e)))?;
+    if let Some(line) = checked.open_quote {
+        return Err(InputError::file(path, format!("cannot parse the file: a quote on line {line} is never closed")));
+    }
+    Ok(CsvRead { sep, words_everywhere: words_in(&checked.head, sep) })
+}
+
+/// A file checked by `read_frame`, and how to read it.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Csv(CsvRead),
+    Parquet,
+    JsonLines,
+}
+
 /// How a CSV file is read: its separator, and whether pandas' missing-value words are
 /// given for every column.
 #[derive(Debug, Clone, Copy)]
@@ -260,18 +270,15 @@ struct CsvRead {
 /// The bytes at a CSV file's start looked at for missing-value words.
 const WORDS_HEAD: usize = 64 * 1024;
 
-/// Reads a file checked by `read_frame` (`csv`: how, for a CSV file).
-fn read_frame_unchecked(path: &Path, format: Format, csv: Option<CsvRead>) -> PolarsResult<DataFrame> {
-    match format {
-        Format::Csv => {
+/// Reads a file checked by `read_frame`.
+fn read_frame_unchecked(path: &Path, read: Read) -> PolarsResult<DataFrame> {
+    match read {
+        Read::Csv(CsvRead { sep, words_everywhere: everywhere }) => {
             // pandas' missing-value words: polars compares every field with each of them
             // (a third of its reading time on numerical files), so they are given for
             // every column only when the file's first rows hold one (a file that marks
             // missing values with a word, R's `NA` say, marks them early), else only for
             // the text columns found to hold one; an empty field is missing either way
-            // (`read_frame` always says how; without it, the words everywhere: the same frame)
-            let CsvRead { sep, words_everywhere: everywhere } =
-                csv.unwrap_or(CsvRead { sep: csv_separator(path), words_everywhere: true });
             let read = |infer: Option<usize>, nulls: Option<Arc<Vec<usize>>>| {
                 let mut parse = CsvParseOptions::default().with_separator(sep);
                 if everywhere || nulls.is_some() {
@@ -318,11 +325,11 @@ fn read_frame_unchecked(path: &Path, format: Format, csv: Option<CsvRead>) -> Po
             }
             Ok(df)
         }
-        Format::Parquet => {
+        Read::Parquet => {
             let file = std::fs::File::open(path)?;
             ParquetReader::new(file).finish()
         }
-        Format::JsonLines => {
+        Read::JsonLines => {
             let file = std::fs::File::open(path)?;
             JsonReader::new(file).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish()
         }
