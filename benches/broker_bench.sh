@@ -2,7 +2,8 @@
 # Through a real broker (Tansu): events/s that `driftd run` consumes with drift on, against
 # a bare rdkafka consumer reading the same topic. N logs from benches/data/logs_1m.jsonl.
 #   DRIFTD_TANSU=/path/to/tansu benches/broker_bench.sh [N]
-#   (DECODE_THREADS=2: the daemon's `[kafka] decode_threads`, 1 by default)
+#   (DECODE_THREADS=2: the daemon's `[kafka] decode_threads`, 1 by default;
+#    KAFKA_OPTIONS='"key" = "value"' lines: its `[kafka.options]`, librdkafka's settings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
@@ -44,6 +45,7 @@ reference = "$STATE/ref.profile.json"
 window = { size = "1m" }
 idle_timeout = "1s"
 TOML
+[ -z "${KAFKA_OPTIONS:-}" ] || printf '[kafka.options]\n%s\n' "$KAFKA_OPTIONS" >> "$STATE/bench.toml"
 b0=$(cpu $BROKER)
 ${DRIFTD_WRAP:-} "$BIN/driftd" run --config "$STATE/bench.toml" &
 DAEMON=$!
@@ -51,10 +53,12 @@ DAEMON=$!
 # Each scrape of /metrics costs CPU on the cores the daemon and the broker share (the
 # bare consumer pays none): once the pace is known, the poller sleeps until shortly
 # before the predicted end, then polls every 10 ms again.
-python3 - "$N" <<'PY'
-import re, sys, time, urllib.request
-n = int(sys.argv[1]); first = None
+python3 - "$N" "$DAEMON" <<'PY'
+import os, re, sys, time, urllib.request
+n, daemon = int(sys.argv[1]), int(sys.argv[2]); first = None
 while True:
+    if not os.path.exists(f"/proc/{daemon}") or open(f"/proc/{daemon}/stat").read().split()[2] == "Z":
+        sys.exit("driftd run stopped before consuming every event")
     try:
         body = urllib.request.urlopen("http://127.0.0.1:29464/metrics", timeout=2).read().decode()
         m = re.search(r'driftd_events_total\{model="m1"\} (\d+)', body)
