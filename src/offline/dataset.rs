@@ -204,7 +204,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
     if meta.len() == 0 {
         return Err(InputError::file(path, "file is empty"));
     }
-    let read = match format {
+    let how = match format {
         Format::Csv => Read::Csv(check_csv(path)?),
         Format::Parquet => {
             // polars allocates what a corrupt footer declares (parquet_check.rs)
@@ -218,7 +218,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame, InputError> {
         Format::JsonLines => Read::JsonLines,
     };
     // polars may panic on some malformed inputs; a panic must not escape as a crash.
-    let result = std::panic::catch_unwind(|| read_frame_unchecked(path, read));
+    let result = std::panic::catch_unwind(|| read_frame_unchecked(path, how));
     let df = match result {
         Ok(r) => r.map_err(|e| InputError::file(path, polars_reason(&e)))?,
         Err(panic) => {
@@ -271,8 +271,8 @@ struct CsvRead {
 const WORDS_HEAD: usize = 64 * 1024;
 
 /// Reads a file checked by `read_frame`.
-fn read_frame_unchecked(path: &Path, read: Read) -> PolarsResult<DataFrame> {
-    match read {
+fn read_frame_unchecked(path: &Path, how: Read) -> PolarsResult<DataFrame> {
+    match how {
         Read::Csv(CsvRead { sep, words_everywhere: everywhere }) => {
             // pandas' missing-value words: polars compares every field with each of them
             // (a third of its reading time on numerical files), so they are given for
