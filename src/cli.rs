@@ -204,6 +204,12 @@ pub struct ReplayArgs {
     /// Write the window reports to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Where the replay keeps its retrain outbox and alert state (with `[retrain]` or
+    /// `[[alerts]]`). Default: `replay/` inside the config's `[state] dir`, never the
+    /// daemon's own files, so a replay of history cannot mark the daemon's retrain
+    /// requests as already made.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,36 @@ pub fn is_secret_option(key: &str) -> bool {
         || matches!(k.as_str(), "ssl.key.pem" | "ssl_key" | "sasl.oauthbearer.config")
 }
 
+/// `text` (an error or a log line of librdkafka's, which may echo a property it refused)
+/// with every credential among `options` replaced by `***`: the whole value, and for a
+/// value made of pieces (`sasl.oauthbearer.config`: `name=value ...`) each piece, each
+/// piece's value, and the rest of the value from each piece on (librdkafka quotes a
+/// malformed config "beginning at" the piece it could not read).
+pub fn scrub_options(text: &str, options: &std::collections::BTreeMap<String, String>) -> String {
+    let mut secrets: Vec<&str> = Vec::new();
+    for (_, v) in options.iter().filter(|(k, _)| is_secret_option(k)) {
+        let v = v.trim();
+        secrets.push(v);
+        for (at, _) in v.match_indices([' ', ',', ';']) {
+            secrets.push(v[at + 1..].trim());
+        }
+        for piece in v.split([' ', ',', ';']) {
+            secrets.push(piece.trim());
+            secrets.extend(piece.split_once('=').map(|(_, s)| s.trim()));
+        }
+    }
+    // longest first: a secret holding another is replaced whole
+    secrets.retain(|s| s.len() >= 4);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in secrets {
+        if out.contains(s) {
+            out = out.replace(s, "***");
+        }
+    }
+    out
+}
+
 /// `serialize_with` for librdkafka properties: credentials as `***`.
 pub fn ser_options<S: serde::Serializer>(
     options: &std::collections::BTreeMap<String, String>,
@@ -74,6 +104,21 @@ mod tests {
         for (url, shown) in cases {
             assert_eq!(url_for_display(url), shown);
         }
+    }
+
+    #[test]
+    fn credentials_echoed_by_librdkafka_are_scrubbed() {
+        let options = std::collections::BTreeMap::from([
+            ("sasl.oauthbearer.client.secret".to_string(), "s3cr3t-value".to_string()),
+            ("sasl.oauthbearer.config".to_string(), "principal=admin clientSecret=hunter22 SEKRET-456".to_string()),
+            ("sasl.username".to_string(), "alice".to_string()),
+        ]);
+        let text =
+            "Failed: `sasl.oauthbearer.client.secret` s3cr3t-value; config \"principal=admin clientSecret=hunter22\" \
+                    bad: hunter22; Unrecognized sasl.oauthbearer.config beginning at: SEKRET-456; user alice";
+        let shown = scrub_options(text, &options);
+        assert!(!shown.contains("s3cr3t") && !shown.contains("hunter22") && !shown.contains("SEKRET"), "{shown}");
+        assert!(shown.contains("user alice"), "not a credential: {shown}");
     }
 
     #[test]

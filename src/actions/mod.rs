@@ -330,6 +330,15 @@ impl Actions {
         outbox.flush().map_err(|e| format!("cannot write the retrain outbox in {}: {e}", self.state_dir.display()))
     }
 
+    /// The state directory was made again (deleted under the daemon): the outboxes held
+    /// in memory are written to it anew by the next flushes.
+    pub fn rewrite_state(&self) {
+        if let Some(outbox) = self.outbox() {
+            outbox.rewrite_all();
+        }
+        self.alert_book().dirty = true;
+    }
+
     /// Writes the alert outbox if its last write failed; the error says why it still
     /// cannot be.
     pub fn flush_alerts(&self) -> Result<(), String> {

@@ -44,6 +44,9 @@ pub(super) async fn worker(actions: Arc<Actions>, mut shutdown: watch::Receiver<
             _ => Some(Pass { left: 0, next_due: None }),
         };
         let Some(pass) = pass else { return };
+        // what the pass left, before a sleep of up to an hour: a request failed for good
+        // is not pending (`DriftdRetrainPending` must not fire on it)
+        actions.telemetry.emit(OutboxPending { requests: outbox.as_ref().map_or(0, |o| o.pending().len()) });
         if pass.left == 0 && *shutdown.borrow() != Shutdown::No {
             // read the outbox again before stopping: requests queued while this pass
             // was in flight are not in `pending` yet

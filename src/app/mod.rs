@@ -31,8 +31,8 @@ use crate::pipeline::{Pipeline, WindowReport};
 use crate::sinks::reports::{ReportSinks, TopicWorker};
 use crate::source::kafka::{self, ConsumerHooks, DeadLetter, KafkaConsumer};
 use crate::state::changelog::Changelog;
-use crate::state::{Checkpoint, CheckpointFile, Loaded};
-use crate::telemetry::events::{CheckpointSetAside, RepublishingReports};
+use crate::state::{Checkpoint, CheckpointFile, Loaded, StateLock};
+use crate::telemetry::events::{CheckpointSetAside, PreviousRunUnclean, RepublishingReports};
 use crate::telemetry::Telemetry;
 use partials::PartialsOut;
 pub use publish::Publisher;
@@ -132,14 +132,22 @@ pub async fn run(
     if settings.kafka.topics.is_empty() {
         anyhow::bail!("config kafka.topics: give at least one topic");
     }
+    // refused before the references load and calibrate (minutes with many models)
+    if let Some(e) = settings.unreadable_secrets().into_iter().next() {
+        anyhow::bail!("config {e}");
+    }
+    let state_lock = StateLock::acquire(&settings.state.dir).map_err(|e| anyhow::anyhow!("state.dir: {e}"))?;
     let telemetry = Arc::new(Telemetry::new());
+    if let Some(pid) = state_lock.unclean_end {
+        telemetry.emit(PreviousRunUnclean { pid, dir: &settings.state.dir });
+    }
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let api = Arc::new(ApiState::new(telemetry.clone(), reload_tx));
     let (http_stop, server) = serve_api(&settings, listener, &api).await?;
 
     let (resolver, refs) = References::resolve(&settings).await?;
     let references = References::start(resolver, &settings, &refs, &telemetry, &api);
-    let (publisher, workers, unpublished) = restore(&settings, refs, &telemetry, &api, app.hooks).await?;
+    let (publisher, workers, unpublished) = restore(&settings, refs, &telemetry, &api, app.hooks, state_lock).await?;
     let partials = match &settings.kafka.partials_topic {
         Some(topic) => {
             let (out, setup) = PartialsOut::start(&settings, topic).await?;
@@ -160,7 +168,8 @@ pub async fn run(
     };
     let assigned = api.assigned.clone();
     let hooks = ConsumerHooks::new(telemetry.clone(), publisher.clone(), assigned, api.consumer.clone())
-        .with_internal_topic(settings.kafka.partials_topic.clone());
+        .with_internal_topic(settings.kafka.partials_topic.clone())
+        .with_options(&settings.kafka.options);
     let consumer = subscribe(&settings, hooks)?;
     let (producer, mut sinks, dead_letter) = outputs(&settings, &telemetry)?;
     publisher.track_sinks(&sinks);
@@ -213,6 +222,7 @@ async fn restore(
     telemetry: &Arc<Telemetry>,
     api: &Arc<ApiState>,
     hooks: Hooks,
+    state_lock: StateLock,
 ) -> anyhow::Result<(Arc<Publisher>, Workers, Vec<String>)> {
     let mut pipeline = Pipeline::new(settings, refs).map_err(|e| anyhow::anyhow!("{e}"))?;
     let checkpoint_file = CheckpointFile::in_dir(&settings.state.dir);
@@ -253,8 +263,9 @@ async fn restore(
     *api.models.write().expect("lock") = pipeline.models().iter().map(ModelView::of).collect();
     api.references_loaded.store(true, Ordering::Relaxed);
     let pipeline = Arc::new(Mutex::new(pipeline));
-    let publisher =
-        Publisher::new(pipeline, telemetry.clone(), actions, api.clone(), checkpoint_file).with_changelog(changelog);
+    let publisher = Publisher::new(pipeline, telemetry.clone(), actions, api.clone(), checkpoint_file)
+        .with_changelog(changelog)
+        .with_state_lock(state_lock);
     publisher.taken(&taken);
     Ok((Arc::new(publisher.with_hook(hooks.reports)), workers, checkpoint.unpublished))
 }
@@ -266,7 +277,7 @@ fn outputs(
 ) -> anyhow::Result<(Option<FutureProducer>, ReportSinks, Option<DeadLetter>)> {
     let producer: Option<FutureProducer> =
         if settings.kafka.dead_letter_topic.is_some() || settings.reports.topic.is_some() {
-            Some(kafka::producer_config(settings).create().context("kafka: cannot create the producer")?)
+            Some(kafka::producer_config(settings).create().map_err(kafka::refused(settings, "the producer"))?)
         } else {
             None
         };
@@ -276,7 +287,7 @@ fn outputs(
         .clone()
         .and_then(|t| producer.clone().map(|p| TopicWorker::start(p, t, "topic", telemetry.clone())));
     let file = settings.reports.file.as_deref();
-    let sinks = ReportSinks::open(file, topic_sink)
+    let sinks = ReportSinks::open(file, topic_sink, Some(telemetry.clone()))
         .with_context(|| format!("reports.file: cannot open {}", file.unwrap_or(std::path::Path::new("")).display()))?;
     let dead_letter = settings
         .kafka
@@ -287,8 +298,9 @@ fn outputs(
 }
 
 fn subscribe(settings: &Settings, hooks: ConsumerHooks) -> anyhow::Result<KafkaConsumer> {
-    let consumer: KafkaConsumer =
-        kafka::consumer_config(settings).create_with_context(hooks).context("kafka: cannot create the consumer")?;
+    let consumer: KafkaConsumer = kafka::consumer_config(settings)
+        .create_with_context(hooks)
+        .map_err(kafka::refused(settings, "the consumer"))?;
     let topics: Vec<&str> =
         settings.kafka.topics.iter().chain(&settings.kafka.partials_topic).map(String::as_str).collect();
     consumer.subscribe(&topics).context("kafka: cannot subscribe")?;

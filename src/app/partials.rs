@@ -45,7 +45,7 @@ impl PartialsOut {
             .set("message.timeout.ms", SEND_TIMEOUT.as_millis().to_string())
             .set("linger.ms", "5")
             .create()
-            .context("kafka: cannot create the partials producer")?;
+            .map_err(crate::source::kafka::refused(settings, "the partials producer"))?;
         let client = producer.clone();
         let inputs = settings.kafka.topics.clone();
         let internal = topic.to_string();

@@ -13,10 +13,10 @@ use crate::pipeline::{report_window, Pipeline, WindowReport};
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{Offsets, PartitionListener};
 use crate::state::changelog::{Changelog, Claim};
-use crate::state::{Checkpoint, CheckpointFile};
+use crate::state::{Checkpoint, CheckpointFile, StateLock};
 use crate::telemetry::events::{
     CheckpointNotSaved, CheckpointSavedAgain, PartitionsHandedOver, PartitionsLost, PartitionsRevoked,
-    ReportNotPublished, StateTakenOver, WindowClosed, WindowFenced,
+    ReportNotPublished, StateDirLost, StateTakenOver, WindowClosed, WindowFenced,
 };
 use crate::telemetry::Telemetry;
 
@@ -45,6 +45,8 @@ pub struct Publisher {
     /// When the last checkpoint (or outbox) write failed (none while they succeed):
     /// reports wait for the next one that succeeds, and no offset is stored meanwhile.
     save_failed: Mutex<Option<std::time::Instant>>,
+    /// The lock on the state directory (none in tests that embed a publisher alone).
+    state_lock: Mutex<Option<StateLock>>,
 }
 
 /// A closed window whose report waits for its claim to be decided.
@@ -91,6 +93,48 @@ impl Publisher {
             save_failed: Mutex::new(None),
             changelog: None,
             held: Mutex::new(Vec::new()),
+            state_lock: Mutex::new(None),
+        }
+    }
+
+    /// The state directory's lock: each checkpoint first checks that the directory is
+    /// still the one locked, and takes it again when it was deleted under the daemon.
+    pub fn with_state_lock(self, lock: StateLock) -> Publisher {
+        *self.state_lock.lock().expect("state lock") = Some(lock);
+        self
+    }
+
+    /// Every tick: a state directory deleted under the daemon is made again and written
+    /// at once, not at the next window's close.
+    pub fn check_state_dir(&self) {
+        let lost = self.state_lock.lock().expect("state lock").as_ref().is_some_and(|l| !l.intact());
+        if lost {
+            self.checkpoint(&self.pipeline.lock().expect("pipeline lock"));
+        }
+    }
+
+    /// The state directory still the one locked, or made again and locked anew (what
+    /// memory holds of the outboxes marked to be written again); false when it cannot be
+    /// taken again (another driftd took it): then nothing is written to it.
+    fn guard_state_dir(&self) -> bool {
+        let mut guard = self.state_lock.lock().expect("state lock");
+        let Some(lock) = guard.as_mut() else { return true };
+        if lock.intact() {
+            return true;
+        }
+        match lock.retake() {
+            Ok(()) => {
+                self.actions.rewrite_state();
+                self.telemetry.emit(StateDirLost { dir: lock.dir(), error: None });
+                self.api.write_failing("state_dir", None);
+                true
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.telemetry.emit(StateDirLost { dir: lock.dir(), error: Some(&why) });
+                self.api.write_failing("state_dir", Some(why));
+                false
+            }
         }
     }
 
@@ -330,6 +374,10 @@ impl Publisher {
     /// checkpoint; false when any could not be written (then `/readyz` says why until
     /// all are).
     fn save(&self, pipeline: &Pipeline, unpublished: &[(String, String)]) -> bool {
+        if !self.guard_state_dir() {
+            *self.save_failed.lock().expect("save lock") = Some(std::time::Instant::now());
+            return false;
+        }
         let outbox = self.actions.flush_outbox();
         let alerts = self.actions.flush_alerts();
         let outbox_saved = outbox.is_ok() && alerts.is_ok();

@@ -161,6 +161,7 @@ impl RunLoop {
                     self.finish_reload(ready, reply);
                 }
                 _ = tick.tick() => {
+                    self.publisher.check_state_dir();
                     self.publisher.in_flight_confirmed();
                     self.close_idle();
                     self.merge().await;
@@ -352,7 +353,7 @@ impl RunLoop {
                     self.publisher.report_closed(&mut pipeline);
                 }
                 match result {
-                    Ok(routed) => self.counters[routed.model].inc(),
+                    Ok(routed) => self.counters[routed.model].inc(routed.reread),
                     Err(reason) => failed.push((m, reason)),
                 }
             }
@@ -372,7 +373,8 @@ impl RunLoop {
     }
 
     /// Closes the windows of tracks whose traffic stopped for their `idle_timeout`; idle
-    /// versions are retired (their series go, their drift state stays).
+    /// versions are retired (their series go, their drift state stays); the API's view of
+    /// the models is brought up to date.
     fn close_idle(&mut self) {
         let mut pipeline = self.publisher.pipeline().lock().expect("pipeline lock");
         let idle = pipeline.close_idle(Instant::now(), self.api.consumer.idle_clock());
@@ -392,9 +394,9 @@ impl RunLoop {
         if pipeline.has_closed() {
             self.publisher.report_closed(&mut pipeline);
         }
-        if !idle.is_empty() {
-            self.publisher.show_models(&pipeline);
-        }
+        // the API's counts (events, open windows) at most a tick old, whether or not a
+        // window closed since
+        self.publisher.show_models(&pipeline);
     }
 
     /// A reference changed: a new one is swapped in (the windows it replaces are reported

@@ -11,5 +11,10 @@ pub fn config_check(file: &Path) -> Result<String, ConfigError> {
     for (key, why) in settings.retrain.iter().flat_map(|r| r.warnings()) {
         eprintln!("warning: {key}: {why}");
     }
+    // where the check runs is often not where the daemon does: an unset variable is said,
+    // and `driftd run` refuses it before loading anything
+    for e in settings.unreadable_secrets() {
+        eprintln!("warning: {}: {} here (`driftd run` refuses to start without it)", e.key, e.reason);
+    }
     Ok(serde_json::to_string_pretty(&settings).expect("settings serialize"))
 }

@@ -1,6 +1,7 @@
 //! `driftd replay`: the streaming pipeline over a JSON Lines file. With `[retrain]` or
 //! `[[alerts]]` configured, the policy acts as the daemon would: the retrain requests and
-//! alerts go out, and the replay ends once they are delivered.
+//! alerts go out, and the replay ends once they are delivered. Its outbox and alert state
+//! live in a directory of their own (`--state-dir`), never in the daemon's.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -12,19 +13,26 @@ use crate::config::Settings;
 use crate::error::InputError;
 use crate::pipeline::{Pipeline, WindowReport};
 use crate::source::file::{self, ReplaySummary};
+use crate::state::StateLock;
 use crate::telemetry::Telemetry;
 
 /// Runs the replay; the summary (events, windows, bad messages by reason, actions) is the
 /// caller's to print.
 pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
     let started = std::time::Instant::now();
-    let settings = Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
+    let mut settings = Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
+    settings.state.dir = args.state_dir.clone().unwrap_or_else(|| settings.state.dir.join("replay"));
     let pipeline = Pipeline::new(&settings, crate::reference::resolve_blocking(&settings)?)?;
     let load_s = started.elapsed().as_secs_f64();
     let acting = settings.retrain.is_some() || !settings.alerts.is_empty();
     let runtime = acting.then(|| {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
     });
+    // one replay at a time on its state (a daemon's is another directory)
+    let _lock = match acting {
+        true => Some(StateLock::acquire(&settings.state.dir).map_err(|e| InputError::flag("--state-dir", e))?),
+        false => None,
+    };
     let started = match &runtime {
         Some(rt) => {
             let _guard = rt.enter();

@@ -326,6 +326,21 @@ pub struct ReportSettings {
 }
 
 impl Settings {
+    /// Every secret the config names by variable or file that cannot be read now, with its
+    /// key (a secret given inline always can).
+    pub fn unreadable_secrets(&self) -> Vec<ConfigError> {
+        let retrain = self.retrain.iter().map(|r| ("retrain.secret".to_string(), &r.credential));
+        let alerts = self.alerts.iter().enumerate().map(|(i, a)| (format!("alerts[{i}].secret"), &a.credential));
+        let mlflow = self.mlflow.iter().map(|m| ("mlflow.secret".to_string(), &m.credential));
+        let admin = std::iter::once(("server.admin_token".to_string(), &self.server.admin_token));
+        retrain
+            .chain(alerts)
+            .chain(mlflow)
+            .chain(admin)
+            .filter_map(|(key, source)| source.resolve().err().map(|why| ConfigError::new(key, why)))
+            .collect()
+    }
+
     /// Reads `path`, applies `DRIFTD__SECTION__KEY` overrides, and validates.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         if !path.is_file() {
@@ -377,6 +392,13 @@ impl Settings {
         }
         if self.kafka.max_message_bytes == 0 {
             return Err(ConfigError::new("kafka.max_message_bytes", "must be at least 1"));
+        }
+        if self.kafka.options.get("sasl.oauthbearer.method").is_some_and(|m| m.eq_ignore_ascii_case("oidc")) {
+            return Err(ConfigError::new(
+                "kafka.options.sasl.oauthbearer.method",
+                "OIDC client credentials need librdkafka built with libcurl, which this build of driftd leaves out; \
+                 OAUTHBEARER works here with sasl.oauthbearer.config (unsecured JWT, for testing) only",
+            ));
         }
         for (key, addr) in
             [("server.listen", Some(&self.server.listen)), ("server.admin_listen", self.server.admin_listen.as_ref())]

@@ -43,28 +43,42 @@ pub fn windows_holding(ts: i64, size_ms: i64, slide_ms: i64) -> impl Iterator<It
         .map(move |start| WindowBounds { start_ms: start, end_ms: start + size_ms })
 }
 
-/// How far event time has come: the newest event time seen, minus the allowed lateness.
-/// Windows ending at or before it close.
+/// How far event time has come: the second newest event time seen, minus the allowed
+/// lateness. Windows ending at or before it close. The rule: a window closes once *two*
+/// events are past its end (plus the lateness), so one event dated far ahead of its
+/// neighbours (a wrong clock, a corrupt record in a replayed file) cannot close the
+/// windows the rest of the stream is still filling; a genuine move forward is confirmed
+/// by the next event. (The wall-clock bound, `max_future`, guards the live stream too,
+/// but cannot judge history.)
 #[derive(Debug, Clone, Default)]
 pub struct Watermark {
     newest_ms: Option<i64>,
+    /// The second newest event time (equal to the newest when two events share it).
+    second_ms: Option<i64>,
     lateness_ms: i64,
 }
 
 impl Watermark {
     pub fn new(lateness_ms: i64) -> Watermark {
-        Watermark { newest_ms: None, lateness_ms }
+        Watermark { newest_ms: None, second_ms: None, lateness_ms }
     }
 
-    /// Takes an event time; returns the watermark after it.
+    /// Takes an event time; returns the watermark after it (`i64::MIN` until two events
+    /// came).
     pub fn advance(&mut self, ts: i64) -> i64 {
-        let newest = self.newest_ms.map_or(ts, |m| m.max(ts));
-        self.newest_ms = Some(newest);
-        newest - self.lateness_ms
+        match self.newest_ms {
+            Some(newest) if ts > newest => {
+                self.second_ms = Some(newest);
+                self.newest_ms = Some(ts);
+            }
+            Some(_) => self.second_ms = Some(self.second_ms.map_or(ts, |s| s.max(ts))),
+            None => self.newest_ms = Some(ts),
+        }
+        self.current().unwrap_or(i64::MIN)
     }
 
     pub fn current(&self) -> Option<i64> {
-        self.newest_ms.map(|n| n - self.lateness_ms)
+        self.second_ms.map(|n| n.saturating_sub(self.lateness_ms))
     }
 
     /// The newest event time seen.
@@ -100,12 +114,26 @@ mod tests {
     }
 
     #[test]
-    fn the_watermark_trails_the_newest_event_by_the_lateness() {
+    fn the_watermark_trails_the_second_newest_event_by_the_lateness() {
         let mut wm = Watermark::new(5 * MIN);
         assert_eq!(wm.current(), None);
-        assert_eq!(wm.advance(100 * MIN), 95 * MIN);
-        assert_eq!(wm.advance(90 * MIN), 95 * MIN, "an older event does not move it back");
-        assert_eq!(wm.advance(110 * MIN), 105 * MIN);
-        assert_eq!(wm.current(), Some(105 * MIN));
+        assert_eq!(wm.advance(100 * MIN), i64::MIN, "one event is no evidence yet");
+        assert_eq!(wm.advance(90 * MIN), 85 * MIN);
+        assert_eq!(wm.advance(80 * MIN), 85 * MIN, "an older event does not move it back");
+        assert_eq!(wm.advance(110 * MIN), 95 * MIN);
+        assert_eq!(wm.current(), Some(95 * MIN));
+        assert_eq!(wm.newest(), Some(110 * MIN));
+    }
+
+    #[test]
+    fn one_event_far_ahead_does_not_move_the_watermark_and_two_do() {
+        let mut wm = Watermark::new(0);
+        for t in 1..=10 {
+            wm.advance(t * MIN);
+        }
+        let day = 24 * 60 * MIN;
+        assert_eq!(wm.advance(day), 10 * MIN, "a lone outlier");
+        assert_eq!(wm.advance(11 * MIN), 11 * MIN, "the stream goes on below it");
+        assert_eq!(wm.advance(day), day, "a second event there: time has moved");
     }
 }

@@ -32,10 +32,13 @@ pub enum DecodeError {
     FutureTimestamp,
     /// A monitored feature named twice in one message (which value would count?).
     DuplicateFeature,
+    /// A key of the message's own (`model`, `model_version`, `timestamp`, `prediction`,
+    /// `features`) given twice: which model or time would count?
+    DuplicateKey,
 }
 
 impl DecodeError {
-    pub const ALL: [DecodeError; 11] = [
+    pub const ALL: [DecodeError; 12] = [
         DecodeError::Oversized,
         DecodeError::NotJson,
         DecodeError::WrongType,
@@ -47,6 +50,7 @@ impl DecodeError {
         DecodeError::NoReference,
         DecodeError::FutureTimestamp,
         DecodeError::DuplicateFeature,
+        DecodeError::DuplicateKey,
     ];
 
     /// The reason's place in `ALL`.
@@ -67,6 +71,7 @@ impl DecodeError {
             DecodeError::NoReference => "no_reference",
             DecodeError::FutureTimestamp => "future_timestamp",
             DecodeError::DuplicateFeature => "duplicate_feature",
+            DecodeError::DuplicateKey => "duplicate_key",
         }
     }
 }
@@ -205,6 +210,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for TsDe<'a> {
 /// The default layout in one pass: the top-level keys, features into the scratch.
 struct MessageSeed<'s> {
     scratch: &'s mut Scratch,
+    /// Set when the message gives one of its own keys twice.
+    duplicate: &'s std::cell::Cell<bool>,
 }
 
 pub(super) struct RawHeader<'a> {
@@ -228,12 +235,26 @@ impl<'de> Visitor<'de> for MessageSeed<'_> {
         let mut header = RawHeader { model: None, ts: None };
         let mut prediction: Option<Scalar<'de>> = None;
         let mut version: Option<Scalar<'de>> = None;
+        let mut seen = 0u8;
         while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+            let bit = match key.as_ref() {
+                "model" => 1,
+                "model_version" => 2,
+                "timestamp" => 4,
+                "features" => 8,
+                "prediction" => 16,
+                _ => 0,
+            };
+            if seen & bit != 0 {
+                self.duplicate.set(true);
+                return Err(serde::de::Error::custom(format_args!("`{key}` given twice")));
+            }
+            seen |= bit;
             match key.as_ref() {
                 "model" => header.model = map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0),
                 "model_version" => version = Some(map.next_value::<ScalarDe<'de>>()?.0),
                 "timestamp" => header.ts = Some(map.next_value::<TsDe<'de>>()?),
-                "features" => map.next_value_seed(FeaturesSeed { scratch: self.scratch })?,
+                "features" => map.next_value_seed(FeaturesSeed { scratch: &mut *self.scratch })?,
                 "prediction" => prediction = Some(map.next_value::<ScalarDe<'de>>()?.0),
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -335,7 +356,14 @@ fn decode_default<'a>(
 /// The default layout through serde_json: every message the scanner leaves.
 pub(super) fn full_default<'a>(text: &'a str, scratch: &mut Scratch) -> Result<RawHeader<'a>, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let raw = MessageSeed { scratch }.deserialize(&mut de).map_err(classify)?;
+    let duplicate = std::cell::Cell::new(false);
+    let raw = MessageSeed { scratch, duplicate: &duplicate }.deserialize(&mut de).map_err(|e| {
+        if duplicate.get() {
+            DecodeError::DuplicateKey
+        } else {
+            classify(e)
+        }
+    })?;
     de.end().map_err(classify)?;
     Ok(raw)
 }

@@ -35,6 +35,9 @@ pub struct Track {
     /// The message layout (`Scratch::layout`) whose fields `slot_cache` holds, all of
     /// them: a message of that layout takes its slots without comparing names. 0: none.
     pub(super) slot_layout: u64,
+    /// Its events lately (halved every `RECENT_HALVING` events of the model): a version
+    /// with more traffic knocking takes the slot of the live one with the least.
+    pub(super) recent: u64,
 }
 
 impl Track {
@@ -58,6 +61,7 @@ impl Track {
             parts,
             slot_cache: Vec::new(),
             slot_layout: 0,
+            recent: 0,
         }
     }
 }
@@ -113,6 +117,31 @@ pub struct Model {
     /// Specs swapped out lately: parts of a window made under them may still come in to
     /// be merged.
     pub(super) previous: Vec<Arc<ModelSpec>>,
+    /// Versions refused for want of a slot, with their events lately (at most
+    /// `KNOCKING_VERSIONS`, the least-heard replaced first).
+    knocking: Vec<(String, u64)>,
+    /// The model's events since the recent counts were last halved.
+    since_halving: u64,
+}
+
+/// How many events of a model pass between two halvings of the recent counts: a
+/// version's share of the traffic over the last few thousand events decides its slot.
+const RECENT_HALVING: u64 = 4_096;
+/// Versions without a slot whose traffic is counted.
+const KNOCKING_VERSIONS: usize = 32;
+/// A version knocking takes a slot once its recent events are this many times the live
+/// version with the fewest (the margin keeps two versions of like traffic from
+/// trading the slot back and forth).
+const TAKEOVER_FACTOR: u64 = 2;
+
+/// What became of a version that wanted a track.
+#[derive(Debug)]
+pub(super) enum Admission {
+    /// Its track, live already or made now.
+    Track(usize),
+    /// Its track, made in place of the one of `evicted`'s version (whose windows the
+    /// caller closes and reports).
+    Replaced { track: usize, evicted: Box<Track> },
 }
 
 impl Model {
@@ -127,6 +156,8 @@ impl Model {
             tracks: Vec::new(),
             marks: BTreeMap::new(),
             previous: Vec::new(),
+            knocking: Vec::new(),
+            since_halving: 0,
         }
     }
 
@@ -161,28 +192,86 @@ impl Model {
     }
 
     /// The track of `version`, made on its first event. A split model tracks at most
-    /// `max_live_versions`; a version needs a reference.
+    /// `max_live_versions`; past them, the versions with the most traffic lately hold
+    /// the slots (a version knocking with `TAKEOVER_FACTOR` times the events of the
+    /// quietest live one takes its place), so a producer making up versions cannot keep
+    /// the real ones out. A version needs a reference.
     pub(super) fn track_for(
         &mut self,
         version: Option<&str>,
         partitions: &mut PartitionTable,
         merging: bool,
-    ) -> Result<usize, DecodeError> {
+    ) -> Result<Admission, DecodeError> {
         let version = version.filter(|_| self.config.split_by_version);
+        self.heard();
         if let Some(i) = self.tracks.iter().position(|t| t.version.as_deref() == version) {
-            return Ok(i);
-        }
-        if self.config.split_by_version && self.tracks.len() >= self.config.max_live_versions {
-            return Err(DecodeError::TooManyVersions);
+            self.tracks[i].recent += 1;
+            return Ok(Admission::Track(i));
         }
         let spec = match version.filter(|_| self.config.reference.per_version()) {
             Some(v) => self.by_version.get(v).cloned(),
             None => self.shared.clone(),
         };
         let spec = spec.ok_or(DecodeError::NoReference)?;
+        let mut evicted = None;
+        if self.config.split_by_version && self.tracks.len() >= self.config.max_live_versions {
+            let knocks = self.knock(version.unwrap_or_default());
+            let quietest = self.tracks.iter().enumerate().min_by_key(|(_, t)| t.recent).map(|(i, t)| (i, t.recent));
+            match quietest {
+                Some((i, recent)) if knocks > recent.saturating_mul(TAKEOVER_FACTOR) => {
+                    let out = self.tracks.remove(i);
+                    self.knocking.retain(|(v, _)| Some(v.as_str()) != version);
+                    // the version leaving knocks with what it had
+                    if let Some(v) = &out.version {
+                        self.knocking.push((v.clone(), out.recent));
+                        self.trim_knocking();
+                    }
+                    evicted = Some(out);
+                }
+                _ => return Err(DecodeError::TooManyVersions),
+            }
+        }
         let marks = self.marks.get(&version.map(str::to_string));
         let spread = merging && self.config.spread;
-        self.tracks.push(Track::new(version, spec, marks, partitions, spread));
-        Ok(self.tracks.len() - 1)
+        let mut track = Track::new(version, spec, marks, partitions, spread);
+        track.recent = 1;
+        self.tracks.push(track);
+        let track = self.tracks.len() - 1;
+        Ok(match evicted {
+            Some(evicted) => Admission::Replaced { track, evicted: Box::new(evicted) },
+            None => Admission::Track(track),
+        })
+    }
+
+    /// One event of the model: the recent counts halve every `RECENT_HALVING`.
+    fn heard(&mut self) {
+        self.since_halving += 1;
+        if self.since_halving < RECENT_HALVING {
+            return;
+        }
+        self.since_halving = 0;
+        self.tracks.iter_mut().for_each(|t| t.recent /= 2);
+        self.knocking.iter_mut().for_each(|(_, n)| *n /= 2);
+        self.knocking.retain(|(_, n)| *n > 0);
+    }
+
+    /// One event of a version without a slot; returns its events lately.
+    fn knock(&mut self, version: &str) -> u64 {
+        if let Some((_, n)) = self.knocking.iter_mut().find(|(v, _)| v == version) {
+            *n += 1;
+            return *n;
+        }
+        self.knocking.push((version.to_string(), 1));
+        self.trim_knocking();
+        self.knocking.iter().find(|(v, _)| v == version).map_or(0, |(_, n)| *n)
+    }
+
+    /// At most `KNOCKING_VERSIONS` knocking: the least-heard goes (the newest stays).
+    fn trim_knocking(&mut self) {
+        while self.knocking.len() > KNOCKING_VERSIONS {
+            let keep = self.knocking.len() - 1;
+            let quietest = (0..keep).min_by_key(|&i| self.knocking[i].1).unwrap_or(0);
+            self.knocking.remove(quietest);
+        }
     }
 }

@@ -35,10 +35,13 @@ impl PartitionTable {
         self.partitions.get(pid as usize).map(|(t, p)| (t.as_str(), *p))
     }
 
-    /// Notes that `offset` of partition `pid` was read.
-    pub fn read(&mut self, pid: u32, offset: i64) {
+    /// Notes that `offset` of partition `pid` was read; true when it had been read
+    /// before (the partition read again from an older offset after a rebalance).
+    pub fn read(&mut self, pid: u32, offset: i64) -> bool {
         let next = &mut self.next[pid as usize];
+        let again = offset < *next;
         *next = (*next).max(offset + 1);
+        again
     }
 
     /// An event at `ts` was taken from partition `pid`.
@@ -93,9 +96,8 @@ mod tests {
         let (a, b) = (t.id("logs", 0), t.id("logs", 1));
         assert_eq!(t.id("logs", 0), a, "one id per partition");
         assert_ne!(a, b);
-        t.read(a, 10);
-        t.read(a, 11);
-        t.read(a, 5); // a re-read after a rebalance does not move it back
+        assert!(!t.read(a, 10) && !t.read(a, 11));
+        assert!(t.read(a, 5), "read before"); // a re-read after a rebalance does not move it back
         assert_eq!(t.safe(|_| None), [("logs".to_string(), 0, 12)], "b read nothing: nothing to commit");
         t.read(b, 3);
         let safe = t.safe(|pid| (pid == a).then_some(7));

@@ -11,7 +11,7 @@ use polars::prelude::PlHashMap;
 use super::accumulate::{Accumulator, Event};
 use super::decode::{DecodeError, Decoder, Decoding, Header, Scratch};
 use super::merge::{MergeInfo, Merger};
-use super::model::{Marks, Model, Track, SLOT_CACHE_FIELDS};
+use super::model::{Admission, Marks, Model, Track, SLOT_CACHE_FIELDS};
 use super::offsets::PartitionTable;
 use super::spec::ModelSpec;
 use super::spread::Outgoing;
@@ -72,6 +72,10 @@ fn locate(by_name: &PlHashMap<String, usize>, header: Header<'_>) -> Result<(usi
 pub struct Routed {
     pub model: usize,
     pub track: usize,
+    /// Its offset had been read before by this pipeline (a partition read again after a
+    /// rebalance): `driftd_events_reread_total` tells how many of the events counted are
+    /// such.
+    pub reread: bool,
 }
 
 pub struct Pipeline {
@@ -98,6 +102,8 @@ pub struct Pipeline {
     pub(super) merger: Option<Merger>,
     /// Records for the partials topic not yet acknowledged.
     pub(super) outgoing: Vec<Outgoing>,
+    /// Versions whose slot a version with more traffic took: told with the idle ones.
+    evicted: Vec<Idle>,
 }
 
 impl Pipeline {
@@ -132,6 +138,7 @@ impl Pipeline {
             clock: None,
             merger: None,
             outgoing: Vec::new(),
+            evicted: Vec::new(),
         })
     }
 
@@ -175,9 +182,9 @@ impl Pipeline {
         pid: u32,
         offset: i64,
     ) -> Result<Routed, DecodeError> {
-        self.partitions.read(pid, offset);
+        let again = self.partitions.read(pid, offset);
         let result = self.decode_and_route(payload, source_ts_ms, topic, Some((pid, offset)));
-        self.count(result)
+        self.count(result.map(|r| Routed { reread: again, ..r }))
     }
 
     /// The largest message the decoder takes.
@@ -206,11 +213,11 @@ impl Pipeline {
         pid: u32,
         offset: i64,
     ) -> Result<Routed, DecodeError> {
-        self.partitions.read(pid, offset);
+        let again = self.partitions.read(pid, offset);
         let result = decoded
             .and_then(|header| locate(&self.by_name, header))
             .and_then(|(model, ts)| self.route(model, ts.or(source_ts_ms), scratch, Some((pid, offset))));
-        self.count(result)
+        self.count(result.map(|r| Routed { reread: again, ..r }))
     }
 
     fn decode_and_route(
@@ -246,8 +253,22 @@ impl Pipeline {
         position: Option<(u32, i64)>,
     ) -> Result<Routed, DecodeError> {
         let model = &mut self.models[idx];
+        let mut parts = Vec::new();
         let t = match model.track_for(scratch.version(), &mut self.partitions, self.merger.is_some()) {
-            Ok(t) => t,
+            Ok(Admission::Track(t)) => t,
+            Ok(Admission::Replaced { track, mut evicted }) => {
+                // retired as an idle version is: its windows reported, its marks kept
+                Self::close_track(&mut self.closed, &mut evicted, |w, c| w.close_all(c));
+                evicted.close_parts(None, &mut parts);
+                model.marks.insert(evicted.version.clone(), Marks::of(&evicted.windows, &self.partitions));
+                let (name, version) = (model.config.name.clone(), evicted.version.clone());
+                // bounded where nobody takes them (`replay`): a missed one leaves a series
+                if self.evicted.len() >= 1_024 {
+                    self.evicted.remove(0);
+                }
+                self.evicted.push(Idle { model: name, version, retired: Some(evicted.spec) });
+                track
+            }
             Err(DecodeError::NoReference) => {
                 if let (Some(v), true) = (scratch.version(), model.config.reference.per_version()) {
                     let key = (model.config.name.clone(), v.to_string());
@@ -339,7 +360,10 @@ impl Pipeline {
             }
         }
         self.closed_scratch = closed;
-        result.map(|_| Routed { model: idx, track: t })
+        if !parts.is_empty() {
+            self.send_closed_parts(parts);
+        }
+        result.map(|_| Routed { model: idx, track: t, reread: false })
     }
 
     /// True when windows closed since the last `take_closed`.
@@ -423,7 +447,8 @@ impl Pipeline {
     /// Silence while the consumer hears nothing from its brokers (`clock`) is an outage,
     /// not quiet producers: it closes nothing, and a track's silence counts from after it.
     pub fn close_idle(&mut self, now: Instant, clock: IdleClock) -> Vec<Idle> {
-        let mut idle = Vec::new();
+        // versions that lost their slot since the last call are told as retired
+        let mut idle = std::mem::take(&mut self.evicted);
         if !clock.receiving {
             return idle;
         }

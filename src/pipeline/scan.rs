@@ -268,16 +268,30 @@ struct Fields<'a> {
     header: RawHeader<'a>,
     prediction: Option<Scalar<'a>>,
     version: Option<Scalar<'a>>,
+    /// The roles read so far, a bit each: one given twice goes to the full decoder,
+    /// which refuses it.
+    seen: u8,
 }
 
 impl<'a> Fields<'a> {
     fn new() -> Fields<'a> {
-        Fields { header: RawHeader { model: None, ts: None }, prediction: None, version: None }
+        Fields { header: RawHeader { model: None, ts: None }, prediction: None, version: None, seen: 0 }
     }
 
     /// A top-level value of `role` (a feature's value is read where it is pushed).
     #[inline]
     fn take(&mut self, p: &mut Bytes<'a>, role: Role) -> Option<()> {
+        let bit = match role {
+            Role::Model => 1,
+            Role::Version => 2,
+            Role::Timestamp => 4,
+            Role::Prediction => 16,
+            Role::Other | Role::Feature(..) => 0,
+        };
+        if self.seen & bit != 0 {
+            return None;
+        }
+        self.seen |= bit;
         match role {
             Role::Model => {
                 self.header.model = match p.scalar()? {
@@ -301,6 +315,13 @@ impl<'a> Fields<'a> {
             }
         }
         Some(())
+    }
+
+    /// The `features` object met: true the first time.
+    fn first_features(&mut self) -> bool {
+        let first = self.seen & 8 == 0;
+        self.seen |= 8;
+        first
     }
 
     /// The message read to its end: the prediction and version into `scratch`.
@@ -406,6 +427,9 @@ fn scan_members<'a>(text: &'a str, scratch: &mut Scratch, mut rec: Option<&mut R
                 r.value(p.b, p.i, role);
             }
             fields.take(p, role)?;
+        } else if !fields.first_features() {
+            // `features` twice: the full decoder refuses it
+            return None;
         } else if p.peek()? == b'n' {
             // between values: in the skeleton's bytes
             p.literal(b"null")?;

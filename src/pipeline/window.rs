@@ -2,6 +2,7 @@
 //! assigner and the watermark: `bounds.rs`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::accumulate::{Accumulator, Event, Shape};
 pub use super::bounds::{windows_holding, Watermark, WindowBounds};
@@ -28,8 +29,9 @@ pub struct ModelWindows {
     /// Late events not yet carried by a closed window's report.
     late_pending: u64,
     /// Sliding windows: each event is kept once, in the pane of `slide` that holds it; a
-    /// window is the sum of its `size / slide` panes, made when it closes.
-    panes: BTreeMap<i64, Accumulator>,
+    /// window is the sum of its `size / slide` panes, shared with it when it closes and
+    /// added up when it is reported (a pane changed meanwhile, by a late event, is copied).
+    panes: BTreeMap<i64, Arc<Accumulator>>,
     /// Sliding windows: the start of the next window to close (earlier ones are done).
     next_start: i64,
     pub events_total: u64,
@@ -65,7 +67,7 @@ impl ModelWindows {
 
     /// Events in windows not yet closed (each once, in a sliding window's panes).
     pub fn open_events(&self) -> u64 {
-        self.open.values().chain(self.panes.values()).map(|w| w.events).sum()
+        self.open.values().chain(self.panes.values().map(|p| &**p)).map(|w| w.events).sum()
     }
 
     /// The mark below which event-time windows count as reported.
@@ -193,11 +195,10 @@ impl ModelWindows {
             return Ok(());
         }
         let shape = &self.shape;
-        let acc = self
-            .panes
-            .entry(pane)
-            .or_insert_with(|| Accumulator::new(shape.clone(), WindowBounds { start_ms: pane, end_ms: pane + slide }));
-        acc.add(event, ts, position);
+        let acc = self.panes.entry(pane).or_insert_with(|| {
+            Arc::new(Accumulator::new(shape.clone(), WindowBounds { start_ms: pane, end_ms: pane + slide }))
+        });
+        Arc::make_mut(acc).add(event, ts, position);
         let watermark = self.watermark.advance(ts);
         self.close_sliding(watermark, None, closed);
         Ok(())
@@ -232,19 +233,16 @@ impl ModelWindows {
             if end > watermark && cut.is_none() {
                 break;
             }
-            let mut acc = Accumulator::new(
-                self.shape.clone(),
-                WindowBounds { start_ms: start.max(self.floor_ms), end_ms: cut.map_or(end, |c| end.min(c)) },
-            );
+            let bounds = WindowBounds { start_ms: start.max(self.floor_ms), end_ms: cut.map_or(end, |c| end.min(c)) };
             // a window too big to keep whole: its panes are binned once, and each later
-            // window that holds them adds their counts
+            // window that holds them adds their counts (a pane an unreported window
+            // still shares is left as it is: the sum is the same, only slower to make)
             let events: u64 = self.panes.range(start..end).map(|(_, p)| p.events).sum();
             if events > self.shape.exact_up_to as u64 {
-                self.panes.range_mut(start..end).for_each(|(_, p)| p.spill_all());
+                self.panes.range_mut(start..end).filter_map(|(_, p)| Arc::get_mut(p)).for_each(|p| p.spill_all());
             }
-            for (_, pane) in self.panes.range(start..end) {
-                acc.merge(pane);
-            }
+            let panes = self.panes.range(start..end).map(|(_, p)| p.clone()).collect();
+            let acc = Accumulator::of_panes(self.shape.clone(), bounds, panes);
             self.next_start = start + slide;
             let next = self.next_start;
             self.panes.retain(|p, _| *p >= next);
@@ -338,7 +336,7 @@ impl ModelWindows {
 
     /// The lowest offset of partition `pid` still in an open window.
     pub fn min_open_offset(&self, pid: u32) -> Option<i64> {
-        self.open.values().chain(self.panes.values()).filter_map(|w| w.min_offset(pid)).min()
+        self.open.values().chain(self.panes.values().map(|p| &**p)).filter_map(|w| w.min_offset(pid)).min()
     }
 }
 
@@ -368,17 +366,19 @@ mod tests {
         assert!(closed.is_empty());
         assert_eq!(w.min_open_offset(0), Some(1));
         w.ingest(&no_features(), Some(60 * MIN), Some((0, 3)), &mut closed).unwrap();
-        assert_eq!(closed.len(), 1, "the first hour closed at the second's first event");
+        assert!(closed.is_empty(), "one event past the hour is no evidence yet");
+        w.ingest(&no_features(), Some(61 * MIN), Some((0, 4)), &mut closed).unwrap();
+        assert_eq!(closed.len(), 1, "the first hour closed at the second's second event");
         assert_eq!(closed[0].events, 2);
         assert_eq!(closed[0].bounds, WindowBounds { start_ms: 0, end_ms: 60 * MIN });
         assert_eq!(w.closed_upto(), 60 * MIN);
         assert_eq!(w.min_open_offset(0), Some(3));
         // an event for the closed hour is late, carried by the next window closed
-        w.ingest(&no_features(), Some(30 * MIN), Some((0, 4)), &mut closed).unwrap();
-        assert_eq!((w.late_total, w.open_events()), (1, 1));
+        w.ingest(&no_features(), Some(30 * MIN), Some((0, 5)), &mut closed).unwrap();
+        assert_eq!((w.late_total, w.open_events()), (1, 2));
         w.close_all(&mut closed);
         assert_eq!(closed[1].late, 1);
-        assert_eq!(w.events_total, 4);
+        assert_eq!(w.events_total, 5);
     }
 
     #[test]
@@ -390,6 +390,8 @@ mod tests {
         w.ingest(&no_features(), Some(58 * MIN), None, &mut closed).unwrap();
         assert!(closed.is_empty(), "watermark 55 min: the first hour is still open");
         w.ingest(&no_features(), Some(70 * MIN), None, &mut closed).unwrap();
+        assert!(closed.is_empty(), "the second newest at 65 min: watermark 55 min");
+        w.ingest(&no_features(), Some(71 * MIN), None, &mut closed).unwrap();
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].events, 2, "the straggler counted in its window");
         assert_eq!(w.late_total, 0);
@@ -521,15 +523,16 @@ mod tests {
         let mut closed = Vec::new();
         w.ingest(&no_features(), Some(10 * MIN), Some((0, 1)), &mut closed).unwrap();
         w.ingest(&no_features(), Some(50 * MIN), Some((0, 2)), &mut closed).unwrap();
-        // the watermark at 50: the windows ending at 15, 30 and 45 closed
+        w.ingest(&no_features(), Some(50 * MIN), Some((0, 3)), &mut closed).unwrap();
+        // the watermark at 50 (two events there): the windows ending at 15, 30 and 45 closed
         assert_eq!(closed.iter().map(|a| a.bounds.start_ms / MIN).collect::<Vec<_>>(), [-45, -30, -15]);
         assert_eq!(w.min_open_offset(0), Some(1), "the first event is still in open windows");
         // 20 min: its windows start at -30 and -15 (closed), 0 and 15: late, and in the two open
-        w.ingest(&no_features(), Some(20 * MIN), Some((0, 3)), &mut closed).unwrap();
+        w.ingest(&no_features(), Some(20 * MIN), Some((0, 4)), &mut closed).unwrap();
         assert_eq!(w.late_total, 1);
         w.close_all(&mut closed);
         let by_start: BTreeMap<i64, u64> = closed.iter().map(|a| (a.bounds.start_ms / MIN, a.events)).collect();
-        assert_eq!(by_start, BTreeMap::from([(-45, 1), (-30, 1), (-15, 1), (0, 3), (15, 2), (30, 1), (45, 1)]));
+        assert_eq!(by_start, BTreeMap::from([(-45, 1), (-30, 1), (-15, 1), (0, 4), (15, 3), (30, 2), (45, 2)]));
         assert_eq!(closed[3].late, 1, "the next window closed carries the late event");
     }
 

@@ -26,14 +26,65 @@ pub enum FetchError {
     Refused(String),
 }
 
-/// A reference file's bytes.
+/// The largest reference read, from a file or a URL (a dataset is then profiled, which
+/// takes a few times its size in memory). Past it the reference is refused, so a body
+/// that never ends, a link to `/dev/zero` or a wrong file cannot take the machine's memory.
+pub const MAX_REFERENCE_BYTES: u64 = 256 << 20;
+
+fn too_large(what: &str) -> FetchError {
+    FetchError::Refused(format!("{what}: larger than {} MiB, the most a reference may be", MAX_REFERENCE_BYTES >> 20))
+}
+
+/// A reference file's bytes: a regular file (a device or a FIFO never ends), at most
+/// `MAX_REFERENCE_BYTES` of them.
 pub fn read_file(path: &Path) -> Result<Fetched, FetchError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    use std::io::Read as _;
+    let refused = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => FetchError::NotFound(format!("{}: no such file", path.display())),
         _ => FetchError::Refused(format!("{}: {e}", path.display())),
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(refused)?;
+    let meta = file.metadata().map_err(refused)?;
+    if !meta.is_file() {
+        return Err(FetchError::Refused(format!("{}: not a regular file", path.display())));
+    }
+    if meta.len() > MAX_REFERENCE_BYTES {
+        return Err(too_large(&path.display().to_string()));
+    }
+    // the size may change while it is read: the limit holds for what is read
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_REFERENCE_BYTES + 1).read_to_end(&mut bytes).map_err(refused)?;
+    if bytes.len() as u64 > MAX_REFERENCE_BYTES {
+        return Err(too_large(&path.display().to_string()));
+    }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Fetched { bytes, name, etag: None })
+}
+
+/// A response's body, refused past `MAX_REFERENCE_BYTES` (announced or read).
+async fn body_within_limit(url: &str, mut resp: reqwest::Response) -> Result<Result<Vec<u8>, String>, FetchError> {
+    if resp.content_length().is_some_and(|n| n > MAX_REFERENCE_BYTES) {
+        return Err(too_large(url));
+    }
+    let limit = MAX_REFERENCE_BYTES as usize;
+    let mut bytes = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize));
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let len = bytes.len() + chunk.len();
+                if len > limit {
+                    return Err(too_large(url));
+                }
+                // grown by doubling, but never past the limit
+                if len > bytes.capacity() {
+                    bytes.reserve_exact(len.max(bytes.capacity() * 2).min(limit) - bytes.len());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Ok(bytes)),
+            Err(e) => return Ok(Err(format!("reading the body: {e}"))),
+        }
+    }
 }
 
 /// The last path segment of a URL, without its query: the file name that says the format.
@@ -65,9 +116,9 @@ pub async fn get(
             Ok(resp) if resp.status() == reqwest::StatusCode::NOT_MODIFIED => return Ok(None),
             Ok(resp) if resp.status().is_success() => {
                 let etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(String::from);
-                match resp.bytes().await {
-                    Ok(bytes) => return Ok(Some(Fetched { bytes: bytes.to_vec(), name: url_file_name(url), etag })),
-                    Err(e) => Attempt::Retry { reason: format!("reading the body: {e}"), status: None, after: None },
+                match body_within_limit(url, resp).await? {
+                    Ok(bytes) => return Ok(Some(Fetched { bytes, name: url_file_name(url), etag })),
+                    Err(reason) => Attempt::Retry { reason, status: None, after: None },
                 }
             }
             Ok(resp) => {
@@ -104,6 +155,12 @@ mod tests {
         assert_eq!(url_file_name("https://h/refs/profile.json?version=2"), "profile.json");
         assert_eq!(url_file_name("http://h/data/train.parquet"), "train.parquet");
         assert_eq!(url_file_name("http://h/"), "");
+    }
+
+    #[test]
+    fn a_device_is_refused_before_a_byte_is_read() {
+        let e = read_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(&e, FetchError::Refused(m) if m.contains("not a regular file")), "{e}");
     }
 
     #[test]

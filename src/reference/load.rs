@@ -39,7 +39,8 @@ pub fn profile_from(
             .tempfile_in(scratch)
             .map_err(|e| ReferenceError::Unreadable(format!("{}: {e}", scratch.display())))?;
         std::fs::write(tmp.path(), &fetched.bytes).map_err(|e| ReferenceError::Unreadable(e.to_string()))?;
-        let data = Dataset::load(tmp.path(), None).map_err(|e| ReferenceError::Unreadable(e.to_string()))?;
+        let data = Dataset::load(tmp.path(), None)
+            .map_err(|e| ReferenceError::Unreadable(shown_error(&e, tmp.path(), name)))?;
         let selection = Selection {
             columns: model.features.clone(),
             categorical: model.categorical.clone(),
@@ -59,6 +60,20 @@ pub fn profile_from(
         tracing::info!(model = %model.name, features = profile.features.len(), ms, "thresholds calibrated");
     }
     Ok(profile)
+}
+
+/// The longest reading error shown: polars quotes the field it could not read, and a field
+/// may be megabytes long.
+const ERROR_CHARS: usize = 500;
+
+/// A reading error as logs and the API show it: naming the reference, not the temporary
+/// copy polars read, and cut to `ERROR_CHARS`.
+fn shown_error(e: &dyn std::fmt::Display, copy: &Path, name: &str) -> String {
+    let text = e.to_string().replace(&copy.display().to_string(), name);
+    match text.char_indices().nth(ERROR_CHARS) {
+        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
+        None => text,
+    }
 }
 
 /// Every feature the model names and every one it watches now is in the profile.
@@ -109,6 +124,17 @@ mod tests {
         assert_eq!(p.source, "train.csv");
         let json = Fetched { bytes: serde_json::to_vec(&p).unwrap(), name: "whatever".into(), etag: None };
         assert_eq!(profile_from(&json, &model(""), &[], dir.path()).unwrap(), p, "sniffed as a profile");
+    }
+
+    #[test]
+    fn a_reading_error_names_the_reference_and_is_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let field = "x".repeat(100_000);
+        let csv =
+            Fetched { bytes: format!("a,b\n1,2\n3,\"{field}\n").into_bytes(), name: "train.csv".into(), etag: None };
+        let e = profile_from(&csv, &model(""), &[], dir.path()).unwrap_err().to_string();
+        assert!(e.len() < 1_000, "{} bytes: {}", e.len(), &e[..200]);
+        assert!(e.contains("train.csv") && !e.contains(".tmp"), "{e}");
     }
 
     #[test]

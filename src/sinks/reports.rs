@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::source::kafka::{delivered, enqueue};
-use crate::telemetry::events::ReportNotPublished;
+use crate::telemetry::events::{ReportFileReopened, ReportNotPublished};
 use crate::telemetry::Telemetry;
 
 /// A sink that could not take a report, and why.
@@ -50,6 +50,8 @@ pub struct TopicWorker {
 struct ReportFile {
     path: std::path::PathBuf,
     file: std::fs::File,
+    /// Told when the file is found deleted or replaced under the daemon.
+    telemetry: Option<Arc<Telemetry>>,
     waiting: Arc<Mutex<Vec<String>>>,
     /// When the last write failed (none while they succeed).
     failed_at: Option<std::time::Instant>,
@@ -59,14 +61,35 @@ struct ReportFile {
 const FILE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl ReportFile {
-    fn open(path: &Path) -> std::io::Result<ReportFile> {
+    fn open(path: &Path, telemetry: Option<Arc<Telemetry>>) -> std::io::Result<ReportFile> {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ReportFile { path: path.to_path_buf(), file, waiting: Default::default(), failed_at: None })
+        Ok(ReportFile { path: path.to_path_buf(), file, telemetry, waiting: Default::default(), failed_at: None })
+    }
+
+    /// Opens the file again where its path no longer names the one held (deleted,
+    /// rotated, its directory removed): lines written to an unlinked file are lost to
+    /// everyone, so none is.
+    fn follow_path(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        let held = self.file.metadata()?;
+        let same = std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == (held.dev(), held.ino()));
+        if same {
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        if let Some(t) = &self.telemetry {
+            t.emit(ReportFileReopened { path: &self.path });
+        }
+        Ok(())
     }
 
     /// Writes the waiting lines (unless the last failure is under a second old).
     fn write_waiting(&mut self) -> Result<(), SinkFailure> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = self.waiting.clone();
+        let mut waiting = waiting.lock().unwrap_or_else(|e| e.into_inner());
         if waiting.is_empty() || self.failed_at.is_some_and(|at| at.elapsed() < FILE_RETRY) {
             return Ok(());
         }
@@ -75,7 +98,7 @@ impl ReportFile {
             text.push_str(line);
             text.push('\n');
         }
-        let written = self.file.metadata().and_then(|m| {
+        let written = self.follow_path().and_then(|()| self.file.metadata()).and_then(|m| {
             let len = m.len();
             self.file.write_all(text.as_bytes()).inspect_err(|_| {
                 // no partial line for the next write to join
@@ -183,8 +206,13 @@ impl TopicWorker {
 
 impl ReportSinks {
     /// Opens the report file for appending (creating it) and takes the topic's worker.
-    pub fn open(file: Option<&Path>, topic: Option<TopicWorker>) -> std::io::Result<ReportSinks> {
-        let file = file.map(ReportFile::open).transpose()?;
+    /// `telemetry` hears of a report file deleted under the daemon (and opened again).
+    pub fn open(
+        file: Option<&Path>,
+        topic: Option<TopicWorker>,
+        telemetry: Option<Arc<Telemetry>>,
+    ) -> std::io::Result<ReportSinks> {
+        let file = file.map(|f| ReportFile::open(f, telemetry)).transpose()?;
         Ok(ReportSinks { file, written: HashSet::new(), topic, backlog: Default::default() })
     }
 
@@ -298,7 +326,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reports.jsonl");
         std::fs::write(&path, "{\"a\":1}\n").unwrap();
-        let mut sinks = ReportSinks::open(Some(&path), None).unwrap();
+        let mut sinks = ReportSinks::open(Some(&path), None, None).unwrap();
         sinks.skip_written(&path, 1 << 20);
         assert!(sinks.publish("m", "{\"a\":1}").await.is_empty());
         assert!(sinks.publish("m", "{\"b\":2}").await.is_empty());
@@ -310,23 +338,37 @@ mod tests {
     async fn a_failed_write_leaves_no_partial_line_and_its_lines_go_first_next_time() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reports.jsonl");
-        let mut sinks = ReportSinks::open(Some(&path), None).unwrap();
+        let mut sinks = ReportSinks::open(Some(&path), None, None).unwrap();
         assert!(sinks.publish("m", "{\"a\":1}").await.is_empty());
-        // a full disk: every write fails with ENOSPC
-        let real = std::mem::replace(
-            &mut sinks.file.as_mut().unwrap().file,
-            std::fs::OpenOptions::new().append(true).open("/dev/full").unwrap(),
-        );
+        // a full disk: every write fails with ENOSPC (the path names /dev/full for a while)
+        let aside = dir.path().join("aside.jsonl");
+        std::fs::rename(&path, &aside).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
         let failures = sinks.publish("m", "{\"b\":2}").await;
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert!(failures[0].error.contains("reports.jsonl"), "{}", failures[0].error);
         assert!(sinks.file_failing().unwrap().contains("1 reports waiting"));
         assert_eq!(*sinks.file_waiting().unwrap().lock().unwrap(), ["{\"b\":2}"]);
         // space is back; the retry is due
-        sinks.file.as_mut().unwrap().file = real;
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(&aside, &path).unwrap();
         sinks.file.as_mut().unwrap().failed_at = None;
         assert!(sinks.publish("m", "{\"c\":3}").await.is_empty());
         assert!(sinks.file_failing().is_none());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    /// A report file deleted under the daemon (`rm -rf` of its directory): the next lines
+    /// go to a new file at the path, not into the unlinked one.
+    #[tokio::test]
+    async fn a_report_file_deleted_with_its_directory_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/reports.jsonl");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut sinks = ReportSinks::open(Some(&path), None, None).unwrap();
+        assert!(sinks.publish("m", "{\"a\":1}").await.is_empty());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+        assert!(sinks.publish("m", "{\"b\":2}").await.is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"b\":2}\n");
     }
 }

@@ -17,6 +17,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 
 use crate::config::Settings;
+use crate::redact::scrub_options;
 use crate::telemetry::events::{ConsumerLag, DeadLetterNotProduced, PartitionsAssigned};
 use crate::telemetry::Telemetry;
 
@@ -57,6 +58,8 @@ pub struct ConsumerHooks {
     closing: AtomicBool,
     /// The partials topic (spread models), whose assigned partitions are read back first.
     internal_topic: Option<String>,
+    /// `[kafka.options]`, whose credentials are scrubbed from what librdkafka says.
+    options: std::collections::BTreeMap<String, String>,
 }
 
 impl ConsumerHooks {
@@ -67,7 +70,22 @@ impl ConsumerHooks {
         assigned: Arc<AtomicBool>,
         health: Arc<crate::http::ConsumerHealth>,
     ) -> Self {
-        ConsumerHooks { telemetry, listener, assigned, health, closing: AtomicBool::new(false), internal_topic: None }
+        ConsumerHooks {
+            telemetry,
+            listener,
+            assigned,
+            health,
+            closing: AtomicBool::new(false),
+            internal_topic: None,
+            options: Default::default(),
+        }
+    }
+
+    /// librdkafka's log lines and errors may echo a property: these options' credentials
+    /// are scrubbed from them.
+    pub fn with_options(mut self, options: &std::collections::BTreeMap<String, String>) -> Self {
+        self.options = options.clone();
+        self
     }
 
     /// Partitions of `topic` are the partials topic's.
@@ -92,6 +110,7 @@ impl ClientContext for ConsumerHooks {
     /// lines at debug level).
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
+        let message = scrub_options(message, &self.options);
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error => tracing::error!(target: "librdkafka", fac, "{message}"),
             L::Warning => tracing::warn!(target: "librdkafka", fac, "{message}"),
@@ -110,7 +129,8 @@ impl ClientContext for ConsumerHooks {
     /// Client-level errors: `reason` says what went wrong (a SASL login refused, a
     /// certificate not verified), which the code alone does not.
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        let reason = (!reason.is_empty()).then_some(reason);
+        let reason = scrub_options(reason, &self.options);
+        let reason = (!reason.is_empty()).then_some(reason.as_str());
         self.telemetry.emit(crate::telemetry::events::ConsumerError { error: &error, reason });
         let summary = error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown);
         match reason {
@@ -193,6 +213,12 @@ pub fn store_offsets<C: Consumer<X>, X: ConsumerContext>(consumer: &C, offsets: 
     if tpl.count() > 0 {
         let _ = consumer.store_offsets(&tpl);
     }
+}
+
+/// What librdkafka said when it would not create a client, as an error naming `what`:
+/// its text may echo a property, so credentials are scrubbed from it.
+pub fn refused<'a>(settings: &'a Settings, what: &'a str) -> impl FnOnce(KafkaError) -> anyhow::Error + 'a {
+    move |e| anyhow::anyhow!("kafka: cannot create {what}: {}", scrub_options(&e.to_string(), &settings.kafka.options))
 }
 
 /// The consumer group's settings; `[kafka.options]` go last, as they are.

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -119,7 +118,7 @@ impl Changelog {
         let producer = crate::source::kafka::producer_config(settings)
             .set("enable.idempotence", "true")
             .create()
-            .context("kafka: cannot create the changelog's producer")?;
+            .map_err(crate::source::kafka::refused(settings, "the changelog's producer"))?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "driftd".into());
         let writer = format!("{host}-{}-{}", std::process::id(), crate::time::now_ms());
         let mut config = crate::source::kafka::producer_config(settings);
@@ -129,7 +128,7 @@ impl Changelog {
             .set("group.id", format!("driftd-changelog-{writer}"))
             .set("enable.auto.commit", "false")
             .create()
-            .context("kafka: cannot create the changelog's reader")?;
+            .map_err(crate::source::kafka::refused(settings, "the changelog's reader"))?;
         Ok(Changelog {
             topic: topic.to_string(),
             writer,

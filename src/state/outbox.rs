@@ -182,6 +182,15 @@ impl Outbox {
         write_synced(&self.path_of(&entry.run_id), &serde_json::to_vec_pretty(entry).expect("entry serializes"))
     }
 
+    /// Marks every pending entry to be written again by `flush` (its directory was made
+    /// again after it was deleted).
+    pub fn rewrite_all(&self) {
+        let mut book = self.book.lock().expect("outbox lock");
+        let book = &mut *book;
+        book.unsaved.extend(book.pending.keys().cloned());
+        let _ = std::fs::create_dir_all(&self.dir);
+    }
+
     /// Writes what failed to be written before (pending entries, history lines). Ok once
     /// the disk holds everything the outbox does.
     pub fn flush(&self) -> std::io::Result<()> {

@@ -230,6 +230,67 @@ impl InternalEvent for CheckpointNotSaved<'_> {
     }
 }
 
+/// The state directory was deleted or replaced under the daemon: made again and locked
+/// anew, with everything held in memory written to it.
+pub struct StateDirLost<'a> {
+    pub dir: &'a std::path::Path,
+    /// Why it could not be taken again, if it could not.
+    pub error: Option<&'a str>,
+}
+
+impl InternalEvent for StateDirLost<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.state_write_errors_total.with_label_values(&["state_dir"]).inc();
+        match self.error {
+            None => tracing::error!(
+                dir = %self.dir.display(),
+                "the state directory was deleted or replaced under the daemon: made again, the checkpoint, pending \
+                 retrain requests and alerts written to it anew (the retrain history before now is gone)"
+            ),
+            Some(error) => tracing::error!(
+                dir = %self.dir.display(),
+                error,
+                "the state directory was deleted or replaced under the daemon and cannot be taken again: reports and \
+                 offsets wait (/readyz 503)"
+            ),
+        }
+    }
+}
+
+/// The last run on this state directory ended without stopping in order.
+pub struct PreviousRunUnclean<'a> {
+    pub pid: u32,
+    pub dir: &'a std::path::Path,
+}
+
+impl InternalEvent for PreviousRunUnclean<'_> {
+    fn emit(self, _: &Telemetry) {
+        tracing::warn!(
+            previous_pid = self.pid,
+            dir = %self.dir.display(),
+            "the last driftd on this state directory ended without shutting down: killed, or crashed (librdkafka \
+             2.12.1 crashes in its own thread when a subscribed topic is deleted or re-created under it: \
+             confluentinc/librdkafka#4964, #5093, #5280); what it had not reported is read again from the \
+             committed offsets"
+        );
+    }
+}
+
+/// The report file was deleted or replaced under the daemon: opened again at its path.
+pub struct ReportFileReopened<'a> {
+    pub path: &'a std::path::Path,
+}
+
+impl InternalEvent for ReportFileReopened<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.state_write_errors_total.with_label_values(&["reports_file"]).inc();
+        tracing::error!(
+            path = %self.path.display(),
+            "the report file was deleted or replaced under the daemon: opened again at its path, the next reports go there"
+        );
+    }
+}
+
 /// The checkpoint could be written again.
 pub struct CheckpointSavedAgain;
 

@@ -17,6 +17,7 @@ pub struct Metrics {
     pub(super) windows_closed_total: IntCounterVec,
     pub(super) windows_fenced_total: IntCounterVec,
     pub(super) events_total: IntCounterVec,
+    pub(super) events_reread_total: IntCounterVec,
     pub(super) decode_errors_total: IntCounterVec,
     pub(super) kafka_consumer_errors_total: IntCounterVec,
     pub(super) late_events_total: IntCounterVec,
@@ -146,6 +147,12 @@ impl Metrics {
                 &["model", "model_version"],
             ),
             events_total: counter(&r, "driftd_events_total", "Inference events accepted.", &["model"]),
+            events_reread_total: counter(
+                &r,
+                "driftd_events_reread_total",
+                "Of driftd_events_total, events at an offset this process had read before (a partition read again after a rebalance or a lost assignment): the difference is the distinct events.",
+                &["model"],
+            ),
             decode_errors_total: counter(
                 &r,
                 "driftd_decode_errors_total",
@@ -259,7 +266,7 @@ impl Metrics {
             state_write_errors_total: counter(
                 &r,
                 "driftd_state_write_errors_total",
-                "Writes to the state directory that failed, by file: checkpoint, outbox (each retried; /readyz is 503 while the checkpoint cannot be written), checkpoint_corrupt (set aside at start).",
+                "Writes to the state directory that failed, by file: checkpoint, outbox, alerts (each retried; /readyz is 503 while the checkpoint cannot be written), checkpoint_corrupt (set aside at start), state_dir (deleted under the daemon: made again), reports_file (deleted: opened again).",
                 &["file"],
             ),
             reference_last_swap_timestamp_seconds: gauge(

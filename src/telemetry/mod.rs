@@ -44,17 +44,27 @@ impl Telemetry {
     /// The counter of events accepted for a model, looked up once: the hot path counts
     /// through it without a label lookup per event.
     pub fn events_accepted(&self, model: &str) -> EventsAccepted {
-        EventsAccepted(self.metrics.events_total.with_label_values(&[model]))
+        EventsAccepted {
+            all: self.metrics.events_total.with_label_values(&[model]),
+            reread: self.metrics.events_reread_total.with_label_values(&[model]),
+        }
     }
 }
 
-/// `driftd_events_total{model}` for one model.
+/// `driftd_events_total{model}` (and `driftd_events_reread_total{model}`) for one model.
 #[derive(Clone)]
-pub struct EventsAccepted(prometheus::IntCounter);
+pub struct EventsAccepted {
+    all: prometheus::IntCounter,
+    reread: prometheus::IntCounter,
+}
 
 impl EventsAccepted {
-    pub fn inc(&self) {
-        self.0.inc();
+    /// One event accepted; `reread`: at an offset read before.
+    pub fn inc(&self, reread: bool) {
+        self.all.inc();
+        if reread {
+            self.reread.inc();
+        }
     }
 }
 

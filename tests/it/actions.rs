@@ -90,7 +90,7 @@ pub(crate) fn fault(name: &str, preset: &str, path: &str, script: Vec<Reply>, ex
     };
     let cfg = s.config(name, &format!("[retrain]\n{target}\nbackoff = \"20ms\"\n{extra}\n"), "");
     let (_, summary) = replay(&cfg, &s.input);
-    let history = std::fs::read_to_string(s.dir.path().join(format!("state-{name}/retrains.jsonl"))).unwrap();
+    let history = std::fs::read_to_string(s.dir.path().join(format!("state-{name}/replay/retrains.jsonl"))).unwrap();
     let entries: Vec<Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(entries.len(), 1, "{name}: one request in the history");
     assert_eq!(summary["actions"]["drift_episodes"][MODEL], json!(1));
@@ -181,7 +181,7 @@ fn a_request_pending_at_a_crash_is_delivered_once_after_restart() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let outbox = s.dir.path().join("state-crash/outbox");
+    let outbox = s.dir.path().join("state-crash/replay/outbox");
     let deadline = Instant::now() + Duration::from_secs(60);
     let pending = loop {
         let tried: Vec<Value> = std::fs::read_dir(&outbox)

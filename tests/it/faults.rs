@@ -35,8 +35,8 @@ const MODELS: [(&str, &str); 3] = [
 ];
 
 /// The known sequence: `n` events a model, one a minute from 2026-11-01, interleaved and
-/// keyed by model; then one event per model a day on, so that every event-time window
-/// before it closes.
+/// keyed by model; then two events per model a day on, so that every event-time window
+/// before them closes (a window closes once two events are past its end).
 struct Workload {
     /// (model, line)
     messages: Vec<(String, String)>,
@@ -70,6 +70,7 @@ impl Workload {
                 let ts = v["timestamp"].as_str().unwrap().to_string();
                 (m.to_string(), lines[0].replace(&ts, &flush_at))
             })
+            .flat_map(|flush| [flush.clone(), flush])
             .collect();
         let open_after = crate::helpers::fmt_ms(start_ms + (n as i64 + 1440 - 120) * 60_000);
         Workload { messages, tail, open_after }

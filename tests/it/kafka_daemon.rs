@@ -517,7 +517,7 @@ fn a_member_that_missed_its_session_timeout_drops_what_it_lost() {
     Command::new("kill").args(["-STOP", &pid]).status().unwrap();
     // past the 6 s session timeout: the group gives the partition to the second member
     std::thread::sleep(Duration::from_secs(14));
-    // the rest, and one event two months on that closes every window before it
+    // the rest, and two events two months on that close every window before them
     let last: Value = serde_json::from_str(msgs.last().unwrap()).unwrap();
     let last_ms = driftd::time::parse_rfc3339_ms(last["timestamp"].as_str().unwrap()).unwrap();
     let flush = msgs[0].replace(
@@ -525,7 +525,7 @@ fn a_member_that_missed_its_session_timeout_drops_what_it_lost() {
         &crate::helpers::fmt_ms(last_ms + 60 * 86_400_000),
     );
     produce(&p, &msgs[half..], "housing", None);
-    produce(&p, &[flush], "housing", None);
+    produce(&p, &[flush.clone(), flush], "housing", None);
     Command::new("kill").args(["-CONT", &pid]).status().unwrap();
     let files = [s.dir.path().join("reports-one.jsonl"), s.dir.path().join("reports-two.jsonl")];
     wait_for_events(&files, msgs.len() as u64);

@@ -13,6 +13,7 @@ mod example_pipelines;
 mod faults;
 mod fixtures_match;
 mod fuzz_regressions;
+mod hostile;
 mod hot_path_alloc;
 mod html_report;
 mod http_api;

@@ -54,7 +54,7 @@ fn prefect_runs_the_example_flow_once_per_episode() {
     assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{summary}");
     let fired = reports.iter().filter(|r| r["dataset_drift"] == json!(true)).nth(1).unwrap();
     // driftd read the DAG after creating the run (is_paused, with its own token): not paused
-    let history = std::fs::read_to_string(dir.path().join("first/retrains.jsonl")).unwrap();
+    let history = std::fs::read_to_string(dir.path().join("first/replay/retrains.jsonl")).unwrap();
     let entry: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
     assert_eq!((entry["status"].as_str(), entry.get("last_error")), (Some("delivered"), None), "{entry}");
 
@@ -154,7 +154,7 @@ fn airflow3_runs_the_example_dag_once_per_episode() {
     assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{summary}");
     let fired = reports.iter().filter(|r| r["dataset_drift"] == json!(true)).nth(1).unwrap();
     // driftd read the DAG after creating the run (is_paused, with its own token): not paused
-    let history = std::fs::read_to_string(dir.path().join("first/retrains.jsonl")).unwrap();
+    let history = std::fs::read_to_string(dir.path().join("first/replay/retrains.jsonl")).unwrap();
     let entry: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
     assert_eq!((entry["status"].as_str(), entry.get("last_error")), (Some("delivered"), None), "{entry}");
 

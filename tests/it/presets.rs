@@ -307,7 +307,7 @@ fn each_preset_sends_the_request_its_api_documents_once_per_episode() {
         assert_eq!(summary["actions"]["drift_episodes"][MODEL], json!(1), "{summary}");
         assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{}: {summary}", p.name);
         // the outbox is empty and the history holds the delivered request
-        let state = s.dir.path().join(format!("state-{}", p.name));
+        let state = s.dir.path().join(format!("state-{}/replay", p.name));
         assert_eq!(std::fs::read_dir(state.join("outbox")).unwrap().count(), 0);
         let history = std::fs::read_to_string(state.join("retrains.jsonl")).unwrap();
         let entry: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
@@ -343,7 +343,7 @@ fn a_run_delivered_to_a_paused_airflow_dag_is_flagged() {
     let retrain = format!("[retrain]\npreset = \"airflow\"\nurl = \"{}\"\n", r.url("/api/v1/dags/d/dagRuns"));
     let (_, summary) = replay(&s.config("paused", &retrain, ""), &s.input);
     assert_eq!(summary["actions"]["retrain_requests"], json!({"delivered": 1}), "{summary}");
-    let history = std::fs::read_to_string(s.dir.path().join("state-paused/retrains.jsonl")).unwrap();
+    let history = std::fs::read_to_string(s.dir.path().join("state-paused/replay/retrains.jsonl")).unwrap();
     let e: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
     assert_eq!(e["status"], json!("delivered"));
     assert!(e["last_error"].as_str().unwrap().contains("DAG is paused"), "{e}");

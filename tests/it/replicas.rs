@@ -60,7 +60,8 @@ fn three_replicas_a_sigkill_and_a_fourth_joining_report_every_window_once_equal_
         messages.push((None, "north", north[i].as_str()));
         messages.push((None, "south", south[i].as_str()));
     }
-    // then one event per partition two hours on: every window before it closes
+    // then two events per partition two hours on: every window before them closes (a
+    // window closes once two events are past its end)
     let flush_ms = start_ms + 14 * 3_600_000;
     let flush: Vec<String> = (0..PARTITIONS)
         .map(|_| log_line("housing", &fmt_ms(flush_ms), &housing_values(&housing[0])))
@@ -70,6 +71,7 @@ fn three_replicas_a_sigkill_and_a_fourth_joining_report_every_window_once_equal_
         (0..PARTITIONS).map(|p| (Some(p), "", flush[p as usize].as_str())).collect();
     tail.push((None, "north", flush[PARTITIONS as usize].as_str()));
     tail.push((None, "south", flush[PARTITIONS as usize + 1].as_str()));
+    tail.extend(tail.clone());
 
     let names = ["r1", "r2", "r3", "r4"];
     let configs: Vec<(PathBuf, u16)> = names.iter().map(|n| config(dir.path(), &bootstrap, n)).collect();

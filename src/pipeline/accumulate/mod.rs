@@ -43,7 +43,7 @@ pub const CATEGORY_MAX_BYTES: usize = 256;
 /// reads as unseen values.
 pub const OTHER_CATEGORY: &str = "(other)";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct CategoryCounts {
     strings: PlHashMap<String, u64>,
     numbers: PlHashMap<u64, u64>,
@@ -114,7 +114,7 @@ impl Shape {
 
 /// A numerical slot's values: kept as they are while few, then binned (a continuous
 /// feature) or counted by value (a discrete one): memory no longer grows with events.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Numbers {
     Exact(Vec<f64>),
     Binned(BinnedSample),
@@ -127,7 +127,7 @@ fn value_key(x: f64) -> u64 {
 }
 
 /// One window's values. A feature's missing count is the events minus its values.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Accumulator {
     pub bounds: WindowBounds,
     pub events: u64,
@@ -148,6 +148,11 @@ pub struct Accumulator {
     /// partition's offset may be committed only below every open window's lowest; a count
     /// window's highest marks what it reported.
     offsets: Vec<(u32, i64, i64)>,
+    /// A closed sliding window's panes, their counts taken, their values not yet added
+    /// (`into_dataset` adds them): the windows one close ends share their panes, so
+    /// memory holds each pane once however many windows end at once, and one window's
+    /// values at a time while they are reported.
+    deferred: Vec<Arc<Accumulator>>,
 }
 
 impl Accumulator {
@@ -165,6 +170,25 @@ impl Accumulator {
             min_ts: i64::MAX,
             max_ts: i64::MIN,
             offsets: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// A window made of `panes` (a sliding window's), their counts taken now and their
+    /// values when the window is reported.
+    pub fn of_panes(shape: Shape, bounds: WindowBounds, panes: Vec<Arc<Accumulator>>) -> Accumulator {
+        let mut acc = Accumulator::new(shape, bounds);
+        for pane in &panes {
+            acc.merge_counts(pane);
+        }
+        acc.deferred = panes;
+        acc
+    }
+
+    /// The deferred panes' values added: the window whole.
+    fn realize(&mut self) {
+        for pane in std::mem::take(&mut self.deferred) {
+            self.merge_values(&pane);
         }
     }
 
@@ -265,6 +289,12 @@ impl Accumulator {
     /// the same window): counts add, kept values join, and a slot past `exact_up_to` on
     /// either side is binned (or counted) on both. The bounds stay `self`'s.
     pub fn merge(&mut self, other: &Accumulator) {
+        self.merge_counts(other);
+        self.merge_values(other);
+    }
+
+    /// `other`'s counts of events and where they came from.
+    fn merge_counts(&mut self, other: &Accumulator) {
         self.events += other.events;
         self.late += other.late;
         self.invalid += other.invalid;
@@ -273,6 +303,13 @@ impl Accumulator {
         self.max_ts = self.max_ts.max(other.max_ts);
         for &(pid, lo, hi) in &other.offsets {
             self.note_range(pid, lo, hi);
+        }
+    }
+
+    /// `other`'s values (its deferred panes' too).
+    fn merge_values(&mut self, other: &Accumulator) {
+        for pane in &other.deferred {
+            self.merge_values(pane);
         }
         for (a, b) in self.numeric_invalid.iter_mut().zip(&other.numeric_invalid) {
             *a += b;
@@ -339,7 +376,8 @@ impl Accumulator {
 
     /// The window as a dataset `analyze` takes (named `{model}@{start}`), and the features
     /// with no value in it. `numeric` and `categorical` name the slots.
-    pub fn into_dataset(self, model: &str, numeric: &[String], categorical: &[String]) -> (Dataset, Vec<String>) {
+    pub fn into_dataset(mut self, model: &str, numeric: &[String], categorical: &[String]) -> (Dataset, Vec<String>) {
+        self.realize();
         let rows = self.events as usize;
         let mut columns = Vec::with_capacity(numeric.len() + categorical.len());
         let mut empty = Vec::new();

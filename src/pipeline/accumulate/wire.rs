@@ -51,6 +51,9 @@ struct CategoriesWire {
 impl Accumulator {
     /// The wire form (see [`AccumulatorWire`]).
     pub fn to_wire(&self) -> AccumulatorWire {
+        // parts on the wire are spread models' panes and windows, never a sliding
+        // window's deferred panes (those are only reported)
+        debug_assert!(self.deferred.is_empty(), "a window with deferred panes sent as a part");
         let numeric = self
             .numeric
             .iter()

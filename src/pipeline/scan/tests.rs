@@ -146,7 +146,8 @@ fn a_remembered_layout_reads_as_the_long_way() {
     let layouts = [
         ["{\"model\": ", ", \"model_version\": ", ", \"features\": {\"a\": ", ", \"b\": ", "}, \"prediction\": ", "}"],
         ["{\"model\":", ",\"timestamp\":", ",\"features\":{\"a\":", ",\"c\":", "},\"x\":", "}"],
-        [" {\"features\": {\"b\": ", ", \"a\": ", "}, \"model\": ", ", \"model\": ", ", \"timestamp\": ", "} "],
+        // (a key of the message's own given twice is refused, by both paths: not a layout)
+        [" {\"features\": {\"b\": ", ", \"a\": ", "}, \"model\": ", ", \"model_version\": ", ", \"timestamp\": ", "} "],
     ];
     let mut scratch = Scratch::new();
     // per phase: messages the scanner read, and those of them read by a known layout
@@ -162,9 +163,9 @@ fn a_remembered_layout_reads_as_the_long_way() {
         for (i, piece) in layout.iter().enumerate() {
             text.push_str(piece);
             if i + 1 < layout.len() {
-                let atom = if rng.next_u64() % 8 == 0 {
+                let atom = if rng.next_u64().is_multiple_of(8) {
                     atoms[(rng.next_u64() % atoms.len() as u64) as usize].to_string()
-                } else if i == 0 || rng.next_u64() % 2 == 0 {
+                } else if i == 0 || rng.next_u64().is_multiple_of(2) {
                     format!("\"m{}\"", rng.next_u64() % 3)
                 } else {
                     format!("{}", (rng.next_f64() - 0.5) * 1e3)
@@ -226,11 +227,11 @@ fn random_messages_decode_alike_on_both_paths() {
         let members = (rng.next_u64() % 6) as usize;
         for m in 0..members {
             if m > 0 {
-                text.push_str(if rng.next_u64() % 50 == 0 { " ,, " } else { ", " });
+                text.push_str(if rng.next_u64().is_multiple_of(50) { " ,, " } else { ", " });
             }
             let key = keys[(rng.next_u64() % keys.len() as u64) as usize];
             text.push_str(&format!("\"{key}\": "));
-            if key == "features" && rng.next_u64() % 4 != 0 {
+            if key == "features" && !rng.next_u64().is_multiple_of(4) {
                 text.push('{');
                 for f in 0..(rng.next_u64() % 4) {
                     if f > 0 {
@@ -240,7 +241,7 @@ fn random_messages_decode_alike_on_both_paths() {
                     text.push_str(&format!("\"f{f}\":{atom}"));
                 }
                 text.push('}');
-            } else if key == "timestamp" && rng.next_u64() % 2 == 0 {
+            } else if key == "timestamp" && rng.next_u64().is_multiple_of(2) {
                 text.push_str("\"2026-01-02T03:04:05.678Z\"");
             } else {
                 text.push_str(atoms[(rng.next_u64() % atoms.len() as u64) as usize]);

@@ -204,6 +204,17 @@ impl Broker {
     }
 }
 
+impl Broker {
+    pub fn delete_topic(&self, name: &str) {
+        let status = Command::new(tansu())
+            .args(["topic", "delete", name, "--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .stdout(Stdio::null())
+            .status()
+            .expect("tansu topic delete runs");
+        assert!(status.success(), "topic {name} deleted");
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
