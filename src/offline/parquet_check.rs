@@ -6,7 +6,8 @@
 //! field (`polars-parquet/src/parquet/handwritten_thrift/file_metadata_thrift.rs`: which
 //! field ids it reads as what, whatever type the bytes declare) and refuses a list it
 //! would size beyond the bytes left, each element taking at least one. Anything else the
-//! walk cannot follow it leaves to polars, which refuses it with its own error.
+//! walk cannot follow it leaves to polars, which refuses it with its own error. The page
+//! headers are walked too (`pages_problem`): a page's counts are taken as `usize`.
 
 use std::io::{Read as _, Seek, SeekFrom};
 use std::path::Path;
@@ -34,11 +35,48 @@ pub fn footer_problem(path: &Path) -> std::io::Result<Option<String>> {
     let mut footer = vec![0u8; footer_len as usize];
     f.seek(SeekFrom::End(-8 - footer_len as i64))?;
     f.read_exact(&mut footer)?;
-    let mut walk = Walk { bytes: &footer, at: 0 };
+    let mut walk = Walk { bytes: &footer, at: 0, chunks: Vec::new() };
     Ok(match walk.structure(Kind::FileMetaData) {
         Err(Stop::Refuse(why)) => Some(format!("its footer is corrupt: {why}")),
-        Ok(()) | Err(Stop::Unreadable) => None,
+        Err(Stop::Unreadable) => None,
+        Ok(()) => pages_problem(&f, len - 8 - footer_len, &walk.chunks),
     })
+}
+
+/// Page headers read past this many bytes are left to polars (statistics can make a
+/// header long; the counts come first).
+const MAX_PAGE_HEADER: usize = 1 << 16;
+/// Pages looked at per file, at most.
+const MAX_PAGES: usize = 1 << 20;
+
+/// The pages of each column chunk (`(dictionary_page_offset, data_page_offset,
+/// total_compressed_size)`, before `data_end`): polars-parquet 0.55 takes a page's
+/// `num_values` (an i32) as a `usize` and reserves a validity bitmap of that many bits,
+/// so a negative count asks for 2^61 bytes and the failed allocation aborts the process
+/// (found by fuzzing: the `dataset` target). A page header whose counts are negative is
+/// refused; anything the walk cannot follow is left to polars.
+fn pages_problem(f: &std::fs::File, data_end: u64, chunks: &[(i64, i64, i64)]) -> Option<String> {
+    use std::os::unix::fs::FileExt as _;
+    let mut pages = 0;
+    let mut buf = vec![0u8; MAX_PAGE_HEADER];
+    for &(dictionary, data, size) in chunks {
+        let start = if (0..data).contains(&dictionary) { dictionary } else { data };
+        let (Ok(start), Ok(size)) = (u64::try_from(start), u64::try_from(size)) else { continue };
+        let end = start.saturating_add(size).min(data_end);
+        let mut at = start;
+        while at < end && pages < MAX_PAGES {
+            pages += 1;
+            let want = ((end - at) as usize).min(MAX_PAGE_HEADER);
+            let Ok(n) = f.read_at(&mut buf[..want], at) else { return None };
+            let mut walk = Walk { bytes: &buf[..n], at: 0, chunks: Vec::new() };
+            match walk.page_header() {
+                Ok(Some(compressed)) => at = at.saturating_add(walk.at as u64).saturating_add(compressed),
+                Ok(None) => break,
+                Err(why) => return Some(format!("a page at byte {at} is corrupt: {why}")),
+            }
+        }
+    }
+    None
 }
 
 /// The structures polars decodes field by field.
@@ -144,6 +182,14 @@ type Walked = Result<(), Stop>;
 struct Walk<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Per column chunk read: (dictionary_page_offset, data_page_offset,
+    /// total_compressed_size), -1 where absent.
+    chunks: Vec<(i64, i64, i64)>,
+}
+
+/// A compact-protocol integer (zigzag).
+fn zigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
 }
 
 impl Walk<'_> {
@@ -225,12 +271,72 @@ impl Walk<'_> {
 
     fn structure(&mut self, kind: Kind) -> Walked {
         let mut last: i16 = 0;
+        // a column chunk's pages: where they are and how long
+        let mut chunk = (-1, -1, -1);
         while let Some((id, ty)) = self.field_begin(last)? {
-            match field(kind, id) {
-                Some(read) => self.read(read, ty)?,
-                None => self.skip_value(ty, SKIP_DEPTH)?,
+            match (kind, id, field(kind, id)) {
+                (Kind::ColumnMetaData, 7 | 9 | 11, Some(Read::Varint)) => {
+                    let v = zigzag(self.vlq()?);
+                    match id {
+                        7 => chunk.2 = v,
+                        9 => chunk.1 = v,
+                        _ => chunk.0 = v,
+                    }
+                }
+                (_, _, Some(read)) => self.read(read, ty)?,
+                (_, _, None) => self.skip_value(ty, SKIP_DEPTH)?,
             }
             last = id;
+        }
+        if kind == Kind::ColumnMetaData && chunk.1 >= 0 && chunk.2 >= 0 {
+            self.chunks.push(chunk);
+        }
+        Ok(())
+    }
+
+    /// A page header (`PageHeader`): its compressed size, once its counts are checked;
+    /// `None` when it cannot be followed.
+    fn page_header(&mut self) -> Result<Option<u64>, String> {
+        let mut compressed = None;
+        let mut last: i16 = 0;
+        while let Ok(Some((id, ty))) = self.field_begin(last) {
+            last = id;
+            let read = match (id, ty) {
+                (3, 5) => self.vlq().map(|v| compressed = Some(zigzag(v))),
+                // data page (v1), dictionary page, data page v2: their counts come first
+                (5 | 7 | 8, 12) => match self.page_counts(id) {
+                    Err(Stop::Refuse(why)) => return Err(why),
+                    other => other,
+                },
+                _ => self.skip_value(ty, SKIP_DEPTH),
+            };
+            if read.is_err() {
+                return Ok(None);
+            }
+        }
+        match compressed {
+            Some(c) if c < 0 => Err(format!("a page of {c} bytes")),
+            Some(c) => Ok(Some(c as u64)),
+            None => Ok(None),
+        }
+    }
+
+    /// The counts of a page header's own header (`num_values`, and for a v2 data page
+    /// `num_nulls` and `num_rows`), refused when negative.
+    fn page_counts(&mut self, page: i16) -> Walked {
+        let mut last: i16 = 0;
+        while let Some((id, ty)) = self.field_begin(last)? {
+            last = id;
+            let counted = id == 1 || (page == 8 && (id == 2 || id == 3));
+            if counted && ty == 5 {
+                let n = zigzag(self.vlq()?);
+                if n < 0 {
+                    let name = ["num_values", "num_nulls", "num_rows"][id as usize - 1];
+                    return Err(Stop::Refuse(format!("{name} {n}")));
+                }
+            } else {
+                self.skip_value(ty, SKIP_DEPTH)?;
+            }
         }
         Ok(())
     }
@@ -306,11 +412,12 @@ mod tests {
     use super::*;
 
     fn walk(bytes: &[u8]) -> Walked {
-        Walk { bytes, at: 0 }.structure(Kind::FileMetaData)
+        Walk { bytes, at: 0, chunks: Vec::new() }.structure(Kind::FileMetaData)
     }
 
     /// Every footer of `tests/fixtures/parquet/` (pyarrow's, of many shapes) and the data
-    /// fixtures' (polars'): walked to its end, nothing refused.
+    /// fixtures' (polars'): walked to its end, and every page header after it, nothing
+    /// refused.
     #[test]
     fn real_footers_are_walked_to_their_end() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -326,9 +433,11 @@ mod tests {
             let bytes = std::fs::read(&path).unwrap();
             let len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
             let footer = &bytes[bytes.len() - 8 - len..bytes.len() - 8];
-            let mut walk = Walk { bytes: footer, at: 0 };
+            let mut walk = Walk { bytes: footer, at: 0, chunks: Vec::new() };
             assert_eq!(walk.structure(Kind::FileMetaData), Ok(()), "{}", path.display());
             assert_eq!(walk.left(), 0, "{}: the walk ends where the footer does", path.display());
+            // and footer_problem walked each column chunk's pages (refusing none)
+            assert!(!walk.chunks.is_empty(), "{}: its column chunks found", path.display());
         }
     }
 

@@ -63,3 +63,19 @@ fn a_parquet_footer_declaring_more_than_it_holds_is_refused_before_polars_reads_
         assert!(err.contains(p) && err.contains(&why), "{name}: {err}");
     }
 }
+
+/// polars-parquet 0.55 takes a data page's `num_values` (an i32) as a `usize` and
+/// reserves a validity bitmap of that many bits: a page declaring -11 values asked for
+/// 2^61 bytes and the failed allocation aborted the process. Found by the `dataset`
+/// target in the 60 s of a CI run (2026-12-07); the page headers are now walked and a
+/// negative count refused before polars reads the file.
+#[test]
+fn a_parquet_page_declaring_a_negative_count_is_refused_before_polars_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dataset_file("dataset-parquet-page-negative-num-values", dir.path());
+    let p = path.to_str().unwrap();
+    let o = driftd(&["analyze", "--reference", p, "--current", p]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(p) && err.contains("a page at byte 40 is corrupt: num_values -11"), "{err}");
+}
