@@ -2,7 +2,7 @@
 //! accumulate → (the window closes) → the statistics `analyze` computes, against the
 //! model's reference profile, judged by its policy.
 //!
-//! - `decode.rs`: a message into reused buffers, bad ones by reason (`scan.rs` reads the
+//! - `decode/`: a message into reused buffers, bad ones by reason (`scan/` reads the
 //!   default layout, `skeleton.rs` remembers its layout from message to message);
 //! - `route.rs`: the [`Pipeline`]: routing, closed windows, safe offsets;
 //! - `reload.rs`: a reloaded config taken without dropping open windows;
@@ -26,9 +26,6 @@ mod model;
 pub mod offsets;
 mod reload;
 pub mod route;
-mod scan;
-mod scratch;
-mod skeleton;
 pub mod spec;
 pub mod spread;
 pub mod window;

@@ -1,6 +1,6 @@
 //! The scanner against serde_json, on chosen, random and layout-sharing messages.
 
-use super::super::decode::full_default;
+use super::super::json::full_default;
 use super::*;
 use crate::rand::XorShift64;
 
@@ -15,8 +15,8 @@ fn outcome(raw: &RawHeader<'_>, scratch: &Scratch) -> String {
     let feats: Vec<String> = scratch
         .iter()
         .map(|(k, v)| match v {
-            super::super::decode::Val::Num(x) => format!("{k}=n{}", x.to_bits()),
-            super::super::decode::Val::Text(..) => format!("{k}=s{}", scratch.text(v)),
+            super::super::Val::Num(x) => format!("{k}=n{}", x.to_bits()),
+            super::super::Val::Text(..) => format!("{k}=s{}", scratch.text(v)),
             other => format!("{k}={other:?}"),
         })
         .collect();

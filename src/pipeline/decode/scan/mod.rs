@@ -11,7 +11,8 @@
 
 use std::borrow::Cow;
 
-use super::decode::{RawHeader, Scalar, Scratch, TsDe};
+use super::json::{RawHeader, TsDe};
+use super::scratch::{Scalar, Scratch};
 use super::skeleton::{same, Layouts, Recorder, Role, Skeleton};
 
 /// The bytes that end a plain string: the quote, an escape, a control character.

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::decode::DecodeError;
+use super::error::DecodeError;
 use super::skeleton::Layouts;
 
 /// One feature value as the message carries it.
@@ -61,7 +61,7 @@ impl Scratch {
         }
     }
 
-    pub(super) fn clear(&mut self) {
+    pub(in crate::pipeline) fn clear(&mut self) {
         self.names.clear();
         self.text.clear();
         self.entries.clear();
@@ -82,7 +82,7 @@ impl Scratch {
     }
 
     /// Takes a version as the message carries it: text or a number; null is none.
-    pub(super) fn set_version(&mut self, v: Scalar<'_>) -> Result<(), DecodeError> {
+    pub(in crate::pipeline) fn set_version(&mut self, v: Scalar<'_>) -> Result<(), DecodeError> {
         use std::fmt::Write as _;
         match v {
             Scalar::Null => return Ok(()),
@@ -101,13 +101,13 @@ impl Scratch {
     }
 
     /// Every feature name of a message at once, for `push_at` (names first, then values).
-    pub(super) fn set_names(&mut self, names: &str) {
+    pub(in crate::pipeline) fn set_names(&mut self, names: &str) {
         self.names.clear();
         self.names.push_str(names);
     }
 
     #[inline]
-    pub(super) fn push(&mut self, name: &str, value: Scalar<'_>) {
+    pub(in crate::pipeline) fn push(&mut self, name: &str, value: Scalar<'_>) {
         let n0 = self.names.len() as u32;
         self.names.push_str(name);
         self.push_at((n0, self.names.len() as u32), value);
@@ -115,13 +115,13 @@ impl Scratch {
 
     /// A number whose name is already in the names, at `name` (the common case, inline).
     #[inline(always)]
-    pub(super) fn push_num_at(&mut self, name: (u32, u32), x: f64) {
+    pub(in crate::pipeline) fn push_num_at(&mut self, name: (u32, u32), x: f64) {
         self.entries.push(Entry { name, value: Val::Num(x) });
     }
 
     /// A value whose name is already in the names, at `name`.
     #[inline]
-    pub(super) fn push_at(&mut self, name: (u32, u32), value: Scalar<'_>) {
+    pub(in crate::pipeline) fn push_at(&mut self, name: (u32, u32), value: Scalar<'_>) {
         let value = match value {
             Scalar::Num(x) => Val::Num(x),
             Scalar::Bool(b) => Val::Bool(b),
