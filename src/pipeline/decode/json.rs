@@ -9,8 +9,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::error::DecodeError;
-use super::scratch::{Scalar, Scratch};
-use super::Header;
+use super::scratch::{Header, Scalar, Scratch};
 use crate::config::MappingSettings;
 use crate::time::parse_rfc3339_ms;
 

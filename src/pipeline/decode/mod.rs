@@ -23,13 +23,7 @@ mod skeleton;
 
 pub use error::DecodeError;
 use json::{decode_mapped, epoch_ms, full_default, TsDe};
-pub use scratch::{Scalar, Scratch, Val};
-
-/// What a message says besides its features.
-pub struct Header<'a> {
-    pub model: Cow<'a, str>,
-    pub ts_ms: Option<i64>,
-}
+pub use scratch::{Header, Scalar, Scratch, Val};
 
 /// Decodes the messages of a configuration: its layout, and the model a topic's
 /// messages belong to when they name none.

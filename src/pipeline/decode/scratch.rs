@@ -1,10 +1,17 @@
-//! What a decoded message leaves for the windows: its feature values, borrowed-free in
-//! buffers reused from message to message (no allocation per event), and its version.
+//! What a decoded message leaves for the windows: its model and time ([`Header`]), its
+//! feature values, borrowed-free in buffers reused from message to message (no allocation
+//! per event), and its version.
 
 use std::borrow::Cow;
 
 use super::error::DecodeError;
 use super::skeleton::Layouts;
+
+/// What a message says besides its features.
+pub struct Header<'a> {
+    pub model: Cow<'a, str>,
+    pub ts_ms: Option<i64>,
+}
 
 /// One feature value as the message carries it.
 #[derive(Debug, Clone, PartialEq)]
