@@ -210,6 +210,23 @@ pub struct ReplayArgs {
     /// requests as already made.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The lines' payload format (default: `--topic`'s in `[kafka.formats]`, else driftd's
+    /// layout).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<InputFormat>,
+    /// Read the lines as messages of this topic: its `[kafka.formats]` and
+    /// `[kafka.topic_models]` entries apply (a Seldon Core 2 topic name gives the model).
+    #[arg(long, value_name = "NAME")]
+    pub topic: Option<String>,
+}
+
+/// What a line of a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// driftd's layout (or `[kafka.mapping]`'s).
+    Driftd,
+    /// Open Inference Protocol (KServe V2) requests and responses, JSON, one per line.
+    OpenInference,
 }
 
 #[derive(Debug, Args)]

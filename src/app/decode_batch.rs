@@ -4,9 +4,19 @@
 //! decoded events then enter the windows one by one in the order they were read, under
 //! one lock, so windows, offsets and every counter come out exactly as with one thread.
 
-use rdkafka::message::{BorrowedMessage, Message as _};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 
-use crate::pipeline::{DecodeError, Decoding, Header, Scratch};
+use crate::pipeline::decode::open_inference::header_is;
+use crate::pipeline::{DecodeError, Decoded as Event, Decoding, Headers, Message, Scratch};
+
+/// A Kafka message's headers, read from librdkafka only when a format asks for one.
+struct KafkaHeaders<'a>(&'a BorrowedMessage<'a>);
+
+impl Headers for KafkaHeaders<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.0.headers()?.iter().find(|h| header_is(h.key, name)).and_then(|h| h.value)
+    }
+}
 
 /// Below this many messages a batch is decoded on the consumer's thread: handing work
 /// over would cost more than it saves.
@@ -14,7 +24,7 @@ const SPLIT_MIN: usize = 64;
 
 /// A message of the batch: decoded, or left to the caller (`internal`: the partials
 /// topic's, which are not inference logs).
-pub(super) type Decoded<'a> = Option<Result<Header<'a>, DecodeError>>;
+pub(super) type Decoded<'a> = Option<Result<Event<'a>, DecodeError>>;
 
 /// Decodes `messages` (read from `topics`, one per message: each topic name costs a call
 /// into librdkafka and a UTF-8 check, so it is asked once) on up to `threads` threads,
@@ -39,7 +49,16 @@ pub(super) fn decode_batch<'a>(
                 .zip(topics)
                 .zip(scratches)
                 .map(|((m, topic), scratch)| {
-                    (!internal(topic)).then(|| decoding.decode(m.payload().unwrap_or_default(), Some(topic), scratch))
+                    (!internal(topic)).then(|| {
+                        let headers = KafkaHeaders(m);
+                        let message = Message {
+                            payload: m.payload().unwrap_or_default(),
+                            topic: Some(topic),
+                            key: m.key(),
+                            headers: &headers,
+                        };
+                        decoding.decode_message(&message, scratch)
+                    })
                 })
                 .collect()
         };

@@ -22,8 +22,8 @@ use crate::reference::watch::Change;
 use crate::sinks::reports::ReportSinks;
 use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer, Offsets};
 use crate::telemetry::events::{
-    Backpressure, DecodeFailed, LiveVersions, ModelIdle, Partials, ReferenceFailed, ReferenceInUse, ReferenceRecovered,
-    Reloaded, VersionRetired,
+    Backpressure, DecodeFailed, LiveVersions, ModelIdle, Pairing, Partials, ReferenceFailed, ReferenceInUse,
+    ReferenceRecovered, Reloaded, VersionRetired,
 };
 use crate::telemetry::{EventsAccepted, Telemetry};
 
@@ -353,7 +353,7 @@ impl RunLoop {
                     self.publisher.report_closed(&mut pipeline);
                 }
                 match result {
-                    Ok(routed) => self.counters[routed.model].inc(routed.reread),
+                    Ok(routed) => self.counters[routed.model].inc_by(routed.events, routed.reread),
                     Err(reason) => failed.push((m, reason)),
                 }
             }
@@ -377,6 +377,19 @@ impl RunLoop {
     /// the models is brought up to date.
     fn close_idle(&mut self) {
         let mut pipeline = self.publisher.pipeline().lock().expect("pipeline lock");
+        pipeline.expire_pairs(Instant::now());
+        for later in pipeline.take_later() {
+            match later.result {
+                Ok(events) => self.counters[later.model].inc_by(events, false),
+                Err(reason) => {
+                    let (pid, offset) = later.at.unwrap_or((u32::MAX, -1));
+                    let (topic, partition) = pipeline.partition_name(pid).unwrap_or(("", -1));
+                    self.telemetry.emit(DecodeFailed { reason, topic, partition, offset });
+                }
+            }
+        }
+        let (joined, unpaired, pending_rows) = pipeline.pairing();
+        self.telemetry.emit(Pairing { joined, unpaired, pending_rows });
         let idle = pipeline.close_idle(Instant::now(), self.api.consumer.idle_clock());
         for i in &idle {
             match (&i.retired, &i.version) {

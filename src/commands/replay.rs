@@ -8,8 +8,8 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use crate::actions::{Actions, Shutdown, Workers};
-use crate::cli::ReplayArgs;
-use crate::config::Settings;
+use crate::cli::{InputFormat, ReplayArgs};
+use crate::config::{Format, Settings};
 use crate::error::InputError;
 use crate::pipeline::{Pipeline, WindowReport};
 use crate::source::file::{self, ReplaySummary};
@@ -22,7 +22,14 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
     let started = std::time::Instant::now();
     let mut settings = Settings::load(&args.config).map_err(|e| InputError::flag(&e.key, e.reason))?;
     settings.state.dir = args.state_dir.clone().unwrap_or_else(|| settings.state.dir.join("replay"));
-    let pipeline = Pipeline::new(&settings, crate::reference::resolve_blocking(&settings)?)?;
+    let mut pipeline = Pipeline::new(&settings, crate::reference::resolve_blocking(&settings)?)?;
+    let topic = args.topic.as_deref();
+    let format = match args.format {
+        Some(InputFormat::Driftd) => Format::Driftd,
+        Some(InputFormat::OpenInference) => Format::OpenInference,
+        None => topic.and_then(|t| settings.kafka.formats.get(t).copied()).unwrap_or(Format::Driftd),
+    };
+    pipeline.set_file_format(format);
     let load_s = started.elapsed().as_secs_f64();
     let acting = settings.retrain.is_some() || !settings.alerts.is_empty();
     let runtime = acting.then(|| {
@@ -52,13 +59,13 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
         Some(p) => {
             let file = std::fs::File::create(p).map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
             let mut w = std::io::BufWriter::new(file);
-            let s = file::replay(pipeline, &args.input, &mut w, &mut on_report)?;
+            let s = file::replay(pipeline, &args.input, topic, &mut w, &mut on_report)?;
             w.flush().map_err(|e| InputError::file(p, format!("cannot write: {e}")))?;
             s
         }
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            let s = file::replay(pipeline, &args.input, &mut w, &mut on_report)?;
+            let s = file::replay(pipeline, &args.input, topic, &mut w, &mut on_report)?;
             let _ = w.flush();
             s
         }

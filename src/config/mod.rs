@@ -22,7 +22,7 @@ pub use actions::{
     AlertKind, AlertSettings, Receiver, RetrainPreset, RetrainSettings, RetrainTarget, Secret, SecretSource,
 };
 pub use duration::{parse_duration, HumanDuration};
-pub use model::{FeatureOverride, ModelConfig, ModelSettings, PolicySettings, WindowSettings, WindowSpec};
+pub use model::{FeatureOverride, ModelConfig, ModelSettings, PolicySettings, TensorNames, WindowSettings, WindowSpec};
 pub use registry::{Mlflow, MlflowSettings};
 
 /// A configuration error: the key (dotted path) and what is wrong with it.
@@ -118,11 +118,57 @@ pub struct KafkaSettings {
     /// shares, one is faster (see docs/scaling.md).
     #[serde(default = "KafkaSettings::default_decode_threads")]
     pub decode_threads: usize,
+    /// The payload format of a topic, by topic; a topic not named keeps driftd's layout
+    /// (and `mapping`). See docs/inputs.md.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub formats: BTreeMap<String, Format>,
+    /// How long a request waits for its response, and a response for its request, to be
+    /// joined into one event per row (default 30s; 0s: each half is its own event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_timeout: Option<HumanDuration>,
+    /// Rows waiting for the other half at most (default 1,000,000): beyond, the oldest
+    /// half is taken unpaired.
+    #[serde(default = "KafkaSettings::default_max_pending_rows")]
+    pub max_pending_rows: usize,
+    /// A batch (request or response) of more rows is refused as `batch_too_large`
+    /// (default 10,000).
+    #[serde(default = "KafkaSettings::default_max_batch_rows")]
+    pub max_batch_rows: usize,
+}
+
+/// What a topic's messages are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// driftd's own layout (or `[kafka.mapping]`'s).
+    Driftd,
+    /// Open Inference Protocol (KServe V2) requests and responses, as JSON: MLServer's
+    /// Kafka server, Seldon Core 2's model topics, KServe and Triton behind a bridge.
+    OpenInference,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Driftd => "driftd",
+            Format::OpenInference => "open-inference",
+        }
+    }
 }
 
 impl KafkaSettings {
     fn default_decode_threads() -> usize {
         1
+    }
+    fn default_max_pending_rows() -> usize {
+        1_000_000
+    }
+    fn default_max_batch_rows() -> usize {
+        10_000
+    }
+    /// How long a half waits for the other (default 30s).
+    pub fn pair_timeout(&self) -> std::time::Duration {
+        self.pair_timeout.map_or(std::time::Duration::from_secs(30), HumanDuration::get)
     }
     fn default_brokers() -> String {
         "localhost:9092".into()
@@ -149,6 +195,10 @@ impl Default for KafkaSettings {
             partials_topic: None,
             merge_timeout: None,
             decode_threads: Self::default_decode_threads(),
+            formats: BTreeMap::new(),
+            pair_timeout: None,
+            max_pending_rows: Self::default_max_pending_rows(),
+            max_batch_rows: Self::default_max_batch_rows(),
         }
     }
 }
@@ -386,6 +436,17 @@ impl Settings {
                 "kafka.partials_topic",
                 format!("'{t}' is one of kafka.topics: the partials topic is driftd's own, not inference logs"),
             ));
+        }
+        if self.kafka.max_batch_rows == 0 {
+            return Err(ConfigError::new("kafka.max_batch_rows", "must be at least 1"));
+        }
+        for topic in self.kafka.formats.keys() {
+            if !self.kafka.topics.is_empty() && !self.kafka.topics.contains(topic) {
+                return Err(ConfigError::new(
+                    format!("kafka.formats.{topic}"),
+                    "names a topic not in kafka.topics: its messages would never be read",
+                ));
+            }
         }
         if !(1..=64).contains(&self.kafka.decode_threads) {
             return Err(ConfigError::new("kafka.decode_threads", "must be between 1 and 64"));

@@ -354,6 +354,19 @@ pub struct ModelSettings {
     /// Features to treat as categorical whatever their dtype.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categorical: Vec<String>,
+    /// Open Inference Protocol: the names of a 2-D input tensor's columns, in order
+    /// (default: the reference's feature columns, in its order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_columns: Option<Vec<String>>,
+    /// Open Inference Protocol: the response output that is the prediction (default: the
+    /// first output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_output: Option<String>,
+    /// Open Inference Protocol: the column of a 2-D output that is the prediction (e.g.
+    /// 1 for the positive class's probability of `predict_proba`); default: the index of
+    /// the row's largest value (the class a classifier predicts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_column: Option<usize>,
     /// Per-feature test and threshold overrides, by feature name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub per_feature: BTreeMap<String, FeatureOverride>,
@@ -374,6 +387,8 @@ pub struct ModelConfig {
     pub reference_poll: Duration,
     pub features: Option<Vec<String>>,
     pub categorical: Vec<String>,
+    /// How Open Inference Protocol tensors map to features and the prediction.
+    pub tensors: TensorNames,
     pub per_feature: BTreeMap<String, FeatureOverride>,
     pub window: WindowSpec,
     pub allowed_lateness: Duration,
@@ -391,6 +406,15 @@ pub struct ModelConfig {
     pub policy: Policy,
     /// Traffic spread over partitions: windows merged across replicas.
     pub spread: bool,
+}
+
+/// A model's Open Inference Protocol names: a 2-D input's columns, the output that is the
+/// prediction, and its column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TensorNames {
+    pub input_columns: Option<Vec<String>>,
+    pub prediction_output: Option<String>,
+    pub prediction_column: Option<usize>,
 }
 
 impl ModelSettings {
@@ -432,6 +456,11 @@ impl ModelSettings {
             reference_poll: p.reference_poll.map_or(DEFAULT_REFERENCE_POLL, HumanDuration::get),
             features: self.features.clone(),
             categorical: self.categorical.clone(),
+            tensors: TensorNames {
+                input_columns: self.input_columns.clone(),
+                prediction_output: self.prediction_output.clone(),
+                prediction_column: self.prediction_column,
+            },
             per_feature: self.per_feature.clone(),
             window,
             allowed_lateness: p.allowed_lateness.map_or(Duration::ZERO, HumanDuration::get),
@@ -487,6 +516,9 @@ mod tests {
             reference: "r.csv".into(),
             features: None,
             categorical: Vec::new(),
+            input_columns: None,
+            prediction_output: None,
+            prediction_column: None,
             per_feature: BTreeMap::new(),
             policy: PolicySettings { fire_after: Some(4), ..Default::default() },
         };

@@ -7,6 +7,7 @@
 //! - `route.rs`: the [`Pipeline`]: routing, closed windows, safe offsets;
 //! - `reload.rs`: a reloaded config taken without dropping open windows;
 //! - `offsets.rs`: partitions read and the offsets safe to commit;
+//! - `pair.rs`: Open Inference Protocol requests and responses joined, one event per row;
 //! - `spec.rs`: what a model is compared with ([`ModelSpec`]);
 //! - `bounds.rs`: a window's place in event time;
 //! - `window.rs`: the assigner, the watermark, a model's open windows;
@@ -24,6 +25,7 @@ pub mod decode;
 pub mod merge;
 mod model;
 pub mod offsets;
+mod pair;
 mod reload;
 pub mod route;
 pub mod spec;
@@ -32,7 +34,7 @@ pub mod window;
 
 pub use bounds::WindowBounds;
 pub use close::{report_window, WindowReport};
-pub use decode::{DecodeError, Decoding, Header, Scratch};
+pub use decode::{DecodeError, Decoded, Decoding, Header, Headers, Message, Scratch};
 pub use model::{Marks, Model, Track};
-pub use route::{ClosedWindow, Idle, IdleClock, Pipeline, Routed};
+pub use route::{ClosedWindow, Idle, IdleClock, LaterRows, Pipeline, Routed};
 pub use spec::ModelSpec;

@@ -9,10 +9,11 @@ use std::time::Instant;
 use polars::prelude::PlHashMap;
 
 use super::accumulate::{Accumulator, Event};
-use super::decode::{DecodeError, Decoder, Decoding, Header, Scratch};
+use super::decode::{DecodeError, Decoded, Decoder, Decoding, Header, Message, Scratch};
 use super::merge::{MergeInfo, Merger};
 use super::model::{Admission, Marks, Model, Track, SLOT_CACHE_FIELDS};
 use super::offsets::PartitionTable;
+use super::pair::{fill_row, Held, Offer, Pairer};
 use super::spec::ModelSpec;
 use super::spread::Outgoing;
 use super::window::ModelWindows;
@@ -76,6 +77,19 @@ pub struct Routed {
     /// rebalance): `driftd_events_reread_total` tells how many of the events counted are
     /// such.
     pub reread: bool,
+    /// Events the message gave now: 1 in driftd's layout; a batch's rows once its other
+    /// half is there (0 while it waits).
+    pub events: u32,
+}
+
+/// Rows taken outside a message's own call (halves whose other did not come): counted
+/// by the caller as the message's events are.
+#[derive(Debug)]
+pub struct LaterRows {
+    pub model: usize,
+    pub result: Result<u32, DecodeError>,
+    /// Where the half was read (none from a file).
+    pub at: Option<(u32, i64)>,
 }
 
 pub struct Pipeline {
@@ -104,6 +118,10 @@ pub struct Pipeline {
     pub(super) outgoing: Vec<Outgoing>,
     /// Versions whose slot a version with more traffic took: told with the idle ones.
     evicted: Vec<Idle>,
+    /// Open Inference Protocol halves waiting for their other.
+    pub(super) pairer: Pairer,
+    /// Rows taken since the last `take_later` outside their message's call.
+    later: Vec<LaterRows>,
 }
 
 impl Pipeline {
@@ -124,6 +142,9 @@ impl Pipeline {
             decoding: Arc::new(Decoding {
                 decoder: Decoder::new(&settings.kafka.mapping, settings.kafka.max_message_bytes),
                 topic_models: settings.kafka.topic_models.clone(),
+                formats: settings.kafka.formats.clone(),
+                file_format: crate::config::Format::Driftd,
+                max_batch_rows: settings.kafka.max_batch_rows,
             }),
             models,
             by_name,
@@ -139,6 +160,8 @@ impl Pipeline {
             merger: None,
             outgoing: Vec::new(),
             evicted: Vec::new(),
+            pairer: Pairer::new(settings.kafka.pair_timeout(), settings.kafka.max_pending_rows),
+            later: Vec::new(),
         })
     }
 
@@ -207,16 +230,14 @@ impl Pipeline {
     /// configuration) decoded into `scratch`: as `ingest_at`, the decoding done.
     pub fn ingest_decoded_at(
         &mut self,
-        decoded: Result<Header<'_>, DecodeError>,
+        decoded: Result<Decoded<'_>, DecodeError>,
         scratch: &Scratch,
         source_ts_ms: Option<i64>,
         pid: u32,
         offset: i64,
     ) -> Result<Routed, DecodeError> {
         let again = self.partitions.read(pid, offset);
-        let result = decoded
-            .and_then(|header| locate(&self.by_name, header))
-            .and_then(|(model, ts)| self.route(model, ts.or(source_ts_ms), scratch, Some((pid, offset))));
+        let result = decoded.and_then(|d| self.take_decoded(d, scratch, source_ts_ms, Some((pid, offset))));
         self.count(result.map(|r| Routed { reread: again, ..r }))
     }
 
@@ -228,13 +249,142 @@ impl Pipeline {
         position: Option<(u32, i64)>,
     ) -> Result<Routed, DecodeError> {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let result = self
-            .decoding
-            .decode(payload, topic, &mut scratch)
-            .and_then(|header| locate(&self.by_name, header))
-            .and_then(|(model, ts)| self.route(model, ts.or(source_ts_ms), &scratch, position));
+        let decoding = self.decoding.clone();
+        let message = Message { payload, topic, key: None, headers: &() };
+        let result = decoding
+            .decode_message(&message, &mut scratch)
+            .and_then(|d| self.take_decoded(d, &scratch, source_ts_ms, position));
         self.scratch = scratch;
         result
+    }
+
+    fn take_decoded(
+        &mut self,
+        decoded: Decoded<'_>,
+        scratch: &Scratch,
+        source_ts_ms: Option<i64>,
+        position: Option<(u32, i64)>,
+    ) -> Result<Routed, DecodeError> {
+        match decoded {
+            Decoded::Event(header) => {
+                let (model, ts) = locate(&self.by_name, header)?;
+                self.route(model, ts.or(source_ts_ms), scratch, position, None)
+            }
+            Decoded::Batch(batch) => {
+                let model = *self.by_name.get(batch.model.as_str()).ok_or(DecodeError::UnknownModel)?;
+                let held = Held { batch, at: position, source_ts_ms };
+                let now = self.clock.map_or_else(Instant::now, |(now, _)| now);
+                let mut pushed = Vec::new();
+                self.pairer.expire(now, &mut pushed);
+                let offer = self.pairer.offer(model, held, now, &mut pushed);
+                self.take_alone(pushed);
+                let events = match offer {
+                    Offer::Waiting => 0,
+                    Offer::Alone(h) if h.batch.side == super::decode::Side::Request => {
+                        self.route_rows(model, Some(&h), None)?
+                    }
+                    Offer::Alone(h) => self.route_rows(model, None, Some(&h))?,
+                    Offer::Joined { request, response } => self.route_rows(model, Some(&request), Some(&response))?,
+                };
+                Ok(Routed { model, track: 0, reread: false, events })
+            }
+        }
+    }
+
+    /// Halves taken without their other: their rows routed, the outcome kept for the
+    /// caller (`take_later`).
+    fn take_alone(&mut self, halves: Vec<Held>) {
+        for h in halves {
+            let Some(&model) = self.by_name.get(h.batch.model.as_str()) else { continue };
+            let result = match h.batch.side {
+                super::decode::Side::Request => self.route_rows(model, Some(&h), None),
+                super::decode::Side::Response => self.route_rows(model, None, Some(&h)),
+            };
+            if let Err(e) = result {
+                self.decode_errors[e.index()] += 1;
+            }
+            self.later.push(LaterRows { model, result, at: h.at });
+        }
+    }
+
+    /// The rows of a request, its response, or both joined, one event each: the request's
+    /// tensors are the features (a 2-D one named by the model's `input_columns`, else the
+    /// reference's columns in order), the response's output the prediction. The first
+    /// row refused refuses the message (its rows are alike but for their values).
+    fn route_rows(
+        &mut self,
+        model: usize,
+        request: Option<&Held>,
+        response: Option<&Held>,
+    ) -> Result<u32, DecodeError> {
+        let m = &self.models[model];
+        let version =
+            request.and_then(|h| h.batch.version.as_deref()).or(response.and_then(|h| h.batch.version.as_deref()));
+        let wide = request.is_some_and(|h| h.batch.tensors.iter().any(|t| t.width > 1));
+        let columns: Vec<String> = match (&m.config.tensors.input_columns, wide) {
+            (_, false) => Vec::new(),
+            (Some(cols), true) => cols.clone(),
+            (None, true) => {
+                let spec = version.and_then(|v| m.by_version.get(v)).or(m.shared.as_ref());
+                spec.ok_or(DecodeError::NoReference)?
+                    .columns()
+                    .filter(|c| *c != "prediction")
+                    .map(String::from)
+                    .collect()
+            }
+        };
+        let names = m.config.tensors.clone();
+        let ts = request.or(response).and_then(Held::ts_ms);
+        let position = request.or(response).and_then(|h| h.at);
+        let also = request.and(response).and_then(|h| h.at);
+        let rows = request.map_or(0, |h| h.batch.rows).max(response.map_or(0, |h| h.batch.rows));
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut taken = 0u32;
+        let mut result = Ok(());
+        for row in 0..rows {
+            let filled = fill_row(
+                &mut scratch,
+                &columns,
+                &names,
+                request.map(|h| &*h.batch),
+                response.map(|h| &*h.batch),
+                version,
+                row,
+            );
+            match filled.and_then(|()| self.route(model, ts, &scratch, position, also)) {
+                Ok(_) => taken += 1,
+                Err(e) if taken == 0 => {
+                    result = Err(e);
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        self.scratch = scratch;
+        result.map(|()| taken)
+    }
+
+    /// Halves whose other did not come within `pair_timeout`: their rows taken alone.
+    pub fn expire_pairs(&mut self, now: Instant) {
+        let mut out = Vec::new();
+        self.pairer.expire(now, &mut out);
+        self.take_alone(out);
+    }
+
+    /// Rows taken since the last call outside their message's own call.
+    pub fn take_later(&mut self) -> Vec<LaterRows> {
+        std::mem::take(&mut self.later)
+    }
+
+    /// Open Inference Protocol halves: joined, taken alone by side (request, response),
+    /// and rows waiting.
+    pub fn pairing(&self) -> (u64, [u64; 2], usize) {
+        (self.pairer.joined, self.pairer.unpaired, self.pairer.pending_rows())
+    }
+
+    /// Reads files in `format` (`replay --format`).
+    pub fn set_file_format(&mut self, format: crate::config::Format) {
+        Arc::make_mut(&mut self.decoding).file_format = format;
     }
 
     fn count(&mut self, result: Result<Routed, DecodeError>) -> Result<Routed, DecodeError> {
@@ -251,6 +401,7 @@ impl Pipeline {
         ts: Option<i64>,
         scratch: &Scratch,
         position: Option<(u32, i64)>,
+        also: Option<(u32, i64)>,
     ) -> Result<Routed, DecodeError> {
         let model = &mut self.models[idx];
         let mut parts = Vec::new();
@@ -333,7 +484,7 @@ impl Pipeline {
         if repeated || (far && repeats(&self.resolved)) {
             return Err(DecodeError::DuplicateFeature);
         }
-        let event = Event { values: &self.resolved, scratch, unmonitored };
+        let event = Event { values: &self.resolved, scratch, unmonitored, also };
         let mut closed = std::mem::take(&mut self.closed_scratch);
         let result = match (&mut track.parts, position) {
             (Some(parts), Some(at)) => Track::ingest_part(parts, &track.spec, &event, ts, at, now, &mut closed),
@@ -363,7 +514,7 @@ impl Pipeline {
         if !parts.is_empty() {
             self.send_closed_parts(parts);
         }
-        result.map(|_| Routed { model: idx, track: t, reread: false })
+        result.map(|_| Routed { model: idx, track: t, reread: false, events: 1 })
     }
 
     /// True when windows closed since the last `take_closed`.
@@ -405,6 +556,10 @@ impl Pipeline {
 
     /// Closes the windows holding events of these partitions (a rebalance takes them).
     pub fn close_partitions(&mut self, revoked: &[(String, i32)]) {
+        let pids: Vec<u32> = revoked.iter().filter_map(|(t, p)| self.partitions.find(t, *p)).collect();
+        let mut out = Vec::new();
+        self.pairer.take(|h| h.at.is_some_and(|(p, _)| pids.contains(&p)), &mut out);
+        self.take_alone(out);
         for (topic, partition) in revoked {
             let Some(pid) = self.partitions.find(topic, *partition) else { continue };
             for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
@@ -421,6 +576,7 @@ impl Pipeline {
         let mut dropped = 0;
         for (topic, partition) in lost {
             let Some(pid) = self.partitions.find(topic, *partition) else { continue };
+            self.pairer.drop_partition(pid);
             for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
                 let mut accs = Vec::new();
                 dropped += track.windows.drop_partition(pid, &mut accs);
@@ -437,6 +593,9 @@ impl Pipeline {
 
     /// Closes every open window of every model (end of input).
     pub fn close_all(&mut self) {
+        let mut out = Vec::new();
+        self.pairer.take(|_| true, &mut out);
+        self.take_alone(out);
         for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
             Self::close_track(&mut self.closed, track, |w, c| w.close_all(c));
         }
@@ -521,7 +680,8 @@ impl Pipeline {
             let open = tracks().filter_map(|t| t.min_open_offset(pid));
             let unsent = self.outgoing.iter().filter_map(|o| o.pin(pid));
             let unmerged = self.merger.as_ref().and_then(|m| m.pinned(pid));
-            open.chain(unsent).chain(unmerged).min()
+            let unpaired = self.pairer.pinned(pid);
+            open.chain(unsent).chain(unmerged).chain(unpaired).min()
         })
     }
 

@@ -124,6 +124,11 @@ impl ModelSpec {
     }
 
     /// The features monitored, numerical first.
+    /// The monitored features in the reference's column order.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.profile.features.iter().map(|f| f.name.as_str()).filter(|n| self.slots.contains_key(*n))
+    }
+
     pub fn features(&self) -> impl Iterator<Item = &String> {
         self.numeric.iter().chain(&self.categorical)
     }

@@ -43,6 +43,7 @@ pub struct Timing {
 pub fn replay(
     mut pipeline: Pipeline,
     input: &Path,
+    topic: Option<&str>,
     out: &mut dyn std::io::Write,
     on_report: &mut dyn FnMut(&WindowReport),
 ) -> Result<ReplaySummary, InputError> {
@@ -79,14 +80,20 @@ pub fn replay(
             // one clock read for the lines read in the next moment
             pipeline.hold_clock(true);
         }
-        if pipeline.ingest(line, None, None).is_ok() {
-            summary.events += 1;
+        if let Ok(routed) = pipeline.ingest(line, None, topic) {
+            summary.events += u64::from(routed.events);
+        }
+        for later in pipeline.take_later() {
+            summary.events += u64::from(later.result.unwrap_or(0));
         }
         if pipeline.has_closed() {
             emit(&mut pipeline, &mut summary)?;
         }
     }
     pipeline.close_all();
+    for later in pipeline.take_later() {
+        summary.events += u64::from(later.result.unwrap_or(0));
+    }
     emit(&mut pipeline, &mut summary)?;
     summary.timing.stream_s = started.elapsed().as_secs_f64();
     summary.timing.events_per_s = (summary.events as f64 / summary.timing.stream_s).round();

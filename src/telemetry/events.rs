@@ -159,6 +159,25 @@ impl InternalEvent for DecodeFailed<'_> {
     }
 }
 
+/// Open Inference Protocol halves so far (counts since start): joined, taken alone by side
+/// (request, response), and rows waiting.
+pub struct Pairing {
+    pub joined: u64,
+    pub unpaired: [u64; 2],
+    pub pending_rows: usize,
+}
+
+impl InternalEvent for Pairing {
+    fn emit(self, t: &Telemetry) {
+        let m = &t.metrics;
+        let catch_up = |c: prometheus::IntCounter, total: u64| c.inc_by(total.saturating_sub(c.get()));
+        catch_up(m.pairs_joined_total.with_label_values::<&str>(&[]), self.joined);
+        catch_up(m.unpaired_total.with_label_values(&["request"]), self.unpaired[0]);
+        catch_up(m.unpaired_total.with_label_values(&["response"]), self.unpaired[1]);
+        m.pairs_pending_rows.with_label_values::<&str>(&[]).set(self.pending_rows as i64);
+    }
+}
+
 /// A model's traffic went quiet for its `idle_timeout`: its open windows close.
 pub struct ModelIdle<'a> {
     pub model: &'a str,

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub(super) events_total: IntCounterVec,
     pub(super) events_reread_total: IntCounterVec,
     pub(super) decode_errors_total: IntCounterVec,
+    pub(super) pairs_joined_total: IntCounterVec,
+    pub(super) unpaired_total: IntCounterVec,
+    pub(super) pairs_pending_rows: IntGaugeVec,
     pub(super) kafka_consumer_errors_total: IntCounterVec,
     pub(super) late_events_total: IntCounterVec,
     pub(super) kafka_consumer_lag: IntGaugeVec,
@@ -158,6 +161,24 @@ impl Metrics {
                 "driftd_decode_errors_total",
                 "Messages that could not be used, by reason.",
                 &["reason"],
+            ),
+            pairs_joined_total: counter(
+                &r,
+                "driftd_pairs_joined_total",
+                "Open Inference Protocol requests and responses joined by request id (two halves each).",
+                &[],
+            ),
+            unpaired_total: counter(
+                &r,
+                "driftd_unpaired_total",
+                "Open Inference Protocol halves taken without their other (not come within pair_timeout, no request id, pushed out by max_pending_rows, or at the end of input), by side: a request's rows have no prediction, a response's only the prediction.",
+                &["side"],
+            ),
+            pairs_pending_rows: int_gauge(
+                &r,
+                "driftd_pairs_pending_rows",
+                "Rows of Open Inference Protocol halves waiting for their other.",
+                &[],
             ),
             kafka_consumer_errors_total: counter(
                 &r,
@@ -373,6 +394,11 @@ impl Metrics {
         for e in crate::pipeline::DecodeError::ALL {
             m.decode_errors_total.with_label_values(&[e.reason()]);
         }
+        for side in ["request", "response"] {
+            m.unpaired_total.with_label_values(&[side]);
+        }
+        m.pairs_joined_total.with_label_values::<&str>(&[]);
+        m.pairs_pending_rows.with_label_values::<&str>(&[]);
         m
     }
 

@@ -66,6 +66,17 @@ impl EventsAccepted {
             self.reread.inc();
         }
     }
+
+    /// `n` events of one message (a batch's rows); `reread`: at an offset read before.
+    pub fn inc_by(&self, n: u32, reread: bool) {
+        if n == 1 {
+            return self.inc(reread);
+        }
+        self.all.inc_by(u64::from(n));
+        if reread {
+            self.reread.inc_by(u64::from(n));
+        }
+    }
 }
 
 /// The first of each second goes through, with the count of those held back since.

@@ -22,6 +22,9 @@ pub struct Event<'s> {
     pub(super) scratch: &'s Scratch,
     /// Fields the message carried that the model does not monitor.
     pub(super) unmonitored: u32,
+    /// A second message the event was read from (a response joined to its request): its
+    /// offset is held by the window as the event's own is.
+    pub(super) also: Option<(u32, i64)>,
 }
 
 static NO_SCRATCH: Scratch = Scratch::new();
@@ -29,7 +32,7 @@ static NO_SCRATCH: Scratch = Scratch::new();
 impl Event<'static> {
     /// An event with no feature values (every monitored feature missing).
     pub fn empty() -> Event<'static> {
-        Event { values: &[], scratch: &NO_SCRATCH, unmonitored: 0 }
+        Event { values: &[], scratch: &NO_SCRATCH, unmonitored: 0, also: None }
     }
 }
 
@@ -229,6 +232,7 @@ impl Accumulator {
 
     pub fn add(&mut self, event: &Event<'_>, ts: i64, position: Option<(u32, i64)>) {
         self.note_position(position);
+        self.note_position(event.also);
         self.events += 1;
         self.min_ts = self.min_ts.min(ts);
         self.max_ts = self.max_ts.max(ts);
@@ -466,7 +470,11 @@ mod tests {
         scratch.push("x", crate::pipeline::decode::Scalar::Num(x));
         scratch.push("c", crate::pipeline::decode::Scalar::Str(cat.into()));
         let values = [(Kind::Numerical, 0, 0), (Kind::Categorical, 0, 1)];
-        acc.add(&Event { values: &values, scratch, unmonitored: 1 }, (x * 1000.0) as i64, Some((0, x as i64)));
+        acc.add(
+            &Event { values: &values, scratch, unmonitored: 1, also: None },
+            (x * 1000.0) as i64,
+            Some((0, x as i64)),
+        );
     }
 
     /// Categories made up per message (unique ids, long blobs) stop growing a window at

@@ -24,10 +24,19 @@ pub enum DecodeError {
     /// A key of the message's own (`model`, `model_version`, `timestamp`, `prediction`,
     /// `features`) given twice: which model or time would count?
     DuplicateKey,
+    /// An Open Inference Protocol tensor whose data disagrees with its shape, tensors of
+    /// different row counts, or a 2-D tensor as wide as no feature list.
+    BadTensor,
+    /// An Open Inference Protocol datatype that is none of V2's.
+    BadDatatype,
+    /// A batch of more rows than `[kafka] max_batch_rows`.
+    BatchTooLarge,
+    /// A `BYTES` element marked `base64` that does not decode (to UTF-8 text).
+    BadBase64,
 }
 
 impl DecodeError {
-    pub const ALL: [DecodeError; 12] = [
+    pub const ALL: [DecodeError; 16] = [
         DecodeError::Oversized,
         DecodeError::NotJson,
         DecodeError::WrongType,
@@ -40,6 +49,10 @@ impl DecodeError {
         DecodeError::FutureTimestamp,
         DecodeError::DuplicateFeature,
         DecodeError::DuplicateKey,
+        DecodeError::BadTensor,
+        DecodeError::BadDatatype,
+        DecodeError::BatchTooLarge,
+        DecodeError::BadBase64,
     ];
 
     /// The reason's place in `ALL`.
@@ -61,6 +74,10 @@ impl DecodeError {
             DecodeError::FutureTimestamp => "future_timestamp",
             DecodeError::DuplicateFeature => "duplicate_feature",
             DecodeError::DuplicateKey => "duplicate_key",
+            DecodeError::BadTensor => "bad_tensor",
+            DecodeError::BadDatatype => "bad_datatype",
+            DecodeError::BatchTooLarge => "batch_too_large",
+            DecodeError::BadBase64 => "bad_base64",
         }
     }
 }

@@ -7,33 +7,86 @@
 //! - `scan/`: the default layout read by hand, for the messages it fully understands;
 //! - `skeleton.rs`: a layout remembered from message to message, read by comparing bytes;
 //! - `json.rs`: the same layout through serde_json (what the scanner declines), and a
-//!   mapped layout (`[kafka.mapping]`).
+//!   mapped layout (`[kafka.mapping]`);
+//! - `open_inference.rs`: Open Inference Protocol requests and responses, a batch of rows
+//!   each, for topics `[kafka.formats]` names.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::config::MappingSettings;
+use crate::config::{Format, MappingSettings};
 use crate::time::parse_rfc3339_ms;
 
 mod error;
 mod json;
+pub mod open_inference;
 mod scan;
 mod scratch;
 mod skeleton;
 
 pub use error::DecodeError;
 use json::{decode_mapped, epoch_ms, full_default, TsDe};
+pub use open_inference::{Batch, Headers, Side};
 pub use scratch::{Header, Scalar, Scratch, Val};
+
+/// A message as a source reads it: its bytes, and what comes with them.
+pub struct Message<'a, 'h> {
+    pub payload: &'a [u8],
+    pub topic: Option<&'a str>,
+    pub key: Option<&'a [u8]>,
+    pub headers: &'h dyn Headers,
+}
+
+/// What a message holds: one event in driftd's layout (its values in the scratch), or a
+/// batch of rows, one half of inferences that a request and its response make whole.
+pub enum Decoded<'a> {
+    Event(Header<'a>),
+    Batch(Box<Batch>),
+}
 
 /// Decodes the messages of a configuration: its layout, and the model a topic's
 /// messages belong to when they name none.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Decoding {
     pub(super) decoder: Decoder,
     pub(super) topic_models: BTreeMap<String, String>,
+    /// Topics whose messages are not in driftd's layout.
+    pub(super) formats: BTreeMap<String, Format>,
+    /// The format of messages without a topic (`replay --format`).
+    pub(super) file_format: Format,
+    pub(super) max_batch_rows: usize,
 }
 
 impl Decoding {
+    /// The format of `topic`'s messages (a file's without one).
+    pub fn format(&self, topic: Option<&str>) -> Format {
+        match topic {
+            Some(t) => self.formats.get(t).copied().unwrap_or(Format::Driftd),
+            None => self.file_format,
+        }
+    }
+
+    /// Decodes a message in its topic's format: an event's features into `scratch`, or a
+    /// batch of rows.
+    pub fn decode_message<'a>(
+        &'a self,
+        m: &Message<'a, '_>,
+        scratch: &mut Scratch,
+    ) -> Result<Decoded<'a>, DecodeError> {
+        match self.format(m.topic) {
+            Format::Driftd => self.decode(m.payload, m.topic, scratch).map(Decoded::Event),
+            Format::OpenInference => {
+                scratch.clear();
+                if m.payload.len() > self.decoder.max_bytes {
+                    return Err(DecodeError::Oversized);
+                }
+                let topic_model = m.topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
+                let src = open_inference::Sources { topic: m.topic, key: m.key, headers: m.headers, topic_model };
+                open_inference::decode(m.payload, &src, self.max_batch_rows).map(|b| Decoded::Batch(Box::new(b)))
+            }
+        }
+    }
+
     /// Decodes `payload`, read from `topic`, its features into `scratch`.
     pub fn decode<'a>(
         &'a self,

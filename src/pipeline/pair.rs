@@ -1,0 +1,313 @@
+//! One inference, one event: a request's rows wait here for its response's (or the other
+//! way round), joined by model and request id, row by row, within `pair_timeout`. A half
+//! whose other does not come in time leaves alone (a request: an event without a
+//! prediction; a response: an event with only its prediction), and so does the oldest half
+//! when the rows waiting pass their bound. A waiting half holds its message's offset: it
+//! is committed only once its rows are in windows.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use std::borrow::Cow;
+
+use super::decode::open_inference::{Column, Tensor};
+use super::decode::{Batch, DecodeError, Scalar, Scratch, Side};
+use crate::config::TensorNames;
+
+/// A batch and where it was read.
+#[derive(Debug)]
+pub struct Held {
+    pub batch: Box<Batch>,
+    /// Partition id and offset (none from a file).
+    pub at: Option<(u32, i64)>,
+    /// The source's time for the message (its Kafka timestamp), when the body gives none.
+    pub source_ts_ms: Option<i64>,
+}
+
+impl Held {
+    /// The event time of its rows.
+    pub fn ts_ms(&self) -> Option<i64> {
+        self.batch.ts_ms.or(self.source_ts_ms)
+    }
+}
+
+/// What became of a half offered.
+#[derive(Debug)]
+pub enum Offer {
+    /// Its other half was waiting: one inference per row.
+    Joined { request: Held, response: Held },
+    /// It waits for its other half.
+    Waiting,
+    /// It cannot be paired (no request id, or pairing off): its rows as they are.
+    Alone(Held),
+}
+
+struct Waiting {
+    held: Held,
+    arrived: Instant,
+    seq: u64,
+}
+
+/// Halves waiting for their other, by model and request id.
+pub struct Pairer {
+    timeout: Duration,
+    max_rows: usize,
+    waiting: HashMap<(usize, String), Waiting>,
+    /// Arrival order: (sequence, key); a key taken since is skipped.
+    order: VecDeque<(u64, (usize, String))>,
+    seq: u64,
+    rows: usize,
+    /// Halves joined, and halves taken alone, by side (request, response).
+    pub joined: u64,
+    pub unpaired: [u64; 2],
+}
+
+impl Pairer {
+    pub fn new(timeout: Duration, max_rows: usize) -> Pairer {
+        Pairer {
+            timeout,
+            max_rows,
+            waiting: HashMap::new(),
+            order: VecDeque::new(),
+            seq: 0,
+            rows: 0,
+            joined: 0,
+            unpaired: [0; 2],
+        }
+    }
+
+    /// Rows waiting.
+    pub fn pending_rows(&self) -> usize {
+        self.rows
+    }
+
+    fn alone(&mut self, held: Held) -> Held {
+        self.unpaired[usize::from(held.batch.side == Side::Response)] += 1;
+        held
+    }
+
+    /// Offers a half (model `model`): joined with its other, or left waiting, or alone.
+    /// Halves pushed out to keep the bound go to `out`, alone.
+    pub fn offer(&mut self, model: usize, held: Held, now: Instant, out: &mut Vec<Held>) -> Offer {
+        let id = match &held.batch.id {
+            Some(id) if !self.timeout.is_zero() => id.clone(),
+            _ => return Offer::Alone(self.alone(held)),
+        };
+        let key = (model, id);
+        if let Some(w) = self.waiting.get(&key) {
+            if w.held.batch.side != held.batch.side {
+                let w = self.waiting.remove(&key).expect("present");
+                self.rows -= w.held.batch.rows;
+                self.joined += 2;
+                let (request, response) = match held.batch.side {
+                    Side::Request => (held, w.held),
+                    Side::Response => (w.held, held),
+                };
+                return Offer::Joined { request, response };
+            }
+            if w.held.at.is_some() && w.held.at == held.at {
+                // the same message read again (a partition read anew): it waits once
+                return Offer::Waiting;
+            }
+            // a second half of one side for one id: the first leaves alone
+            let w = self.waiting.remove(&key).expect("present");
+            self.rows -= w.held.batch.rows;
+            let alone = self.alone(w.held);
+            out.push(alone);
+        }
+        self.seq += 1;
+        self.rows += held.batch.rows;
+        self.order.push_back((self.seq, key.clone()));
+        self.waiting.insert(key, Waiting { held, arrived: now, seq: self.seq });
+        while self.rows > self.max_rows {
+            match self.pop_oldest() {
+                Some(h) => out.push(h),
+                None => break,
+            }
+        }
+        Offer::Waiting
+    }
+
+    fn pop_oldest(&mut self) -> Option<Held> {
+        while let Some((seq, key)) = self.order.pop_front() {
+            if self.waiting.get(&key).is_some_and(|w| w.seq == seq) {
+                let w = self.waiting.remove(&key).expect("present");
+                self.rows -= w.held.batch.rows;
+                return Some(self.alone(w.held));
+            }
+        }
+        None
+    }
+
+    /// The halves that waited `pair_timeout` by `now`, oldest first, into `out`.
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<Held>) {
+        while let Some((seq, key)) = self.order.front() {
+            match self.waiting.get(key) {
+                Some(w) if w.seq == *seq => {
+                    if now.duration_since(w.arrived) < self.timeout {
+                        break;
+                    }
+                    if let Some(h) = self.pop_oldest() {
+                        out.push(h);
+                    }
+                }
+                _ => {
+                    self.order.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Every half waiting, alone (end of input, or its partitions revoked: `keep` says
+    /// which stay).
+    pub fn take(&mut self, mut take: impl FnMut(&Held) -> bool, out: &mut Vec<Held>) {
+        let keys: Vec<_> =
+            self.waiting.iter().filter(|(_, w)| take(&w.held)).map(|(k, w)| (w.seq, k.clone())).collect();
+        let mut keys = keys;
+        keys.sort_unstable();
+        for (_, key) in keys {
+            let w = self.waiting.remove(&key).expect("present");
+            self.rows -= w.held.batch.rows;
+            let h = self.alone(w.held);
+            out.push(h);
+        }
+    }
+
+    /// Drops the halves read from partition `pid` (lost: its new owner reads them again).
+    pub fn drop_partition(&mut self, pid: u32) -> usize {
+        let before = self.waiting.len();
+        let rows = &mut self.rows;
+        self.waiting.retain(|_, w| {
+            let keep = w.held.at.is_none_or(|(p, _)| p != pid);
+            if !keep {
+                *rows -= w.held.batch.rows;
+            }
+            keep
+        });
+        before - self.waiting.len()
+    }
+
+    /// The lowest offset of partition `pid` a waiting half holds.
+    pub fn pinned(&self, pid: u32) -> Option<i64> {
+        self.waiting.values().filter_map(|w| w.held.at.filter(|(p, _)| *p == pid).map(|(_, o)| o)).min()
+    }
+}
+
+/// The value at `(row, col)` of a tensor.
+fn cell(t: &Tensor, row: usize, col: usize) -> Scalar<'_> {
+    let i = row * t.width + col;
+    match &t.data {
+        Column::Num(v) => v.get(i).map_or(Scalar::Null, |x| Scalar::Num(*x)),
+        Column::Bool(v) => v.get(i).map_or(Scalar::Null, |b| Scalar::Bool(*b)),
+        Column::Text(v) => v.get(i).map_or(Scalar::Null, |s| Scalar::Str(Cow::Borrowed(s))),
+    }
+}
+
+/// Row `row` of a request and its response into `scratch`: each request tensor a feature
+/// (a 2-D one's columns named by `columns`), the response's output the prediction.
+pub(super) fn fill_row(
+    scratch: &mut Scratch,
+    columns: &[String],
+    names: &TensorNames,
+    request: Option<&Batch>,
+    response: Option<&Batch>,
+    version: Option<&str>,
+    row: usize,
+) -> Result<(), DecodeError> {
+    scratch.clear();
+    if let Some(req) = request.filter(|b| row < b.rows) {
+        for t in &req.tensors {
+            if t.width == 1 {
+                scratch.push(&t.name, cell(t, row, 0));
+            } else if t.width == columns.len() {
+                for (c, name) in columns.iter().enumerate() {
+                    scratch.push(name, cell(t, row, c));
+                }
+            } else {
+                // as wide as no feature list: which value is which feature?
+                return Err(DecodeError::BadTensor);
+            }
+        }
+    }
+    if let Some(resp) = response.filter(|b| row < b.rows) {
+        let output = match &names.prediction_output {
+            Some(name) => resp.tensors.iter().find(|t| &t.name == name),
+            None => resp.tensors.first(),
+        };
+        if let Some(t) = output {
+            let value = match (t.width, names.prediction_column) {
+                (1, None) => cell(t, row, 0),
+                (w, Some(c)) if c < w => cell(t, row, c),
+                (_, Some(_)) => return Err(DecodeError::BadTensor),
+                // the index of the largest value: the class a classifier predicts
+                (w, None) => match &t.data {
+                    Column::Num(v) => {
+                        let r = &v[row * w..(row + 1) * w];
+                        let best = (0..w).fold(0, |b, i| if r[i] > r[b] { i } else { b });
+                        Scalar::Num(best as f64)
+                    }
+                    _ => cell(t, row, 0),
+                },
+            };
+            scratch.push("prediction", value);
+        }
+    }
+    if let Some(v) = version {
+        scratch.set_version(Scalar::Str(Cow::Borrowed(v)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn half(side: Side, id: Option<&str>, rows: usize, offset: i64) -> Held {
+        let tensors = vec![Tensor { name: "x".into(), width: 1, data: Column::Num(vec![1.0; rows]) }];
+        let batch =
+            Batch { side, model: "m".into(), version: None, id: id.map(Into::into), ts_ms: None, rows, tensors };
+        Held { batch: Box::new(batch), at: Some((0, offset)), source_ts_ms: None }
+    }
+
+    #[test]
+    fn a_request_and_its_response_join_whichever_comes_first() {
+        let mut p = Pairer::new(Duration::from_secs(30), 100);
+        let (now, mut out) = (Instant::now(), Vec::new());
+        assert!(matches!(p.offer(0, half(Side::Response, Some("a"), 2, 1), now, &mut out), Offer::Waiting));
+        assert_eq!((p.pending_rows(), p.pinned(0)), (2, Some(1)));
+        match p.offer(0, half(Side::Request, Some("a"), 2, 2), now, &mut out) {
+            Offer::Joined { request, response } => {
+                assert_eq!((request.at, response.at), (Some((0, 2)), Some((0, 1))));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((p.pending_rows(), p.pinned(0), p.joined), (0, None, 2));
+        // another model's request with the same id is another inference
+        p.offer(0, half(Side::Request, Some("b"), 1, 3), now, &mut out);
+        assert!(matches!(p.offer(1, half(Side::Response, Some("b"), 1, 4), now, &mut out), Offer::Waiting));
+        assert!(matches!(p.offer(0, half(Side::Request, None, 1, 5), now, &mut out), Offer::Alone(_)));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn halves_leave_alone_after_the_timeout_or_past_the_bound() {
+        let mut p = Pairer::new(Duration::from_secs(30), 5);
+        let (t0, mut out) = (Instant::now(), Vec::new());
+        p.offer(0, half(Side::Request, Some("a"), 2, 1), t0, &mut out);
+        p.offer(0, half(Side::Request, Some("b"), 2, 2), t0 + Duration::from_secs(10), &mut out);
+        p.expire(t0 + Duration::from_secs(29), &mut out);
+        assert!(out.is_empty());
+        p.expire(t0 + Duration::from_secs(30), &mut out);
+        assert_eq!(out.iter().map(|h| h.at).collect::<Vec<_>>(), [Some((0, 1))]);
+        assert_eq!(p.unpaired, [1, 0]);
+        // 2 + 4 rows > 5: the oldest leaves
+        p.offer(0, half(Side::Response, Some("c"), 4, 3), t0 + Duration::from_secs(31), &mut out);
+        assert_eq!(out.iter().map(|h| h.at).collect::<Vec<_>>(), [Some((0, 1)), Some((0, 2))]);
+        assert_eq!((p.unpaired, p.pending_rows()), ([2, 0], 4));
+        // the same message read again waits once; a second request for one id pushes the first out
+        assert!(matches!(p.offer(0, half(Side::Response, Some("c"), 4, 3), t0, &mut out), Offer::Waiting));
+        assert_eq!(p.pending_rows(), 4);
+        p.take(|_| true, &mut out);
+        assert_eq!((p.unpaired, p.pending_rows(), out.len()), ([2, 1], 0, 3));
+    }
+}
