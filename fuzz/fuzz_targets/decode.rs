@@ -1,6 +1,8 @@
-//! One inference-log message, as any producer may send it, into two pipelines: the
-//! default layout and a mapped one (JSON pointers). Windows of 50 events close as the
-//! input goes, and each closed window is reported: decode, route, accumulate, close.
+//! One inference-log message, as any producer may send it, into three pipelines: the
+//! default layout, a mapped one (JSON pointers), and the Open Inference Protocol (a V2
+//! request or response of many rows, joined with its other half by request id, the halves
+//! left waiting taken alone every 64 inputs). Windows of 50 events close as the input goes,
+//! and each closed window is reported: decode, pair, route, accumulate, close.
 #![no_main]
 
 use std::sync::Mutex;
@@ -29,6 +31,7 @@ fn pipeline(dir: &std::path::Path, mapping: &str) -> Pipeline {
 struct Pipelines {
     _dir: tempfile::TempDir,
     all: Vec<Pipeline>,
+    inputs: u64,
 }
 
 static PIPELINES: Mutex<Option<Pipelines>> = Mutex::new(None);
@@ -40,8 +43,14 @@ fn pipelines() -> Pipelines {
     let dir = tempfile::tempdir().unwrap();
     let mapped = "[kafka.mapping]\nmodel = \"/meta/model\"\ntimestamp = \"/meta/ts\"\nfeatures = \"/inputs\"\n\
                   prediction = \"/outputs/score\"\nmodel_version = \"/meta/version\"";
-    let all = vec![pipeline(&dir.path().join("a"), ""), pipeline(&dir.path().join("b"), mapped)];
-    Pipelines { _dir: dir, all }
+    let v2 = "topics = [\"inference-logs\"]\npair_timeout = \"1h\"\nmax_batch_rows = 1000\n\
+              [kafka.formats]\n\"inference-logs\" = \"open-inference\"";
+    let all = vec![
+        pipeline(&dir.path().join("a"), ""),
+        pipeline(&dir.path().join("b"), mapped),
+        pipeline(&dir.path().join("c"), v2),
+    ];
+    Pipelines { _dir: dir, all, inputs: 0 }
 }
 
 fuzz_target!(
@@ -51,8 +60,15 @@ fuzz_target!(
     |data: &[u8]| {
         let mut guard = PIPELINES.lock().unwrap();
         let p = guard.get_or_insert_with(pipelines);
+        p.inputs += 1;
+        let flush = p.inputs % 64 == 0;
         for pipeline in &mut p.all {
             let _ = pipeline.ingest(data, Some(1_793_491_200_000), Some("inference-logs"));
+            if flush {
+                // the halves waiting go alone, as at the end of a replay
+                pipeline.close_all();
+                let _ = pipeline.take_later();
+            }
             for closed in pipeline.take_closed() {
                 let report = report_window(closed);
                 let _ = report.to_json_line();

@@ -30,6 +30,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
         None => topic.and_then(|t| settings.kafka.formats.get(t).copied()).unwrap_or(Format::Driftd),
     };
     pipeline.set_file_format(format);
+    pipeline.pair_by_event_time();
     let load_s = started.elapsed().as_secs_f64();
     let acting = settings.retrain.is_some() || !settings.alerts.is_empty();
     let runtime = acting.then(|| {

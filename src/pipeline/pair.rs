@@ -5,13 +5,13 @@
 //! when the rows waiting pass their bound. A waiting half holds its message's offset: it
 //! is committed only once its rows are in windows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use std::borrow::Cow;
 
 use super::decode::open_inference::{Column, Tensor};
-use super::decode::{Batch, DecodeError, Scalar, Scratch, Side};
+use super::decode::{names_layout, Batch, DecodeError, Scalar, Scratch, Side};
 use crate::config::TensorNames;
 
 /// A batch and where it was read.
@@ -46,6 +46,8 @@ struct Waiting {
     held: Held,
     arrived: Instant,
     seq: u64,
+    /// Its rows' event time.
+    ts: Option<i64>,
 }
 
 /// Halves waiting for their other, by model and request id.
@@ -57,6 +59,13 @@ pub struct Pairer {
     order: VecDeque<(u64, (usize, String))>,
     seq: u64,
     rows: usize,
+    /// The event times of the halves waiting, by model (a count each): a model's windows
+    /// holding the oldest stay open until it leaves.
+    times: BTreeMap<(usize, i64), u32>,
+    /// Time runs by the events (a file replayed), not the wall clock: a half leaves alone
+    /// once an event `pair_timeout` newer than it was offered.
+    by_event_time: bool,
+    newest_ts: Option<i64>,
     /// Halves joined, and halves taken alone, by side (request, response).
     pub joined: u64,
     pub unpaired: [u64; 2],
@@ -71,6 +80,9 @@ impl Pairer {
             order: VecDeque::new(),
             seq: 0,
             rows: 0,
+            times: BTreeMap::new(),
+            by_event_time: false,
+            newest_ts: None,
             joined: 0,
             unpaired: [0; 2],
         }
@@ -79,6 +91,47 @@ impl Pairer {
     /// Rows waiting.
     pub fn pending_rows(&self) -> usize {
         self.rows
+    }
+
+    /// `pair_timeout` counted in event time (`replay`: a file has no wall clock to go by).
+    pub fn by_event_time(&mut self) {
+        self.by_event_time = true;
+    }
+
+    /// The event time of model `model`'s oldest half waiting: its windows from that time
+    /// on stay open until the half leaves.
+    pub fn oldest_ts(&self, model: usize) -> Option<i64> {
+        self.times.range((model, i64::MIN)..=(model, i64::MAX)).next().map(|((_, ts), _)| *ts)
+    }
+
+    fn insert(&mut self, key: (usize, String), held: Held, now: Instant) {
+        self.seq += 1;
+        self.rows += held.batch.rows;
+        let ts = held.ts_ms();
+        if let Some(ts) = ts {
+            *self.times.entry((key.0, ts)).or_insert(0) += 1;
+        }
+        self.order.push_back((self.seq, key.clone()));
+        self.waiting.insert(key, Waiting { held, arrived: now, seq: self.seq, ts });
+    }
+
+    fn remove(&mut self, key: &(usize, String)) -> Option<Held> {
+        let w = self.waiting.remove(key)?;
+        self.forget(key.0, &w);
+        Some(w.held)
+    }
+
+    /// A half gone: its rows and its time no longer wait.
+    fn forget(&mut self, model: usize, w: &Waiting) {
+        self.rows -= w.held.batch.rows;
+        if let Some(ts) = w.ts {
+            if let std::collections::btree_map::Entry::Occupied(mut e) = self.times.entry((model, ts)) {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
     }
 
     fn alone(&mut self, held: Held) -> Held {
@@ -93,15 +146,17 @@ impl Pairer {
             Some(id) if !self.timeout.is_zero() => id.clone(),
             _ => return Offer::Alone(self.alone(held)),
         };
+        if let Some(ts) = held.ts_ms() {
+            self.newest_ts = Some(self.newest_ts.map_or(ts, |n| n.max(ts)));
+        }
         let key = (model, id);
         if let Some(w) = self.waiting.get(&key) {
             if w.held.batch.side != held.batch.side {
-                let w = self.waiting.remove(&key).expect("present");
-                self.rows -= w.held.batch.rows;
+                let other = self.remove(&key).expect("present");
                 self.joined += 2;
                 let (request, response) = match held.batch.side {
-                    Side::Request => (held, w.held),
-                    Side::Response => (w.held, held),
+                    Side::Request => (held, other),
+                    Side::Response => (other, held),
                 };
                 return Offer::Joined { request, response };
             }
@@ -110,15 +165,11 @@ impl Pairer {
                 return Offer::Waiting;
             }
             // a second half of one side for one id: the first leaves alone
-            let w = self.waiting.remove(&key).expect("present");
-            self.rows -= w.held.batch.rows;
-            let alone = self.alone(w.held);
+            let first = self.remove(&key).expect("present");
+            let alone = self.alone(first);
             out.push(alone);
         }
-        self.seq += 1;
-        self.rows += held.batch.rows;
-        self.order.push_back((self.seq, key.clone()));
-        self.waiting.insert(key, Waiting { held, arrived: now, seq: self.seq });
+        self.insert(key, held, now);
         while self.rows > self.max_rows {
             match self.pop_oldest() {
                 Some(h) => out.push(h),
@@ -131,9 +182,8 @@ impl Pairer {
     fn pop_oldest(&mut self) -> Option<Held> {
         while let Some((seq, key)) = self.order.pop_front() {
             if self.waiting.get(&key).is_some_and(|w| w.seq == seq) {
-                let w = self.waiting.remove(&key).expect("present");
-                self.rows -= w.held.batch.rows;
-                return Some(self.alone(w.held));
+                let held = self.remove(&key).expect("present");
+                return Some(self.alone(held));
             }
         }
         None
@@ -144,7 +194,14 @@ impl Pairer {
         while let Some((seq, key)) = self.order.front() {
             match self.waiting.get(key) {
                 Some(w) if w.seq == *seq => {
-                    if now.duration_since(w.arrived) < self.timeout {
+                    let waited = match (self.by_event_time, w.ts, self.newest_ts) {
+                        (true, Some(ts), Some(newest)) => {
+                            Duration::from_millis(u64::try_from(newest.saturating_sub(ts)).unwrap_or(0))
+                        }
+                        (true, _, _) => Duration::ZERO,
+                        (false, _, _) => now.duration_since(w.arrived),
+                    };
+                    if waited < self.timeout {
                         break;
                     }
                     if let Some(h) = self.pop_oldest() {
@@ -166,25 +223,24 @@ impl Pairer {
         let mut keys = keys;
         keys.sort_unstable();
         for (_, key) in keys {
-            let w = self.waiting.remove(&key).expect("present");
-            self.rows -= w.held.batch.rows;
-            let h = self.alone(w.held);
+            let held = self.remove(&key).expect("present");
+            let h = self.alone(held);
             out.push(h);
         }
     }
 
     /// Drops the halves read from partition `pid` (lost: its new owner reads them again).
     pub fn drop_partition(&mut self, pid: u32) -> usize {
-        let before = self.waiting.len();
-        let rows = &mut self.rows;
-        self.waiting.retain(|_, w| {
-            let keep = w.held.at.is_none_or(|(p, _)| p != pid);
-            if !keep {
-                *rows -= w.held.batch.rows;
-            }
-            keep
-        });
-        before - self.waiting.len()
+        let keys: Vec<_> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.held.at.is_some_and(|(p, _)| p == pid))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &keys {
+            self.remove(key);
+        }
+        keys.len()
     }
 
     /// The lowest offset of partition `pid` a waiting half holds.
@@ -203,59 +259,111 @@ fn cell(t: &Tensor, row: usize, col: usize) -> Scalar<'_> {
     }
 }
 
-/// Row `row` of a request and its response into `scratch`: each request tensor a feature
-/// (a 2-D one's columns named by `columns`), the response's output the prediction.
-pub(super) fn fill_row(
-    scratch: &mut Scratch,
-    columns: &[String],
-    names: &TensorNames,
-    request: Option<&Batch>,
-    response: Option<&Batch>,
-    version: Option<&str>,
-    row: usize,
-) -> Result<(), DecodeError> {
-    scratch.clear();
-    if let Some(req) = request.filter(|b| row < b.rows) {
-        for t in &req.tensors {
+/// How the rows of a request and its response fill the scratch: the names once per batch
+/// (with a layout id, so the router resolves them once), then per row only the values.
+pub(super) struct RowPlan<'b> {
+    /// A request tensor, its column, and the feature name's place in the scratch.
+    cells: Vec<(&'b Tensor, usize, (u32, u32))>,
+    request_rows: usize,
+    /// The response's output, which of its columns (none: the largest's index), and the
+    /// place of `prediction`.
+    prediction: Option<(&'b Tensor, Option<usize>, (u32, u32))>,
+    response_rows: usize,
+    /// The layout of rows that carry every name.
+    layout: u64,
+}
+
+impl<'b> RowPlan<'b> {
+    /// Each request tensor a feature (a 2-D one's columns named by `columns`), the
+    /// response's output the prediction: names into `scratch`, cleared first.
+    pub(super) fn new(
+        scratch: &mut Scratch,
+        columns: &[String],
+        names: &TensorNames,
+        request: Option<&'b Batch>,
+        response: Option<&'b Batch>,
+        version: Option<&str>,
+    ) -> Result<RowPlan<'b>, DecodeError> {
+        scratch.clear();
+        let mut cells = Vec::new();
+        for t in request.map_or(&[][..], |b| &b.tensors[..]) {
             if t.width == 1 {
-                scratch.push(&t.name, cell(t, row, 0));
+                cells.push((t, 0, scratch.add_name(&t.name)));
             } else if t.width == columns.len() {
                 for (c, name) in columns.iter().enumerate() {
-                    scratch.push(name, cell(t, row, c));
+                    cells.push((t, c, scratch.add_name(name)));
                 }
             } else {
                 // as wide as no feature list: which value is which feature?
                 return Err(DecodeError::BadTensor);
             }
         }
-    }
-    if let Some(resp) = response.filter(|b| row < b.rows) {
-        let output = match &names.prediction_output {
-            Some(name) => resp.tensors.iter().find(|t| &t.name == name),
-            None => resp.tensors.first(),
-        };
-        if let Some(t) = output {
-            let value = match (t.width, names.prediction_column) {
-                (1, None) => cell(t, row, 0),
-                (w, Some(c)) if c < w => cell(t, row, c),
-                (_, Some(_)) => return Err(DecodeError::BadTensor),
-                // the index of the largest value: the class a classifier predicts
-                (w, None) => match &t.data {
-                    Column::Num(v) => {
-                        let r = &v[row * w..(row + 1) * w];
-                        let best = (0..w).fold(0, |b, i| if r[i] > r[b] { i } else { b });
-                        Scalar::Num(best as f64)
-                    }
-                    _ => cell(t, row, 0),
-                },
+        let mut prediction = None;
+        if let Some(resp) = response {
+            let output = match &names.prediction_output {
+                Some(name) => resp.tensors.iter().find(|t| &t.name == name),
+                None => resp.tensors.first(),
             };
-            scratch.push("prediction", value);
+            if let Some(t) = output {
+                let column = match (t.width, names.prediction_column) {
+                    (1, None) => Some(0),
+                    (w, Some(c)) if c < w => Some(c),
+                    (_, Some(_)) => return Err(DecodeError::BadTensor),
+                    (_, None) => None,
+                };
+                prediction = Some((t, column, scratch.add_name("prediction")));
+            }
+        }
+        if let Some(v) = version {
+            scratch.set_version(Scalar::Str(Cow::Borrowed(v)))?;
+        }
+        let (request_rows, response_rows) = (request.map_or(0, |b| b.rows), response.map_or(0, |b| b.rows));
+        // rows both halves have (or the one half's) all carry every name, in this order
+        let layout = names_layout(
+            cells.iter().map(|(_, _, n)| *n).chain(prediction.iter().map(|(_, _, n)| *n)).map(|n| scratch.name(n)),
+        );
+        Ok(RowPlan { cells, request_rows, prediction, response_rows, layout })
+    }
+
+    /// Rows of the batch (the longer half's).
+    pub(super) fn rows(&self) -> usize {
+        self.request_rows.max(self.response_rows)
+    }
+
+    /// Row `row`'s values into `scratch` (whose names `new` set).
+    pub(super) fn fill(&self, scratch: &mut Scratch, row: usize) {
+        scratch.clear_values();
+        let has_request = row < self.request_rows;
+        let has_response = row < self.response_rows && self.prediction.is_some();
+        // a row only one half has (halves of unequal length) carries fewer names
+        let whole = has_request == (self.request_rows > 0)
+            && has_response == (self.response_rows > 0 && self.prediction.is_some());
+        scratch.set_layout(if whole { self.layout } else { 0 });
+        if has_request {
+            for (t, c, name) in &self.cells {
+                match &t.data {
+                    Column::Num(v) => match v.get(row * t.width + c) {
+                        Some(x) => scratch.push_num_at(*name, *x),
+                        None => scratch.push_at(*name, Scalar::Null),
+                    },
+                    _ => scratch.push_at(*name, cell(t, row, *c)),
+                }
+            }
+        }
+        if let Some((t, column, name)) = self.prediction.as_ref().filter(|_| has_response) {
+            let value = match (column, &t.data) {
+                (Some(c), _) => cell(t, row, *c),
+                // the index of the largest value: the class a classifier predicts
+                (None, Column::Num(v)) => {
+                    let w = t.width;
+                    let r = &v[row * w..(row + 1) * w];
+                    Scalar::Num((0..w).fold(0, |b, i| if r[i] > r[b] { i } else { b }) as f64)
+                }
+                (None, _) => cell(t, row, 0),
+            };
+            scratch.push_at(*name, value);
         }
     }
-    if let Some(v) = version {
-        scratch.set_version(Scalar::Str(Cow::Borrowed(v)))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

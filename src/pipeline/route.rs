@@ -13,7 +13,7 @@ use super::decode::{DecodeError, Decoded, Decoder, Decoding, Header, Message, Sc
 use super::merge::{MergeInfo, Merger};
 use super::model::{Admission, Marks, Model, Track, SLOT_CACHE_FIELDS};
 use super::offsets::PartitionTable;
-use super::pair::{fill_row, Held, Offer, Pairer};
+use super::pair::{Held, Offer, Pairer, RowPlan};
 use super::spec::ModelSpec;
 use super::spread::Outgoing;
 use super::window::ModelWindows;
@@ -107,6 +107,12 @@ pub struct Pipeline {
     // buffers reused from message to message: no allocation per event
     scratch: Scratch,
     resolved: Vec<(Kind, usize, u32)>,
+    /// The model, track and layout `resolved` was made for, and its unmonitored fields:
+    /// the rows of a batch (and messages of one layout in a row) resolve their fields once.
+    resolved_for: (usize, usize, u64, u32),
+    /// The model and time of the half alone whose rows are being taken (`take_alone`):
+    /// its windows, and those of the halves after it, stay open meanwhile.
+    in_flight: Option<(usize, i64)>,
     closed_scratch: Vec<Accumulator>,
     /// The processing time events are stamped with while a batch is taken, and the wall
     /// clock their times are held against (one clock read per batch, not per event);
@@ -155,6 +161,8 @@ impl Pipeline {
             asked: BTreeSet::new(),
             scratch: Scratch::default(),
             resolved: Vec::new(),
+            resolved_for: (0, 0, 0, 0),
+            in_flight: None,
             closed_scratch: Vec::new(),
             clock: None,
             merger: None,
@@ -293,9 +301,12 @@ impl Pipeline {
 
     /// Halves taken without their other: their rows routed, the outcome kept for the
     /// caller (`take_later`).
-    fn take_alone(&mut self, halves: Vec<Held>) {
+    fn take_alone(&mut self, mut halves: Vec<Held>) {
+        // oldest first, each holding its model's windows open until its rows are in
+        halves.sort_by_key(Held::ts_ms);
         for h in halves {
             let Some(&model) = self.by_name.get(h.batch.model.as_str()) else { continue };
+            self.in_flight = h.ts_ms().map(|ts| (model, ts));
             let result = match h.batch.side {
                 super::decode::Side::Request => self.route_rows(model, Some(&h), None),
                 super::decode::Side::Response => self.route_rows(model, None, Some(&h)),
@@ -305,6 +316,7 @@ impl Pipeline {
             }
             self.later.push(LaterRows { model, result, at: h.at });
         }
+        self.in_flight = None;
     }
 
     /// The rows of a request, its response, or both joined, one event each: the request's
@@ -333,33 +345,34 @@ impl Pipeline {
                     .collect()
             }
         };
-        let names = m.config.tensors.clone();
         let ts = request.or(response).and_then(Held::ts_ms);
         let position = request.or(response).and_then(|h| h.at);
         let also = request.and(response).and_then(|h| h.at);
-        let rows = request.map_or(0, |h| h.batch.rows).max(response.map_or(0, |h| h.batch.rows));
         let mut scratch = std::mem::take(&mut self.scratch);
+        let plan = RowPlan::new(
+            &mut scratch,
+            &columns,
+            &m.config.tensors,
+            request.map(|h| &*h.batch),
+            response.map(|h| &*h.batch),
+            version,
+        );
         let mut taken = 0u32;
-        let mut result = Ok(());
-        for row in 0..rows {
-            let filled = fill_row(
-                &mut scratch,
-                &columns,
-                &names,
-                request.map(|h| &*h.batch),
-                response.map(|h| &*h.batch),
-                version,
-                row,
-            );
-            match filled.and_then(|()| self.route(model, ts, &scratch, position, also)) {
-                Ok(_) => taken += 1,
-                Err(e) if taken == 0 => {
-                    result = Err(e);
-                    break;
+        let mut result = plan.as_ref().map(|_| ()).map_err(|e| *e);
+        if let Ok(plan) = &plan {
+            for row in 0..plan.rows() {
+                plan.fill(&mut scratch, row);
+                match self.route(model, ts, &scratch, position, also) {
+                    Ok(_) => taken += 1,
+                    Err(e) if taken == 0 => {
+                        result = Err(e);
+                        break;
+                    }
+                    Err(_) => {}
                 }
-                Err(_) => {}
             }
         }
+        drop(plan);
         self.scratch = scratch;
         result.map(|()| taken)
     }
@@ -383,6 +396,12 @@ impl Pipeline {
     }
 
     /// Reads files in `format` (`replay --format`).
+    /// `pair_timeout` counted in event time: for a file replayed (deterministic, whatever
+    /// the pace it is read at).
+    pub fn pair_by_event_time(&mut self) {
+        self.pairer.by_event_time();
+    }
+
     pub fn set_file_format(&mut self, format: crate::config::Format) {
         Arc::make_mut(&mut self.decoding).file_format = format;
     }
@@ -437,53 +456,22 @@ impl Pipeline {
         if ts.is_some_and(|ts| ts > wall_ms.saturating_add(track.spec.max_future_ms)) {
             return Err(DecodeError::FutureTimestamp);
         }
-        self.resolved.clear();
-        let mut unmonitored = 0u32;
-        // the slots met so far (those under 64, by kind), and whether one came twice
-        let (mut seen, mut repeated, mut far) = ([0u64; 2], false, false);
         let layout = scratch.layout();
         let known = layout != 0 && track.slot_layout == layout;
-        if !known {
-            track.slot_layout = 0;
-        }
-        for (i, (name, _)) in scratch.iter().enumerate() {
-            let slot = match track.slot_cache.get(i) {
-                Some((_, slot)) if known => *slot,
-                Some((cached, slot)) if **cached == *name => *slot,
-                _ => {
-                    let slot = track.spec.slot(name);
-                    if i < track.slot_cache.len() {
-                        track.slot_cache[i] = (name.into(), slot);
-                    } else if i < SLOT_CACHE_FIELDS {
-                        track.slot_cache.push((name.into(), slot));
-                    }
-                    slot
+        let unmonitored = match self.resolved_for {
+            (m, tr, l, unmonitored) if known && (m, tr, l) == (idx, t, layout) => unmonitored,
+            _ => {
+                self.resolved_for.2 = 0;
+                let unmonitored = Self::resolve(&mut self.resolved, track, scratch, known)?;
+                if layout != 0 {
+                    self.resolved_for = (idx, t, layout, unmonitored);
                 }
-            };
-            match slot {
-                Some((kind, slot)) => {
-                    // a feature named twice in one message would count twice in the window
-                    let seen = &mut seen[usize::from(kind == Kind::Categorical)];
-                    match 1u64.checked_shl(slot as u32) {
-                        Some(bit) => {
-                            repeated |= *seen & bit != 0;
-                            *seen |= bit;
-                        }
-                        None => far = true,
-                    }
-                    self.resolved.push((kind, slot, i as u32))
-                }
-                // the prediction is part of the message, not a field the model forgot
-                None if name != "prediction" => unmonitored += 1,
-                None => {}
+                unmonitored
             }
-        }
-        if !known && layout != 0 && scratch.len() <= track.slot_cache.len() {
-            track.slot_layout = layout;
-        }
-        if repeated || (far && repeats(&self.resolved)) {
-            return Err(DecodeError::DuplicateFeature);
-        }
+        };
+        // windows a half waiting for its other would fall in stay open meanwhile
+        let in_flight = self.in_flight.filter(|(m, _)| *m == idx).map(|(_, ts)| ts);
+        track.windows.hold(self.pairer.oldest_ts(idx).into_iter().chain(in_flight).min());
         let event = Event { values: &self.resolved, scratch, unmonitored, also };
         let mut closed = std::mem::take(&mut self.closed_scratch);
         let result = match (&mut track.parts, position) {
@@ -515,6 +503,63 @@ impl Pipeline {
             self.send_closed_parts(parts);
         }
         result.map(|_| Routed { model: idx, track: t, reread: false, events: 1 })
+    }
+
+    /// The event's fields resolved to the track's slots (`known`: the track's slot cache
+    /// holds the scratch's layout): how many fields it does not monitor.
+    fn resolve(
+        resolved: &mut Vec<(Kind, usize, u32)>,
+        track: &mut Track,
+        scratch: &Scratch,
+        known: bool,
+    ) -> Result<u32, DecodeError> {
+        resolved.clear();
+        let mut unmonitored = 0u32;
+        // the slots met so far (those under 64, by kind), and whether one came twice
+        let (mut seen, mut repeated, mut far) = ([0u64; 2], false, false);
+        let layout = scratch.layout();
+        if !known {
+            track.slot_layout = 0;
+        }
+        for (i, (name, _)) in scratch.iter().enumerate() {
+            let slot = match track.slot_cache.get(i) {
+                Some((_, slot)) if known => *slot,
+                Some((cached, slot)) if **cached == *name => *slot,
+                _ => {
+                    let slot = track.spec.slot(name);
+                    if i < track.slot_cache.len() {
+                        track.slot_cache[i] = (name.into(), slot);
+                    } else if i < SLOT_CACHE_FIELDS {
+                        track.slot_cache.push((name.into(), slot));
+                    }
+                    slot
+                }
+            };
+            match slot {
+                Some((kind, slot)) => {
+                    // a feature named twice in one message would count twice in the window
+                    let seen = &mut seen[usize::from(kind == Kind::Categorical)];
+                    match 1u64.checked_shl(slot as u32) {
+                        Some(bit) => {
+                            repeated |= *seen & bit != 0;
+                            *seen |= bit;
+                        }
+                        None => far = true,
+                    }
+                    resolved.push((kind, slot, i as u32))
+                }
+                // the prediction is part of the message, not a field the model forgot
+                None if name != "prediction" => unmonitored += 1,
+                None => {}
+            }
+        }
+        if !known && layout != 0 && scratch.len() <= track.slot_cache.len() {
+            track.slot_layout = layout;
+        }
+        if repeated || (far && repeats(resolved)) {
+            return Err(DecodeError::DuplicateFeature);
+        }
+        Ok(unmonitored)
     }
 
     /// True when windows closed since the last `take_closed`.

@@ -34,6 +34,9 @@ pub struct ModelWindows {
     panes: BTreeMap<i64, Arc<Accumulator>>,
     /// Sliding windows: the start of the next window to close (earlier ones are done).
     next_start: i64,
+    /// The event time of a half waiting for its other (`pair.rs`): windows ending after it
+    /// stay open until it comes, so that its rows are not late.
+    hold_ms: Option<i64>,
     pub events_total: u64,
     pub late_total: u64,
 }
@@ -52,6 +55,7 @@ impl ModelWindows {
             late_pending: 0,
             panes: BTreeMap::new(),
             next_start: i64::MIN,
+            hold_ms: None,
             events_total: 0,
             late_total: 0,
         }
@@ -168,6 +172,7 @@ impl ModelWindows {
         }
         if placed {
             let watermark = self.watermark.advance(ts);
+            let watermark = self.held(watermark);
             self.close_until(watermark, closed);
         }
         Ok(())
@@ -200,8 +205,18 @@ impl ModelWindows {
         });
         Arc::make_mut(acc).add(event, ts, position);
         let watermark = self.watermark.advance(ts);
+        let watermark = self.held(watermark);
         self.close_sliding(watermark, None, closed);
         Ok(())
+    }
+
+    /// Windows ending after `ts` stay open (none: no hold).
+    pub fn hold(&mut self, ts: Option<i64>) {
+        self.hold_ms = ts;
+    }
+
+    fn held(&self, watermark: i64) -> i64 {
+        self.hold_ms.map_or(watermark, |h| watermark.min(h))
     }
 
     /// An event that came after one of its windows closed: counted, and carried by the

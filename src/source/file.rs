@@ -19,12 +19,25 @@ pub struct ReplaySummary {
     pub windows: u64,
     pub late_events: u64,
     pub decode_errors: BTreeMap<String, u64>,
+    /// Open Inference Protocol halves joined, and taken alone by side (none: no such
+    /// message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairing: Option<Pairing>,
     /// Drift episodes per model, retrain requests by outcome and alerts sent (with a
     /// policy's actions configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<serde_json::Value>,
     /// Where the time went: for benchmarks.
     pub timing: Timing,
+}
+
+/// Halves joined with their other (two per pair), and taken alone: a request's rows
+/// without a prediction, a response's with only the prediction.
+#[derive(Debug, Default, Serialize)]
+pub struct Pairing {
+    pub joined: u64,
+    pub unpaired_requests: u64,
+    pub unpaired_responses: u64,
 }
 
 /// Seconds spent loading the references, streaming (decode to report, closes included)
@@ -99,6 +112,10 @@ pub fn replay(
     summary.timing.events_per_s = (summary.events as f64 / summary.timing.stream_s).round();
     summary.decode_errors =
         pipeline.decode_errors().filter(|(_, n)| *n > 0).map(|(e, n)| (e.reason().to_string(), n)).collect();
+    let (joined, [unpaired_requests, unpaired_responses], _) = pipeline.pairing();
+    if joined + unpaired_requests + unpaired_responses > 0 {
+        summary.pairing = Some(Pairing { joined, unpaired_requests, unpaired_responses });
+    }
     summary.late_events = pipeline.models().iter().flat_map(|m| &m.tracks).map(|t| t.late_total()).sum();
     Ok(summary)
 }

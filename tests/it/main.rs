@@ -20,6 +20,7 @@ mod http_api;
 mod kafka_daemon;
 mod kafka_security;
 mod monitoring;
+mod open_inference;
 mod orchestrators;
 mod preset_pipelines;
 mod presets;

@@ -28,6 +28,7 @@ pub use error::DecodeError;
 use json::{decode_mapped, epoch_ms, full_default, TsDe};
 pub use open_inference::{Batch, Headers, Side};
 pub use scratch::{Header, Scalar, Scratch, Val};
+pub(in crate::pipeline) use skeleton::names_layout;
 
 /// A message as a source reads it: its bytes, and what comes with them.
 pub struct Message<'a, 'h> {

@@ -113,6 +113,30 @@ impl Scratch {
         self.names.push_str(names);
     }
 
+    /// One name for `push_at`, added before any value: where it is.
+    pub(in crate::pipeline) fn add_name(&mut self, name: &str) -> (u32, u32) {
+        let n0 = self.names.len() as u32;
+        self.names.push_str(name);
+        (n0, self.names.len() as u32)
+    }
+
+    /// The name at a place `add_name` gave.
+    pub(in crate::pipeline) fn name(&self, at: (u32, u32)) -> &str {
+        &self.names[at.0 as usize..at.1 as usize]
+    }
+
+    /// Values whose names (added by `add_name`) come in the same order every time share
+    /// this layout (`skeleton::names_layout`).
+    pub(in crate::pipeline) fn set_layout(&mut self, layout: u64) {
+        self.layout = layout;
+    }
+
+    /// The values dropped, the names, version and layout kept: the next row of a batch.
+    pub(in crate::pipeline) fn clear_values(&mut self) {
+        self.text.clear();
+        self.entries.clear();
+    }
+
     #[inline]
     pub(in crate::pipeline) fn push(&mut self, name: &str, value: Scalar<'_>) {
         let n0 = self.names.len() as u32;

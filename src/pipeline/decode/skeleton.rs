@@ -108,6 +108,22 @@ fn id_of(sk: &Skeleton) -> u64 {
         }
         key.push(tag);
     }
+    intern(key)
+}
+
+/// The layout id of rows whose values come in this order under these names (an Open
+/// Inference Protocol batch's rows, `pair.rs`): the same for the same names.
+pub(in crate::pipeline) fn names_layout<'n>(names: impl Iterator<Item = &'n str>) -> u64 {
+    // 0xFE never starts a skeleton's key (UTF-8), nor is it in a name
+    let mut key = vec![0xFE];
+    for n in names {
+        key.extend_from_slice(n.as_bytes());
+        key.push(0xFF);
+    }
+    intern(key)
+}
+
+fn intern(key: Vec<u8>) -> u64 {
     let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
     let interned = interned.get_or_insert_with(HashMap::new);
     if let Some(id) = interned.get(&key) {

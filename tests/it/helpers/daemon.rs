@@ -274,7 +274,14 @@ impl Drop for Process {
 
 /// `driftd replay`: the reports and the summary line.
 pub fn replay(cfg: &Path, input: &Path) -> (Vec<serde_json::Value>, serde_json::Value) {
-    let o = driftd(&["replay", "--config", cfg.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    replay_with_args(cfg, input, &[])
+}
+
+/// `driftd replay` with more arguments (`--format`, `--topic`).
+pub fn replay_with_args(cfg: &Path, input: &Path, args: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let mut all = vec!["replay", "--config", cfg.to_str().unwrap(), "--input", input.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = driftd(&all);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let reports = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 
 pub use alertmanager::Alertmanager;
 pub use broker::{produce, produce_each, producer, producer_with, Broker};
-pub use daemon::{model_toml, replay, InProcess, Process, TestConfig};
+pub use daemon::{model_toml, replay, replay_with_args, InProcess, Process, TestConfig};
 pub use jenkins::JenkinsStandIn;
 pub use logs::{analysis_logs, episode_logs, fmt_ms, log_line, reference_csv, rows, sampled_logs, Row, FEATURES};
 pub use net::{dechunk, free_port, http, http_get, http_with, metric, wait_until, ADMIN_TOKEN};

@@ -56,27 +56,42 @@ fn leading_digits(word: u64, n: usize) -> u64 {
     ((v & MASK).wrapping_mul(MUL1).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))) >> 32
 }
 
-struct Bytes<'a> {
+/// A message's text and the place the scanner has read to (also open_inference's).
+pub(in crate::pipeline::decode) struct Bytes<'a> {
     text: &'a str,
     b: &'a [u8],
-    i: usize,
+    pub(in crate::pipeline::decode) i: usize,
 }
 
 impl<'a> Bytes<'a> {
+    pub(in crate::pipeline::decode) fn new(text: &'a str) -> Bytes<'a> {
+        Bytes { text, b: text.as_bytes(), i: 0 }
+    }
+
+    /// Bytes not read yet.
+    pub(in crate::pipeline::decode) fn remaining(&self) -> usize {
+        self.b.len() - self.i
+    }
+
+    /// Whether every byte is read.
+    pub(in crate::pipeline::decode) fn at_end(&self) -> bool {
+        self.i == self.b.len()
+    }
+
     #[inline]
-    fn ws(&mut self) {
+    pub(in crate::pipeline::decode) fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
     }
 
     #[inline]
-    fn peek(&self) -> Option<u8> {
+    pub(in crate::pipeline::decode) fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
     #[inline]
-    fn eat(&mut self, c: u8) -> Option<()> {
+    pub(in crate::pipeline::decode) fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
@@ -88,14 +103,14 @@ impl<'a> Bytes<'a> {
     }
 
     #[inline]
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
+    pub(in crate::pipeline::decode) fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.i + word.len();
         (self.b.get(self.i..end)? == word).then(|| self.i = end)
     }
 
     /// A string without escapes or control characters, borrowed.
     #[inline]
-    fn string(&mut self) -> Option<&'a str> {
+    pub(in crate::pipeline::decode) fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
         while !STOP[*self.b.get(self.i)? as usize] {
@@ -147,7 +162,7 @@ impl<'a> Bytes<'a> {
 
     /// A number as JSON's grammar has it.
     #[inline]
-    fn number(&mut self) -> Option<f64> {
+    pub(in crate::pipeline::decode) fn number(&mut self) -> Option<f64> {
         /// Powers of ten a double holds exactly.
         const POW10: [f64; 23] = [
             1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
@@ -218,7 +233,7 @@ impl<'a> Bytes<'a> {
 
     /// A number, string, boolean or null; `None` for anything else.
     #[inline]
-    fn scalar(&mut self) -> Option<Scalar<'a>> {
+    pub(in crate::pipeline::decode) fn scalar(&mut self) -> Option<Scalar<'a>> {
         Some(match self.peek()? {
             b'"' => Scalar::Str(Cow::Borrowed(self.string()?)),
             b't' => {
@@ -238,7 +253,10 @@ impl<'a> Bytes<'a> {
     }
 
     /// `{` … `}` of comma-separated members, each read by `member` after its key and `:`.
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    pub(in crate::pipeline::decode) fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
         if self.eat(b'}').is_some() {
@@ -398,7 +416,7 @@ fn scan_layouts<'a>(text: &'a str, scratch: &mut Scratch, layouts: &mut Layouts)
 
 /// A message of `sk`'s layout: its bytes between values compared, its values parsed.
 fn scan_known<'a>(text: &'a str, scratch: &mut Scratch, sk: &Skeleton) -> Option<RawHeader<'a>> {
-    let mut p = Bytes { text, b: text.as_bytes(), i: 0 };
+    let mut p = Bytes::new(text);
     let mut fields = Fields::new();
     scratch.set_names(&sk.names);
     let (pieces, tail) = sk.walk();
@@ -418,7 +436,7 @@ fn scan_known<'a>(text: &'a str, scratch: &mut Scratch, sk: &Skeleton) -> Option
 
 /// A message read member by member; its layout into `rec`, when given.
 fn scan_members<'a>(text: &'a str, scratch: &mut Scratch, mut rec: Option<&mut Recorder>) -> Option<RawHeader<'a>> {
-    let mut p = Bytes { text, b: text.as_bytes(), i: 0 };
+    let mut p = Bytes::new(text);
     let mut fields = Fields::new();
     p.ws();
     p.object(|p, key| {

@@ -16,6 +16,8 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::error::DecodeError;
+
+mod scan;
 use crate::time::parse_rfc3339_ms;
 
 /// Which half of an inference a message is.
@@ -160,7 +162,7 @@ pub fn seldon_model(topic: &str) -> Option<&str> {
     (matches!(last, "inputs" | "outputs") && word == "model" && !model.is_empty()).then_some(model)
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Default)]
 struct Body {
     #[serde(default)]
     id: Option<String>,
@@ -178,33 +180,37 @@ struct Body {
 
 /// The body's `parameters`: a `timestamp` (RFC 3339 or epoch milliseconds) where the
 /// producer adds one; the others are the model's business.
-#[derive(Deserialize, Default)]
+#[derive(Debug, PartialEq, Deserialize, Default)]
 struct BodyParams {
     #[serde(default)]
     timestamp: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct TensorDe {
     name: String,
     #[serde(default)]
     shape: Option<Vec<u64>>,
     #[serde(default)]
-    datatype: Option<String>,
+    datatype: Option<Kind>,
     #[serde(default)]
     parameters: Option<Params>,
     #[serde(default)]
     data: Option<Data>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, PartialEq, Deserialize, Default)]
 struct Params {
     #[serde(default)]
     content_type: Option<String>,
 }
 
+/// How deep a tensor's data may nest (a shape has rarely more than 4 dimensions).
+const MAX_DEPTH: u8 = 8;
+
 /// A tensor's data, nested lists flattened (row-major): numbers, booleans or strings, one
 /// kind throughout.
+#[derive(Debug, PartialEq)]
 struct Data(Column);
 
 impl<'de> Deserialize<'de> for Data {
@@ -250,8 +256,8 @@ impl<'de> Visitor<'de> for Flat<'_> {
         f.write_str("a list of numbers, booleans or strings")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if self.depth >= 8 {
-            return Err(serde::de::Error::custom("a tensor nested more than 8 deep"));
+        if self.depth >= MAX_DEPTH {
+            return Err(serde::de::Error::custom("a tensor nested too deep"));
         }
         let depth = self.depth + 1;
         while seq.next_element_seed(Flat { col: &mut *self.col, depth })?.is_some() {}
@@ -285,29 +291,52 @@ impl<'de> serde::de::DeserializeSeed<'de> for Flat<'_> {
 }
 
 /// What a datatype's values are.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Num,
     Bool,
     Bytes,
+    /// A datatype the protocol does not define.
+    Unknown,
 }
 
-fn kind_of(datatype: &str) -> Option<Kind> {
-    Some(match datatype {
+fn kind_of(datatype: &str) -> Kind {
+    match datatype {
         "BOOL" => Kind::Bool,
         "UINT8" | "UINT16" | "UINT32" | "UINT64" | "INT8" | "INT16" | "INT32" | "INT64" | "FP16" | "FP32" | "FP64"
         | "BF16" => Kind::Num,
         "BYTES" => Kind::Bytes,
-        _ => return None,
-    })
+        _ => Kind::Unknown,
+    }
+}
+
+/// A datatype read from its name, without keeping the name.
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Kind;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a datatype")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Kind, E> {
+                Ok(kind_of(v))
+            }
+        }
+        d.deserialize_str(Name)
+    }
 }
 
 /// Reads one message: `max_rows` bounds a batch.
 pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batch, DecodeError> {
-    let body: Body = serde_json::from_slice(payload).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => DecodeError::WrongType,
-        _ => DecodeError::NotJson,
-    })?;
+    let fast = std::str::from_utf8(payload).ok().and_then(scan::body);
+    let body = match fast {
+        Some(body) => body,
+        None => serde_json::from_slice(payload).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => DecodeError::WrongType,
+            _ => DecodeError::NotJson,
+        })?,
+    };
     let (side, tensors) = match (body.inputs, body.outputs) {
         (Some(inputs), _) => (Side::Request, inputs),
         (None, Some(outputs)) => (Side::Response, outputs),
@@ -321,7 +350,10 @@ pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batc
             (Some(s), Some(d)) => (s, d),
             _ => return Err(DecodeError::BadTensor),
         };
-        let kind = kind_of(&datatype).ok_or(DecodeError::BadDatatype)?;
+        if datatype == Kind::Unknown {
+            return Err(DecodeError::BadDatatype);
+        }
+        let kind = datatype;
         let n = match shape.first() {
             Some(&n) => n,
             None => 1,
@@ -334,10 +366,7 @@ pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batc
         if *rows.get_or_insert(n) != n || width == 0 {
             return Err(DecodeError::BadTensor);
         }
-        let data = match t.data {
-            Some(Data(col)) => col,
-            None => return Err(DecodeError::BadTensor),
-        };
+        let Some(Data(data)) = t.data else { return Err(DecodeError::BadTensor) };
         let base64 = t.parameters.and_then(|p| p.content_type).is_some_and(|c| c == "base64");
         let data = match (kind, data) {
             (Kind::Num, c @ Column::Num(_)) | (Kind::Bool, c @ Column::Bool(_)) => c,

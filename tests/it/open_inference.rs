@@ -1,0 +1,386 @@
+//! Open Inference Protocol (V2) payloads through the real binary. `replay --format
+//! open-inference` of requests and responses (a tensor per column or one 2-D tensor, flat
+//! or nested data, a response before or after its request) gives the very reports
+//! `replay` gives on the same rows in driftd's own layout; each bad-input case refuses its
+//! whole message, counted by reason, and changes no window; halves without their other are
+//! events all the same, counted. Through a Tansu broker: MLServer's two topics (the
+//! request's model in the `mlserver-model` header and its id in the key; the response's in
+//! its body) joined into one event per inference.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    fmt_ms, free_port, metric, producer, replay_with_args, root, rows, wait_until, Broker, Process, FEATURES,
+};
+
+const ROWS_PER_REQUEST: usize = 20;
+/// 2021-06-01T00:00:00Z
+const START_MS: i64 = 1_622_505_600_000;
+
+/// The analysis period's rows: time, feature cells, and the model's probability
+/// (`y_pred_proba`), which the reference (below) names `prediction`.
+fn analysis() -> Vec<(String, Vec<f64>, f64)> {
+    let text = std::fs::read_to_string(root().join("datasets/california_housing_analysis.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let proba = header.iter().position(|h| *h == "y_pred_proba").unwrap();
+    let probas: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').nth(proba).unwrap().parse().unwrap()).collect();
+    rows("california_housing_analysis.csv")
+        .into_iter()
+        .zip(probas)
+        .map(|(r, p)| (r.ts, r.values.iter().map(|v| v.parse().unwrap()).collect(), p))
+        .collect()
+}
+
+/// The reference with its probability column named `prediction`, and a config for it.
+fn config(dir: &Path, kafka: &str) -> PathBuf {
+    config_with(dir, kafka, "y_pred_proba", "window = { size = \"1m\" }\nprediction_column = 1")
+}
+
+/// `config` with the reference's column `prediction` names, and more model keys.
+fn config_with(dir: &Path, kafka: &str, prediction: &str, model: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("datasets/california_housing_reference.csv")).unwrap();
+    let reference = dir.join("reference.csv");
+    let header_end = text.find('\n').unwrap();
+    let header =
+        text[..header_end].split(',').map(|c| if c == prediction { "prediction" } else { c }).collect::<Vec<_>>();
+    std::fs::write(&reference, format!("{}{}", header.join(","), &text[header_end..])).unwrap();
+    let feats: Vec<String> = FEATURES.iter().chain(["prediction"].iter()).map(|f| format!("\"{f}\"")).collect();
+    let path = dir.join("driftd.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[kafka]\n{kafka}\n[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [{}]\n{model}\n",
+            reference.display(),
+            feats.join(", ")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// One request's rows as V2 JSON, in one of three shapes: a tensor per column (flat
+/// data), one 2-D tensor in the reference's column order (nested), or a tensor per column
+/// of nested `[n, 1]` data.
+fn request(id: &str, ts: &str, rows: &[(String, Vec<f64>, f64)], shape: usize) -> Value {
+    let n = rows.len();
+    let inputs: Vec<Value> = match shape {
+        0 => FEATURES
+            .iter()
+            .enumerate()
+            .map(|(j, f)| json!({"name": f, "shape": [n, 1], "datatype": "FP64", "data": rows.iter().map(|r| r.1[j]).collect::<Vec<_>>()}))
+            .collect(),
+        1 => vec![json!({"name": "input-0", "shape": [n, FEATURES.len()], "datatype": "FP64",
+                         "data": rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>()})],
+        _ => FEATURES
+            .iter()
+            .enumerate()
+            .map(|(j, f)| json!({"name": f, "shape": [n, 1], "datatype": "FP32", "data": rows.iter().map(|r| vec![r.1[j]]).collect::<Vec<_>>()}))
+            .collect(),
+    };
+    json!({"id": id, "model_name": "housing", "parameters": {"timestamp": ts}, "inputs": inputs})
+}
+
+/// The report's `prediction` feature.
+fn prediction(report: &Value) -> &Value {
+    report["features"].as_array().unwrap().iter().find(|f| f["name"] == "prediction").expect("prediction judged")
+}
+
+/// Its response: a classifier's probabilities of the two classes, `[n, 2]`.
+fn response(id: &str, ts: &str, rows: &[(String, Vec<f64>, f64)]) -> Value {
+    let probas: Vec<[f64; 2]> = rows.iter().map(|r| [1.0 - r.2, r.2]).collect();
+    json!({"id": id, "model_name": "housing", "model_version": "1", "parameters": {"timestamp": ts},
+           "outputs": [{"name": "predict_proba", "shape": [rows.len(), 2], "datatype": "FP64", "data": probas}]})
+}
+
+/// The same rows, one line each in driftd's layout, at their request's time.
+fn flat(ts: &str, row: &(String, Vec<f64>, f64)) -> String {
+    let features: serde_json::Map<String, Value> =
+        FEATURES.iter().zip(&row.1).map(|(f, v)| (f.to_string(), json!(v))).collect();
+    json!({"model": "housing", "timestamp": ts, "features": features, "prediction": row.2}).to_string()
+}
+
+/// Requests of 20 rows, one every 2 s, and their responses, the response first for every
+/// third and after the next request for every third; and the same rows in driftd's layout.
+fn both_files(rows: &[(String, Vec<f64>, f64)]) -> (Vec<String>, Vec<String>) {
+    let (mut v2, mut plain) = (Vec::new(), Vec::new());
+    let mut late_response: Option<String> = None;
+    for (b, batch) in rows.chunks(ROWS_PER_REQUEST).enumerate() {
+        let (id, ts) = (format!("req-{b}"), fmt_ms(START_MS + 2_000 * b as i64));
+        let (req, resp) = (request(&id, &ts, batch, b % 3).to_string(), response(&id, &ts, batch).to_string());
+        match b % 3 {
+            0 => v2.extend([resp, req]),
+            1 => {
+                // its response comes after the next request
+                v2.push(req);
+                late_response = Some(resp);
+            }
+            _ => {
+                v2.push(req);
+                v2.extend(late_response.take());
+                v2.push(resp);
+            }
+        }
+        plain.extend(batch.iter().map(|r| flat(&ts, r)));
+    }
+    v2.extend(late_response);
+    (v2, plain)
+}
+
+fn write(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+fn replay_v2(cfg: &Path, input: &Path) -> (Vec<Value>, Value) {
+    replay_with_args(cfg, input, &["--format", "open-inference"])
+}
+
+#[test]
+fn v2_batches_give_the_reports_of_the_same_rows_in_driftds_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let rows = analysis();
+    let (v2, plain) = both_files(&rows);
+    let (v2_reports, v2_summary) = replay_v2(&cfg, &write(dir.path(), "v2.jsonl", &v2));
+    let (plain_reports, plain_summary) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
+    assert_eq!(v2_summary["events"], 8232, "{v2_summary}");
+    assert_eq!(plain_summary["events"], 8232);
+    assert_eq!(v2_summary["messages"], 2 * rows.len().div_ceil(ROWS_PER_REQUEST) as u64);
+    assert_eq!(v2_summary["decode_errors"], json!({}), "{v2_summary}");
+    assert_eq!(v2_summary["late_events"], 0, "{v2_summary}");
+    // every half met its other: one event per inference, with its prediction
+    let pairs = rows.len().div_ceil(ROWS_PER_REQUEST) as u64;
+    assert_eq!(v2_summary["pairing"], json!({"joined": 2 * pairs, "unpaired_requests": 0, "unpaired_responses": 0}));
+    assert!(v2_reports.len() >= 2, "{} windows", v2_reports.len());
+    assert_eq!(v2_reports, plain_reports, "the same scores, the same verdicts");
+    // each event has its prediction: the response's column 1, the positive class
+    let with_prediction: u64 = v2_reports.iter().map(|r| prediction(r)["current_count"].as_u64().unwrap()).sum();
+    assert_eq!(with_prediction, 8232);
+}
+
+#[test]
+fn each_bad_message_is_refused_whole_by_reason_and_changes_no_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "max_batch_rows = 50");
+    let rows = analysis();
+    let (v2, _) = both_files(&rows);
+    let tensor = |name: &str, shape: &str, datatype: &str, data: &str| {
+        format!(r#"{{"name": "{name}", "shape": {shape}, "datatype": "{datatype}", "data": {data}}}"#)
+    };
+    let request = |id: &str, tensors: &[String]| {
+        format!(r#"{{"id": "{id}", "model_name": "housing", "inputs": [{}]}}"#, tensors.join(", "))
+    };
+    let ones = |n: usize| format!("[{}]", vec!["1.5"; n].join(", "));
+    let bad = [
+        ("bad_tensor", request("b1", &[tensor("MedInc", "[3, 1]", "FP64", &ones(2))])),
+        ("bad_tensor", request("b2", &[tensor("MedInc", "[2]", "FP64", &ones(2)), tensor("HouseAge", "[3]", "FP64", &ones(3))])),
+        // a 2-D input as wide as no feature list: refused when its rows are taken (alone, at
+        // the end: it has no response)
+        ("bad_tensor", request("b3", &[tensor("input-0", "[2, 5]", "FP64", &ones(10))])),
+        ("bad_datatype", request("b4", &[tensor("MedInc", "[2]", "FP128", &ones(2))])),
+        ("batch_too_large", request("b5", &[tensor("MedInc", "[51]", "FP64", &ones(51))])),
+        (
+            "bad_base64",
+            request("b6", &[r#"{"name": "note", "shape": [1], "datatype": "BYTES", "parameters": {"content_type": "base64"}, "data": ["%%%"]}"#.to_string()]),
+        ),
+        ("wrong_type", request("b7", &[tensor("MedInc", "[2]", "FP64", r#"["a", "b"]"#)])),
+        ("wrong_type", request("b8", &[tensor("MedInc", "[2]", "BOOL", "[2, 3]")])),
+        ("not_json", r#"{"inputs": [{"name": "MedInc", "#.to_string()),
+        ("missing_model", r#"{"id": "b9", "inputs": [{"name": "MedInc", "shape": [1], "datatype": "FP64", "data": [1]}]}"#.to_string()),
+        ("unknown_model", r#"{"id": "b10", "model_name": "other", "inputs": [{"name": "MedInc", "shape": [1], "datatype": "FP64", "data": [1]}]}"#.to_string()),
+    ];
+    let mut mixed = Vec::new();
+    for (i, line) in v2.iter().enumerate() {
+        mixed.push(line.clone());
+        if i % 200 == 0 {
+            mixed.extend(bad.iter().map(|(_, l)| l.replace(r#""id": "b"#, &format!(r#""id": "{i}-b"#))));
+        }
+    }
+    let rounds = v2.len().div_ceil(200) as u64;
+    let (clean, _) = replay_v2(&cfg, &write(dir.path(), "clean.jsonl", &v2));
+    let (reports, summary) = replay_v2(&cfg, &write(dir.path(), "mixed.jsonl", &mixed));
+    assert_eq!(reports, clean, "bad messages change no window");
+    assert_eq!(summary["events"], 8232, "{summary}");
+    assert_eq!(summary["messages"], v2.len() as u64 + rounds * bad.len() as u64);
+    for (reason, _) in &bad {
+        let expected = bad.iter().filter(|(r, _)| r == reason).count() as u64 * rounds;
+        assert_eq!(summary["decode_errors"][reason], expected, "{reason}: {summary}");
+    }
+    // the wide request waited for a response that never came
+    assert_eq!(summary["pairing"]["unpaired_requests"], rounds, "{summary}");
+}
+
+#[test]
+fn halves_without_their_other_are_events_all_the_same_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let rows = analysis();
+    let (v2, _) = both_files(&rows);
+    // the request of every 7th inference lost, and the response of every 11th (not both)
+    let batch_of = |v: &Value| v["id"].as_str().unwrap().trim_start_matches("req-").parse::<usize>().unwrap();
+    let request_lost = |b: usize| b % 7 == 3;
+    let response_lost = |b: usize| b % 11 == 5 && !request_lost(b);
+    let (mut kept, mut lost_requests, mut lost_responses) = (Vec::new(), 0u64, 0u64);
+    let (mut rows_without_prediction, mut rows_of_lost_requests) = (0u64, 0u64);
+    for line in &v2 {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let b = batch_of(&v);
+        if v.get("inputs").is_some() && request_lost(b) {
+            lost_requests += 1;
+            rows_of_lost_requests += v["inputs"][0]["shape"][0].as_u64().unwrap();
+        } else if v.get("outputs").is_some() && response_lost(b) {
+            lost_responses += 1;
+            rows_without_prediction += v["outputs"][0]["shape"][0].as_u64().unwrap();
+        } else {
+            kept.push(line.clone());
+        }
+    }
+    let (reports, summary) = replay_v2(&cfg, &write(dir.path(), "halves.jsonl", &kept));
+    assert!(lost_requests > 0 && lost_responses > 0);
+    assert_eq!(summary["events"], 8232, "one event per inference either way: {summary}");
+    assert_eq!(summary["late_events"], 0, "windows wait for the halves waiting: {summary}");
+    assert_eq!(summary["pairing"]["unpaired_requests"], lost_responses, "{summary}");
+    assert_eq!(summary["pairing"]["unpaired_responses"], lost_requests, "{summary}");
+    let predictions: u64 = reports.iter().map(|r| prediction(r)["current_count"].as_u64().unwrap()).sum();
+    assert_eq!(predictions, 8232 - rows_without_prediction);
+    // a response alone has no features: they count as missing
+    let missing: f64 = reports
+        .iter()
+        .map(|r| {
+            let f = r["features"].as_array().unwrap().iter().find(|f| f["name"] == "MedInc").unwrap();
+            f["current_missing_share"].as_f64().unwrap() * r["events"].as_f64().unwrap()
+        })
+        .sum();
+    assert_eq!(missing.round() as u64, rows_of_lost_requests);
+}
+
+/// Produces `payload` to `topic` with a key and headers, waiting for delivery.
+fn send(p: &rdkafka::producer::BaseProducer, topic: &str, key: &str, headers: &[(&str, &str)], payload: &str) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, Producer};
+    let mut h = OwnedHeaders::new();
+    for (k, v) in headers {
+        h = h.insert(Header { key: k, value: Some(*v) });
+    }
+    let mut rec = Some(BaseRecord::to(topic).key(key).payload(payload).headers(h));
+    while let Some(r) = rec.take() {
+        if let Err((_, r)) = p.send(r) {
+            p.poll(Duration::from_millis(20));
+            rec = Some(r);
+        }
+    }
+    p.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// MLServer's Kafka server: requests on `mlserver-input` (the model in the `mlserver-model`
+/// header, the id in the key, no model or id in the body), responses on `mlserver-output`
+/// (model, version and id in the body, CloudEvents headers), the time the Kafka message's.
+/// One request's response never comes and one response has no request: both are events,
+/// counted apart once `pair_timeout` passes.
+#[test]
+fn mlserver_topics_through_the_broker_one_event_per_inference() {
+    let broker = Broker::start();
+    for topic in ["mlserver-input", "mlserver-output"] {
+        broker.create_topic(topic, 2);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let kafka = format!(
+        "brokers = \"{}\"\ntopics = [\"mlserver-input\", \"mlserver-output\"]\ngroup_id = \"driftd-v2\"\n\
+         pair_timeout = \"3s\"\n[kafka.formats]\n\"mlserver-input\" = \"open-inference\"\n\
+         \"mlserver-output\" = \"open-inference\"\n[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\
+         [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"",
+        broker.bootstrap(),
+        dir.path().join("state").display(),
+        dir.path().join("reports.jsonl").display()
+    );
+    // the response's output is the class (`y_pred`); windows close once the traffic stops
+    let cfg = config_with(dir.path(), &kafka, "y_pred", "window = { size = \"7d\" }\nidle_timeout = \"8s\"");
+    let _daemon = Process::start(&cfg, port);
+    let rows = analysis();
+    let y_pred: Vec<i64> = rows.iter().map(|r| i64::from(r.2 >= 0.5)).collect();
+    let p = producer(&broker.bootstrap());
+    let batches: Vec<_> = rows[..200].chunks(ROWS_PER_REQUEST).enumerate().collect();
+    for (b, batch) in &batches {
+        let id = format!("mlserver-{b}");
+        let inputs: Vec<Value> = FEATURES
+            .iter()
+            .enumerate()
+            .map(|(j, f)| {
+                json!({"name": f, "shape": [batch.len(), 1], "datatype": "FP64",
+                       "parameters": {"content_type": "np"}, "data": batch.iter().map(|r| r.1[j]).collect::<Vec<_>>()})
+            })
+            .collect();
+        let req = json!({"inputs": inputs, "parameters": {"content_type": "pd"}});
+        send(&p, "mlserver-input", &id, &[("mlserver-model", "housing")], &req.to_string());
+        if *b == 3 {
+            continue; // its response never comes
+        }
+        let first = b * ROWS_PER_REQUEST;
+        let resp = json!({"model_name": "housing", "model_version": "v1", "id": id, "parameters": {},
+            "outputs": [{"name": "predict", "shape": [batch.len(), 1], "datatype": "INT64",
+                         "parameters": {"content_type": "np"}, "data": &y_pred[first..first + batch.len()]}]});
+        let ce = [
+            ("Ce-Id", id.as_str()),
+            ("Ce-Requestid", id.as_str()),
+            ("Ce-Modelid", "housing"),
+            ("Ce-Type", "io.seldon.serving.inference.response"),
+        ];
+        send(&p, "mlserver-output", &id, &ce, &resp.to_string());
+    }
+    // a response whose request was never seen
+    let orphan = json!({"model_name": "housing", "id": "orphan",
+        "outputs": [{"name": "predict", "shape": [20, 1], "datatype": "INT64", "data": vec![1; 20]}]});
+    send(&p, "mlserver-output", "orphan", &[], &orphan.to_string());
+    let reports_file = dir.path().join("reports.jsonl");
+    let reports = wait_until("the window of every inference", Duration::from_secs(90), || {
+        let all = crate::helpers::reports(&reports_file);
+        (all.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>() >= 220).then_some(all)
+    });
+    let events: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(events, 200 + 20, "each inference once: 10 requests of 20 rows, and the orphan response's 20");
+    let predictions: u64 = reports.iter().map(|r| prediction(r)["current_count"].as_u64().unwrap()).sum();
+    assert_eq!(predictions, 200 - 20 + 20, "every row with a response has its prediction");
+    let joined = metric(port, "driftd_pairs_joined_total").unwrap();
+    assert_eq!(joined, 18.0, "9 requests and their responses");
+    assert_eq!(metric(port, "driftd_unpaired_total{side=\"request\"}"), Some(1.0));
+    assert_eq!(metric(port, "driftd_unpaired_total{side=\"response\"}"), Some(1.0));
+    assert_eq!(metric(port, "driftd_events_total{model=\"housing\"}"), Some(220.0));
+    // the same rows in driftd's layout, replayed: the same values in the same bins
+    let mut plain: Vec<String> = Vec::new();
+    for (i, r) in rows[..200].iter().enumerate() {
+        let features: serde_json::Map<String, Value> =
+            FEATURES.iter().zip(&r.1).map(|(f, v)| (f.to_string(), json!(v))).collect();
+        let mut line = json!({"model": "housing", "timestamp": "2021-06-01T00:00:00Z", "features": features});
+        if !(60..80).contains(&i) {
+            line["prediction"] = json!(y_pred[i]);
+        }
+        plain.push(line.to_string());
+    }
+    for _ in 0..20 {
+        plain.push(
+            json!({"model": "housing", "timestamp": "2021-06-01T00:00:00Z", "features": {}, "prediction": 1})
+                .to_string(),
+        );
+    }
+    let (replayed, _) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
+    let bins = |reports: &[Value], name: &str| -> Vec<u64> {
+        let mut sum = Vec::new();
+        for r in reports {
+            let f = r["features"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap();
+            let current = f["distribution"]["current"].as_array().unwrap();
+            sum.resize(current.len(), 0);
+            for (s, c) in sum.iter_mut().zip(current) {
+                *s += c.as_u64().unwrap();
+            }
+        }
+        sum
+    };
+    for name in FEATURES.iter().chain(["prediction"].iter()) {
+        assert_eq!(bins(&reports, name), bins(&replayed, name), "{name}");
+    }
+}
