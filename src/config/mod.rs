@@ -166,10 +166,18 @@ impl KafkaSettings {
     fn default_max_batch_rows() -> usize {
         10_000
     }
+
+    /// Whether requests and responses are joined across topics: two open-inference
+    /// topics or more, pairing on.
+    pub fn pairs_across_topics(&self) -> bool {
+        !self.pair_timeout().is_zero() && self.formats.values().filter(|f| **f == Format::OpenInference).count() >= 2
+    }
+
     /// How long a half waits for the other (default 30s).
     pub fn pair_timeout(&self) -> std::time::Duration {
         self.pair_timeout.map_or(std::time::Duration::from_secs(30), HumanDuration::get)
     }
+
     fn default_brokers() -> String {
         "localhost:9092".into()
     }

@@ -231,8 +231,13 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         // incremental rebalancing: a member joining or leaving takes only the partitions
-        // that move, so the windows of the partitions that stay are not cut
-        .set("partition.assignment.strategy", "cooperative-sticky")
+        // that move, so the windows of the partitions that stay are not cut; but requests
+        // and responses joined across topics need partition i of each on one member,
+        // which only the range assignor promises (docs/model-servers.md)
+        .set(
+            "partition.assignment.strategy",
+            if settings.kafka.pairs_across_topics() { "range" } else { "cooperative-sticky" },
+        )
         // lag for the metrics, and whether the brokers answer (an outage is not a quiet
         // model: its windows are not cut by the idle timeout)
         .set("statistics.interval.ms", "1000")

@@ -384,3 +384,132 @@ fn mlserver_topics_through_the_broker_one_event_per_inference() {
         assert_eq!(bins(&reports, name), bins(&replayed, name), "{name}");
     }
 }
+
+/// A real MLServer (1.7.1 from PyPI, `DRIFTD_MLSERVER_VENV`) serving a scikit-learn model
+/// with its Kafka server on Tansu; a client sends MLServer's own PandasCodec requests; the
+/// process group is ended when dropped.
+struct MlServer {
+    child: std::process::Child,
+}
+
+impl Drop for MlServer {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real MLServer, its Kafka server on Tansu, serving a scikit-learn model: 40 requests of
+/// 20 rows encoded by MLServer's PandasCodec, sent as a client does (the model in the
+/// `mlserver-model` header, the id as the key), answered by MLServer on `mlserver-output`.
+/// driftd's windows hold every inference once with the prediction MLServer gave, and equal
+/// `replay` of the same rows and predictions in driftd's own layout.
+#[test]
+#[ignore = "needs MLServer 1.7.1 (DRIFTD_MLSERVER_VENV); run by scripts/test"]
+fn mlserver_serving_a_model_is_monitored_one_event_per_inference() {
+    use std::os::unix::process::CommandExt as _;
+    let venv = crate::helpers::tool("DRIFTD_MLSERVER_VENV", "mlserver-venv");
+    let python = venv.join("bin/python");
+    let broker = Broker::start();
+    for topic in ["mlserver-input", "mlserver-output"] {
+        broker.create_topic(topic, 2);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("model");
+    let trained = std::process::Command::new(&python)
+        .arg(root().join("tests/mlserver/train.py"))
+        .arg(root().join("datasets/california_housing_reference.csv"))
+        .arg(&model_dir)
+        .status()
+        .unwrap();
+    assert!(trained.success());
+    let log = dir.path().join("mlserver.log");
+    let _mlserver = MlServer {
+        child: std::process::Command::new(venv.join("bin/mlserver"))
+            .args(["start", model_dir.to_str().unwrap()])
+            .env("MLSERVER_KAFKA_ENABLED", "true")
+            .env("MLSERVER_KAFKA_SERVERS", broker.bootstrap())
+            .env("MLSERVER_HTTP_PORT", free_port().to_string())
+            .env("MLSERVER_GRPC_PORT", free_port().to_string())
+            .env("MLSERVER_METRICS_PORT", free_port().to_string())
+            .env("MLSERVER_PARALLEL_WORKERS", "0")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    };
+    // its consumer starts at the latest offset: requests are sent once it reads
+    wait_until("MLServer's Kafka consumer", Duration::from_secs(180), || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("Reading messages from consumer").then_some(())
+    });
+    let port = free_port();
+    let kafka = format!(
+        "brokers = \"{}\"\ntopics = [\"mlserver-input\", \"mlserver-output\"]\ngroup_id = \"driftd-mlserver\"\n\
+         [kafka.formats]\n\"mlserver-input\" = \"open-inference\"\n\"mlserver-output\" = \"open-inference\"\n\
+         [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+         [state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"",
+        broker.bootstrap(),
+        dir.path().join("state").display(),
+        dir.path().join("reports.jsonl").display()
+    );
+    let feats: Vec<String> = FEATURES.iter().chain(["prediction"].iter()).map(|f| format!("\"{f}\"")).collect();
+    let cfg = dir.path().join("driftd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[kafka]\n{kafka}\n[[models]]\nname = \"housing\"\nreference = \"{}\"\nfeatures = [{}]\n\
+             window = {{ size = \"1h\" }}\nidle_timeout = \"5s\"\n",
+            model_dir.join("reference.csv").display(),
+            feats.join(", ")
+        ),
+    )
+    .unwrap();
+    let _daemon = Process::start(&cfg, port);
+    let sent = dir.path().join("sent.jsonl");
+    let client = std::process::Command::new(&python)
+        .arg(root().join("tests/mlserver/send.py"))
+        .arg(broker.bootstrap())
+        .arg(root().join("datasets/california_housing_analysis.csv"))
+        .args(["40", "20"])
+        .arg(&sent)
+        .status()
+        .unwrap();
+    assert!(client.success(), "the client sent its requests and read MLServer's 40 responses");
+    let reports_file = dir.path().join("reports.jsonl");
+    let reports = wait_until("the windows of 800 inferences", Duration::from_secs(120), || {
+        let all = crate::helpers::reports(&reports_file);
+        (all.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>() >= 800).then_some(all)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let events: u64 = reports.iter().map(|r| r["events"].as_u64().unwrap()).sum();
+    assert_eq!(events, 800, "each inference once");
+    let predictions: u64 = reports.iter().map(|r| prediction(r)["current_count"].as_u64().unwrap()).sum();
+    assert_eq!(predictions, 800, "each with the prediction MLServer gave");
+    assert_eq!(metric(port, "driftd_pairs_joined_total"), Some(80.0));
+    assert_eq!(metric(port, "driftd_unpaired_total{side=\"request\"}"), Some(0.0));
+    assert_eq!(metric(port, "driftd_unpaired_total{side=\"response\"}"), Some(0.0));
+    // the same rows and MLServer's predictions in driftd's layout, at the requests' times
+    let mut plain = Vec::new();
+    for line in std::fs::read_to_string(&sent).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let predictions = r["predictions"].as_array().unwrap();
+        for (row, p) in r["rows"].as_array().unwrap().iter().zip(predictions) {
+            let features: serde_json::Map<String, Value> =
+                FEATURES.iter().zip(row.as_array().unwrap()).map(|(f, v)| (f.to_string(), v.clone())).collect();
+            plain.push(
+                json!({"model": "housing", "timestamp": r["ts_ms"], "features": features, "prediction": p}).to_string(),
+            );
+        }
+    }
+    assert_eq!(plain.len(), 800);
+    let (replayed, _) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
+    let (live, batch) = (crate::helpers::by_window(&reports), crate::helpers::by_window(&replayed));
+    assert_eq!(live.keys().collect::<Vec<_>>(), batch.keys().collect::<Vec<_>>());
+    for (k, x) in &live {
+        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
+            assert_eq!(x[key], batch[k][key], "window {k:?}: {key}");
+        }
+    }
+}

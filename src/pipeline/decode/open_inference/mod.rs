@@ -113,11 +113,13 @@ impl Sources<'_> {
     }
 
     /// The model: the body's `model_name`, the `mlserver-model` header, the CloudEvents
-    /// `ce-modelid`, a Seldon Core 2 topic's name, `[kafka.topic_models]`.
+    /// `ce-modelid` (MLServer) or `ce-inferenceservicename` (KServe's payload logger), a
+    /// Seldon Core 2 topic's name, `[kafka.topic_models]`.
     fn model(&self, body: Option<String>) -> Option<String> {
         body.filter(|m| !m.is_empty())
             .or_else(|| self.header("mlserver-model").map(str::to_string))
             .or_else(|| self.header("ce-modelid").map(str::to_string))
+            .or_else(|| self.header("ce-inferenceservicename").map(str::to_string))
             .or_else(|| self.topic.and_then(seldon_model).map(str::to_string))
             .or_else(|| self.topic_model.map(str::to_string))
     }
@@ -153,6 +155,20 @@ impl Sources<'_> {
             (None, Some(_)) => Err(DecodeError::BadTimestamp),
         }
     }
+}
+
+/// Where an open-inference topic's messages take their model, version, request id and
+/// time from, in order (`driftd config check` says it per topic).
+pub fn sources_order(topic: &str, topic_model: Option<&str>) -> String {
+    let seldon = seldon_model(topic).map_or(String::new(), |m| format!(", the Seldon topic name (\"{m}\")"));
+    let configured = topic_model.map_or(String::new(), |m| format!(", [kafka.topic_models] (\"{m}\")"));
+    format!(
+        "model: the body's model_name, the mlserver-model header, the ce-modelid header, \
+         the ce-inferenceservicename header{seldon}{configured}; \
+         version: the body's model_version, the mlserver-version header; \
+         request id: the Kafka key, the body's id, the ce-requestid header, the ce-id header; \
+         time: the ce-time header, the body's parameters.timestamp, the Kafka timestamp"
+    )
 }
 
 /// The model of a Seldon Core 2 topic, `<prefix>.<namespace>.model.<model>.inputs|outputs`.
