@@ -41,7 +41,53 @@ impl Side {
 pub enum Column {
     Num(Vec<f64>),
     Bool(Vec<bool>),
-    Text(Vec<String>),
+    Text(Texts),
+}
+
+/// Strings one after another in one buffer: no allocation per value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Texts {
+    buf: String,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    pub fn with_capacity(n: usize) -> Texts {
+        Texts { buf: String::new(), ends: Vec::with_capacity(n) }
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.buf.push_str(s);
+        self.ends.push(self.buf.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.buf[start..end])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Texts {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Texts {
+        let mut t = Texts::default();
+        for s in iter {
+            t.push(s.as_ref());
+        }
+        t
+    }
 }
 
 impl Column {
@@ -248,12 +294,12 @@ impl Flat<'_> {
         let col = self.col.get_or_insert_with(|| match v {
             Value::Num(_) => Column::Num(Vec::new()),
             Value::Bool(_) => Column::Bool(Vec::new()),
-            Value::Text(_) => Column::Text(Vec::new()),
+            Value::Text(_) => Column::Text(Texts::default()),
         });
         match (col, v) {
             (Column::Num(c), Value::Num(x)) => c.push(x),
             (Column::Bool(c), Value::Bool(b)) => c.push(b),
-            (Column::Text(c), Value::Text(s)) => c.push(s),
+            (Column::Text(c), Value::Text(s)) => c.push(&s),
             _ => return Err(E::custom("a tensor's data mixes kinds of values")),
         }
         Ok(())
@@ -396,7 +442,7 @@ pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batc
                         let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
                         String::from_utf8(bytes).ok()
                     })
-                    .collect::<Option<Vec<_>>>()
+                    .collect::<Option<Texts>>()
                     .ok_or(DecodeError::BadBase64)?,
             ),
             (Kind::Bytes, c @ Column::Text(_)) => c,
@@ -444,7 +490,7 @@ mod tests {
         let b = read(req, &h, Some("r-1"), None).unwrap();
         assert_eq!((b.side, b.model.as_str(), b.id.as_deref(), b.rows), (Side::Request, "credit", Some("r-1"), 2));
         assert_eq!(b.tensors[0].data, Column::Num(vec![31.0, 45.5]));
-        assert_eq!(b.tensors[1].data, Column::Text(vec!["Oslo".into(), "Lima".into()]));
+        assert_eq!(b.tensors[1].data, Column::Text(Texts::from_iter(["Oslo", "Lima"])));
         assert_eq!(b.tensors[2].data, Column::Bool(vec![true, false]));
 
         let resp = r#"{"model_name": "credit", "model_version": "3", "id": "r-1",
@@ -511,6 +557,6 @@ mod tests {
             assert_eq!(read(body, &h, None, None).map(|_| ()), Err(want), "{body}");
         }
         let b64 = r#"{"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "parameters": {"content_type": "base64"}, "data": ["T3Nsbw=="]}]}"#;
-        assert_eq!(read(b64, &h, None, None).unwrap().tensors[0].data, Column::Text(vec!["Oslo".into()]));
+        assert_eq!(read(b64, &h, None, None).unwrap().tensors[0].data, Column::Text(Texts::from_iter(["Oslo"])));
     }
 }

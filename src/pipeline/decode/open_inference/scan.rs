@@ -4,7 +4,7 @@
 //! the message instead, with its errors: the two paths agree on every message they both
 //! take (a unit test holds them to it).
 
-use super::{kind_of, Body, BodyParams, Column, Data, Params, TensorDe, MAX_DEPTH};
+use super::{kind_of, Body, BodyParams, Column, Data, Params, TensorDe, Texts, MAX_DEPTH};
 use crate::pipeline::decode::scan::Bytes;
 use crate::pipeline::decode::Scalar;
 
@@ -214,12 +214,16 @@ fn values(p: &mut Bytes<'_>, room: usize) -> Option<Column> {
             match (&mut col, p.scalar()?) {
                 (Some(Column::Num(v)), Scalar::Num(x)) => v.push(x),
                 (Some(Column::Bool(v)), Scalar::Bool(b)) => v.push(b),
-                (Some(Column::Text(v)), Scalar::Str(s)) => v.push(s.into_owned()),
+                (Some(Column::Text(v)), Scalar::Str(s)) => v.push(&s),
                 (None, first) => {
                     col = Some(match first {
                         Scalar::Num(x) => Column::Num(with_first(room, x)),
                         Scalar::Bool(b) => Column::Bool(with_first(room, b)),
-                        Scalar::Str(s) => Column::Text(with_first(room, s.into_owned())),
+                        Scalar::Str(s) => {
+                            let mut texts = Texts::with_capacity(room);
+                            texts.push(&s);
+                            Column::Text(texts)
+                        }
                         Scalar::Null => return None,
                     })
                 }
