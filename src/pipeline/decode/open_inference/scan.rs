@@ -85,33 +85,11 @@ fn tensors(p: &mut Bytes<'_>) -> Option<Option<Vec<TensorDe>>> {
         return Some(None);
     }
     let mut out = Vec::with_capacity(16);
-    list(p, |p| {
+    p.list(|p| {
         out.push(tensor(p)?);
         Some(())
     })?;
     Some(Some(out))
-}
-
-/// `[` … `]` of comma-separated values, each read by `item`.
-fn list<'a>(p: &mut Bytes<'a>, mut item: impl FnMut(&mut Bytes<'a>) -> Option<()>) -> Option<()> {
-    p.eat(b'[')?;
-    p.ws();
-    if p.eat(b']').is_some() {
-        return Some(());
-    }
-    loop {
-        p.ws();
-        item(p)?;
-        p.ws();
-        match p.peek()? {
-            b',' => p.i += 1,
-            b']' => {
-                p.i += 1;
-                return Some(());
-            }
-            _ => return None,
-        }
-    }
 }
 
 fn tensor(p: &mut Bytes<'_>) -> Option<TensorDe> {
@@ -134,7 +112,7 @@ fn tensor(p: &mut Bytes<'_>) -> Option<TensorDe> {
             "name" => name = Some(string(p)??),
             "shape" => {
                 let mut dims = Vec::new();
-                list(p, |p| {
+                p.list(|p| {
                     let x = p.number()?;
                     // what serde takes as a u64
                     (x >= 0.0 && x.fract() == 0.0 && x < 9e15).then(|| dims.push(x as u64))
@@ -265,7 +243,7 @@ fn skip(p: &mut Bytes<'_>, depth: u8) -> Option<()> {
     }
     match p.peek()? {
         b'{' => p.object(|p, _| skip(p, depth + 1)),
-        b'[' => list(p, |p| skip(p, depth + 1)),
+        b'[' => p.list(|p| skip(p, depth + 1)),
         _ => p.scalar().map(drop),
     }
 }

@@ -252,6 +252,28 @@ impl<'a> Bytes<'a> {
         })
     }
 
+    /// `[` … `]` of comma-separated values, each read by `item`.
+    pub(in crate::pipeline::decode) fn list(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.ws();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            self.ws();
+            item(self)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
     /// `{` … `}` of comma-separated members, each read by `member` after its key and `:`.
     pub(in crate::pipeline::decode) fn object(
         &mut self,
