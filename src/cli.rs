@@ -225,8 +225,15 @@ pub struct ReplayArgs {
 pub enum InputFormat {
     /// driftd's layout (or `[kafka.mapping]`'s).
     Driftd,
-    /// Open Inference Protocol (KServe V2) requests and responses, JSON, one per line.
+    /// Open Inference Protocol (KServe V2) requests and responses, JSON, one per line;
+    /// KServe's structured CloudEvents and V1 bodies too (`kserve-cloudevents` is another
+    /// name for it).
+    #[value(alias = "kserve-cloudevents")]
     OpenInference,
+    /// SageMaker Data Capture's JSON Lines (as exported from S3): an invocation's input
+    /// and output together, CSV or JSON, BASE64 or not. The model: `--topic`'s in
+    /// `[kafka.topic_models]`, else the config's only model.
+    SagemakerCapture,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
-//! One inference-log message, as any producer may send it, into three pipelines: the
-//! default layout, a mapped one (JSON pointers), and the Open Inference Protocol (a V2
-//! request or response of many rows, joined with its other half by request id, the halves
-//! left waiting taken alone every 64 inputs). Windows of 50 events close as the input goes,
+//! One inference-log message, as any producer may send it, into four pipelines: the
+//! default layout, a mapped one (JSON pointers), the Open Inference Protocol (a V2 or V1
+//! request or response of many rows, bare or in a CloudEvent, joined with its other half by
+//! request id, the halves left waiting taken alone every 64 inputs), and SageMaker Data
+//! Capture records. Windows of 50 events close as the input goes,
 //! and each closed window is reported: decode, pair, route, accumulate, close.
 #![no_main]
 
@@ -45,10 +46,13 @@ fn pipelines() -> Pipelines {
                   prediction = \"/outputs/score\"\nmodel_version = \"/meta/version\"";
     let v2 = "topics = [\"inference-logs\"]\npair_timeout = \"1h\"\nmax_batch_rows = 1000\n\
               [kafka.formats]\n\"inference-logs\" = \"open-inference\"";
+    let capture = "topics = [\"inference-logs\"]\nmax_batch_rows = 1000\n\
+                   [kafka.formats]\n\"inference-logs\" = \"sagemaker-capture\"";
     let all = vec![
         pipeline(&dir.path().join("a"), ""),
         pipeline(&dir.path().join("b"), mapped),
         pipeline(&dir.path().join("c"), v2),
+        pipeline(&dir.path().join("d"), capture),
     ];
     Pipelines { _dir: dir, all, inputs: 0 }
 }

@@ -27,6 +27,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, InputError> {
     let format = match args.format {
         Some(InputFormat::Driftd) => Format::Driftd,
         Some(InputFormat::OpenInference) => Format::OpenInference,
+        Some(InputFormat::SagemakerCapture) => Format::SagemakerCapture,
         None => topic.and_then(|t| settings.kafka.formats.get(t).copied()).unwrap_or(Format::Driftd),
     };
     pipeline.set_file_format(format);

@@ -143,8 +143,13 @@ pub enum Format {
     /// driftd's own layout (or `[kafka.mapping]`'s).
     Driftd,
     /// Open Inference Protocol (KServe V2) requests and responses, as JSON: MLServer's
-    /// Kafka server, Seldon Core 2's model topics, KServe and Triton behind a bridge.
+    /// Kafka server, KServe's payload logger (CloudEvents in binary or structured mode,
+    /// V2 or V1 bodies, told apart per message: `kserve-cloudevents` is another name for
+    /// it), Triton behind a bridge.
+    #[serde(alias = "kserve-cloudevents")]
     OpenInference,
+    /// SageMaker Data Capture's records, an invocation's input and output together.
+    SagemakerCapture,
 }
 
 impl Format {
@@ -152,6 +157,7 @@ impl Format {
         match self {
             Format::Driftd => "driftd",
             Format::OpenInference => "open-inference",
+            Format::SagemakerCapture => "sagemaker-capture",
         }
     }
 }

@@ -256,6 +256,12 @@ fn cell(t: &Tensor, row: usize, col: usize) -> Scalar<'_> {
         Column::Num(v) => v.get(i).map_or(Scalar::Null, |x| Scalar::Num(*x)),
         Column::Bool(v) => v.get(i).map_or(Scalar::Null, |b| Scalar::Bool(*b)),
         Column::Text(v) => v.get(i).map_or(Scalar::Null, |s| Scalar::Str(Cow::Borrowed(s))),
+        Column::Mixed(v) => match v.get(i) {
+            Some(Scalar::Str(s)) => Scalar::Str(Cow::Borrowed(s.as_ref())),
+            Some(Scalar::Num(x)) => Scalar::Num(*x),
+            Some(Scalar::Bool(b)) => Scalar::Bool(*b),
+            Some(Scalar::Null) | None => Scalar::Null,
+        },
     }
 }
 

@@ -151,6 +151,7 @@ impl Pipeline {
                 formats: settings.kafka.formats.clone(),
                 file_format: crate::config::Format::Driftd,
                 max_batch_rows: settings.kafka.max_batch_rows,
+                sole_model: (settings.models.len() == 1).then(|| settings.models[0].name.clone()),
             }),
             models,
             by_name,
@@ -294,6 +295,13 @@ impl Pipeline {
                     Offer::Alone(h) => self.route_rows(model, None, Some(&h))?,
                     Offer::Joined { request, response } => self.route_rows(model, Some(&request), Some(&response))?,
                 };
+                Ok(Routed { model, track: 0, reread: false, events })
+            }
+            Decoded::Whole { request, response } => {
+                let model = *self.by_name.get(request.model.as_str()).ok_or(DecodeError::UnknownModel)?;
+                let request = Held { batch: request, at: position, source_ts_ms };
+                let response = response.map(|batch| Held { batch, at: position, source_ts_ms });
+                let events = self.route_rows(model, Some(&request), response.as_ref())?;
                 Ok(Routed { model, track: 0, reread: false, events })
             }
         }

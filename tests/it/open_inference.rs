@@ -23,9 +23,14 @@ const START_MS: i64 = 1_622_505_600_000;
 /// The analysis period's rows: time, feature cells, and the model's probability
 /// (`y_pred_proba`), which the reference (below) names `prediction`.
 fn analysis() -> Vec<(String, Vec<f64>, f64)> {
+    analysis_with("y_pred_proba")
+}
+
+/// The analysis period's rows with the model's output in `column`.
+fn analysis_with(column: &str) -> Vec<(String, Vec<f64>, f64)> {
     let text = std::fs::read_to_string(root().join("datasets/california_housing_analysis.csv")).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    let proba = header.iter().position(|h| *h == "y_pred_proba").unwrap();
+    let proba = header.iter().position(|h| *h == column).unwrap();
     let probas: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').nth(proba).unwrap().parse().unwrap()).collect();
     rows("california_housing_analysis.csv")
         .into_iter()
@@ -512,4 +517,133 @@ fn mlserver_serving_a_model_is_monitored_one_event_per_inference() {
             assert_eq!(x[key], batch[k][key], "window {k:?}: {key}");
         }
     }
+}
+
+/// KServe's payload logger as the CloudEvents SDK's Kafka binding writes it
+/// (`tests/cloudevents/make_events.py`, cloudevents 1.12.0 from PyPI): binary mode (`ce_*`
+/// headers) and structured mode (the event as JSON), V2 and V1 bodies, on one topic through
+/// Tansu. Every inference once with its prediction, the windows equal to `replay` of the
+/// same rows in driftd's layout.
+#[test]
+fn kserve_cloudevents_from_the_sdk_binary_and_structured() {
+    let python = crate::helpers::tool("DRIFTD_CLOUDEVENTS_PYTHON", "cloudevents-venv/bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let made = std::process::Command::new(&python)
+        .arg(root().join("tests/cloudevents/make_events.py"))
+        .arg(root().join("datasets/california_housing_analysis.csv"))
+        .args(["30", "20"])
+        .arg(&events)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let broker = Broker::start();
+    broker.create_topic("kserve-logs", 1);
+    let port = free_port();
+    let kafka = format!(
+        "brokers = \"{}\"\ntopics = [\"kserve-logs\"]\ngroup_id = \"driftd-kserve\"\n\
+         [kafka.formats]\n\"kserve-logs\" = \"open-inference\"\n[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\
+         [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"",
+        broker.bootstrap(),
+        dir.path().join("state").display(),
+        dir.path().join("reports.jsonl").display()
+    );
+    let cfg = config_with(dir.path(), &kafka, "y_pred", "window = { size = \"1m\" }\nidle_timeout = \"5s\"");
+    let _daemon = Process::start(&cfg, port);
+    let p = producer(&broker.bootstrap());
+    let lines = std::fs::read_to_string(&events).unwrap();
+    for line in lines.lines() {
+        let m: Value = serde_json::from_str(line).unwrap();
+        let headers: Vec<(&str, &str)> =
+            m["headers"].as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap())).collect();
+        send_unkeyed(&p, "kserve-logs", &headers, m["value"].as_str().unwrap());
+    }
+    let reports_file = dir.path().join("reports.jsonl");
+    let reports = wait_until("the windows of 600 inferences", Duration::from_secs(90), || {
+        let all = crate::helpers::reports(&reports_file);
+        (all.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>() >= 600).then_some(all)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(reports.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>(), 600);
+    let predictions: u64 = reports.iter().map(|r| prediction(r)["current_count"].as_u64().unwrap()).sum();
+    assert_eq!(predictions, 600, "each with its prediction");
+    assert_eq!(metric(port, "driftd_pairs_joined_total"), Some(60.0));
+    assert_eq!(metric(port, "driftd_decode_errors_total{reason=\"wrong_type\"}"), Some(0.0));
+    let rows = analysis_with("y_pred");
+    let mut plain = Vec::new();
+    for (b, batch) in rows[..600].chunks(20).enumerate() {
+        let ts = fmt_ms(START_MS + 2_000 * b as i64);
+        plain.extend(batch.iter().map(|r| flat(&ts, r)));
+    }
+    let (replayed, _) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
+    let (live, batch) = (crate::helpers::by_window(&reports), crate::helpers::by_window(&replayed));
+    assert_eq!(live.keys().collect::<Vec<_>>(), batch.keys().collect::<Vec<_>>());
+    for (k, x) in &live {
+        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
+            assert_eq!(x[key], batch[k][key], "window {k:?}: {key}");
+        }
+    }
+}
+
+/// `send` without a key (the SDK's binding sets none by default).
+fn send_unkeyed(p: &rdkafka::producer::BaseProducer, topic: &str, headers: &[(&str, &str)], payload: &str) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, Producer};
+    let mut h = OwnedHeaders::new();
+    for (k, v) in headers {
+        h = h.insert(Header { key: k, value: Some(*v) });
+    }
+    let mut rec = Some(BaseRecord::<(), str>::to(topic).payload(payload).headers(h));
+    while let Some(r) = rec.take() {
+        if let Err((_, r)) = p.send(r) {
+            p.poll(Duration::from_millis(20));
+            rec = Some(r);
+        }
+    }
+    p.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// SageMaker Data Capture records as an endpoint writes them to S3 (by AWS's documented
+/// format; no SageMaker here): 20 rows a record, CSV in every other one and BASE64-encoded
+/// JSON in the rest, the output beside the input. `replay --format sagemaker-capture`
+/// gives the reports of the same rows in driftd's layout.
+#[test]
+fn sagemaker_capture_records_replay_like_the_same_rows() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let rows = analysis();
+    let (mut records, mut plain) = (Vec::new(), Vec::new());
+    for (b, batch) in rows.chunks(ROWS_PER_REQUEST).enumerate() {
+        let ts = fmt_ms(START_MS + 2_000 * b as i64);
+        let (input, output) = if b % 2 == 0 {
+            let csv: Vec<String> =
+                batch.iter().map(|r| r.1.iter().map(f64::to_string).collect::<Vec<_>>().join(",")).collect();
+            let out: Vec<String> = batch.iter().map(|r| format!("{},{}", 1.0 - r.2, r.2)).collect();
+            (
+                json!({"observedContentType": "text/csv", "mode": "INPUT", "data": csv.join("\n"), "encoding": "CSV"}),
+                json!({"observedContentType": "text/csv; charset=utf-8", "mode": "OUTPUT", "data": out.join("\n"), "encoding": "CSV"}),
+            )
+        } else {
+            let body = json!({"instances": batch.iter().map(|r| r.1.clone()).collect::<Vec<_>>()}).to_string();
+            let out = json!({"predictions": batch.iter().map(|r| [1.0 - r.2, r.2]).collect::<Vec<_>>()}).to_string();
+            (
+                json!({"observedContentType": "application/json", "mode": "INPUT",
+                       "data": base64::engine::general_purpose::STANDARD.encode(body), "encoding": "BASE64"}),
+                json!({"observedContentType": "application/json", "mode": "OUTPUT", "data": out, "encoding": "JSON"}),
+            )
+        };
+        records.push(
+            json!({"captureData": {"endpointInput": input, "endpointOutput": output},
+                   "eventMetadata": {"eventId": format!("e-{b}"), "inferenceTime": ts}, "eventVersion": "0"})
+            .to_string(),
+        );
+        plain.extend(batch.iter().map(|r| flat(&ts, r)));
+    }
+    let capture = write(dir.path(), "capture.jsonl", &records);
+    let (reports, summary) = replay_with_args(&cfg, &capture, &["--format", "sagemaker-capture"]);
+    let (expected, _) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
+    assert_eq!(summary["events"], 8232, "{summary}");
+    assert_eq!(summary["decode_errors"], json!({}), "{summary}");
+    assert_eq!(reports, expected);
 }

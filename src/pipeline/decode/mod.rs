@@ -8,8 +8,9 @@
 //! - `skeleton.rs`: a layout remembered from message to message, read by comparing bytes;
 //! - `json.rs`: the same layout through serde_json (what the scanner declines), and a
 //!   mapped layout (`[kafka.mapping]`);
-//! - `open_inference.rs`: Open Inference Protocol requests and responses, a batch of rows
-//!   each, for topics `[kafka.formats]` names.
+//! - `open_inference/`: Open Inference Protocol requests and responses, a batch of rows
+//!   each, for topics `[kafka.formats]` names (its `scan.rs` reads the common body with
+//!   the scanner's byte reader).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -43,6 +44,11 @@ pub struct Message<'a, 'h> {
 pub enum Decoded<'a> {
     Event(Header<'a>),
     Batch(Box<Batch>),
+    /// A request and its response in one message (SageMaker Data Capture).
+    Whole {
+        request: Box<Batch>,
+        response: Option<Box<Batch>>,
+    },
 }
 
 /// Decodes the messages of a configuration: its layout, and the model a topic's
@@ -56,6 +62,8 @@ pub struct Decoding {
     /// The format of messages without a topic (`replay --format`).
     pub(super) file_format: Format,
     pub(super) max_batch_rows: usize,
+    /// The config's model when it has one only: SageMaker capture records name none.
+    pub(super) sole_model: Option<String>,
 }
 
 impl Decoding {
@@ -84,6 +92,17 @@ impl Decoding {
                 let topic_model = m.topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
                 let src = open_inference::Sources { topic: m.topic, key: m.key, headers: m.headers, topic_model };
                 open_inference::decode(m.payload, &src, self.max_batch_rows).map(|b| Decoded::Batch(Box::new(b)))
+            }
+            Format::SagemakerCapture => {
+                scratch.clear();
+                if m.payload.len() > self.decoder.max_bytes {
+                    return Err(DecodeError::Oversized);
+                }
+                let topic_model = m.topic.and_then(|t| self.topic_models.get(t)).or(self.sole_model.as_ref());
+                let topic_model = topic_model.map(String::as_str);
+                let src = open_inference::Sources { topic: m.topic, key: m.key, headers: m.headers, topic_model };
+                let (request, response) = open_inference::sagemaker::decode(m.payload, &src, self.max_batch_rows)?;
+                Ok(Decoded::Whole { request: Box::new(request), response: response.map(Box::new) })
             }
         }
     }

@@ -16,7 +16,10 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::error::DecodeError;
+use super::scratch::Scalar;
 
+mod kserve;
+pub mod sagemaker;
 mod scan;
 use crate::time::parse_rfc3339_ms;
 
@@ -42,6 +45,8 @@ pub enum Column {
     Num(Vec<f64>),
     Bool(Vec<bool>),
     Text(Texts),
+    /// Values of several kinds, and nulls (V1 rows: `[42, "EU", null]`).
+    Mixed(Vec<Scalar<'static>>),
 }
 
 /// Strings one after another in one buffer: no allocation per value.
@@ -96,6 +101,7 @@ impl Column {
             Column::Num(v) => v.len(),
             Column::Bool(v) => v.len(),
             Column::Text(v) => v.len(),
+            Column::Mixed(v) => v.len(),
         }
     }
 }
@@ -141,6 +147,7 @@ pub fn header_is(name: &str, want: &str) -> bool {
 }
 
 /// What a message carries besides its body.
+#[derive(Clone, Copy)]
 pub struct Sources<'a> {
     pub topic: Option<&'a str>,
     pub key: Option<&'a [u8]>,
@@ -402,7 +409,8 @@ pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batc
     let (side, tensors) = match (body.inputs, body.outputs) {
         (Some(inputs), _) => (Side::Request, inputs),
         (None, Some(outputs)) => (Side::Response, outputs),
-        (None, None) => return Err(DecodeError::WrongType),
+        // a structured CloudEvent, or a V1 body (KServe's payload logger)
+        (None, None) => return kserve::decode_other(payload, src, max_rows),
     };
     let model = src.model(body.model_name).ok_or(DecodeError::MissingModel)?;
     let mut rows = None;
