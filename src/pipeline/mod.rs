@@ -5,8 +5,12 @@
 //! - `decode/`: a message into reused buffers, bad ones by reason (`scan/` reads the
 //!   default layout, `skeleton.rs` remembers its layout from message to message);
 //! - `route.rs`: the [`Pipeline`]: routing, closed windows, safe offsets;
+//! - `closing.rs`: windows closed outside their events' flow: end of input, idle tracks,
+//!   partitions revoked or lost;
 //! - `reload.rs`: a reloaded config taken without dropping open windows;
 //! - `offsets.rs`: partitions read and the offsets safe to commit;
+//! - `batches.rs`: a model server's batches into events: halves offered to the pairer,
+//!   taken alone when their time is up, each row routed;
 //! - `pair.rs`: Open Inference Protocol requests and responses joined, one event per row;
 //! - `spec.rs`: what a model is compared with ([`ModelSpec`]);
 //! - `bounds.rs`: a window's place in event time;
@@ -19,8 +23,10 @@
 //! Sources drive it: `source::file` (`driftd replay`) and the daemon's Kafka consumer.
 
 pub mod accumulate;
+mod batches;
 pub mod bounds;
 pub mod close;
+mod closing;
 pub mod decode;
 pub mod merge;
 mod model;
@@ -32,9 +38,11 @@ pub mod spec;
 pub mod spread;
 pub mod window;
 
+pub use batches::LaterRows;
 pub use bounds::WindowBounds;
 pub use close::{report_window, WindowReport};
+pub use closing::{Idle, IdleClock};
 pub use decode::{DecodeError, Decoded, Decoding, Header, Headers, Message, Scratch};
 pub use model::{Marks, Model, Track};
-pub use route::{ClosedWindow, Idle, IdleClock, LaterRows, Pipeline, Routed};
+pub use route::{ClosedWindow, Pipeline, Routed};
 pub use spec::ModelSpec;

@@ -9,41 +9,19 @@ use std::time::Instant;
 use polars::prelude::PlHashMap;
 
 use super::accumulate::{Accumulator, Event};
+use super::batches::LaterRows;
+use super::closing::Idle;
 use super::decode::{DecodeError, Decoded, Decoder, Decoding, Header, Message, Scratch};
 use super::merge::{MergeInfo, Merger};
 use super::model::{Admission, Marks, Model, Track, SLOT_CACHE_FIELDS};
 use super::offsets::PartitionTable;
-use super::pair::{Held, Offer, Pairer, RowPlan};
+use super::pair::Pairer;
 use super::spec::ModelSpec;
 use super::spread::Outgoing;
-use super::window::ModelWindows;
 use crate::config::Settings;
 use crate::error::InputError;
 use crate::reference::{Loaded, ModelReferences};
 use crate::stats::Kind;
-
-/// What the idle timeout may go by: whether the consumer hears from its brokers.
-#[derive(Debug, Clone, Copy)]
-pub struct IdleClock {
-    /// The consumer hears from its brokers now (or nothing says otherwise).
-    pub receiving: bool,
-    /// The last time it did not: a track's silence counts from after it.
-    pub gap_seen: Option<Instant>,
-}
-
-impl IdleClock {
-    /// Silence is quiet producers (a source without a broker to lose: files, tests).
-    pub const RECEIVING: IdleClock = IdleClock { receiving: true, gap_seen: None };
-}
-
-/// A track whose traffic went quiet.
-#[derive(Debug)]
-pub struct Idle {
-    pub model: String,
-    pub version: Option<String>,
-    /// The spec of a version's track retired (its series go); `None` for a pooled track.
-    pub retired: Option<Arc<ModelSpec>>,
-}
 
 /// A closed window, the spec to report it with, and the version it belongs to.
 #[derive(Debug)]
@@ -82,52 +60,42 @@ pub struct Routed {
     pub events: u32,
 }
 
-/// Rows taken outside a message's own call (halves whose other did not come): counted
-/// by the caller as the message's events are.
-#[derive(Debug)]
-pub struct LaterRows {
-    pub model: usize,
-    pub result: Result<u32, DecodeError>,
-    /// Where the half was read (none from a file).
-    pub at: Option<(u32, i64)>,
-}
-
 pub struct Pipeline {
     /// Shared with the threads that decode a batch (see `decoding`).
     pub(super) decoding: Arc<Decoding>,
     pub(super) models: Vec<Model>,
     pub(super) by_name: PlHashMap<String, usize>,
     /// Bad messages by reason, in `DecodeError::ALL` order.
-    decode_errors: [u64; DecodeError::ALL.len()],
+    pub(super) decode_errors: [u64; DecodeError::ALL.len()],
     pub(super) closed: Vec<ClosedWindow>,
     pub(super) partitions: PartitionTable,
     /// Versions whose traffic came with no reference yet: for the reference watcher.
     wanted: BTreeSet<(String, String)>,
     asked: BTreeSet<(String, String)>,
     // buffers reused from message to message: no allocation per event
-    scratch: Scratch,
+    pub(super) scratch: Scratch,
     resolved: Vec<(Kind, usize, u32)>,
     /// The model, track and layout `resolved` was made for, and its unmonitored fields:
     /// the rows of a batch (and messages of one layout in a row) resolve their fields once.
     resolved_for: (usize, usize, u64, u32),
     /// The model and time of the half alone whose rows are being taken (`take_alone`):
     /// its windows, and those of the halves after it, stay open meanwhile.
-    in_flight: Option<(usize, i64)>,
+    pub(super) in_flight: Option<(usize, i64)>,
     closed_scratch: Vec<Accumulator>,
     /// The processing time events are stamped with while a batch is taken, and the wall
     /// clock their times are held against (one clock read per batch, not per event);
     /// `None`: read per event.
-    clock: Option<(Instant, i64)>,
+    pub(super) clock: Option<(Instant, i64)>,
     /// Spread models' windows merged across replicas (see `spread.rs`).
     pub(super) merger: Option<Merger>,
     /// Records for the partials topic not yet acknowledged.
     pub(super) outgoing: Vec<Outgoing>,
     /// Versions whose slot a version with more traffic took: told with the idle ones.
-    evicted: Vec<Idle>,
+    pub(super) evicted: Vec<Idle>,
     /// Open Inference Protocol halves waiting for their other.
     pub(super) pairer: Pairer,
     /// Rows taken since the last `take_later` outside their message's call.
-    later: Vec<LaterRows>,
+    pub(super) later: Vec<LaterRows>,
 }
 
 impl Pipeline {
@@ -279,135 +247,9 @@ impl Pipeline {
                 let (model, ts) = locate(&self.by_name, header)?;
                 self.route(model, ts.or(source_ts_ms), scratch, position, None)
             }
-            Decoded::Batch(batch) => {
-                let model = *self.by_name.get(batch.model.as_str()).ok_or(DecodeError::UnknownModel)?;
-                let held = Held { batch, at: position, source_ts_ms };
-                let now = self.clock.map_or_else(Instant::now, |(now, _)| now);
-                let mut pushed = Vec::new();
-                self.pairer.expire(now, &mut pushed);
-                let offer = self.pairer.offer(model, held, now, &mut pushed);
-                self.take_alone(pushed);
-                let events = match offer {
-                    Offer::Waiting => 0,
-                    Offer::Alone(h) if h.batch.side == super::decode::Side::Request => {
-                        self.route_rows(model, Some(&h), None)?
-                    }
-                    Offer::Alone(h) => self.route_rows(model, None, Some(&h))?,
-                    Offer::Joined { request, response } => self.route_rows(model, Some(&request), Some(&response))?,
-                };
-                Ok(Routed { model, track: 0, reread: false, events })
-            }
-            Decoded::Whole { request, response } => {
-                let model = *self.by_name.get(request.model.as_str()).ok_or(DecodeError::UnknownModel)?;
-                let request = Held { batch: request, at: position, source_ts_ms };
-                let response = response.map(|batch| Held { batch, at: position, source_ts_ms });
-                let events = self.route_rows(model, Some(&request), response.as_ref())?;
-                Ok(Routed { model, track: 0, reread: false, events })
-            }
+            Decoded::Batch(batch) => self.take_batch(batch, source_ts_ms, position),
+            Decoded::Whole { request, response } => self.take_whole(request, response, source_ts_ms, position),
         }
-    }
-
-    /// Halves taken without their other: their rows routed, the outcome kept for the
-    /// caller (`take_later`).
-    fn take_alone(&mut self, mut halves: Vec<Held>) {
-        // oldest first, each holding its model's windows open until its rows are in
-        halves.sort_by_key(Held::ts_ms);
-        for h in halves {
-            let Some(&model) = self.by_name.get(h.batch.model.as_str()) else { continue };
-            self.in_flight = h.ts_ms().map(|ts| (model, ts));
-            let result = match h.batch.side {
-                super::decode::Side::Request => self.route_rows(model, Some(&h), None),
-                super::decode::Side::Response => self.route_rows(model, None, Some(&h)),
-            };
-            if let Err(e) = result {
-                self.decode_errors[e.index()] += 1;
-            }
-            self.later.push(LaterRows { model, result, at: h.at });
-        }
-        self.in_flight = None;
-    }
-
-    /// The rows of a request, its response, or both joined, one event each: the request's
-    /// tensors are the features (a 2-D one named by the model's `input_columns`, else the
-    /// reference's columns in order), the response's output the prediction. The first
-    /// row refused refuses the message (its rows are alike but for their values).
-    fn route_rows(
-        &mut self,
-        model: usize,
-        request: Option<&Held>,
-        response: Option<&Held>,
-    ) -> Result<u32, DecodeError> {
-        let m = &self.models[model];
-        let version =
-            request.and_then(|h| h.batch.version.as_deref()).or(response.and_then(|h| h.batch.version.as_deref()));
-        let wide = request.is_some_and(|h| h.batch.tensors.iter().any(|t| t.width > 1));
-        let columns: Vec<String> = match (&m.config.tensors.input_columns, wide) {
-            (_, false) => Vec::new(),
-            (Some(cols), true) => cols.clone(),
-            (None, true) => {
-                let spec = version.and_then(|v| m.by_version.get(v)).or(m.shared.as_ref());
-                spec.ok_or(DecodeError::NoReference)?
-                    .columns()
-                    .filter(|c| *c != "prediction")
-                    .map(String::from)
-                    .collect()
-            }
-        };
-        let ts = request.or(response).and_then(Held::ts_ms);
-        let position = request.or(response).and_then(|h| h.at);
-        let also = request.and(response).and_then(|h| h.at);
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let plan = RowPlan::new(
-            &mut scratch,
-            &columns,
-            &m.config.tensors,
-            request.map(|h| &*h.batch),
-            response.map(|h| &*h.batch),
-            version,
-        );
-        let mut taken = 0u32;
-        let mut result = plan.as_ref().map(|_| ()).map_err(|e| *e);
-        if let Ok(plan) = &plan {
-            for row in 0..plan.rows() {
-                plan.fill(&mut scratch, row);
-                match self.route(model, ts, &scratch, position, also) {
-                    Ok(_) => taken += 1,
-                    Err(e) if taken == 0 => {
-                        result = Err(e);
-                        break;
-                    }
-                    Err(_) => {}
-                }
-            }
-        }
-        drop(plan);
-        self.scratch = scratch;
-        result.map(|()| taken)
-    }
-
-    /// Halves whose other did not come within `pair_timeout`: their rows taken alone.
-    pub fn expire_pairs(&mut self, now: Instant) {
-        let mut out = Vec::new();
-        self.pairer.expire(now, &mut out);
-        self.take_alone(out);
-    }
-
-    /// Rows taken since the last call outside their message's own call.
-    pub fn take_later(&mut self) -> Vec<LaterRows> {
-        std::mem::take(&mut self.later)
-    }
-
-    /// Open Inference Protocol halves: joined, taken alone by side (request, response),
-    /// and rows waiting.
-    pub fn pairing(&self) -> (u64, [u64; 2], usize) {
-        (self.pairer.joined, self.pairer.unpaired, self.pairer.pending_rows())
-    }
-
-    /// Reads files in `format` (`replay --format`).
-    /// `pair_timeout` counted in event time: for a file replayed (deterministic, whatever
-    /// the pace it is read at).
-    pub fn pair_by_event_time(&mut self) {
-        self.pairer.by_event_time();
     }
 
     pub fn set_file_format(&mut self, format: crate::config::Format) {
@@ -422,7 +264,7 @@ impl Pipeline {
     }
 
     /// Takes the event decoded into `scratch` into model `idx`'s windows.
-    fn route(
+    pub(super) fn route(
         &mut self,
         idx: usize,
         ts: Option<i64>,
@@ -590,108 +432,6 @@ impl Pipeline {
         let wanted = std::mem::take(&mut self.wanted);
         self.asked.extend(wanted.iter().cloned());
         wanted.into_iter().collect()
-    }
-
-    pub(super) fn close_track(
-        closed: &mut Vec<ClosedWindow>,
-        track: &mut Track,
-        how: impl FnOnce(&mut ModelWindows, &mut Vec<Accumulator>),
-    ) {
-        let mut accs = Vec::new();
-        how(&mut track.windows, &mut accs);
-        closed.extend(accs.into_iter().map(|acc| ClosedWindow {
-            spec: track.spec.clone(),
-            version: track.version.clone(),
-            acc,
-            merged: None,
-        }));
-    }
-
-    /// Closes the windows holding events of these partitions (a rebalance takes them).
-    pub fn close_partitions(&mut self, revoked: &[(String, i32)]) {
-        let pids: Vec<u32> = revoked.iter().filter_map(|(t, p)| self.partitions.find(t, *p)).collect();
-        let mut out = Vec::new();
-        self.pairer.take(|h| h.at.is_some_and(|(p, _)| pids.contains(&p)), &mut out);
-        self.take_alone(out);
-        for (topic, partition) in revoked {
-            let Some(pid) = self.partitions.find(topic, *partition) else { continue };
-            for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
-                Self::close_track(&mut self.closed, track, |w, c| w.close_partition(pid, c));
-            }
-        }
-    }
-
-    /// Drops the open windows holding only events of these partitions (lost: their new
-    /// owner reads them again from the committed offset and reports them); those mixing
-    /// them with partitions still held are closed and reported, as on a revoke. Returns
-    /// how many were dropped.
-    pub fn drop_partitions(&mut self, lost: &[(String, i32)]) -> usize {
-        let mut dropped = 0;
-        for (topic, partition) in lost {
-            let Some(pid) = self.partitions.find(topic, *partition) else { continue };
-            self.pairer.drop_partition(pid);
-            for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
-                let mut accs = Vec::new();
-                dropped += track.windows.drop_partition(pid, &mut accs);
-                self.closed.extend(accs.into_iter().map(|acc| ClosedWindow {
-                    spec: track.spec.clone(),
-                    version: track.version.clone(),
-                    acc,
-                    merged: None,
-                }));
-            }
-        }
-        dropped
-    }
-
-    /// Closes every open window of every model (end of input).
-    pub fn close_all(&mut self) {
-        let mut out = Vec::new();
-        self.pairer.take(|_| true, &mut out);
-        self.take_alone(out);
-        for track in self.models.iter_mut().flat_map(|m| m.tracks.iter_mut()) {
-            Self::close_track(&mut self.closed, track, |w, c| w.close_all(c));
-        }
-    }
-
-    /// Closes the windows of tracks whose traffic stopped for their `idle_timeout`, and
-    /// retires idle versions (their slot frees up; their marks are kept).
-    /// Silence while the consumer hears nothing from its brokers (`clock`) is an outage,
-    /// not quiet producers: it closes nothing, and a track's silence counts from after it.
-    pub fn close_idle(&mut self, now: Instant, clock: IdleClock) -> Vec<Idle> {
-        // versions that lost their slot since the last call are told as retired
-        let mut idle = std::mem::take(&mut self.evicted);
-        if !clock.receiving {
-            return idle;
-        }
-        let mut parts = Vec::new();
-        for m in &mut self.models {
-            let mut i = 0;
-            while i < m.tracks.len() {
-                let t = &mut m.tracks[i];
-                let quiet = match (t.spec.idle_timeout, t.last_event) {
-                    (Some(timeout), Some(last)) => {
-                        now.duration_since(last.max(clock.gap_seen.unwrap_or(last))) >= timeout
-                    }
-                    _ => false,
-                };
-                let retire = quiet && t.version.is_some();
-                if quiet && (t.windows.open_events() > 0 || retire) {
-                    Self::close_track(&mut self.closed, t, |w, c| w.close_all(c));
-                    let retired = retire.then(|| t.spec.clone());
-                    idle.push(Idle { model: m.config.name.clone(), version: t.version.clone(), retired });
-                }
-                if retire {
-                    let mut t = m.tracks.remove(i);
-                    t.close_parts(None, &mut parts);
-                    m.marks.insert(t.version, Marks::of(&t.windows, &self.partitions));
-                    continue;
-                }
-                i += 1;
-            }
-        }
-        self.send_closed_parts(parts);
-        idle
     }
 
     /// Puts a new reference in for a model (or one version of it): the open windows it

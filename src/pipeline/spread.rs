@@ -160,7 +160,7 @@ impl Pipeline {
     /// Closes the panes of spread tracks that their partition's event time has passed
     /// (every model's events move it), and those of partitions gone quiet for the
     /// model's `idle_timeout`: they become partials to send.
-    pub fn advance_parts(&mut self, now: Instant, clock: super::route::IdleClock) {
+    pub fn advance_parts(&mut self, now: Instant, clock: super::closing::IdleClock) {
         if self.merger.is_none() {
             return;
         }

@@ -12,8 +12,8 @@ use rdkafka::ClientConfig;
 use serde_json::Value;
 
 use crate::helpers::{
-    analysis_logs as events, by_window, free_port, http, http_get, produce, producer, reports, root, Broker, InProcess,
-    Process, TestConfig,
+    analysis_logs as events, assert_same_windows, by_window, free_port, http, http_get, produce, producer, reports,
+    root, Broker, InProcess, Process, TestConfig,
 };
 
 const TOPIC: &str = "inference-logs";
@@ -89,17 +89,6 @@ fn replayed(s: &Setup, config: &Path, messages: &[String]) -> Vec<Value> {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn assert_same_windows(stream: &[Value], batch: &[Value]) {
-    let (a, b) = (by_window(stream), by_window(batch));
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (k, x) in &a {
-        let y = &b[k];
-        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
-            assert_eq!(x[key], y[key], "window {k:?}: {key}");
-        }
-    }
 }
 
 #[test]

@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    fmt_ms, free_port, metric, producer, replay_with_args, root, rows, wait_until, Broker, Process, FEATURES,
+    assert_same_windows, fmt_ms, free_port, metric, produce_with_headers, producer, replay_with_args, root, rows,
+    wait_until, Broker, Process, FEATURES,
 };
 
 const ROWS_PER_REQUEST: usize = 20;
@@ -263,22 +264,20 @@ fn halves_without_their_other_are_events_all_the_same_and_counted() {
     assert_eq!(missing.round() as u64, rows_of_lost_requests);
 }
 
-/// Produces `payload` to `topic` with a key and headers, waiting for delivery.
-fn send(p: &rdkafka::producer::BaseProducer, topic: &str, key: &str, headers: &[(&str, &str)], payload: &str) {
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{BaseRecord, Producer};
-    let mut h = OwnedHeaders::new();
-    for (k, v) in headers {
-        h = h.insert(Header { key: k, value: Some(*v) });
-    }
-    let mut rec = Some(BaseRecord::to(topic).key(key).payload(payload).headers(h));
-    while let Some(r) = rec.take() {
-        if let Err((_, r)) = p.send(r) {
-            p.poll(Duration::from_millis(20));
-            rec = Some(r);
-        }
-    }
-    p.flush(Duration::from_secs(10)).unwrap();
+/// The daemon's `[kafka]` on `topics`, each read as `open-inference` (`extra`: more keys),
+/// then its `[server]` on `port`, and its state and reports under `dir`.
+fn daemon_kafka(broker: &Broker, dir: &Path, port: u16, topics: &[&str], extra: &str) -> String {
+    let quoted: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
+    let formats: String = quoted.iter().map(|t| format!("{t} = \"open-inference\"\n")).collect();
+    format!(
+        "brokers = \"{}\"\ntopics = [{}]\ngroup_id = \"driftd-v2\"\n{extra}\n[kafka.formats]\n{formats}\
+         [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+         [state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"",
+        broker.bootstrap(),
+        quoted.join(", "),
+        dir.join("state").display(),
+        dir.join("reports.jsonl").display()
+    )
 }
 
 /// MLServer's Kafka server: requests on `mlserver-input` (the model in the `mlserver-model`
@@ -294,15 +293,8 @@ fn mlserver_topics_through_the_broker_one_event_per_inference() {
     }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let kafka = format!(
-        "brokers = \"{}\"\ntopics = [\"mlserver-input\", \"mlserver-output\"]\ngroup_id = \"driftd-v2\"\n\
-         pair_timeout = \"3s\"\n[kafka.formats]\n\"mlserver-input\" = \"open-inference\"\n\
-         \"mlserver-output\" = \"open-inference\"\n[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\
-         [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"",
-        broker.bootstrap(),
-        dir.path().join("state").display(),
-        dir.path().join("reports.jsonl").display()
-    );
+    let kafka =
+        daemon_kafka(&broker, dir.path(), port, &["mlserver-input", "mlserver-output"], "pair_timeout = \"3s\"");
     // the response's output is the class (`y_pred`); windows close once the traffic stops
     let cfg = config_with(dir.path(), &kafka, "y_pred", "window = { size = \"7d\" }\nidle_timeout = \"8s\"");
     let _daemon = Process::start(&cfg, port);
@@ -321,7 +313,7 @@ fn mlserver_topics_through_the_broker_one_event_per_inference() {
             })
             .collect();
         let req = json!({"inputs": inputs, "parameters": {"content_type": "pd"}});
-        send(&p, "mlserver-input", &id, &[("mlserver-model", "housing")], &req.to_string());
+        produce_with_headers(&p, "mlserver-input", Some(&id), &[("mlserver-model", "housing")], &req.to_string());
         if *b == 3 {
             continue; // its response never comes
         }
@@ -335,12 +327,12 @@ fn mlserver_topics_through_the_broker_one_event_per_inference() {
             ("Ce-Modelid", "housing"),
             ("Ce-Type", "io.seldon.serving.inference.response"),
         ];
-        send(&p, "mlserver-output", &id, &ce, &resp.to_string());
+        produce_with_headers(&p, "mlserver-output", Some(&id), &ce, &resp.to_string());
     }
     // a response whose request was never seen
     let orphan = json!({"model_name": "housing", "id": "orphan",
         "outputs": [{"name": "predict", "shape": [20, 1], "datatype": "INT64", "data": vec![1; 20]}]});
-    send(&p, "mlserver-output", "orphan", &[], &orphan.to_string());
+    produce_with_headers(&p, "mlserver-output", Some("orphan"), &[], &orphan.to_string());
     let reports_file = dir.path().join("reports.jsonl");
     let reports = wait_until("the window of every inference", Duration::from_secs(90), || {
         let all = crate::helpers::reports(&reports_file);
@@ -450,15 +442,7 @@ fn mlserver_serving_a_model_is_monitored_one_event_per_inference() {
         std::fs::read_to_string(&log).unwrap_or_default().contains("Reading messages from consumer").then_some(())
     });
     let port = free_port();
-    let kafka = format!(
-        "brokers = \"{}\"\ntopics = [\"mlserver-input\", \"mlserver-output\"]\ngroup_id = \"driftd-mlserver\"\n\
-         [kafka.formats]\n\"mlserver-input\" = \"open-inference\"\n\"mlserver-output\" = \"open-inference\"\n\
-         [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
-         [state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"",
-        broker.bootstrap(),
-        dir.path().join("state").display(),
-        dir.path().join("reports.jsonl").display()
-    );
+    let kafka = daemon_kafka(&broker, dir.path(), port, &["mlserver-input", "mlserver-output"], "");
     let feats: Vec<String> = FEATURES.iter().chain(["prediction"].iter()).map(|f| format!("\"{f}\"")).collect();
     let cfg = dir.path().join("driftd.toml");
     std::fs::write(
@@ -510,13 +494,7 @@ fn mlserver_serving_a_model_is_monitored_one_event_per_inference() {
     }
     assert_eq!(plain.len(), 800);
     let (replayed, _) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
-    let (live, batch) = (crate::helpers::by_window(&reports), crate::helpers::by_window(&replayed));
-    assert_eq!(live.keys().collect::<Vec<_>>(), batch.keys().collect::<Vec<_>>());
-    for (k, x) in &live {
-        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
-            assert_eq!(x[key], batch[k][key], "window {k:?}: {key}");
-        }
-    }
+    assert_same_windows(&reports, &replayed);
 }
 
 /// KServe's payload logger as the CloudEvents SDK's Kafka binding writes it
@@ -540,14 +518,7 @@ fn kserve_cloudevents_from_the_sdk_binary_and_structured() {
     let broker = Broker::start();
     broker.create_topic("kserve-logs", 1);
     let port = free_port();
-    let kafka = format!(
-        "brokers = \"{}\"\ntopics = [\"kserve-logs\"]\ngroup_id = \"driftd-kserve\"\n\
-         [kafka.formats]\n\"kserve-logs\" = \"open-inference\"\n[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\
-         [server]\nlisten = \"127.0.0.1:{port}\"\n[state]\ndir = \"{}\"\n[reports]\nfile = \"{}\"",
-        broker.bootstrap(),
-        dir.path().join("state").display(),
-        dir.path().join("reports.jsonl").display()
-    );
+    let kafka = daemon_kafka(&broker, dir.path(), port, &["kserve-logs"], "");
     let cfg = config_with(dir.path(), &kafka, "y_pred", "window = { size = \"1m\" }\nidle_timeout = \"5s\"");
     let _daemon = Process::start(&cfg, port);
     let p = producer(&broker.bootstrap());
@@ -556,7 +527,8 @@ fn kserve_cloudevents_from_the_sdk_binary_and_structured() {
         let m: Value = serde_json::from_str(line).unwrap();
         let headers: Vec<(&str, &str)> =
             m["headers"].as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap())).collect();
-        send_unkeyed(&p, "kserve-logs", &headers, m["value"].as_str().unwrap());
+        // the SDK's binding sets no key by default
+        produce_with_headers(&p, "kserve-logs", None, &headers, m["value"].as_str().unwrap());
     }
     let reports_file = dir.path().join("reports.jsonl");
     let reports = wait_until("the windows of 600 inferences", Duration::from_secs(90), || {
@@ -576,31 +548,7 @@ fn kserve_cloudevents_from_the_sdk_binary_and_structured() {
         plain.extend(batch.iter().map(|r| flat(&ts, r)));
     }
     let (replayed, _) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
-    let (live, batch) = (crate::helpers::by_window(&reports), crate::helpers::by_window(&replayed));
-    assert_eq!(live.keys().collect::<Vec<_>>(), batch.keys().collect::<Vec<_>>());
-    for (k, x) in &live {
-        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
-            assert_eq!(x[key], batch[k][key], "window {k:?}: {key}");
-        }
-    }
-}
-
-/// `send` without a key (the SDK's binding sets none by default).
-fn send_unkeyed(p: &rdkafka::producer::BaseProducer, topic: &str, headers: &[(&str, &str)], payload: &str) {
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{BaseRecord, Producer};
-    let mut h = OwnedHeaders::new();
-    for (k, v) in headers {
-        h = h.insert(Header { key: k, value: Some(*v) });
-    }
-    let mut rec = Some(BaseRecord::<(), str>::to(topic).payload(payload).headers(h));
-    while let Some(r) = rec.take() {
-        if let Err((_, r)) = p.send(r) {
-            p.poll(Duration::from_millis(20));
-            rec = Some(r);
-        }
-    }
-    p.flush(Duration::from_secs(10)).unwrap();
+    assert_same_windows(&reports, &replayed);
 }
 
 /// SageMaker Data Capture records as an endpoint writes them to S3 (by AWS's documented

@@ -265,3 +265,24 @@ pub fn produce_each(p: &BaseProducer, messages: &[(Option<i32>, &str, &str)]) {
     }
     p.flush(Duration::from_secs(30)).unwrap();
 }
+
+/// Produces `payload` to `topic` with a key (or none) and headers, waiting for delivery.
+pub fn produce_with_headers(p: &BaseProducer, topic: &str, key: Option<&str>, headers: &[(&str, &str)], payload: &str) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    let mut h = OwnedHeaders::new();
+    for (k, v) in headers {
+        h = h.insert(Header { key: k, value: Some(*v) });
+    }
+    let mut rec = BaseRecord::<str, str>::to(topic).payload(payload).headers(h);
+    if let Some(key) = key {
+        rec = rec.key(key);
+    }
+    let mut rec = Some(rec);
+    while let Some(r) = rec.take() {
+        if let Err((_, r)) = p.send(r) {
+            p.poll(Duration::from_millis(20));
+            rec = Some(r);
+        }
+    }
+    p.flush(Duration::from_secs(10)).unwrap();
+}

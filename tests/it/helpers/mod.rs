@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use alertmanager::Alertmanager;
-pub use broker::{produce, produce_each, producer, producer_with, Broker};
+pub use broker::{produce, produce_each, produce_with_headers, producer, producer_with, Broker};
 pub use daemon::{model_toml, replay, replay_with_args, InProcess, Process, TestConfig};
 pub use jenkins::JenkinsStandIn;
 pub use logs::{analysis_logs, episode_logs, fmt_ms, log_line, reference_csv, rows, sampled_logs, Row, FEATURES};
@@ -63,4 +63,17 @@ pub fn by_window(reports: &[serde_json::Value]) -> std::collections::BTreeMap<(S
         assert!(map.insert(key.clone(), r.clone()).is_none(), "window {key:?} reported twice");
     }
     map
+}
+
+/// A stream's windows (a daemon's reports) and a batch's (`replay` of the same events):
+/// the same windows, each with the same events, verdicts and features.
+pub fn assert_same_windows(stream: &[serde_json::Value], batch: &[serde_json::Value]) {
+    let (a, b) = (by_window(stream), by_window(batch));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, x) in &a {
+        let y = &b[k];
+        for key in ["events", "dataset_drift", "drifted_features", "share_of_drifted_features", "features"] {
+            assert_eq!(x[key], y[key], "window {k:?}: {key}");
+        }
+    }
 }

@@ -136,15 +136,8 @@ fn column(values: Vec<&Value>) -> Result<Column, DecodeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::header_is;
+    use super::super::tests::H;
     use super::*;
-
-    struct H(Vec<(&'static str, &'static str)>);
-    impl Headers for H {
-        fn header(&self, name: &str) -> Option<&[u8]> {
-            self.0.iter().find(|(n, _)| header_is(n, name)).map(|(_, v)| v.as_bytes())
-        }
-    }
 
     fn read(payload: &str, headers: &[(&'static str, &'static str)]) -> Result<Batch, DecodeError> {
         let headers = H(headers.to_vec());

@@ -476,7 +476,8 @@ pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batc
 mod tests {
     use super::*;
 
-    struct H(Vec<(&'static str, &'static str)>);
+    /// Headers by name, as a Kafka message's.
+    pub(super) struct H(pub(super) Vec<(&'static str, &'static str)>);
     impl Headers for H {
         fn header(&self, name: &str) -> Option<&[u8]> {
             self.0.iter().find(|(n, _)| header_is(n, name)).map(|(_, v)| v.as_bytes())
