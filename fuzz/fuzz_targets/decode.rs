@@ -1,9 +1,9 @@
 //! One inference-log message, as any producer may send it, into four pipelines: the
 //! default layout, a mapped one (JSON pointers), the Open Inference Protocol (a V2 or V1
-//! request or response of many rows, bare or in a CloudEvent, joined with its other half by
-//! request id, the halves left waiting taken alone every 64 inputs), and SageMaker Data
-//! Capture records. Windows of 50 events close as the input goes,
-//! and each closed window is reported: decode, pair, route, accumulate, close.
+//! request or response of many rows, JSON or protobuf, bare or in a CloudEvent, joined
+//! with its other half by request id, the halves left waiting taken alone every 64
+//! inputs), and SageMaker Data Capture records. Windows of 50 events close as the input
+//! goes, and each closed window is reported: decode, pair, route, accumulate, close.
 #![no_main]
 
 use std::sync::Mutex;

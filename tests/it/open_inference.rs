@@ -313,7 +313,7 @@ fn mlserver_topics_through_the_broker_one_event_per_inference() {
             })
             .collect();
         let req = json!({"inputs": inputs, "parameters": {"content_type": "pd"}});
-        produce_with_headers(&p, "mlserver-input", Some(&id), &[("mlserver-model", "housing")], &req.to_string());
+        produce_with_headers(&p, "mlserver-input", Some(&id), &[("mlserver-model", "housing")], req.to_string());
         if *b == 3 {
             continue; // its response never comes
         }
@@ -327,12 +327,12 @@ fn mlserver_topics_through_the_broker_one_event_per_inference() {
             ("Ce-Modelid", "housing"),
             ("Ce-Type", "io.seldon.serving.inference.response"),
         ];
-        produce_with_headers(&p, "mlserver-output", Some(&id), &ce, &resp.to_string());
+        produce_with_headers(&p, "mlserver-output", Some(&id), &ce, resp.to_string());
     }
     // a response whose request was never seen
     let orphan = json!({"model_name": "housing", "id": "orphan",
         "outputs": [{"name": "predict", "shape": [20, 1], "datatype": "INT64", "data": vec![1; 20]}]});
-    produce_with_headers(&p, "mlserver-output", Some("orphan"), &[], &orphan.to_string());
+    produce_with_headers(&p, "mlserver-output", Some("orphan"), &[], orphan.to_string());
     let reports_file = dir.path().join("reports.jsonl");
     let reports = wait_until("the window of every inference", Duration::from_secs(90), || {
         let all = crate::helpers::reports(&reports_file);
@@ -497,8 +497,37 @@ fn mlserver_serving_a_model_is_monitored_one_event_per_inference() {
     assert_same_windows(&reports, &replayed);
 }
 
+/// The daemon's windows once they hold 600 inferences (30 requests of 20 rows, one every
+/// 2 s, and their responses): each inference once, with its prediction, 60 halves joined.
+fn the_600_inferences_once_each(dir: &Path, port: u16) -> Vec<Value> {
+    let reports_file = dir.join("reports.jsonl");
+    let reports = wait_until("the windows of 600 inferences", Duration::from_secs(90), || {
+        let all = crate::helpers::reports(&reports_file);
+        (all.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>() >= 600).then_some(all)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(reports.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>(), 600);
+    let predictions: u64 = reports.iter().map(|r| prediction(r)["current_count"].as_u64().unwrap()).sum();
+    assert_eq!(predictions, 600, "each with its prediction");
+    assert_eq!(metric(port, "driftd_pairs_joined_total"), Some(60.0));
+    reports
+}
+
+/// `reports` are the windows `replay` gives of the analysis period's first 600 rows in
+/// driftd's layout, 20 rows every 2 s, with `y_pred` the prediction.
+fn assert_windows_of_the_first_600_rows(reports: &[Value], dir: &Path, cfg: &Path) {
+    let rows = analysis_with("y_pred");
+    let mut plain = Vec::new();
+    for (b, batch) in rows[..600].chunks(20).enumerate() {
+        let ts = fmt_ms(START_MS + 2_000 * b as i64);
+        plain.extend(batch.iter().map(|r| flat(&ts, r)));
+    }
+    let (replayed, _) = replay_with_args(cfg, &write(dir, "plain.jsonl", &plain), &[]);
+    assert_same_windows(reports, &replayed);
+}
+
 /// KServe's payload logger as the CloudEvents SDK's Kafka binding writes it
-/// (`tests/cloudevents/make_events.py`, cloudevents 1.12.0 from PyPI): binary mode (`ce_*`
+/// (`tests/payloads/kserve_cloudevents.py`, cloudevents 1.12.0 from PyPI): binary mode (`ce_*`
 /// headers) and structured mode (the event as JSON), V2 and V1 bodies, on one topic through
 /// Tansu. Every inference once with its prediction, the windows equal to `replay` of the
 /// same rows in driftd's layout.
@@ -508,7 +537,7 @@ fn kserve_cloudevents_from_the_sdk_binary_and_structured() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let made = std::process::Command::new(&python)
-        .arg(root().join("tests/cloudevents/make_events.py"))
+        .arg(root().join("tests/payloads/kserve_cloudevents.py"))
         .arg(root().join("datasets/california_housing_analysis.csv"))
         .args(["30", "20"])
         .arg(&events)
@@ -530,25 +559,52 @@ fn kserve_cloudevents_from_the_sdk_binary_and_structured() {
         // the SDK's binding sets no key by default
         produce_with_headers(&p, "kserve-logs", None, &headers, m["value"].as_str().unwrap());
     }
-    let reports_file = dir.path().join("reports.jsonl");
-    let reports = wait_until("the windows of 600 inferences", Duration::from_secs(90), || {
-        let all = crate::helpers::reports(&reports_file);
-        (all.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>() >= 600).then_some(all)
-    });
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(reports.iter().map(|r| r["events"].as_u64().unwrap()).sum::<u64>(), 600);
-    let predictions: u64 = reports.iter().map(|r| prediction(r)["current_count"].as_u64().unwrap()).sum();
-    assert_eq!(predictions, 600, "each with its prediction");
-    assert_eq!(metric(port, "driftd_pairs_joined_total"), Some(60.0));
+    let reports = the_600_inferences_once_each(dir.path(), port);
     assert_eq!(metric(port, "driftd_decode_errors_total{reason=\"wrong_type\"}"), Some(0.0));
-    let rows = analysis_with("y_pred");
-    let mut plain = Vec::new();
-    for (b, batch) in rows[..600].chunks(20).enumerate() {
-        let ts = fmt_ms(START_MS + 2_000 * b as i64);
-        plain.extend(batch.iter().map(|r| flat(&ts, r)));
+    assert_windows_of_the_first_600_rows(&reports, dir.path(), &cfg);
+}
+
+/// Seldon Core 2's topics, `seldon.default.model.housing.inputs|outputs` (2 partitions each,
+/// keyed by request id), holding V2 protobuf messages made by MLServer's own converters
+/// (`tests/payloads/seldon_protobuf.py`, mlserver 1.7.1 from PyPI): a tensor per column (with a
+/// text column no model monitors) or one 2-D tensor, values in `contents` or in the raw
+/// fields. Every inference once with its prediction, the windows equal to `replay` of the
+/// same rows in driftd's layout; a message that is not protobuf is refused by reason.
+#[test]
+fn seldon_protobuf_from_mlservers_converters_contents_and_raw() {
+    use base64::Engine as _;
+    let python = crate::helpers::tool("DRIFTD_MLSERVER_VENV", "mlserver-venv").join("bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let messages = dir.path().join("messages.jsonl");
+    let made = std::process::Command::new(&python)
+        .arg(root().join("tests/payloads/seldon_protobuf.py"))
+        .arg(root().join("datasets/california_housing_analysis.csv"))
+        .args(["30", "20"])
+        .arg(&messages)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let topics = ["seldon.default.model.housing.inputs", "seldon.default.model.housing.outputs"];
+    let broker = Broker::start();
+    for topic in topics {
+        broker.create_topic(topic, 2);
     }
-    let (replayed, _) = replay_with_args(&cfg, &write(dir.path(), "plain.jsonl", &plain), &[]);
-    assert_same_windows(&reports, &replayed);
+    let port = free_port();
+    let kafka = daemon_kafka(&broker, dir.path(), port, &topics, "");
+    let cfg = config_with(dir.path(), &kafka, "y_pred", "window = { size = \"1m\" }\nidle_timeout = \"5s\"");
+    let _daemon = Process::start(&cfg, port);
+    let p = producer(&broker.bootstrap());
+    let lines = std::fs::read_to_string(&messages).unwrap();
+    for line in lines.lines() {
+        let m: Value = serde_json::from_str(line).unwrap();
+        let value = base64::engine::general_purpose::STANDARD.decode(m["value"].as_str().unwrap()).unwrap();
+        produce_with_headers(&p, m["topic"].as_str().unwrap(), m["key"].as_str(), &[], value);
+    }
+    // a length past the message's end: not protobuf
+    produce_with_headers(&p, topics[0], Some("cut"), &[], [0x2a_u8, 0xff, 0x01]);
+    let reports = the_600_inferences_once_each(dir.path(), port);
+    assert_eq!(metric(port, "driftd_decode_errors_total{reason=\"bad_protobuf\"}"), Some(1.0));
+    assert_windows_of_the_first_600_rows(&reports, dir.path(), &cfg);
 }
 
 /// SageMaker Data Capture records as an endpoint writes them to S3 (by AWS's documented

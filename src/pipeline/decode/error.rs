@@ -33,10 +33,15 @@ pub enum DecodeError {
     BatchTooLarge,
     /// A `BYTES` element marked `base64` that does not decode (to UTF-8 text).
     BadBase64,
+    /// An Open Inference Protocol message that is neither JSON nor a V2 protobuf message.
+    BadProtobuf,
+    /// A V2 protobuf message whose side (request or response) neither its `ce-type`
+    /// header, its topic's name nor its fields tell.
+    UnknownSide,
 }
 
 impl DecodeError {
-    pub const ALL: [DecodeError; 16] = [
+    pub const ALL: [DecodeError; 18] = [
         DecodeError::Oversized,
         DecodeError::NotJson,
         DecodeError::WrongType,
@@ -53,6 +58,8 @@ impl DecodeError {
         DecodeError::BadDatatype,
         DecodeError::BatchTooLarge,
         DecodeError::BadBase64,
+        DecodeError::BadProtobuf,
+        DecodeError::UnknownSide,
     ];
 
     /// The reason's place in `ALL`.
@@ -78,6 +85,8 @@ impl DecodeError {
             DecodeError::BadDatatype => "bad_datatype",
             DecodeError::BatchTooLarge => "batch_too_large",
             DecodeError::BadBase64 => "bad_base64",
+            DecodeError::BadProtobuf => "bad_protobuf",
+            DecodeError::UnknownSide => "unknown_side",
         }
     }
 }

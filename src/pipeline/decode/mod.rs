@@ -10,7 +10,7 @@
 //!   mapped layout (`[kafka.mapping]`);
 //! - `open_inference/`: Open Inference Protocol requests and responses, a batch of rows
 //!   each, for topics `[kafka.formats]` names (its `scan.rs` reads the common body with
-//!   the scanner's byte reader).
+//!   the scanner's byte reader, its `protobuf.rs` the V2 gRPC messages).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -267,13 +267,19 @@ pub fn produce_each(p: &BaseProducer, messages: &[(Option<i32>, &str, &str)]) {
 }
 
 /// Produces `payload` to `topic` with a key (or none) and headers, waiting for delivery.
-pub fn produce_with_headers(p: &BaseProducer, topic: &str, key: Option<&str>, headers: &[(&str, &str)], payload: &str) {
+pub fn produce_with_headers(
+    p: &BaseProducer,
+    topic: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    payload: impl AsRef<[u8]>,
+) {
     use rdkafka::message::{Header, OwnedHeaders};
     let mut h = OwnedHeaders::new();
     for (k, v) in headers {
         h = h.insert(Header { key: k, value: Some(*v) });
     }
-    let mut rec = BaseRecord::<str, str>::to(topic).payload(payload).headers(h);
+    let mut rec = BaseRecord::<str, [u8]>::to(topic).payload(payload.as_ref()).headers(h);
     if let Some(key) = key {
         rec = rec.key(key);
     }

@@ -1,6 +1,6 @@
-//! Open Inference Protocol (the KServe V2 protocol) messages as JSON: a request's `inputs`
-//! or a response's `outputs`, a batch of rows as named tensors, read into columns
-//! ([`Batch`]). Where the model, version, request id and time come from besides the body
+//! Open Inference Protocol (the KServe V2 protocol) messages, JSON or protobuf
+//! (`protobuf.rs`): a request's `inputs` or a response's `outputs`, a batch of rows as
+//! named tensors, read into columns ([`Batch`]). Where the model, version, request id and time come from besides the body
 //! (headers, the Kafka key, the topic's name) is [`Sources`]' to say.
 //!
 //! Every V2 datatype is taken (`BOOL`, `UINT8`..`UINT64`, `INT8`..`INT64`, `FP16`..`FP64`,
@@ -19,6 +19,7 @@ use super::error::DecodeError;
 use super::scratch::Scalar;
 
 mod kserve;
+mod protobuf;
 pub mod sagemaker;
 mod scan;
 use crate::time::parse_rfc3339_ms;
@@ -215,12 +216,17 @@ impl Sources<'_> {
 pub fn sources_order(topic: &str, topic_model: Option<&str>) -> String {
     let seldon = seldon_model(topic).map_or(String::new(), |m| format!(", the Seldon topic name (\"{m}\")"));
     let configured = topic_model.map_or(String::new(), |m| format!(", [kafka.topic_models] (\"{m}\")"));
+    let side = match protobuf::side_of_last_word(topic) {
+        Some(side) => format!("the ce-type header, the topic name (\"{}\")", side.name()),
+        None => "the ce-type header, a request's raw_input_contents (the topic name says neither)".to_string(),
+    };
     format!(
         "model: the body's model_name, the mlserver-model header, the ce-modelid header, \
          the ce-inferenceservicename header{seldon}{configured}; \
          version: the body's model_version, the mlserver-version header; \
          request id: the Kafka key, the body's id, the ce-requestid header, the ce-id header; \
-         time: the ce-time header, the body's parameters.timestamp, the Kafka timestamp"
+         time: the ce-time header, the body's parameters.timestamp, the Kafka timestamp; \
+         side: the body's inputs or outputs (JSON); {side} (protobuf)"
     )
 }
 
@@ -397,7 +403,16 @@ impl<'de> Deserialize<'de> for Kind {
 }
 
 /// Reads one message: `max_rows` bounds a batch.
+/// JSON or protobuf, told apart per message (`protobuf::is_protobuf`).
 pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batch, DecodeError> {
+    if protobuf::is_protobuf(payload, src) {
+        return match protobuf::body(payload, src) {
+            Ok((_, body)) => batch(body, src, max_rows),
+            // text that is not protobuf was meant as JSON
+            Err(DecodeError::BadProtobuf) if protobuf::looks_like_text(payload) => Err(DecodeError::NotJson),
+            Err(e) => Err(e),
+        };
+    }
     let fast = std::str::from_utf8(payload).ok().and_then(scan::body);
     let body = match fast {
         Some(body) => body,
@@ -406,11 +421,20 @@ pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batc
             _ => DecodeError::NotJson,
         })?,
     };
+    if body.inputs.is_none() && body.outputs.is_none() {
+        // a structured CloudEvent, or a V1 body (KServe's payload logger)
+        return kserve::decode_other(payload, src, max_rows);
+    }
+    batch(body, src, max_rows)
+}
+
+/// A V2 body's tensors checked and read into rows: the one set of checks JSON and
+/// protobuf share.
+fn batch(body: Body, src: &Sources<'_>, max_rows: usize) -> Result<Batch, DecodeError> {
     let (side, tensors) = match (body.inputs, body.outputs) {
         (Some(inputs), _) => (Side::Request, inputs),
         (None, Some(outputs)) => (Side::Response, outputs),
-        // a structured CloudEvent, or a V1 body (KServe's payload logger)
-        (None, None) => return kserve::decode_other(payload, src, max_rows),
+        (None, None) => return Err(DecodeError::WrongType),
     };
     let model = src.model(body.model_name).ok_or(DecodeError::MissingModel)?;
     let mut rows = None;

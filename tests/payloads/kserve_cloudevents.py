@@ -6,26 +6,16 @@ with V2 bodies for every other inference and V1 bodies (`instances` lists, `pred
 for the rest. The predictions are the dataset's `y_pred`. Writes OUT, one message per line:
 {"headers": {...}, "value": "..."} in the order to produce them."""
 import json
-import sys
 
-import pandas as pd
 from cloudevents.http import CloudEvent
 from cloudevents.kafka import to_binary, to_structured
-
-FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
-START_S = 1_622_505_600  # 2021-06-01T00:00:00Z
-
-
-def iso(seconds):
-    return pd.Timestamp(seconds, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+from housing import FEATURES, batches
 
 
 def main():
-    analysis, n, rows, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    df = pd.read_csv(analysis)
+    all_batches, out = batches()
     with open(out, "w") as f:
-        for b in range(n):
-            batch = df.iloc[b * rows:(b + 1) * rows]
+        for b, ts, batch in all_batches:
             rid = f"kserve-{b}"
             if b % 2 == 0:
                 request = {"inputs": [{"name": c, "shape": [len(batch)], "datatype": "FP64",
@@ -37,7 +27,7 @@ def main():
                 response = {"predictions": batch["y_pred"].tolist()}
             for kind, body in (("request", request), ("response", response)):
                 event = CloudEvent({"type": f"org.kubeflow.serving.inference.{kind}", "source": "http://localhost:9081/",
-                                    "id": rid, "time": iso(START_S + 2 * b), "inferenceservicename": "housing",
+                                    "id": rid, "time": ts, "inferenceservicename": "housing",
                                     "component": "predictor", "endpoint": "", "datacontenttype": "application/json"},
                                    body)
                 m = to_binary(event) if b % 2 else to_structured(event)
