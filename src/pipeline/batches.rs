@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::decode::{Batch, DecodeError, Side};
+use super::decode::{Batch, DecodeError, Side, Spare};
 use super::pair::{Held, Offer, RowPlan};
 use super::route::{Pipeline, Routed};
 
@@ -37,9 +37,20 @@ impl Pipeline {
         self.take_alone(pushed);
         let events = match offer {
             Offer::Waiting => 0,
-            Offer::Alone(h) if h.batch.side == Side::Request => self.route_rows(model, Some(&h), None)?,
-            Offer::Alone(h) => self.route_rows(model, None, Some(&h))?,
-            Offer::Joined { request, response } => self.route_rows(model, Some(&request), Some(&response))?,
+            Offer::Alone(h) => {
+                let events = match h.batch.side {
+                    Side::Request => self.route_rows(model, Some(&h), None),
+                    Side::Response => self.route_rows(model, None, Some(&h)),
+                };
+                self.recycle(h);
+                events?
+            }
+            Offer::Joined { request, response } => {
+                let events = self.route_rows(model, Some(&request), Some(&response));
+                self.recycle(request);
+                self.recycle(response);
+                events?
+            }
         };
         Ok(Routed { model, track: 0, reread: false, events })
     }
@@ -55,8 +66,15 @@ impl Pipeline {
         let model = *self.by_name.get(request.model.as_str()).ok_or(DecodeError::UnknownModel)?;
         let request = Held { batch: request, at: position, source_ts_ms };
         let response = response.map(|batch| Held { batch, at: position, source_ts_ms });
-        let events = self.route_rows(model, Some(&request), response.as_ref())?;
-        Ok(Routed { model, track: 0, reread: false, events })
+        let events = self.route_rows(model, Some(&request), response.as_ref());
+        self.recycle(request);
+        response.into_iter().for_each(|r| self.recycle(r));
+        Ok(Routed { model, track: 0, reread: false, events: events? })
+    }
+
+    /// A half's buffers, its rows taken, lent to the next messages.
+    fn recycle(&self, held: Held) {
+        Spare::with(|spare| spare.recycle(*held.batch));
     }
 
     /// Halves taken without their other: their rows routed, the outcome kept for the
@@ -75,6 +93,7 @@ impl Pipeline {
                 self.decode_errors[e.index()] += 1;
             }
             self.later.push(LaterRows { model, result, at: h.at });
+            self.recycle(h);
         }
         self.in_flight = None;
     }

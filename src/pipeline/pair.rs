@@ -141,11 +141,12 @@ impl Pairer {
 
     /// Offers a half (model `model`): joined with its other, or left waiting, or alone.
     /// Halves pushed out to keep the bound go to `out`, alone.
-    pub fn offer(&mut self, model: usize, held: Held, now: Instant, out: &mut Vec<Held>) -> Offer {
-        let id = match &held.batch.id {
-            Some(id) if !self.timeout.is_zero() => id.clone(),
-            _ => return Offer::Alone(self.alone(held)),
-        };
+    pub fn offer(&mut self, model: usize, mut held: Held, now: Instant, out: &mut Vec<Held>) -> Offer {
+        if held.batch.id.is_none() || self.timeout.is_zero() {
+            return Offer::Alone(self.alone(held));
+        }
+        // the id moves into the key: nothing reads it once the half is offered
+        let id = held.batch.id.take().unwrap_or_default();
         if let Some(ts) = held.ts_ms() {
             self.newest_ts = Some(self.newest_ts.map_or(ts, |n| n.max(ts)));
         }
@@ -291,7 +292,7 @@ impl<'b> RowPlan<'b> {
         version: Option<&str>,
     ) -> Result<RowPlan<'b>, DecodeError> {
         scratch.clear();
-        let mut cells = Vec::new();
+        let mut cells = Vec::with_capacity(request.map_or(0, |b| b.tensors.len()));
         for t in request.map_or(&[][..], |b| &b.tensors[..]) {
             if t.width == 1 {
                 cells.push((t, 0, scratch.add_name(&t.name)));

@@ -228,11 +228,18 @@ impl Pipeline {
         let mut scratch = std::mem::take(&mut self.scratch);
         let decoding = self.decoding.clone();
         let message = Message { payload, topic, key: None, headers: &() };
-        let result = decoding
-            .decode_message(&message, &mut scratch)
-            .and_then(|d| self.take_decoded(d, &scratch, source_ts_ms, position));
-        self.scratch = scratch;
-        result
+        match decoding.decode_message(&message, &mut scratch) {
+            Ok(Decoded::Event(header)) => {
+                let result = self.take_decoded(Decoded::Event(header), &scratch, source_ts_ms, position);
+                self.scratch = scratch;
+                result
+            }
+            decoded => {
+                // a batch's rows are routed through the pipeline's own scratch: back first
+                self.scratch = scratch;
+                decoded.and_then(|d| self.take_decoded(d, &Scratch::new(), source_ts_ms, position))
+            }
+        }
     }
 
     fn take_decoded(

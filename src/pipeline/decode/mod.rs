@@ -27,7 +27,7 @@ mod skeleton;
 
 pub use error::DecodeError;
 use json::{decode_mapped, epoch_ms, full_default, TsDe};
-pub use open_inference::{Batch, Headers, Side};
+pub use open_inference::{Batch, Headers, Side, Spare};
 pub use scratch::{Header, Scalar, Scratch, Val};
 pub(in crate::pipeline) use skeleton::names_layout;
 
@@ -91,7 +91,8 @@ impl Decoding {
                 }
                 let topic_model = m.topic.and_then(|t| self.topic_models.get(t)).map(String::as_str);
                 let src = open_inference::Sources { topic: m.topic, key: m.key, headers: m.headers, topic_model };
-                open_inference::decode(m.payload, &src, self.max_batch_rows).map(|b| Decoded::Batch(Box::new(b)))
+                open_inference::Spare::with(|spare| open_inference::decode(m.payload, &src, self.max_batch_rows, spare))
+                    .map(|b| Decoded::Batch(Box::new(b)))
             }
             Format::SagemakerCapture => {
                 scratch.clear();

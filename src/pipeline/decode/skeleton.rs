@@ -108,30 +108,37 @@ fn id_of(sk: &Skeleton) -> u64 {
         }
         key.push(tag);
     }
-    intern(key)
+    intern(&key)
 }
 
 /// The layout id of rows whose values come in this order under these names (an Open
 /// Inference Protocol batch's rows, `pair.rs`): the same for the same names.
 pub(in crate::pipeline) fn names_layout<'n>(names: impl Iterator<Item = &'n str>) -> u64 {
-    // 0xFE never starts a skeleton's key (UTF-8), nor is it in a name
-    let mut key = vec![0xFE];
-    for n in names {
-        key.extend_from_slice(n.as_bytes());
-        key.push(0xFF);
+    thread_local! {
+        /// The key's buffer, reused: a batch's names cost no allocation.
+        static KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    intern(key)
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        // 0xFE never starts a skeleton's key (UTF-8), nor is it in a name
+        key.push(0xFE);
+        for n in names {
+            key.extend_from_slice(n.as_bytes());
+            key.push(0xFF);
+        }
+        intern(key)
+    })
 }
 
-fn intern(key: Vec<u8>) -> u64 {
+fn intern(key: &[u8]) -> u64 {
     let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
     let interned = interned.get_or_insert_with(HashMap::new);
-    if let Some(id) = interned.get(&key) {
+    if let Some(id) = interned.get(key) {
         return *id;
     }
     let id = IDS.fetch_add(1, Ordering::Relaxed);
     if interned.len() < INTERNED_MAX {
-        interned.insert(key, id);
+        interned.insert(key.to_vec(), id);
     }
     id
 }

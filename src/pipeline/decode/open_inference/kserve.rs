@@ -9,22 +9,32 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::{decode, Batch, Column, Headers, Side, Sources, Tensor, Texts};
+use super::{decode, Batch, Column, Headers, Side, Sources, Spare, Tensor, Texts};
 use crate::pipeline::decode::{DecodeError, Scalar};
 
 /// A body with neither `inputs` nor `outputs`: a structured CloudEvent, or a V1 body.
-pub(super) fn decode_other(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batch, DecodeError> {
+pub(super) fn decode_other(
+    payload: &[u8],
+    src: &Sources<'_>,
+    max_rows: usize,
+    spare: &mut Spare,
+) -> Result<Batch, DecodeError> {
     let value: Value = serde_json::from_slice(payload).map_err(|_| DecodeError::NotJson)?;
     let Value::Object(obj) = value else { return Err(DecodeError::WrongType) };
     if obj.contains_key("specversion") {
-        return structured(&obj, src, max_rows);
+        return structured(&obj, src, max_rows, spare);
     }
     v1(&obj, src, max_rows)
 }
 
 /// A structured-mode CloudEvent: its data read as a message whose `ce-*` headers are the
 /// event's attributes (the Kafka message's own headers after them).
-fn structured(event: &Map<String, Value>, src: &Sources<'_>, max_rows: usize) -> Result<Batch, DecodeError> {
+fn structured(
+    event: &Map<String, Value>,
+    src: &Sources<'_>,
+    max_rows: usize,
+    spare: &mut Spare,
+) -> Result<Batch, DecodeError> {
     let data = match (event.get("data"), event.get("data_base64")) {
         (Some(Value::String(text)), _) => text.as_bytes().to_vec(),
         (Some(data @ Value::Object(_)), _) => serde_json::to_vec(data).map_err(|_| DecodeError::WrongType)?,
@@ -39,7 +49,7 @@ fn structured(event: &Map<String, Value>, src: &Sources<'_>, max_rows: usize) ->
     }
     let attributes = Attributes { event, inner: src.headers };
     let inner = Sources { headers: &attributes, ..*src };
-    decode(&data, &inner, max_rows)
+    decode(&data, &inner, max_rows, spare)
 }
 
 /// A CloudEvent's attributes as `ce-<name>` headers.
@@ -142,7 +152,7 @@ mod tests {
     fn read(payload: &str, headers: &[(&'static str, &'static str)]) -> Result<Batch, DecodeError> {
         let headers = H(headers.to_vec());
         let src = Sources { topic: None, key: None, headers: &headers, topic_model: None };
-        decode(payload.as_bytes(), &src, 100)
+        decode(payload.as_bytes(), &src, 100, &mut Spare::default())
     }
 
     #[test]

@@ -265,13 +265,139 @@ struct BodyParams {
 struct TensorDe {
     name: String,
     #[serde(default)]
-    shape: Option<Vec<u64>>,
+    shape: Option<Shape>,
     #[serde(default)]
     datatype: Option<Kind>,
     #[serde(default)]
     parameters: Option<Params>,
     #[serde(default)]
     data: Option<Data>,
+}
+
+/// A tensor's shape as a batch needs it, kept without a list: its rows (the first
+/// dimension; 1 for a scalar's empty shape) and its width (the product of the others,
+/// `None` past `u64`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Shape {
+    rows: u64,
+    width: Option<u64>,
+}
+
+impl Shape {
+    fn of(dims: impl IntoIterator<Item = u64>) -> Shape {
+        let mut dims = dims.into_iter();
+        let rows = dims.next().unwrap_or(1);
+        Shape { rows, width: dims.try_fold(1u64, |w, d| w.checked_mul(d)) }
+    }
+
+    /// How many values the shape announces (`None` past `u64`).
+    fn values(self) -> Option<u64> {
+        self.width?.checked_mul(self.rows)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<u64>::deserialize(d).map(Shape::of)
+    }
+}
+
+/// Buffers of batches already taken, for the next messages to fill: once a pipeline runs
+/// warm, a tensor's name and values, and a batch's list of tensors, cost no allocation.
+/// Bounded: what a few batches of the usual size need, never a burst's worth.
+#[derive(Debug, Default)]
+pub struct Spare {
+    nums: Vec<Vec<f64>>,
+    texts: Vec<Texts>,
+    names: Vec<String>,
+    tensors: Vec<Vec<Tensor>>,
+    /// A body's tensors as read, before checks.
+    bodies: Vec<Vec<TensorDe>>,
+}
+
+thread_local! {
+    /// One per thread: the thread that decodes a message routes its rows (`replay`, a
+    /// consumer), so what its batches give back its next messages take. Where other
+    /// threads decode (`[kafka] decode_threads`), the buffers given back stay with the
+    /// routing thread, bounded: no reuse there, and nothing held beyond the bound.
+    static SPARE: std::cell::RefCell<Spare> = const { std::cell::RefCell::new(Spare::new()) };
+}
+
+impl Spare {
+    /// Buffers kept of each kind.
+    const KEEP: usize = 256;
+    /// Values a kept buffer may hold.
+    const MAX_VALUES: usize = 1 << 16;
+
+    pub const fn new() -> Spare {
+        Spare { nums: Vec::new(), texts: Vec::new(), names: Vec::new(), tensors: Vec::new(), bodies: Vec::new() }
+    }
+
+    /// This thread's buffers, to `f`.
+    pub fn with<R>(f: impl FnOnce(&mut Spare) -> R) -> R {
+        SPARE.with_borrow_mut(f)
+    }
+
+    fn texts(&mut self, room: usize) -> Texts {
+        let mut t = self.texts.pop().unwrap_or_default();
+        t.ends.reserve(room);
+        t
+    }
+
+    fn nums(&mut self, room: usize) -> Vec<f64> {
+        match self.nums.pop() {
+            Some(mut v) => {
+                v.reserve(room);
+                v
+            }
+            None => Vec::with_capacity(room),
+        }
+    }
+
+    fn name(&mut self, s: &str) -> String {
+        let mut name = self.names.pop().unwrap_or_default();
+        name.push_str(s);
+        name
+    }
+
+    fn tensors(&mut self, n: usize) -> Vec<Tensor> {
+        let mut v = self.tensors.pop().unwrap_or_default();
+        v.reserve(n);
+        v
+    }
+
+    /// A name's buffer, its text used.
+    fn give_name(&mut self, mut name: String) {
+        if self.names.len() < Self::KEEP && name.capacity() <= 256 {
+            name.clear();
+            self.names.push(name);
+        }
+    }
+
+    /// A batch's buffers, its rows taken.
+    pub fn recycle(&mut self, batch: Batch) {
+        self.give_name(batch.model);
+        batch.version.into_iter().chain(batch.id).for_each(|s| self.give_name(s));
+        let mut tensors = batch.tensors;
+        for t in tensors.drain(..) {
+            match t.data {
+                Column::Num(mut v) if self.nums.len() < Self::KEEP && v.capacity() <= Self::MAX_VALUES => {
+                    v.clear();
+                    self.nums.push(v);
+                }
+                Column::Text(mut v) if self.texts.len() < Self::KEEP && v.ends.capacity() <= Self::MAX_VALUES => {
+                    v.buf.clear();
+                    v.ends.clear();
+                    self.texts.push(v);
+                }
+                _ => {}
+            }
+            self.give_name(t.name);
+        }
+        if self.tensors.len() < Self::KEEP && tensors.capacity() <= 1024 {
+            self.tensors.push(tensors);
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Deserialize, Default)]
@@ -403,17 +529,18 @@ impl<'de> Deserialize<'de> for Kind {
 }
 
 /// Reads one message: `max_rows` bounds a batch.
-/// JSON or protobuf, told apart per message (`protobuf::is_protobuf`).
-pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batch, DecodeError> {
+/// JSON or protobuf, told apart per message (`protobuf::is_protobuf`); `spare` lends
+/// buffers.
+pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize, spare: &mut Spare) -> Result<Batch, DecodeError> {
     if protobuf::is_protobuf(payload, src) {
         return match protobuf::body(payload, src) {
-            Ok((_, body)) => batch(body, src, max_rows),
+            Ok((_, body)) => batch(body, src, max_rows, spare),
             // text that is not protobuf was meant as JSON
             Err(DecodeError::BadProtobuf) if protobuf::looks_like_text(payload) => Err(DecodeError::NotJson),
             Err(e) => Err(e),
         };
     }
-    let fast = std::str::from_utf8(payload).ok().and_then(scan::body);
+    let fast = std::str::from_utf8(payload).ok().and_then(|text| scan::body(text, spare));
     let body = match fast {
         Some(body) => body,
         None => serde_json::from_slice(payload).map_err(|e| match e.classify() {
@@ -423,23 +550,23 @@ pub fn decode(payload: &[u8], src: &Sources<'_>, max_rows: usize) -> Result<Batc
     };
     if body.inputs.is_none() && body.outputs.is_none() {
         // a structured CloudEvent, or a V1 body (KServe's payload logger)
-        return kserve::decode_other(payload, src, max_rows);
+        return kserve::decode_other(payload, src, max_rows, spare);
     }
-    batch(body, src, max_rows)
+    batch(body, src, max_rows, spare)
 }
 
 /// A V2 body's tensors checked and read into rows: the one set of checks JSON and
 /// protobuf share.
-fn batch(body: Body, src: &Sources<'_>, max_rows: usize) -> Result<Batch, DecodeError> {
-    let (side, tensors) = match (body.inputs, body.outputs) {
+fn batch(body: Body, src: &Sources<'_>, max_rows: usize, spare: &mut Spare) -> Result<Batch, DecodeError> {
+    let (side, mut tensors) = match (body.inputs, body.outputs) {
         (Some(inputs), _) => (Side::Request, inputs),
         (None, Some(outputs)) => (Side::Response, outputs),
         (None, None) => return Err(DecodeError::WrongType),
     };
     let model = src.model(body.model_name).ok_or(DecodeError::MissingModel)?;
     let mut rows = None;
-    let mut out = Vec::with_capacity(tensors.len());
-    for t in tensors {
+    let mut out = spare.tensors(tensors.len());
+    for t in tensors.drain(..) {
         let (shape, datatype) = match (t.shape, t.datatype) {
             (Some(s), Some(d)) => (s, d),
             _ => return Err(DecodeError::BadTensor),
@@ -448,11 +575,7 @@ fn batch(body: Body, src: &Sources<'_>, max_rows: usize) -> Result<Batch, Decode
             return Err(DecodeError::BadDatatype);
         }
         let kind = datatype;
-        let n = match shape.first() {
-            Some(&n) => n,
-            None => 1,
-        };
-        let width = shape.iter().skip(1).try_fold(1u64, |w, &d| w.checked_mul(d)).ok_or(DecodeError::BadTensor)?;
+        let (n, width) = (shape.rows, shape.width.ok_or(DecodeError::BadTensor)?);
         if n > max_rows as u64 {
             return Err(DecodeError::BatchTooLarge);
         }
@@ -485,6 +608,9 @@ fn batch(body: Body, src: &Sources<'_>, max_rows: usize) -> Result<Batch, Decode
         }
         out.push(Tensor { name: t.name, width, data });
     }
+    if spare.bodies.len() < Spare::KEEP && tensors.capacity() <= 1024 {
+        spare.bodies.push(tensors);
+    }
     Ok(Batch {
         side,
         model,
@@ -510,7 +636,7 @@ mod tests {
 
     fn read(payload: &str, headers: &H, key: Option<&str>, topic: Option<&str>) -> Result<Batch, DecodeError> {
         let src = Sources { topic, key: key.map(str::as_bytes), headers, topic_model: None };
-        decode(payload.as_bytes(), &src, 100)
+        decode(payload.as_bytes(), &src, 100, &mut Spare::default())
     }
 
     #[test]

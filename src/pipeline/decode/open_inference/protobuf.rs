@@ -18,7 +18,7 @@
 
 use serde_json::Value;
 
-use super::{Body, BodyParams, Column, Data, Kind, Params, Side, Sources, TensorDe, Texts};
+use super::{Body, BodyParams, Column, Data, Kind, Params, Shape, Side, Sources, TensorDe, Texts};
 use crate::pipeline::decode::DecodeError;
 
 /// How many values one message may declare, whatever its shape says (bounds what a
@@ -54,7 +54,7 @@ pub(super) fn body(payload: &[u8], src: &Sources<'_>) -> Result<(Side, Body), De
         };
         tensors.push(TensorDe {
             name: t.name.to_string(),
-            shape: Some(t.shape.clone()),
+            shape: Some(Shape::of(t.shape.iter().copied())),
             datatype: (!t.datatype.is_empty()).then_some(kind),
             parameters: t.content_type.map(|c| Params { content_type: Some(c.to_string()) }),
             data: Some(Data(data)),
@@ -452,7 +452,7 @@ fn f16(bits: u16) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{decode, tests::H, Batch, Column, Side, Sources, Texts};
+    use super::super::{decode, tests::H, Batch, Column, Side, Sources, Spare, Texts};
     use super::f16;
     use crate::pipeline::decode::DecodeError;
 
@@ -506,7 +506,7 @@ mod tests {
 
     fn read(payload: &[u8], topic: Option<&str>, headers: &H) -> Result<Batch, DecodeError> {
         let src = Sources { topic, key: Some(b"r-7"), headers, topic_model: None };
-        decode(payload, &src, 100)
+        decode(payload, &src, 100, &mut Spare::default())
     }
 
     const INPUTS: Option<&str> = Some("seldon.prod.model.iris.inputs");

@@ -4,12 +4,12 @@
 //! the message instead, with its errors: the two paths agree on every message they both
 //! take (a unit test holds them to it).
 
-use super::{kind_of, Body, BodyParams, Column, Data, Params, TensorDe, Texts, MAX_DEPTH};
+use super::{kind_of, Body, BodyParams, Column, Data, Params, Shape, Spare, TensorDe, MAX_DEPTH};
 use crate::pipeline::decode::scan::Bytes;
 use crate::pipeline::decode::Scalar;
 
-/// The body of `text`, or `None` for serde to read.
-pub(super) fn body(text: &str) -> Option<Body> {
+/// The body of `text`, or `None` for serde to read; `spare` lends buffers.
+pub(super) fn body(text: &str, spare: &mut Spare) -> Option<Body> {
     let mut p = Bytes::new(text);
     let mut body = Body::default();
     let mut seen = 0u8;
@@ -29,11 +29,11 @@ pub(super) fn body(text: &str) -> Option<Body> {
         }
         seen |= bit;
         match key {
-            "id" => body.id = string(p)?,
-            "model_name" => body.model_name = string(p)?,
-            "model_version" => body.model_version = string(p)?,
-            "inputs" => body.inputs = tensors(p)?,
-            "outputs" => body.outputs = tensors(p)?,
+            "id" => body.id = string(p, spare)?,
+            "model_name" => body.model_name = string(p, spare)?,
+            "model_version" => body.model_version = string(p, spare)?,
+            "inputs" => body.inputs = tensors(p, spare)?,
+            "outputs" => body.outputs = tensors(p, spare)?,
             "parameters" => body.parameters = params(p)?,
             _ => skip(p, 0)?,
         }
@@ -44,9 +44,9 @@ pub(super) fn body(text: &str) -> Option<Body> {
 }
 
 /// A string or null.
-fn string(p: &mut Bytes<'_>) -> Option<Option<String>> {
+fn string(p: &mut Bytes<'_>, spare: &mut Spare) -> Option<Option<String>> {
     match p.scalar()? {
-        Scalar::Str(s) => Some(Some(s.into_owned())),
+        Scalar::Str(s) => Some(Some(spare.name(&s))),
         Scalar::Null => Some(None),
         _ => None,
     }
@@ -80,19 +80,19 @@ fn params(p: &mut Bytes<'_>) -> Option<Option<BodyParams>> {
 }
 
 /// A list of tensors, or null.
-fn tensors(p: &mut Bytes<'_>) -> Option<Option<Vec<TensorDe>>> {
+fn tensors(p: &mut Bytes<'_>, spare: &mut Spare) -> Option<Option<Vec<TensorDe>>> {
     if p.literal(b"null").is_some() {
         return Some(None);
     }
-    let mut out = Vec::with_capacity(16);
+    let mut out = spare.bodies.pop().unwrap_or_default();
     p.list(|p| {
-        out.push(tensor(p)?);
+        out.push(tensor(p, spare)?);
         Some(())
     })?;
     Some(Some(out))
 }
 
-fn tensor(p: &mut Bytes<'_>) -> Option<TensorDe> {
+fn tensor(p: &mut Bytes<'_>, spare: &mut Spare) -> Option<TensorDe> {
     let (mut name, mut shape, mut datatype, mut parameters, mut data) = (None, None, None, None, None);
     let mut seen = 0u8;
     p.object(|p, key| {
@@ -109,15 +109,26 @@ fn tensor(p: &mut Bytes<'_>) -> Option<TensorDe> {
         }
         seen |= bit;
         match key {
-            "name" => name = Some(string(p)??),
+            "name" => match p.scalar()? {
+                Scalar::Str(s) => name = Some(spare.name(&s)),
+                _ => return None,
+            },
             "shape" => {
-                let mut dims = Vec::new();
+                let (mut rows, mut width, mut dims) = (1, Some(1u64), 0);
                 p.list(|p| {
                     let x = p.number()?;
                     // what serde takes as a u64
-                    (x >= 0.0 && x.fract() == 0.0 && x < 9e15).then(|| dims.push(x as u64))
+                    if !(x >= 0.0 && x.fract() == 0.0 && x < 9e15) {
+                        return None;
+                    }
+                    match dims {
+                        0 => rows = x as u64,
+                        _ => width = width.and_then(|w| w.checked_mul(x as u64)),
+                    }
+                    dims += 1;
+                    Some(())
                 })?;
-                shape = Some(dims);
+                shape = Some(Shape { rows, width });
             }
             "datatype" => {
                 datatype = match p.scalar()? {
@@ -130,7 +141,7 @@ fn tensor(p: &mut Bytes<'_>) -> Option<TensorDe> {
                 let mut content_type = None;
                 p.object(|p, key| match key {
                     "content_type" if content_type.is_none() => {
-                        content_type = Some(string(p)?);
+                        content_type = Some(string(p, spare)?);
                         Some(())
                     }
                     "content_type" => None,
@@ -140,11 +151,9 @@ fn tensor(p: &mut Bytes<'_>) -> Option<TensorDe> {
             }
             "data" => {
                 // room for the values a shape read before announces, within what the text holds
-                let announced = shape
-                    .as_ref()
-                    .map_or(1, |s: &Vec<u64>| s.iter().try_fold(1u64, |a, d| a.checked_mul(*d)).unwrap_or(u64::MAX));
+                let announced = shape.map_or(1, |s: Shape| s.values().unwrap_or(u64::MAX));
                 let room = usize::try_from(announced).unwrap_or(usize::MAX).min((p.remaining() / 2).max(1));
-                data = Some(Data(values(p, room)?));
+                data = Some(Data(values(p, room, spare)?));
             }
             _ => skip(p, 0)?,
         }
@@ -155,7 +164,7 @@ fn tensor(p: &mut Bytes<'_>) -> Option<TensorDe> {
 
 /// A tensor's values, nested lists flattened row-major (a bare value is a list of one):
 /// numbers, booleans or plain strings, one kind throughout.
-fn values(p: &mut Bytes<'_>, room: usize) -> Option<Column> {
+fn values(p: &mut Bytes<'_>, room: usize, spare: &mut Spare) -> Option<Column> {
     let mut col: Option<Column> = None;
     let mut depth = 0u8;
     loop {
@@ -195,10 +204,14 @@ fn values(p: &mut Bytes<'_>, room: usize) -> Option<Column> {
                 (Some(Column::Text(v)), Scalar::Str(s)) => v.push(&s),
                 (None, first) => {
                     col = Some(match first {
-                        Scalar::Num(x) => Column::Num(with_first(room, x)),
+                        Scalar::Num(x) => {
+                            let mut v = spare.nums(room);
+                            v.push(x);
+                            Column::Num(v)
+                        }
                         Scalar::Bool(b) => Column::Bool(with_first(room, b)),
                         Scalar::Str(s) => {
-                            let mut texts = Texts::with_capacity(room);
+                            let mut texts = spare.texts(room);
                             texts.push(&s);
                             Column::Text(texts)
                         }
@@ -283,15 +296,18 @@ mod tests {
         let mut fast = 0;
         for text in bodies {
             // where it declines, serde decides: some it takes, the others it refuses
-            if let Some(b) = body(text) {
+            if let Some(b) = body(text, &mut Spare::default()) {
                 fast += 1;
                 assert_eq!(Some(b), serde(text), "{text}");
             }
         }
         assert_eq!(fast, 9, "the first nine are the fast path's");
-        assert!(body(bodies[9]).is_none() && serde(bodies[9]).is_some(), "an escaped name goes to serde");
+        assert!(
+            body(bodies[9], &mut Spare::default()).is_none() && serde(bodies[9]).is_some(),
+            "an escaped name goes to serde"
+        );
         for text in &bodies[10..] {
-            assert!(body(text).is_none() && serde(text).is_none(), "{text}");
+            assert!(body(text, &mut Spare::default()).is_none() && serde(text).is_none(), "{text}");
         }
     }
 }
