@@ -2,7 +2,7 @@
 //! 100,000 events against their reference profiles (DESIGN.md budget: under 50 ms).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use driftd::offline::profile::NumericSummary;
+use driftd::analysis::profile::NumericSummary;
 use driftd::stats::binning::{histogram_sorted, native_counts_sorted, sturges_edges};
 use driftd::stats::{self, Aligned};
 use std::hint::black_box;

@@ -19,7 +19,7 @@ fn polars_alone(path: &Path, pandas_nulls: bool) -> PolarsResult<DataFrame> {
     let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     let mut parse = CsvParseOptions::default().with_separator(if tsv { b'\t' } else { b',' });
     if pandas_nulls {
-        let words = driftd::offline::dataset::CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect();
+        let words = driftd::analysis::dataset::CSV_NULL_VALUES.iter().map(|s| (*s).into()).collect();
         parse = parse.with_null_values(Some(NullValues::AllColumns(words)));
     }
     CsvReadOptions::default()
@@ -45,7 +45,7 @@ fn main() {
         std::process::exit(2);
     };
     let read = |path: &PathBuf| match mode.as_str() {
-        "--driftd" => driftd::offline::dataset::read_frame(path).map_err(|e| e.to_string()),
+        "--driftd" => driftd::analysis::dataset::read_frame(path).map_err(|e| e.to_string()),
         m => polars_alone(path, m == "--pandas-nulls").map_err(|e| e.to_string()),
     };
     let started = Instant::now();

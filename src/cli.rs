@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::analysis::analyze::DEFAULT_DRIFT_SHARE;
+use crate::analysis::calibration::REPLICATES;
+use crate::analysis::profile::DEFAULT_BINS;
+use crate::analysis::report::Mode;
+use crate::analysis::thresholds::{DatasetRule, ThresholdMode, DEFAULT_FALSE_ALARM_RATE};
 pub use crate::config::LogFormat;
-use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
-use crate::offline::calibration::REPLICATES;
-use crate::offline::profile::DEFAULT_BINS;
-use crate::offline::report::Mode;
-use crate::offline::thresholds::{DatasetRule, ThresholdMode, DEFAULT_FALSE_ALARM_RATE};
 
 #[derive(Debug, Parser)]
 #[command(

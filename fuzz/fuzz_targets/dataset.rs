@@ -7,8 +7,8 @@
 //! aborts (libfuzzer-sys checks each run for a panic) and is a crash.
 #![no_main]
 
-use driftd::offline::analyze::{analyze, AnalyzeOptions, Reference};
-use driftd::offline::dataset::Dataset;
+use driftd::analysis::analyze::{analyze, AnalyzeOptions, Reference};
+use driftd::analysis::dataset::Dataset;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use driftd::offline::analyze::{analyze, AnalyzeOptions, Reference};
-use driftd::offline::dataset::Dataset;
-use driftd::offline::profile::Profile;
+use driftd::analysis::analyze::{analyze, AnalyzeOptions, Reference};
+use driftd::analysis::dataset::Dataset;
+use driftd::analysis::profile::Profile;
 use libfuzzer_sys::fuzz_target;
 
 const CURRENT: &str = "x,n,c\n1.5,1,a\n2.5,2,b\n9.5,3,d\n-4.0,,c\n,5,b\n7.25,6,a\n";

@@ -13,8 +13,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Receiver;
-use crate::sinks::alerts::{Notice, Phase};
-use crate::state::fs::write_synced;
+use crate::fs::write_synced;
+use crate::policy::Phase;
+use crate::sinks::alerts::Notice;
 
 /// How long a notification is retried before it is given up.
 pub(super) const MAX_AGE_MS: i64 = 24 * 3600 * 1000;

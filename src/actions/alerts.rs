@@ -12,8 +12,9 @@ use tokio::sync::watch;
 use super::alert_book::{AlertBook, Delivery, Due, MAX_AGE_MS};
 use super::{Actions, Shutdown};
 use crate::config::{AlertKind, Receiver};
-use crate::sinks::alerts::{self as receivers, Notice, Phase};
-use crate::sinks::http::{self, Attempt};
+use crate::outbound::{self as http, Attempt};
+use crate::policy::Phase;
+use crate::sinks::alerts::{self as receivers, Notice};
 use crate::telemetry::events::{AlertFinished, AlertOutcome, AlertRetrying, AlertsNotWritten, AlertsPending};
 use crate::time::now_ms;
 

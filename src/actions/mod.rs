@@ -17,11 +17,12 @@ use tokio::sync::{watch, Notify};
 
 use crate::config::{ConfigError, Receiver, RetrainTarget, Settings};
 use crate::pipeline::WindowReport;
+use crate::policy::Phase;
 use crate::policy::{
     run_id, subject, DriftState, DriftTracker, Episode, Policy, QualityState, QualityTransition, Resolution, Severity,
     Transition,
 };
-use crate::sinks::alerts::{Notice, Phase, Topic};
+use crate::sinks::alerts::{Notice, Topic};
 use crate::sinks::retrain::{self as presets, RunParams};
 use crate::state::checkpoint::TrackKey;
 use crate::state::{Entry, Outbox, Status};
@@ -185,7 +186,7 @@ impl Actions {
             wake: Notify::new(),
             alert_book: Mutex::new(alert_book::AlertBook::open(&settings.state.dir)),
             alert_wake: Notify::new(),
-            http: crate::sinks::http::action_client(),
+            http: crate::outbound::action_client(),
             manual_lock: Mutex::new(()),
         });
         actions.apply(config)?;

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::{Actions, Shutdown};
 use crate::config::RetrainTarget;
-use crate::sinks::http::{self, Attempt};
+use crate::outbound::{self as http, Attempt};
 use crate::sinks::retrain::{self as presets, RunParams};
 use crate::state::{Entry, Outbox, Status};
 use crate::telemetry::events::{

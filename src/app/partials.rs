@@ -14,9 +14,9 @@ use anyhow::Context as _;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use crate::config::Settings;
+use crate::kafka::{delivered, enqueue, producer_config};
 use crate::pipeline::merge::MergeSetup;
 use crate::pipeline::spread::Outgoing;
-use crate::source::kafka::{delivered, enqueue, producer_config};
 
 /// How long a record may wait for the broker before it counts as not sent (and is kept
 /// to be sent again): short, so a missing topic or a broker away does not hold the loop.
@@ -45,7 +45,7 @@ impl PartialsOut {
             .set("message.timeout.ms", SEND_TIMEOUT.as_millis().to_string())
             .set("linger.ms", "5")
             .create()
-            .map_err(crate::source::kafka::refused(settings, "the partials producer"))?;
+            .map_err(crate::kafka::refused(settings, "the partials producer"))?;
         let client = producer.clone();
         let inputs = settings.kafka.topics.clone();
         let internal = topic.to_string();

@@ -233,7 +233,14 @@ impl Publisher {
         for (h, decision) in due.into_iter().zip(decisions) {
             match decision {
                 Some(true) => {
-                    self.telemetry.emit(WindowFenced { claim: &h.claim });
+                    let c = &h.claim;
+                    let version = c.version.as_deref();
+                    self.telemetry.emit(WindowFenced {
+                        model: &c.model,
+                        version,
+                        start_ms: c.start_ms,
+                        events: c.events,
+                    });
                     fenced += 1;
                 }
                 Some(false) => lines.push(self.show(&h.report)),

@@ -16,11 +16,12 @@ use super::references::References;
 use crate::actions::{ActionConfig, Actions};
 use crate::config::Settings;
 use crate::http::{ApiState, ReloadRequest};
+use crate::kafka::DeadLetter;
 use crate::pipeline::Pipeline;
 use crate::policy::Resolution;
 use crate::reference::watch::Change;
 use crate::sinks::reports::ReportSinks;
-use crate::source::kafka::{store_offsets, DeadLetter, KafkaConsumer, Offsets};
+use crate::source::kafka::{store_offsets, KafkaConsumer, Offsets};
 use crate::telemetry::events::{
     Backpressure, DecodeFailed, LiveVersions, ModelIdle, Pairing, Partials, ReferenceFailed, ReferenceInUse,
     ReferenceRecovered, Reloaded, VersionRetired,

@@ -5,14 +5,14 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::analysis::analyze::{self, AnalyzeOptions, TestChoice};
+use crate::analysis::dataset::Dataset;
+use crate::analysis::html;
+use crate::analysis::plan::Selection;
+use crate::analysis::report::Report;
+use crate::analysis::thresholds::{EffectFloors, ThresholdOptions};
 use crate::cli::{AnalyzeArgs, ColumnArgs, OutputFormat};
 use crate::error::InputError;
-use crate::offline::analyze::{self, AnalyzeOptions, TestChoice};
-use crate::offline::dataset::Dataset;
-use crate::offline::html;
-use crate::offline::plan::Selection;
-use crate::offline::report::Report;
-use crate::offline::thresholds::{EffectFloors, ThresholdOptions};
 use crate::stats::StatTest;
 
 /// Runs `analyze` / `check`: prints the report and returns it (`check` exits on its

@@ -2,12 +2,12 @@
 //! `analyze` use instead of the dataset.
 
 use super::analyze::selection;
+use crate::analysis::calibration::CalibrationPlan;
+use crate::analysis::dataset::Dataset;
+use crate::analysis::plan::plan_single;
+use crate::analysis::profile::Profile;
 use crate::cli::BaselineArgs;
 use crate::error::InputError;
-use crate::offline::calibration::CalibrationPlan;
-use crate::offline::dataset::Dataset;
-use crate::offline::plan::plan_single;
-use crate::offline::profile::Profile;
 
 pub fn baseline(args: &BaselineArgs) -> Result<Profile, InputError> {
     if args.bins == 0 {

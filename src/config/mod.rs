@@ -10,6 +10,7 @@
 mod actions;
 mod duration;
 mod model;
+mod reference_source;
 mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,7 @@ pub use actions::{
 };
 pub use duration::{parse_duration, HumanDuration};
 pub use model::{FeatureOverride, ModelConfig, ModelSettings, PolicySettings, TensorNames, WindowSettings, WindowSpec};
+pub use reference_source::ReferenceSource;
 pub use registry::{Mlflow, MlflowSettings};
 
 /// A configuration error: the key (dotted path) and what is wrong with it.

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ReferenceSource;
 use super::{ConfigError, HumanDuration};
-use crate::offline::analyze::DEFAULT_DRIFT_SHARE;
-use crate::offline::thresholds::{
+use crate::analysis::analyze::DEFAULT_DRIFT_SHARE;
+use crate::analysis::thresholds::{
     DatasetRule, EffectFloors, ThresholdMode, ThresholdOptions, DEFAULT_FALSE_ALARM_RATE,
 };
 use crate::policy::{Policy, QualityRule};
-use crate::reference::ReferenceSource;
 use crate::stats::StatTest;
 
 /// A window as written: `{ size = "1h" }` (tumbling), `{ size = "1h", slide = "15m" }`

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiState, ModelView};
-use crate::offline::html::{self, escape, Notice, Page};
+use crate::analysis::html::{self, escape, Notice, Page};
 use crate::pipeline::WindowReport;
 use crate::policy::{DriftState, DriftTracker};
 

@@ -6,9 +6,9 @@ use serde::Serialize;
 use super::bounds::WindowBounds;
 use super::merge::MergeInfo;
 use super::route::ClosedWindow;
-use crate::offline::analyze::{analyze, Reference};
-use crate::offline::dataset::share;
-use crate::offline::report::{Report, Skipped};
+use crate::analysis::analyze::{analyze, Reference};
+use crate::analysis::dataset::share;
+use crate::analysis::report::{Report, Skipped};
 use crate::policy::{QualityFailure, Verdict};
 use crate::reference::ReferenceIdentity;
 

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use polars::prelude::PlHashMap;
 
 use super::accumulate::Shape;
+use crate::analysis::analyze::{AnalyzeOptions, TestChoice};
+use crate::analysis::plan::Selection;
+use crate::analysis::profile::{Profile, DEFAULT_BINS};
+use crate::analysis::report::Mode;
 use crate::config::{ModelConfig, WindowSpec};
-use crate::offline::analyze::{AnalyzeOptions, TestChoice};
-use crate::offline::plan::Selection;
-use crate::offline::profile::{Profile, DEFAULT_BINS};
-use crate::offline::report::Mode;
 use crate::policy::Policy;
 use crate::reference::{Loaded, ReferenceIdentity};
 use crate::stats::{clip_range, Kind};

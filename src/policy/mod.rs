@@ -8,10 +8,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::offline::report::Report;
+use crate::analysis::report::Report;
 
 mod quality;
 pub use quality::{QualityFailure, QualityRule, QualityState, QualityTransition};
+
+/// Where an alert stands: what the alerts' decisions (`actions`) tell the receivers
+/// (`sinks::alerts`) and the telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Firing,
+    Resolved,
+    /// Alertmanager's periodic re-send of a firing alert.
+    Refresh,
+}
 
 /// The name under which the model's output is monitored, like a feature.
 pub const PREDICTION: &str = "prediction";
@@ -382,7 +393,7 @@ impl DriftTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offline::report::{FeatureReport, Mode, Report, Sample, Source};
+    use crate::analysis::report::{FeatureReport, Mode, Report, Sample, Source};
     use crate::stats::{Kind, Outcome, StatTest};
 
     const HOUR: i64 = 3_600_000;

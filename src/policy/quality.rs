@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::offline::report::Report;
+use crate::analysis::report::Report;
 
 /// When a window's data is broken (a pipeline upstream fails, a serialisation changed)
 /// rather than drifted: limits on shares of a feature's rows. A feature with no valid value

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::sinks::http::{backoff, classify, error_text, Attempt, Dialect};
+use crate::outbound::{backoff, classify, error_text, Attempt, Dialect};
 
 /// Bytes as they came, and what tells the next fetch whether anything changed.
 #[derive(Debug, Clone, Default)]

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use super::fetch::Fetched;
 use super::ReferenceError;
+use crate::analysis::calibration::CalibrationPlan;
+use crate::analysis::dataset::{Dataset, Format};
+use crate::analysis::plan::{plan_single, Selection};
+use crate::analysis::profile::{Profile, DEFAULT_BINS};
+use crate::analysis::thresholds::ThresholdMode;
 use crate::config::ModelConfig;
-use crate::offline::calibration::CalibrationPlan;
-use crate::offline::dataset::{Dataset, Format};
-use crate::offline::plan::{plan_single, Selection};
-use crate::offline::profile::{Profile, DEFAULT_BINS};
-use crate::offline::thresholds::ThresholdMode;
 
 /// The profile in `fetched`: a profile as `driftd baseline` writes it (`.json`), or a
 /// dataset (CSV, TSV, Parquet, JSON Lines, by the name's extension) profiled on the spot

@@ -5,7 +5,8 @@
 //! restart does not depend on the registry being up; the watcher (`watch.rs`) polls the
 //! sources and hands new references to the daemon, which swaps them in.
 //!
-//! - `source.rs`: the `reference = "..."` value;
+//! - the `reference = "..."` value is `config`'s (`ReferenceSource`, read with the
+//!   config);
 //! - `fetch.rs`: bytes from a file or a URL, and why they could not be had;
 //! - `mlflow.rs`: the registry's REST API (aliases, versions, tags, artifacts, run inputs);
 //! - `load.rs`: bytes → a profile, checked against the model's features;
@@ -17,7 +18,6 @@ mod fetch;
 mod load;
 mod mlflow;
 mod resolve;
-pub mod source;
 mod store;
 pub mod watch;
 
@@ -26,13 +26,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::ReferenceSource;
 pub use fetch::FetchError;
 pub use load::profile_from;
 pub use resolve::Resolver;
-pub use source::ReferenceSource;
 pub use store::ReferenceStore;
 
-use crate::offline::profile::Profile;
+use crate::analysis::profile::Profile;
 
 /// Which reference a window was compared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

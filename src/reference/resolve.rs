@@ -11,10 +11,10 @@ use super::mlflow::Registry;
 use super::{
     digest, profile_from, Loaded, ModelReferences, ReferenceError, ReferenceIdentity, ReferenceSource, ReferenceStore,
 };
+use crate::analysis::profile::Profile;
+use crate::analysis::thresholds::ThresholdMode;
 use crate::config::{ConfigError, ModelConfig, Settings};
 use crate::error::InputError;
-use crate::offline::profile::Profile;
-use crate::offline::thresholds::ThresholdMode;
 
 pub struct Resolver {
     http: reqwest::Client,
@@ -31,7 +31,7 @@ pub struct Resolver {
 impl Resolver {
     /// `store`: where references are kept (the daemon); `None` keeps nothing (`replay`).
     pub fn new(settings: &Settings, store: Option<ReferenceStore>) -> Result<Resolver, ConfigError> {
-        let http = crate::sinks::http::client();
+        let http = crate::outbound::client();
         let mlflow = settings.mlflow.as_ref().map(|m| m.resolve()).transpose()?;
         let timeout = mlflow.as_ref().map_or(std::time::Duration::from_secs(10), |m| m.timeout);
         let scratch = store.as_ref().map_or_else(std::env::temp_dir, ReferenceStore::scratch);

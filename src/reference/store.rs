@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 use serde::{Deserialize, Serialize};
 
 use super::{Loaded, ReferenceIdentity};
-use crate::offline::profile::Profile;
-use crate::state::fs::write_synced;
+use crate::analysis::profile::Profile;
+use crate::fs::write_synced;
 
 #[derive(Debug, Clone)]
 pub struct ReferenceStore {
@@ -166,7 +166,7 @@ impl ReferenceStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offline::profile::PROFILE_FORMAT;
+    use crate::analysis::profile::PROFILE_FORMAT;
 
     #[test]
     fn a_reference_survives_in_the_store_per_model_and_version() {

@@ -6,9 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::http::{Auth, Body, Call, Dialect};
 use crate::config::{AlertKind, Receiver};
-use crate::policy::{Episode, QualityFailure};
+use crate::outbound::{Auth, Body, Call, Dialect};
+use crate::policy::{Episode, Phase, QualityFailure};
 use crate::time::rfc3339_from_now;
 
 /// The `alertname` label of driftd's drift alert in Alertmanager.
@@ -60,15 +60,6 @@ pub struct Notice {
     pub fired_at: String,
     /// A data-quality notice's failures (at firing: the window's).
     pub failures: Vec<QualityFailure>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Firing,
-    Resolved,
-    /// Alertmanager's periodic re-send of a firing alert.
-    Refresh,
 }
 
 impl Notice {

@@ -15,8 +15,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::http::{Auth, Body, Call, Dialect};
 use crate::config::{RetrainPreset, RetrainTarget};
+use crate::outbound::{Auth, Body, Call, Dialect};
 
 /// GitHub answers 422 to a dispatch body over 65,535 characters; the bound is on the body
 /// as sent (bytes, which are never fewer than characters), the report's JSON escaping

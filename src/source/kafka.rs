@@ -1,5 +1,6 @@
-//! Inference logs from Kafka: the consumer group's client settings, the rebalance
-//! callbacks, the offsets stored by hand, and the dead-letter topic.
+//! Inference logs from Kafka: the consumer's callbacks (rebalances, errors, statistics),
+//! and the offsets stored by hand. What producers share with it (client settings, the
+//! dead-letter topic) is the `kafka` module's.
 //!
 //! At least once without double counting: `enable.auto.offset.store=false`, and an offset
 //! is stored only once every event below it is safe (see `pipeline::offsets`).
@@ -9,16 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::ToBytes;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::config::Settings;
 use crate::redact::scrub_options;
-use crate::telemetry::events::{ConsumerLag, DeadLetterNotProduced, PartitionsAssigned};
+use crate::telemetry::events::{ConsumerLag, PartitionsAssigned};
 use crate::telemetry::Telemetry;
 
 /// The consumer driftd runs, with its callbacks.
@@ -52,7 +47,7 @@ pub struct ConsumerHooks {
     telemetry: Arc<Telemetry>,
     listener: Arc<dyn PartitionListener>,
     assigned: Arc<AtomicBool>,
-    health: Arc<crate::http::ConsumerHealth>,
+    health: Arc<crate::health::ConsumerHealth>,
     /// Set when the consumer is closing: the open windows are kept, not reported, when
     /// the partitions go (the next start reads their events again).
     closing: AtomicBool,
@@ -68,7 +63,7 @@ impl ConsumerHooks {
         telemetry: Arc<Telemetry>,
         listener: Arc<dyn PartitionListener>,
         assigned: Arc<AtomicBool>,
-        health: Arc<crate::http::ConsumerHealth>,
+        health: Arc<crate::health::ConsumerHealth>,
     ) -> Self {
         ConsumerHooks {
             telemetry,
@@ -212,148 +207,5 @@ pub fn store_offsets<C: Consumer<X>, X: ConsumerContext>(consumer: &C, offsets: 
     }
     if tpl.count() > 0 {
         let _ = consumer.store_offsets(&tpl);
-    }
-}
-
-/// What librdkafka said when it would not create a client, as an error naming `what`:
-/// its text may echo a property, so credentials are scrubbed from it.
-pub fn refused<'a>(settings: &'a Settings, what: &'a str) -> impl FnOnce(KafkaError) -> anyhow::Error + 'a {
-    move |e| anyhow::anyhow!("kafka: cannot create {what}: {}", scrub_options(&e.to_string(), &settings.kafka.options))
-}
-
-/// The consumer group's settings; `[kafka.options]` go last, as they are.
-pub fn consumer_config(settings: &Settings) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &settings.kafka.brokers)
-        .set("group.id", &settings.kafka.group_id)
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        // incremental rebalancing: a member joining or leaving takes only the partitions
-        // that move, so the windows of the partitions that stay are not cut; but requests
-        // and responses joined across topics need partition i of each on one member,
-        // which only the range assignor promises (docs/model-servers.md)
-        .set(
-            "partition.assignment.strategy",
-            if settings.kafka.pairs_across_topics() { "range" } else { "cooperative-sticky" },
-        )
-        // lag for the metrics, and whether the brokers answer (an outage is not a quiet
-        // model: its windows are not cut by the idle timeout)
-        .set("statistics.interval.ms", "1000")
-        // librdkafka pauses a partition's fetching for fetch.queue.backoff.ms (1 s by
-        // default) whenever its local queue is full; a consumer that does real work per
-        // message then idles waiting for it. Short pauses keep the queue fed.
-        .set("fetch.queue.backoff.ms", "10");
-    for (k, v) in &settings.kafka.options {
-        c.set(k, v);
-    }
-    c
-}
-
-/// The producer's settings (report topic, dead letters): `[kafka.options]` without the
-/// consumer-only keys, which would make the producer refuse to start.
-pub fn producer_config(settings: &Settings) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &settings.kafka.brokers)
-        // a record the broker does not take (a missing topic, an ACL) fails in 30 s, not
-        // librdkafka's 300 s: what waits for it is not held that long
-        .set("message.timeout.ms", "30000");
-    for (k, v) in &settings.kafka.options {
-        if !k.starts_with("session.") && !k.starts_with("group.") && !k.starts_with("auto.offset") {
-            c.set(k, v);
-        }
-    }
-    c
-}
-
-/// Hands a record to the producer, waiting a little at a time while its queue is full.
-pub async fn enqueue<K, P>(
-    producer: &FutureProducer,
-    mut record: FutureRecord<'_, K, P>,
-) -> Result<DeliveryFuture, KafkaError>
-where
-    K: ToBytes + ?Sized,
-    P: ToBytes + ?Sized,
-{
-    loop {
-        match producer.send_result(record) {
-            Ok(d) => return Ok(d),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
-}
-
-/// Waits for a record's acknowledgement; the error says why it was not acknowledged.
-pub async fn delivered(d: Result<DeliveryFuture, KafkaError>) -> Result<(), String> {
-    match d {
-        Ok(d) => match d.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => Err(e.to_string()),
-            Err(_) => Err("the producer went away".to_string()),
-        },
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Bad messages go here as they came, with the reason in a `driftd-reason` header. A
-/// worker of its own produces them, a batch per round trip: the consumer's loop only
-/// queues them, and a dead-letter topic that is slow or missing holds no model back.
-pub struct DeadLetter {
-    tx: tokio::sync::mpsc::Sender<Letter>,
-}
-
-struct Letter {
-    payload: Vec<u8>,
-    key: Option<Vec<u8>>,
-    reason: &'static str,
-}
-
-/// Bad messages waiting for the dead-letter topic; past it they are counted, not queued.
-const DEAD_LETTER_QUEUE: usize = 10_000;
-
-impl DeadLetter {
-    /// Starts the worker (on the current runtime).
-    pub fn start(producer: FutureProducer, topic: String, telemetry: Arc<Telemetry>) -> DeadLetter {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Letter>(DEAD_LETTER_QUEUE);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < 1024 {
-                    match rx.try_recv() {
-                        Ok(l) => batch.push(l),
-                        Err(_) => break,
-                    }
-                }
-                let mut deliveries = Vec::with_capacity(batch.len());
-                for l in &batch {
-                    let headers = OwnedHeaders::new().insert(Header { key: "driftd-reason", value: Some(l.reason) });
-                    let record = FutureRecord::<[u8], [u8]>::to(&topic).payload(&l.payload).headers(headers);
-                    let record = match &l.key {
-                        Some(k) => record.key(k.as_slice()),
-                        None => record,
-                    };
-                    deliveries.push(enqueue(&producer, record).await);
-                }
-                for d in deliveries {
-                    if let Err(error) = delivered(d).await {
-                        telemetry.emit(DeadLetterNotProduced { error: &error });
-                    }
-                }
-            }
-        });
-        DeadLetter { tx }
-    }
-
-    /// Queues a bad message; a full queue (the topic not keeping up) is counted instead.
-    pub fn send(&self, payload: &[u8], key: Option<&[u8]>, reason: &'static str, telemetry: &Telemetry) {
-        let letter = Letter { payload: payload.to_vec(), key: key.map(<[u8]>::to_vec), reason };
-        if self.tx.try_send(letter).is_err() {
-            telemetry.emit(DeadLetterNotProduced { error: &"the dead-letter queue is full" });
-        }
     }
 }

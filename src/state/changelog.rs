@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Checkpoint;
 use crate::config::Settings;
-use crate::sinks::reports::TopicWorker;
+use crate::kafka::TopicWorker;
 use crate::telemetry::Telemetry;
 
 /// One model's state as written.
@@ -115,20 +115,20 @@ const READ_LIMIT: Duration = Duration::from_secs(10);
 
 impl Changelog {
     pub fn start(settings: &Settings, topic: &str, telemetry: Arc<Telemetry>) -> anyhow::Result<Changelog> {
-        let producer = crate::source::kafka::producer_config(settings)
+        let producer = crate::kafka::producer_config(settings)
             .set("enable.idempotence", "true")
             .create()
-            .map_err(crate::source::kafka::refused(settings, "the changelog's producer"))?;
+            .map_err(crate::kafka::refused(settings, "the changelog's producer"))?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "driftd".into());
         let writer = format!("{host}-{}-{}", std::process::id(), crate::time::now_ms());
-        let mut config = crate::source::kafka::producer_config(settings);
+        let mut config = crate::kafka::producer_config(settings);
         // the reader is assigned every partition (no group membership) and commits nothing
         let consumer: BaseConsumer = config
             .remove("message.timeout.ms")
             .set("group.id", format!("driftd-changelog-{writer}"))
             .set("enable.auto.commit", "false")
             .create()
-            .map_err(crate::source::kafka::refused(settings, "the changelog's reader"))?;
+            .map_err(crate::kafka::refused(settings, "the changelog's reader"))?;
         Ok(Changelog {
             topic: topic.to_string(),
             writer,

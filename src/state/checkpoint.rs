@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::fs::write_synced;
 use super::outbox::Entry;
+use crate::fs::write_synced;
 use crate::pipeline::Marks;
 use crate::policy::DriftTracker;
 

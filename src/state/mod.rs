@@ -4,7 +4,6 @@
 
 pub mod changelog;
 pub mod checkpoint;
-pub mod fs;
 pub mod lock;
 pub mod outbox;
 

@@ -303,7 +303,7 @@ secret = "alert-secret"
     assert_eq!(types, [json!("driftd.alert.firing"), json!("driftd.alert.resolved")]);
     for q in &wh {
         let ts: i64 = q.header("webhook-timestamp").parse().unwrap();
-        assert!(driftd::sinks::webhook::verify(
+        assert!(driftd::outbound::webhook::verify(
             "alert-secret",
             q.header("webhook-id"),
             ts,

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use driftd::offline::analyze::{analyze, AnalyzeOptions, Reference, TestChoice};
-use driftd::offline::dataset::Dataset;
-use driftd::offline::plan::Selection;
-use driftd::offline::report::Mode;
+use driftd::analysis::analyze::{analyze, AnalyzeOptions, Reference, TestChoice};
+use driftd::analysis::dataset::Dataset;
+use driftd::analysis::plan::Selection;
+use driftd::analysis::report::Mode;
 use driftd::stats::kolmogorov::{kolmogn_sf, ks_2samp_pvalue};
 use driftd::stats::StatTest;
 use serde_json::Value;

@@ -5,10 +5,12 @@
 mod helpers;
 
 mod actions;
+mod architecture;
 mod cli;
 mod daemon_actions;
 mod data_quality;
 mod deploy;
+mod docs;
 mod example_pipelines;
 mod faults;
 mod fixtures_match;

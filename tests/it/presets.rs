@@ -98,7 +98,7 @@ fn presets(r: &Receiver) -> Vec<Preset> {
                 let ts: i64 = q.header("webhook-timestamp").parse().unwrap();
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
                 assert!((now - ts).abs() < 120, "webhook-timestamp {ts} is now");
-                assert!(driftd::sinks::webhook::verify(
+                assert!(driftd::outbound::webhook::verify(
                     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                     id,
                     ts,
@@ -107,7 +107,7 @@ fn presets(r: &Receiver) -> Vec<Preset> {
                 ));
                 let mut tampered = q.body.clone();
                 tampered[10] ^= 1;
-                assert!(!driftd::sinks::webhook::verify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", id, ts, &tampered, q.header("webhook-signature")));
+                assert!(!driftd::outbound::webhook::verify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", id, ts, &tampered, q.header("webhook-signature")));
                 assert_eq!(body["type"], json!("driftd.retrain"));
                 check_params(&body["data"], id, false);
             }),

@@ -54,7 +54,7 @@ fn verified(secret: &str, h: &HeaderMap, body: &[u8]) -> bool {
     let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let ts = get("webhook-timestamp").parse().unwrap_or(0);
     let now = crate::time::now_s();
-    crate::sinks::webhook::verify_fresh(secret, &get("webhook-id"), ts, body, &get("webhook-signature"), now).is_ok()
+    crate::outbound::webhook::verify_fresh(secret, &get("webhook-id"), ts, body, &get("webhook-signature"), now).is_ok()
 }
 
 /// What the stand-in pipeline publishes on a retrain request: `data` (the data the new

@@ -35,7 +35,7 @@ pub struct Scenario {
 
 /// A dataset's feature rows (missing cells as NaN).
 fn rows(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
-    let df = crate::offline::dataset::read_frame(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let df = crate::analysis::dataset::read_frame(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cols: Vec<Vec<f64>> = FEATURES
         .iter()
         .map(|f| {

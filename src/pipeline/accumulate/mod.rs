@@ -7,7 +7,7 @@ use super::bounds::WindowBounds;
 use super::decode::{Scratch, Val};
 use std::sync::Arc;
 
-use crate::offline::dataset::{Column, Dataset, Key, Values};
+use crate::analysis::dataset::{Column, Dataset, Key, Values};
 use crate::stats::binned::{BinnedSample, Bins};
 use crate::stats::{sort_floats, Kind};
 

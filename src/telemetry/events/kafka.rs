@@ -1,6 +1,8 @@
 //! What happens between driftd and its Kafka group: lag, consumer errors, partials,
 //! assignments and revokes, backpressure, state taken over from the changelog, windows
-//! another replica claimed.
+//! another replica claimed, bad messages the dead-letter topic did not take.
+
+use std::fmt::Display;
 
 use super::{InternalEvent, Telemetry};
 
@@ -198,20 +200,36 @@ impl InternalEvent for StateTakenOver<'_> {
 
 /// A window closed here is another replica's to report (its claim holds every event).
 pub struct WindowFenced<'a> {
-    pub claim: &'a crate::state::changelog::Claim,
+    pub model: &'a str,
+    pub version: Option<&'a str>,
+    pub start_ms: i64,
+    pub events: u64,
 }
 
 impl InternalEvent for WindowFenced<'_> {
     fn emit(self, t: &Telemetry) {
-        let c = self.claim;
-        let version = super::v(c.version.as_deref());
-        t.metrics.windows_fenced_total.with_label_values(&[c.model.as_str(), version]).inc();
+        let version = super::v(self.version);
+        t.metrics.windows_fenced_total.with_label_values(&[self.model, version]).inc();
         tracing::info!(
-            model = %c.model,
+            model = %self.model,
             version,
-            window_start_ms = c.start_ms,
-            events = c.events,
+            window_start_ms = self.start_ms,
+            events = self.events,
             "window not reported: another replica claimed it with every event it holds"
         );
+    }
+}
+
+/// A bad message could not be produced to the dead-letter topic.
+pub struct DeadLetterNotProduced<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for DeadLetterNotProduced<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.dead_letter_errors_total.with_label_values::<&str>(&[]).inc();
+        if let Some(suppressed) = t.dead_letter_errors.allow() {
+            tracing::warn!(error = %self.error, suppressed, "cannot produce to the dead-letter topic");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! retired, live.
 
 use super::{v, InternalEvent, Telemetry};
-use crate::offline::thresholds::ThresholdSource;
+use crate::analysis::thresholds::ThresholdSource;
 use crate::reference::{ReferenceError, ReferenceIdentity};
 use crate::stats::StatTest;
 

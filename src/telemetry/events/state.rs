@@ -1,6 +1,9 @@
 //! What happens to the state directory and what is written there: the checkpoint (not
 //! written, written again, set aside), the directory or the report file deleted under the
-//! daemon, a last run that ended without shutting down, reports published again.
+//! daemon, a last run that ended without shutting down, reports not published or published
+//! again.
+
+use std::fmt::Display;
 
 use super::{InternalEvent, Telemetry};
 
@@ -114,5 +117,18 @@ pub struct RepublishingReports {
 impl InternalEvent for RepublishingReports {
     fn emit(self, _: &Telemetry) {
         tracing::info!(reports = self.reports, "publishing the reports left by the last run");
+    }
+}
+
+/// A report sink could not take a report.
+pub struct ReportNotPublished<'a> {
+    pub sink: &'a str,
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for ReportNotPublished<'_> {
+    fn emit(self, t: &Telemetry) {
+        t.metrics.report_sink_errors_total.with_label_values(&[self.sink]).inc();
+        tracing::warn!(sink = self.sink, error = %self.error, "cannot publish a window report");
     }
 }

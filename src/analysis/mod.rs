@@ -1,5 +1,5 @@
-//! The offline doors, `driftd analyze` / `check` / `baseline`, and the pieces every window
-//! close reuses: datasets read with polars (`dataset.rs`), reference profiles
+//! The analysis core: what the offline doors (`driftd analyze` / `check` / `baseline`)
+//! run, and what every window the daemon closes reuses: datasets read with polars (`dataset.rs`), reference profiles
 //! (`profile.rs`), which columns to compare (`plan.rs`), the analysis in either mode
 //! (`analyze.rs`), and the report (`report.rs`, and as a page: `html.rs`).
 

@@ -313,8 +313,8 @@ fn interpolate_level(levels: &[f64], values: &[f64], rate: f64, pvalue: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offline::dataset::{Column, Dataset, Values};
-    use crate::offline::profile::Profile;
+    use crate::analysis::dataset::{Column, Dataset, Values};
+    use crate::analysis::profile::Profile;
     use crate::stats::Kind;
 
     fn normal_profile(n: usize, seed: u64) -> Profile {

@@ -549,7 +549,7 @@ mod tests {
     /// Column names, categories and paths come from the data: none of them becomes markup.
     #[test]
     fn names_from_the_data_stay_text() {
-        use crate::offline::report::{Mode, Sample, Source};
+        use crate::analysis::report::{Mode, Sample, Source};
         use crate::stats::{Outcome, StatTest};
         let evil = "<img src=x onerror=alert(1)>";
         let mut f = FeatureReport::new(
@@ -573,7 +573,7 @@ mod tests {
 
     #[test]
     fn many_categories_keep_the_most_common_and_sum_the_rest() {
-        use crate::offline::report::DRAWN_CATEGORIES;
+        use crate::analysis::report::DRAWN_CATEGORIES;
         let labels: Vec<String> = (0..30).map(|i| format!("c{i:02}")).collect();
         let reference: Vec<f64> = (0..30).map(|i| if i < 10 { 100.0 } else { 1.0 }).collect();
         // the current side's largest category is one the reference barely has

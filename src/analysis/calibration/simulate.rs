@@ -1,8 +1,8 @@
-//! The null model's draws (see `calibration.rs`): a Polya urn over the reference's cells,
+//! The null model's draws (see `mod.rs`): a Polya urn over the reference's cells,
 //! and the simulator that scores each replicate window with every test of a feature.
 
 use super::{GROUPS, SIM_POINTS};
-use crate::offline::profile::{FeatureProfile, NumericSummary};
+use crate::analysis::profile::{FeatureProfile, NumericSummary};
 use crate::rand::XorShift64;
 use crate::stats::{binning::native_bin, discrete, Aligned, Kind, StatTest};
 

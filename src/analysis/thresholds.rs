@@ -283,7 +283,7 @@ pub fn total_variation(a: &crate::stats::Aligned) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offline::report::Sample;
+    use crate::analysis::report::Sample;
     use crate::stats::Kind;
 
     fn feature(name: &str, p: f64) -> FeatureReport {
