@@ -2,11 +2,34 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::dataset::Dataset;
-use super::thresholds::DatasetRule;
 use crate::stats::{Kind, Outcome, StatTest};
+
+/// How the features' verdicts make the window's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetRule {
+    /// Dataset drift when at least `drift_share` of the features drifted, each tested at
+    /// its own budget.
+    #[default]
+    Share,
+    /// Benjamini-Hochberg across the features at the false-alarm rate (their empirical
+    /// p-values from the calibration): the features it keeps (and past their effect floor)
+    /// drifted, and any one is dataset drift. A window with no drift then alarms at most
+    /// at that rate, however many features the model has.
+    Bh,
+}
+
+impl DatasetRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetRule::Share => "share",
+            DatasetRule::Bh => "bh",
+        }
+    }
+}
 
 /// How the statistics are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::calibration::Calibration;
+pub use super::report::DatasetRule;
 use super::report::FeatureReport;
 use crate::stats::{Outcome, StatTest};
 
@@ -19,30 +20,6 @@ pub enum ThresholdMode {
     /// Per feature and window size, the score's no-drift quantile for the false-alarm
     /// budget (from the profile's calibration), never below the test's effect floor.
     Calibrated,
-}
-
-/// How the features' verdicts make the window's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum DatasetRule {
-    /// Dataset drift when at least `drift_share` of the features drifted, each tested at
-    /// its own budget.
-    #[default]
-    Share,
-    /// Benjamini-Hochberg across the features at the false-alarm rate (their empirical
-    /// p-values from the calibration): the features it keeps (and past their effect floor)
-    /// drifted, and any one is dataset drift. A window with no drift then alarms at most
-    /// at that rate, however many features the model has.
-    Bh,
-}
-
-impl DatasetRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetRule::Share => "share",
-            DatasetRule::Bh => "bh",
-        }
-    }
 }
 
 /// Where a feature's threshold came from.

@@ -16,7 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use crate::config::Settings;
 use crate::kafka::{delivered, enqueue, producer_config};
 use crate::pipeline::merge::MergeSetup;
-use crate::pipeline::spread::Outgoing;
+use crate::pipeline::merge::Outgoing;
 
 /// How long a record may wait for the broker before it counts as not sent (and is kept
 /// to be sent again): short, so a missing topic or a broker away does not hold the loop.

@@ -6,18 +6,8 @@
 use std::time::Instant;
 
 use super::decode::{Batch, DecodeError, Side, Spare};
-use super::pair::{Held, Offer, RowPlan};
+use super::pair::{Held, LaterRows, Offer, RowPlan};
 use super::route::{Pipeline, Routed};
-
-/// Rows taken outside a message's own call (halves whose other did not come): counted
-/// by the caller as the message's events are.
-#[derive(Debug)]
-pub struct LaterRows {
-    pub model: usize,
-    pub result: Result<u32, DecodeError>,
-    /// Where the half was read (none from a file).
-    pub at: Option<(u32, i64)>,
-}
 
 impl Pipeline {
     /// A request or a response: joined with its other half if it waits, else left waiting

@@ -1,16 +1,29 @@
 //! A closed window's report: the same statistics `analyze` computes, against the model's
 //! reference profile, judged by the model's policy.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
+use super::accumulate::Accumulator;
 use super::bounds::WindowBounds;
 use super::merge::MergeInfo;
-use super::route::ClosedWindow;
+use super::spec::ModelSpec;
 use crate::analysis::analyze::{analyze, Reference};
 use crate::analysis::dataset::share;
 use crate::analysis::report::{Report, Skipped};
 use crate::policy::{QualityFailure, Verdict};
 use crate::reference::ReferenceIdentity;
+
+/// A closed window, the spec to report it with, and the version it belongs to.
+#[derive(Debug)]
+pub struct ClosedWindow {
+    pub spec: Arc<ModelSpec>,
+    pub version: Option<String>,
+    pub acc: Accumulator,
+    /// A spread model's window merged from its parts: what they were.
+    pub merged: Option<MergeInfo>,
+}
 
 /// Whether a window's data can be trusted: a pipeline that broke upstream is not drift.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -2,13 +2,12 @@
 //! traffic went quiet (its version retired), and when the group takes partitions away
 //! (revoked: reported now; lost: dropped, their new owner reads them again).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::accumulate::Accumulator;
-use super::model::{Marks, Track};
-use super::route::{ClosedWindow, Pipeline};
-use super::spec::ModelSpec;
+use super::close::ClosedWindow;
+use super::model::{Idle, Marks, Track};
+use super::route::Pipeline;
 use super::window::ModelWindows;
 
 /// What the idle timeout may go by: whether the consumer hears from its brokers.
@@ -23,15 +22,6 @@ pub struct IdleClock {
 impl IdleClock {
     /// Silence is quiet producers (a source without a broker to lose: files, tests).
     pub const RECEIVING: IdleClock = IdleClock { receiving: true, gap_seen: None };
-}
-
-/// A track whose traffic went quiet.
-#[derive(Debug)]
-pub struct Idle {
-    pub model: String,
-    pub version: Option<String>,
-    /// The spec of a version's track retired (its series go); `None` for a pooled track.
-    pub retired: Option<Arc<ModelSpec>>,
 }
 
 impl Pipeline {

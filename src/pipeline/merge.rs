@@ -14,12 +14,15 @@
 //!   merges anything, so a window is not reported again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::accumulate::AccumulatorWire;
+use super::accumulate::{Accumulator, AccumulatorWire};
 use super::bounds::WindowBounds;
+use super::spec::ModelSpec;
+use super::window::ModelWindows;
 
 /// A record of the partials topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,6 +409,42 @@ impl Merger {
         out
     }
 }
+
+/// One input partition's windows of a spread track: panes of the window's slide, closed by
+/// the partition's own event time.
+#[derive(Debug)]
+pub struct PartWindows {
+    pub windows: ModelWindows,
+    pub(super) last_event: Instant,
+    /// Quiet for the model's `idle_timeout`: its panes were sent.
+    pub(super) idle: bool,
+}
+
+/// A record for the partials topic, with the input offsets it holds until it is
+/// acknowledged.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub model: String,
+    /// The partials topic's partition (the model's).
+    pub partition: i32,
+    pub payload: Vec<u8>,
+    /// (input partition id, lowest offset) not to be committed past before it is sent.
+    pins: Vec<(u32, i64)>,
+}
+
+impl Outgoing {
+    pub(super) fn new(record: &Internal, partition: i32, pins: Vec<(u32, i64)>) -> Outgoing {
+        let payload = serde_json::to_vec(record).expect("a partials-topic record serializes");
+        Outgoing { model: record.model().to_string(), partition, payload, pins }
+    }
+
+    pub fn pin(&self, pid: u32) -> Option<i64> {
+        self.pins.iter().filter(|(p, _)| *p == pid).map(|(_, o)| *o).min()
+    }
+}
+
+/// A spread track's panes closed at once (a swap, a reload, a retired version): to send.
+pub(super) type PartsClosed = Vec<(Arc<ModelSpec>, Option<String>, u32, Vec<Accumulator>)>;
 
 #[cfg(test)]
 mod tests {

@@ -38,11 +38,11 @@ pub mod spec;
 pub mod spread;
 pub mod window;
 
-pub use batches::LaterRows;
 pub use bounds::WindowBounds;
-pub use close::{report_window, WindowReport};
-pub use closing::{Idle, IdleClock};
+pub use close::{report_window, ClosedWindow, WindowReport};
+pub use closing::IdleClock;
 pub use decode::{DecodeError, Decoded, Decoding, Header, Headers, Message, Scratch};
-pub use model::{Marks, Model, Track};
-pub use route::{ClosedWindow, Pipeline, Routed};
+pub use model::{Idle, Marks, Model, Track};
+pub use pair::LaterRows;
+pub use route::{Pipeline, Routed};
 pub use spec::ModelSpec;

@@ -7,13 +7,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::decode::DecodeError;
+use super::merge::PartWindows;
 use super::offsets::PartitionTable;
 use super::spec::ModelSpec;
-use super::spread::PartWindows;
 use super::window::ModelWindows;
 use crate::config::ModelConfig;
 use crate::reference::ModelReferences;
 use crate::stats::Kind;
+
+/// A track whose traffic went quiet.
+#[derive(Debug)]
+pub struct Idle {
+    pub model: String,
+    pub version: Option<String>,
+    /// The spec of a version's track retired (its series go); `None` for a pooled track.
+    pub retired: Option<Arc<ModelSpec>>,
+}
 
 /// One stream of a model's traffic with its own windows: the whole model (pooled), or one
 /// live version of it.

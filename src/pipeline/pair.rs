@@ -14,6 +14,16 @@ use super::decode::open_inference::{Column, Tensor};
 use super::decode::{names_layout, Batch, DecodeError, Scalar, Scratch, Side};
 use crate::config::TensorNames;
 
+/// Rows taken outside a message's own call (halves whose other did not come): counted
+/// by the caller as the message's events are.
+#[derive(Debug)]
+pub struct LaterRows {
+    pub model: usize,
+    pub result: Result<u32, DecodeError>,
+    /// Where the half was read (none from a file).
+    pub at: Option<(u32, i64)>,
+}
+
 /// A batch and where it was read.
 #[derive(Debug)]
 pub struct Held {

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
+use super::close::ClosedWindow;
+use super::merge::PartsClosed;
 use super::model::{Marks, Model};
 use super::offsets::PartitionTable;
-use super::route::{ClosedWindow, Pipeline};
-use super::spread::PartsClosed;
+use super::route::Pipeline;
 
 impl Pipeline {
     /// Takes the models of `new` (a reloaded config): a model whose tracks fit (same

@@ -9,29 +9,17 @@ use std::time::Instant;
 use polars::prelude::PlHashMap;
 
 use super::accumulate::{Accumulator, Event};
-use super::batches::LaterRows;
-use super::closing::Idle;
+use super::close::ClosedWindow;
 use super::decode::{DecodeError, Decoded, Decoder, Decoding, Header, Message, Scratch};
-use super::merge::{MergeInfo, Merger};
-use super::model::{Admission, Marks, Model, Track, SLOT_CACHE_FIELDS};
+use super::merge::{Merger, Outgoing};
+use super::model::{Admission, Idle, Marks, Model, Track, SLOT_CACHE_FIELDS};
 use super::offsets::PartitionTable;
-use super::pair::Pairer;
+use super::pair::{LaterRows, Pairer};
 use super::spec::ModelSpec;
-use super::spread::Outgoing;
 use crate::config::Settings;
 use crate::error::InputError;
 use crate::reference::{Loaded, ModelReferences};
 use crate::stats::Kind;
-
-/// A closed window, the spec to report it with, and the version it belongs to.
-#[derive(Debug)]
-pub struct ClosedWindow {
-    pub spec: Arc<ModelSpec>,
-    pub version: Option<String>,
-    pub acc: Accumulator,
-    /// A spread model's window merged from its parts: what they were.
-    pub merged: Option<MergeInfo>,
-}
 
 /// Whether a slot comes twice among an event's values (slots past 64, rarely met).
 fn repeats(values: &[(Kind, usize, u32)]) -> bool {

@@ -8,53 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::accumulate::{Accumulator, Event};
+use super::close::ClosedWindow;
 use super::decode::DecodeError;
-use super::merge::{Internal, MergeInfo, MergeSetup, Merger, Partial, Progress};
+use super::merge::{Internal, MergeInfo, MergeSetup, Merger, Outgoing, PartWindows, Partial, PartsClosed, Progress};
 use super::model::Track;
 use super::offsets::PartitionTable;
-use super::route::{ClosedWindow, Pipeline};
+use super::route::Pipeline;
 use super::spec::ModelSpec;
 use super::window::ModelWindows;
 use crate::config::WindowSpec;
-
-/// One input partition's windows of a spread track: panes of the window's slide, closed by
-/// the partition's own event time.
-#[derive(Debug)]
-pub struct PartWindows {
-    pub windows: ModelWindows,
-    last_event: Instant,
-    /// Quiet for the model's `idle_timeout`: its panes were sent.
-    idle: bool,
-}
 
 /// A spread track's panes: a tumbling window is one pane, a sliding window `size / slide`.
 fn pane_spec(window: WindowSpec) -> WindowSpec {
     match window {
         WindowSpec::Sliding { slide, .. } => WindowSpec::Tumbling { size: slide },
         other => other,
-    }
-}
-
-/// A record for the partials topic, with the input offsets it holds until it is
-/// acknowledged.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub model: String,
-    /// The partials topic's partition (the model's).
-    pub partition: i32,
-    pub payload: Vec<u8>,
-    /// (input partition id, lowest offset) not to be committed past before it is sent.
-    pins: Vec<(u32, i64)>,
-}
-
-impl Outgoing {
-    fn new(record: &Internal, partition: i32, pins: Vec<(u32, i64)>) -> Outgoing {
-        let payload = serde_json::to_vec(record).expect("a partials-topic record serializes");
-        Outgoing { model: record.model().to_string(), partition, payload, pins }
-    }
-
-    pub fn pin(&self, pid: u32) -> Option<i64> {
-        self.pins.iter().filter(|(p, _)| *p == pid).map(|(_, o)| *o).min()
     }
 }
 
@@ -322,9 +290,6 @@ impl Pipeline {
         }
     }
 }
-
-/// A spread track's panes closed at once (a swap, a reload, a retired version): to send.
-pub(super) type PartsClosed = Vec<(Arc<ModelSpec>, Option<String>, u32, Vec<Accumulator>)>;
 
 impl Track {
     /// Closes every pane of a spread track, cut at its newest event when `shape` is given
