@@ -22,7 +22,9 @@ mod kserve;
 mod protobuf;
 pub mod sagemaker;
 mod scan;
+mod spare;
 use crate::time::parse_rfc3339_ms;
+pub use spare::Spare;
 
 /// Which half of an inference a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,104 +301,6 @@ impl Shape {
 impl<'de> Deserialize<'de> for Shape {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Vec::<u64>::deserialize(d).map(Shape::of)
-    }
-}
-
-/// Buffers of batches already taken, for the next messages to fill: once a pipeline runs
-/// warm, a tensor's name and values, and a batch's list of tensors, cost no allocation.
-/// Bounded: what a few batches of the usual size need, never a burst's worth.
-#[derive(Debug, Default)]
-pub struct Spare {
-    nums: Vec<Vec<f64>>,
-    texts: Vec<Texts>,
-    names: Vec<String>,
-    tensors: Vec<Vec<Tensor>>,
-    /// A body's tensors as read, before checks.
-    bodies: Vec<Vec<TensorDe>>,
-}
-
-thread_local! {
-    /// One per thread: the thread that decodes a message routes its rows (`replay`, a
-    /// consumer), so what its batches give back its next messages take. Where other
-    /// threads decode (`[kafka] decode_threads`), the buffers given back stay with the
-    /// routing thread, bounded: no reuse there, and nothing held beyond the bound.
-    static SPARE: std::cell::RefCell<Spare> = const { std::cell::RefCell::new(Spare::new()) };
-}
-
-impl Spare {
-    /// Buffers kept of each kind.
-    const KEEP: usize = 256;
-    /// Values a kept buffer may hold.
-    const MAX_VALUES: usize = 1 << 16;
-
-    pub const fn new() -> Spare {
-        Spare { nums: Vec::new(), texts: Vec::new(), names: Vec::new(), tensors: Vec::new(), bodies: Vec::new() }
-    }
-
-    /// This thread's buffers, to `f`.
-    pub fn with<R>(f: impl FnOnce(&mut Spare) -> R) -> R {
-        SPARE.with_borrow_mut(f)
-    }
-
-    fn texts(&mut self, room: usize) -> Texts {
-        let mut t = self.texts.pop().unwrap_or_default();
-        t.ends.reserve(room);
-        t
-    }
-
-    fn nums(&mut self, room: usize) -> Vec<f64> {
-        match self.nums.pop() {
-            Some(mut v) => {
-                v.reserve(room);
-                v
-            }
-            None => Vec::with_capacity(room),
-        }
-    }
-
-    fn name(&mut self, s: &str) -> String {
-        let mut name = self.names.pop().unwrap_or_default();
-        name.push_str(s);
-        name
-    }
-
-    fn tensors(&mut self, n: usize) -> Vec<Tensor> {
-        let mut v = self.tensors.pop().unwrap_or_default();
-        v.reserve(n);
-        v
-    }
-
-    /// A name's buffer, its text used.
-    fn give_name(&mut self, mut name: String) {
-        if self.names.len() < Self::KEEP && name.capacity() <= 256 {
-            name.clear();
-            self.names.push(name);
-        }
-    }
-
-    /// A batch's buffers, its rows taken.
-    pub fn recycle(&mut self, batch: Batch) {
-        self.give_name(batch.model);
-        batch.version.into_iter().chain(batch.id).for_each(|s| self.give_name(s));
-        let mut tensors = batch.tensors;
-        for t in tensors.drain(..) {
-            match t.data {
-                Column::Num(mut v) if self.nums.len() < Self::KEEP && v.capacity() <= Self::MAX_VALUES => {
-                    v.clear();
-                    self.nums.push(v);
-                }
-                Column::Text(mut v) if self.texts.len() < Self::KEEP && v.ends.capacity() <= Self::MAX_VALUES => {
-                    v.buf.clear();
-                    v.ends.clear();
-                    self.texts.push(v);
-                }
-                _ => {}
-            }
-            self.give_name(t.name);
-        }
-        if self.tensors.len() < Self::KEEP && tensors.capacity() <= 1024 {
-            self.tensors.push(tensors);
-        }
     }
 }
 
